@@ -1,0 +1,184 @@
+"""Derive the per-assignment rows from the event history.
+
+A ticket's events are replayed in time order.  Each ``dispatched`` opens an assignment for the
+receiving unit; the last dispatch that was not returned is the accountable one (``is_current``).
+Other events apply to the newest assignment of the unit that recorded them, or, for events the
+centre records (review, callback, redo, close), to the accountable assignment.
+
+Conventions (documented defaults):
+- ``finished_at`` is the time of the last reply that review did not send back (审核退回 reopens);
+- a redo (重办) reopens the assignment and starts a new completion clock from the redo;
+- an extension counts only with the caller's consent when the rules require it, and all
+  extensions of one assignment together are capped at the rule's maximum;
+- the last callback on an assignment is the one the rates count.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Iterable
+
+import numpy as np
+from sqlalchemy import delete, insert, select
+
+from .calendar import WorkCalendar
+from .models import AnalysisItem, Assignment, Category, EventKind, Ticket, TicketEvent
+from .rules import DeadlineInput, Rules, compute_deadlines
+
+E = EventKind
+
+
+def _new(ticket, event, seq: int) -> dict:
+    return dict(
+        ticket_id=ticket["id"], seq=seq, unit_code=event["unit_code"], category_code=ticket["category_code"],
+        source=ticket["source"], urgent_kind=ticket["urgent_kind"], dispatched_at=event["at"],
+        clock_started_at=event["at"], signed_at=None, returned_at=None, return_reason=None,
+        suggested_unit_code=None, first_replied_at=None, finished_at=None, reply_kind=None,
+        extended_days=0, plan_date=None, callback_at=None, satisfaction=None, resolved=None,
+        redo_count=0, closed_at=None)
+
+
+def derive_ticket(ticket: dict, events: Iterable[dict], rules: Rules) -> list[dict]:
+    """Assignments (without due times) for one ticket's events, oldest first."""
+    rows: list[dict] = []
+    current: dict | None = None
+    for ev in sorted(events, key=lambda e: (e["at"], e["id"] or 0)):
+        kind = ev["kind"]
+        if kind == E.DISPATCHED:
+            current = _new(ticket, ev, len(rows) + 1)
+            rows.append(current)
+            continue
+        target = current
+        if ev["unit_code"]:
+            own = [r for r in rows if r["unit_code"] == ev["unit_code"]]
+            if own:
+                target = own[-1]
+        if target is None:
+            continue
+        if kind == E.SIGNED:
+            target["signed_at"] = target["signed_at"] or ev["at"]
+        elif kind == E.RETURNED:
+            target.update(returned_at=ev["at"], return_reason=ev["reason"],
+                          suggested_unit_code=ev["suggested_unit_code"])
+            if target is current:
+                current = None
+        elif kind == E.REPLIED:
+            target["first_replied_at"] = target["first_replied_at"] or ev["at"]
+            target["finished_at"] = ev["at"]
+            target["reply_kind"] = ev["reply_kind"]
+            if ev["plan_date"]:
+                target["plan_date"] = ev["plan_date"]
+        elif kind == E.REVIEWED:
+            if ev["review_passed"] is False:
+                target["finished_at"] = None
+        elif kind == E.EXTENDED:
+            if ev["consent"] or not rules.extension_requires_consent:
+                target["extended_days"] = min(rules.extension_max_working_days,
+                                              target["extended_days"] + (ev["days"] or 0))
+        elif kind == E.PLANNED:
+            target["plan_date"] = ev["plan_date"]
+        elif kind == E.CALLBACK:
+            target.update(callback_at=ev["at"], satisfaction=ev["satisfaction"], resolved=ev["resolved"])
+        elif kind == E.REDO:
+            target["redo_count"] += 1
+            target["finished_at"] = None
+            target["clock_started_at"] = ev["at"]
+        elif kind == E.CLOSED:
+            target["closed_at"] = ev["at"]
+    returns = sum(1 for r in rows if r["returned_at"] is not None)
+    for r in rows:
+        r["is_current"] = r is current
+        r["ticket_return_count"] = returns
+    return rows
+
+
+def add_deadlines(rows: list[dict], cal: WorkCalendar, rules: Rules, law_codes: set[str]) -> None:
+    """Fill the due times of many rows at once (vectorized), then the facts that depend on them."""
+    if not rows:
+        return
+    col = lambda k, dt: np.array([r[k] for r in rows], dtype=dt)  # noqa: E731
+    out = compute_deadlines(cal, rules, DeadlineInput(
+        dispatched=col("dispatched_at", "datetime64[s]"), clock_start=col("clock_started_at", "datetime64[s]"),
+        source=col("source", object), urgent_kind=col("urgent_kind", object),
+        extended_days=col("extended_days", np.int64),
+        plan_date=np.array([r["plan_date"] or "NaT" for r in rows], dtype="datetime64[D]")))
+    reply = out["reply_due"].astype(object)
+    completion = out["completion_due"].astype(object)
+    until = out["return_until"].astype(object)
+    response = np.timedelta64(rules.response_hours * 3600, "s").astype(object)
+    for i, r in enumerate(rows):
+        r["reply_due"] = reply[i]
+        r["completion_due"] = completion[i]
+        r["return_until"] = until[i]
+        r["responded_in_time"] = r["signed_at"] is not None and r["signed_at"] - r["dispatched_at"] <= response
+        r["returned_in_window"] = None if r["returned_at"] is None else r["returned_at"] <= until[i]
+        r["law_enforcement"] = is_selected(r["category_code"], law_codes)
+
+
+def is_selected(code: str, selected: set[str]) -> bool:
+    """A listed 事项编码 selects itself and all its sub-codes (prefix match)."""
+    return any(code.startswith(s) for s in selected)
+
+
+_ASSIGNMENT_COLUMNS = {c.name for c in Assignment.__table__.columns} - {"id"}
+_EVENT_COLUMNS = [TicketEvent.id, TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.at, TicketEvent.unit_code,
+                  TicketEvent.reason, TicketEvent.suggested_unit_code, TicketEvent.reply_kind,
+                  TicketEvent.review_passed, TicketEvent.days, TicketEvent.consent, TicketEvent.plan_date,
+                  TicketEvent.satisfaction, TicketEvent.resolved]
+
+
+def law_codes(session) -> set[str]:
+    from .config import policy
+
+    configured = set(map(str, policy("metrics").get("law_enforcement_codes") or []))
+    flagged = set(session.scalars(select(Category.code).where(Category.law_enforcement.is_(True))))
+    return configured | flagged
+
+
+def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None) -> int:
+    """Rebuild the assignments and analysis-queue entries of these tickets; returns rows written."""
+    if not ticket_ids:
+        return 0
+    codes = law_codes(session)
+    cat_urgent = dict(session.execute(select(Category.code, Category.urgent_kind)).all())
+    tickets = {row.id: row._asdict() for row in session.execute(
+        select(Ticket.id, Ticket.category_code, Ticket.source, Ticket.urgent_kind, Ticket.received_at)
+        .where(Ticket.id.in_(ticket_ids)))}
+    events: dict[int, list[dict]] = defaultdict(list)
+    for ev in session.execute(select(*_EVENT_COLUMNS).where(TicketEvent.ticket_id.in_(ticket_ids))):
+        events[ev.ticket_id].append(ev._asdict())
+    rows: list[dict] = []
+    queue: list[dict] = []
+    for tid, ticket in tickets.items():
+        ticket["urgent_kind"] = ticket["urgent_kind"] or cat_urgent.get(ticket["category_code"])
+        derived = derive_ticket(ticket, events.get(tid, []), rules)
+        rows.extend(derived)
+        returned = [r for r in derived if r["returned_at"] is not None]
+        if len(returned) >= 2:
+            queue.append(dict(ticket_id=tid, queued_at=returned[1]["returned_at"], chain=[
+                {"unit": r["unit_code"], "returned_at": r["returned_at"].isoformat(sep=" "),
+                 "reason": r["return_reason"], "suggested": r["suggested_unit_code"]} for r in returned]))
+    add_deadlines(rows, cal, rules, codes)
+    session.execute(delete(Assignment).where(Assignment.ticket_id.in_(ticket_ids)))
+    session.execute(delete(AnalysisItem).where(AnalysisItem.ticket_id.in_(ticket_ids)))
+    if rows:
+        session.execute(insert(Assignment), [{k: r[k] for k in _ASSIGNMENT_COLUMNS} for r in rows])
+    if queue:
+        fallback = dict(session.execute(select(Ticket.id, Ticket.territorial_unit_code)
+                                        .where(Ticket.id.in_([q["ticket_id"] for q in queue]))).all())
+        for q in queue:
+            q["fallback_unit_code"] = fallback.get(q["ticket_id"])
+        session.execute(insert(AnalysisItem), queue)
+    return len(rows)
+
+
+def recompute_all(session, cal: WorkCalendar, rules: Rules, batch: int = 5000, progress=None) -> int:
+    """Rebuild every assignment (after a calendar or rules change), in batches of tickets."""
+    ids = [i for (i,) in session.execute(select(Ticket.id).order_by(Ticket.id))]
+    total = 0
+    for start in range(0, len(ids), batch):
+        chunk = ids[start:start + batch]
+        total += refresh(session, chunk, cal, rules)
+        if progress:
+            progress(len(chunk))
+    return total

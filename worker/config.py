@@ -1,0 +1,101 @@
+"""Settings and the policy files.
+
+Mechanism lives in code; policy lives in YAML next to the project (``config/*.yaml``,
+``calendar.yaml``, ``schedules.yaml``).  Every path can be moved with an environment
+variable so a deployment keeps its policy outside the image.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A policy or settings file is wrong; the message names the file and the field."""
+
+
+def _path(env: str, default: Path) -> Path:
+    value = os.environ.get(env)
+    return Path(value) if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None
+    config_dir: Path
+    calendar_file: Path
+    schedules_file: Path
+    var_dir: Path
+    smtp: dict = field(default_factory=dict)
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.var_dir / "documents"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.var_dir / "blobs"
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.var_dir / "inbox"
+
+
+def load_settings() -> Settings:
+    var_dir = _path("HOTLINE_VAR", PROJECT_ROOT / "var")
+    smtp = {
+        "host": os.environ.get("SMTP_HOST") or None,
+        "port": int(os.environ.get("SMTP_PORT", "25")),
+        "security": os.environ.get("SMTP_SECURITY", "none"),  # none | starttls | ssl
+        "user": os.environ.get("SMTP_USER") or None,
+        "password": os.environ.get("SMTP_PASSWORD") or None,
+        "sender": os.environ.get("SMTP_FROM", "12345-hotline@example.gov.cn"),
+        "sender_name": os.environ.get("SMTP_FROM_NAME", "区12345政务服务热线"),
+        "rate_per_second": float(os.environ.get("SMTP_RATE", "5")),
+    }
+    return Settings(
+        database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'hotline.db'}",
+        redis_url=os.environ.get("REDIS_URL") or None,
+        config_dir=_path("HOTLINE_CONFIG", PROJECT_ROOT / "config"),
+        calendar_file=_path("HOTLINE_CALENDAR", PROJECT_ROOT / "calendar.yaml"),
+        schedules_file=_path("HOTLINE_SCHEDULES", PROJECT_ROOT / "schedules.yaml"),
+        var_dir=var_dir,
+        smtp=smtp,
+    )
+
+
+def read_yaml(path: Path) -> dict:
+    """Read a YAML mapping; errors name the file and the line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+@lru_cache(maxsize=None)
+def policy(name: str, config_dir: str | None = None) -> dict:
+    """One of the policy files in the config folder: ``rules``, ``metrics``, ``escalation``."""
+    folder = Path(config_dir) if config_dir else load_settings().config_dir
+    return read_yaml(folder / f"{name}.yaml")

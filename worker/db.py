@@ -1,0 +1,74 @@
+"""Engine, sessions and migrations.  SQLite by default, PostgreSQL through ``DATABASE_URL``."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import PROJECT_ROOT, load_settings
+
+
+def normalise_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str | None = None) -> Engine:
+    url = normalise_url(url or load_settings().database_url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def session_factory(url: str | None = None) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str | None = None):
+    """One transaction: committed on success, rolled back whole on any error."""
+    session = session_factory(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(url: str | None = None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "db"))
+    cfg.set_main_option("sqlalchemy.url", normalise_url(url or load_settings().database_url).replace("%", "%%"))
+    return cfg
+
+
+def init_db(url: str | None = None) -> None:
+    """Bring the schema to the newest migration (safe to run again)."""
+    from alembic import command
+
+    get_engine(url)  # creates the SQLite folder
+    command.upgrade(alembic_config(url), "head")

@@ -1,0 +1,225 @@
+"""The synthetic district: tickets and their event histories in the sample export format.
+
+Deterministic for a seed, streamed row by row (bounded memory, so it scales to the 2,000,000
+tickets of the benchmarks), and written through the same export format and importer a real
+platform's file would take.  A few units are persistently poor, so the escalation ladder has
+something to do; the lifecycle includes returns (once and twice), late returns, extensions,
+plans, review send-backs, unsatisfied callbacks and redos.
+"""
+from __future__ import annotations
+
+import csv
+import random
+from collections import deque
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Iterator
+
+from .calendar import WorkCalendar
+from .config import PROJECT_ROOT, read_yaml
+from .importer import Mapping
+
+# Which departments a category's tickets go to (by the category's top-level code); territorial
+# matters also go to the street of the address.
+ROUTING = {
+    "01": ["D10", "D08"], "02": ["D20", "D21"], "03": ["D07", "D19", "D04"], "04": ["D02"], "05": ["D11"],
+    "06": ["D09"], "07": ["D16", "D03"], "08": ["D14"], "09": ["D22", "D26"], "10": ["D18"],
+    "11": ["D05"], "20": ["D21", "D18", "D20", "D09", "D23"],
+}
+TERRITORIAL = {"01", "02", "06", "09"}
+POOR_UNITS = ("D20", "S05", "D10")
+TEXTS = {
+    "0101": "反映{addr}小区物业公司长期不打扫楼道，电梯经常故障无人维修，要求物业履行职责。",
+    "0102": "反映{addr}新购住房墙体开裂、渗水，开发商拒绝维修，请求相关部门协调处理。",
+    "0103": "反映{addr}附近工地夜间施工，噪声严重影响休息，要求查处。",
+    "0201": "反映{addr}路口长期有流动摊贩占道经营，影响通行，要求整治。",
+    "0202": "反映{addr}有住户在楼顶违章搭建彩钢房，存在安全隐患，要求拆除。",
+    "0203": "反映{addr}垃圾桶满溢多日无人清运，气味难闻，要求及时清理。",
+    "0204": "反映{addr}路灯损坏多日，夜间行人出行不便，要求尽快维修。",
+    "0301": "咨询灵活就业人员社保缴费基数及补缴办理流程。",
+    "0302": "反映在{addr}某工地务工，工资被拖欠三个月未发放，请求帮助讨薪。",
+    "0303": "反映门诊慢特病医保报销比例与政策不符，要求核实。",
+    "0401": "咨询今年小学入学片区划分及随迁子女入学所需材料。",
+    "0402": "反映{addr}有校外培训机构违规收费且拒不退费。",
+    "0501": "建议在{addr}增设公交站点，方便居民出行。",
+    "0502": "反映出租车司机拒载、绕路，要求处理。",
+    "0601": "反映{addr}附近企业夜间排放刺激性气体，要求环保部门查处。",
+    "0602": "反映{addr}河道有污水直排，水体发黑发臭。",
+    "0701": "反映{addr}餐馆使用液化气罐存在泄漏隐患，请求尽快检查。",
+    "0702": "反映{addr}楼道堆放杂物堵塞消防通道。",
+    "0801": "反映景区门票价格与公示不符，工作人员态度恶劣。",
+    "0802": "反映参加旅行社组团游被强制购物，要求退款。",
+    "0901": "反映{addr}突然停水，未提前通知，要求尽快恢复供水。",
+    "0902": "反映{addr}频繁停电，影响正常生活和经营。",
+    "1001": "反映{addr}某饭店食品不卫生，食用后出现腹泻。",
+    "1002": "反映在{addr}某商场购买的家电存在质量问题，商家拒绝退换。",
+    "2001": "反映执法人员在{addr}处罚时未出示证件，处罚依据不明。",
+    "200101": "反映{addr}个体商户被执法部门以同一事由重复罚款。",
+    "2002": "反映执法部门扣押车辆后长期未作出处理决定。",
+    "200201": "反映企业厂房被查封，未收到任何书面决定。",
+    "2003": "反映行政许可申请超过法定期限仍未办结。",
+    "2004": "反映房屋征收补偿标准不透明，要求公开依据。",
+    "2005": "反映办理证照时被收取未公示的费用。",
+    "200501": "反映企业被要求缴纳无依据的检测费用。",
+    "2006": "反映企业一个月内被多个部门重复检查，影响经营。",
+    "200601": "反映执法人员频繁入企检查，每次均要求企业提供大量材料。",
+    "200602": "反映外地执法人员未经通报到本区企业查扣财物。",
+    "200603": "反映执法部门以罚代管，下达罚款指标。",
+    "2007": "反映投诉执法问题后长期无人处理。",
+    "2099": "反映执法过程中态度粗暴、程序不规范。",
+    "1101": "咨询邻里纠纷如何申请法律援助。",
+}
+ROADS = ["迎春大街", "观海路", "港城东大街", "金都路", "山海路", "滨海中路", "桐林路", "盛泉路", "杰瑞路", "清泉路"]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红"
+REASONS = ["该事项不属于本单位职责，建议转属地街道办理", "经核实诉求地点不在本辖区", "该事项属于行业监管范围，建议转主管部门"]
+CHANNEL_WEIGHTS = [("city", 70), ("provincial", 12), ("national", 3), ("enterprise_city", 10), ("enterprise_provincial", 5)]
+
+
+@dataclass
+class Directory:
+    streets: list[str]
+    categories: list[tuple[str, bool, bool]]  # code, law_enforcement, should_handle
+    urgent: dict[str, str]
+
+
+def load_directory_data(path: Path | None = None) -> Directory:
+    data = read_yaml(path or PROJECT_ROOT / "db" / "seed" / "district.yaml")
+    streets = [u["code"] for u in data["units"] if u["kind"] == "territorial"]
+    cats = [(str(c["code"]), bool(c.get("law_enforcement")), bool(c.get("should_handle", True)))
+            for c in data["categories"] if str(c["code"]) in TEXTS]
+    urgent = {str(c["code"]): c["urgent_kind"] for c in data["categories"] if c.get("urgent_kind")}
+    return Directory(streets, cats, urgent)
+
+
+class Generator:
+    def __init__(self, cal: WorkCalendar, seed: int = 12345, per_day: int = 100, directory: Directory | None = None):
+        self.rng = random.Random(seed)
+        self.cal, self.per_day = cal, per_day
+        self.dir = directory or load_directory_data()
+        self.recent_callers: deque = deque(maxlen=500)
+        self.count = 0
+
+    def _caller(self) -> tuple[str, str, str, str]:
+        r = self.rng
+        if self.recent_callers and r.random() < 0.05:
+            return self.recent_callers[r.randrange(len(self.recent_callers))]
+        street = r.choice(self.dir.streets)
+        caller = (r.choice(SURNAMES) + "".join(r.choice(GIVEN) for _ in range(r.choice((1, 2)))),
+                  f"1{r.choice('3456789')}{r.randrange(10**9):09d}",
+                  f"{r.choice(ROADS)}{r.randrange(1, 300)}号", street)
+        self.recent_callers.append(caller)
+        return caller
+
+    def _unit_for(self, code: str, street: str, exclude: str | None = None) -> str:
+        options = list(ROUTING[code[:2]]) + ([street] * 2 if code[:2] in TERRITORIAL else [])
+        options = [o for o in options if o != exclude] or [street]
+        return self.rng.choice(options)
+
+    def tickets(self, start: date, end: date, until: datetime) -> Iterator[list[dict]]:
+        """Per ticket, its rows (one per event), tickets received from ``start`` to ``end``."""
+        day = start
+        while day <= end:
+            for _ in range(self.per_day):
+                yield self._ticket(day, until)
+            day += timedelta(days=1)
+
+    def _ticket(self, day: date, until: datetime) -> list[dict]:
+        r = self.rng
+        self.count += 1
+        code, law, should_handle = r.choice(self.dir.categories)
+        source = r.choices([c for c, _ in CHANNEL_WEIGHTS], [w for _, w in CHANNEL_WEIGHTS])[0]
+        name, phone, addr, street = self._caller()
+        received = datetime.combine(day, datetime.min.time()) + timedelta(minutes=r.randrange(8 * 60, 20 * 60))
+        number = f"{day:%Y%m%d}{self.count:07d}"
+        ticket = {"number": number, "received_at": received, "source": source, "category_code": code,
+                  "urgent_kind": self.dir.urgent.get(code), "content": TEXTS[code].format(addr=addr),
+                  "caller_name": name, "caller_phone": phone, "address": addr, "territorial_unit_code": street}
+        events: list[dict] = []
+        t = received + timedelta(minutes=r.randrange(20, 180))
+        unit = self._unit_for(code, street)
+        for attempt in range(3):
+            poor = unit in POOR_UNITS
+            events.append({"kind": "dispatched", "at": t, "unit_code": unit})
+            signed = t + timedelta(hours=r.choice((0.5, 1, 2, 4, 8, 20)) if r.random() < (0.8 if poor else 0.95)
+                                   else r.uniform(25, 60))
+            events.append({"kind": "signed", "at": signed, "unit_code": unit})
+            p_return = 0.06 if attempt == 0 else 0.3
+            if attempt < 2 and r.random() < p_return:
+                late = r.random() < 0.1
+                ret = signed + timedelta(hours=r.uniform(30, 70) if late else r.uniform(0.5, 6))
+                nxt = street if code[:2] in TERRITORIAL and unit != street else self._unit_for(code, street, unit)
+                events.append({"kind": "returned", "at": ret, "unit_code": unit, "reason": r.choice(REASONS),
+                               "suggested_unit_code": nxt})
+                t, unit = ret + timedelta(hours=r.uniform(1, 5)), nxt
+                continue
+            break
+        due_days = 13 if source == "enterprise_provincial" else 3
+        late_p = 0.3 if poor else 0.07
+        handle_days = r.uniform(due_days + 0.5, due_days + 6) if r.random() < late_p else r.uniform(0.2, due_days * 0.9)
+        if r.random() < 0.03:
+            ext = r.choice((3, 5, 10))
+            events.append({"kind": "extended", "at": signed + timedelta(hours=r.uniform(2, 20)), "unit_code": unit,
+                           "days": ext, "consent": True})
+            handle_days += ext
+        reply_kind, plan = "normal", None
+        if r.random() < 0.01:
+            reply_kind, plan = "planned", (t + timedelta(days=r.randrange(20, 80))).date()
+        elif not should_handle:
+            reply_kind = "explained"
+        replied = signed + timedelta(days=handle_days * 1.4)  # weekends and holidays stretch the calendar
+        events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": reply_kind, "plan_date": plan})
+        if r.random() < 0.05:
+            events.append({"kind": "reviewed", "at": replied + timedelta(hours=3), "unit_code": "C00",
+                           "review_passed": False})
+            replied = replied + timedelta(hours=r.uniform(10, 40))
+            events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": reply_kind})
+        events.append({"kind": "reviewed", "at": replied + timedelta(hours=2), "unit_code": "C00", "review_passed": True})
+        callback = replied + timedelta(hours=r.uniform(6, 40))
+        sat_p = (0.55, 0.15) if poor else (0.86, 0.1)
+        for _round in range(2):
+            x = r.random()
+            sat = "satisfied" if x < sat_p[0] else ("basically_satisfied" if x < sum(sat_p) else "unsatisfied")
+            resolved = r.random() < (0.62 if poor else 0.93) if sat != "unsatisfied" else r.random() < 0.2
+            events.append({"kind": "callback", "at": callback, "unit_code": "C00", "satisfaction": sat,
+                           "resolved": resolved})
+            if sat == "unsatisfied" and should_handle and r.random() < 0.7 and _round == 0:
+                redo = callback + timedelta(hours=1)
+                events.append({"kind": "redo", "at": redo, "unit_code": "C00"})
+                replied = redo + timedelta(days=r.uniform(0.5, 3))
+                events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": "normal"})
+                callback = replied + timedelta(hours=r.uniform(6, 30))
+                continue
+            break
+        events.append({"kind": "closed", "at": callback + timedelta(hours=1), "unit_code": "C00"})
+        return [dict(ticket, **e) for e in events if e["at"] <= until]
+
+
+def write_export(path: Path, rows: Iterator[list[dict]], mapping: Mapping | None = None, progress=None) -> int:
+    """Write tickets as the sample export (CSV with the mapping's Chinese headers and words)."""
+    mapping = mapping or Mapping.load()
+    fields = list(mapping.columns)
+    headers = [mapping.columns[f] for f in fields]
+    words = {f: {v: k for k, v in table.items()} for f, table in mapping.values.items()}
+    n = 0
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(headers)
+        for ticket_rows in rows:
+            for row in ticket_rows:
+                out.writerow([_cell(row.get(f), words.get(f)) for f in fields])
+            n += 1
+            if progress:
+                progress(1)
+    return n
+
+
+def _cell(value, words: dict | None) -> str:
+    if value is None:
+        return ""
+    if words and value in words:
+        return words[value]
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)

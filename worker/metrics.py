@@ -1,0 +1,230 @@
+"""Per-unit metrics for a period, counted in the database (one grouped query per clock).
+
+Definitions (DOMAIN.md "Metrics"; every rate is returned with numerator and denominator):
+
+- counted dispatch: an assignment not returned inside the return window (a mis-routed dispatch
+  counts only in the unit's return rate);
+- 受理量 volume and 响应率 response rate: counted dispatches by dispatch time; responded means
+  signed within ``response_hours`` of dispatch;
+- 解决率 / 满意率: counted assignments by callback time: 解决 ÷ (解决 + 未解决),
+  (满意 + 基本满意) ÷ evaluated;
+- 超期率: counted assignments by completion due inside the period: finished after due, or still
+  unfinished at the end of the period (or at ``as_of`` if earlier) ÷ those due;
+- 重办率: by first reply time: assignments with a redo ÷ replied;
+- 回退率: all dispatches by dispatch time: returned ÷ dispatched; ``returned_twice``: counted
+  dispatches of tickets returned two or more times.
+
+A rate whose denominator is 0 is ``n/a`` (``Rate.value is None``), never 0 % or 100 %.
+Ranking: composite score (weights from ``config/metrics.yaml``, re-normalised over the rates that
+are not n/a), ties broken by 解决率, 满意率, volume, then unit code — so the order is total.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, or_, select
+
+from .config import policy
+from .models import Assignment as A
+from .models import Unit
+from .periods import Period
+
+
+@dataclass(frozen=True)
+class Rate:
+    num: int
+    den: int
+
+    @property
+    def value(self) -> float | None:
+        return None if self.den == 0 else self.num / self.den
+
+    def pct(self) -> str:
+        return "n/a" if self.den == 0 else f"{100 * self.num / self.den:.2f}%"
+
+    def __str__(self) -> str:
+        return f"{self.pct()} ({self.num}/{self.den})"
+
+
+@dataclass
+class UnitMetrics:
+    unit_code: str
+    unit_name: str
+    unit_kind: str
+    volume: int = 0
+    dispatches: int = 0
+    response: Rate = Rate(0, 0)
+    resolution: Rate = Rate(0, 0)
+    satisfaction: Rate = Rate(0, 0)
+    overdue: Rate = Rate(0, 0)
+    redo: Rate = Rate(0, 0)
+    returns: Rate = Rate(0, 0)
+    returned_twice: int = 0
+    score: float | None = None
+    rank: int | None = None
+    meets_requirement: bool | None = None  # None: not assessable (n/a)
+    bottom: bool = False
+    failing: bool = False
+    no_callbacks: bool = False             # had volume but no evaluated callback at all
+
+    def as_dict(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if not isinstance(v, Rate)}
+        out.update({k: {"num": v.num, "den": v.den, "value": v.value} for k, v in self.__dict__.items()
+                    if isinstance(v, Rate)})
+        return out
+
+
+@dataclass
+class PeriodMetrics:
+    period: Period
+    units: list[UnitMetrics] = field(default_factory=list)  # in rank order
+    requirement: dict = field(default_factory=dict)
+
+    def by_code(self) -> dict[str, UnitMetrics]:
+        return {u.unit_code: u for u in self.units}
+
+    @property
+    def failing(self) -> list[UnitMetrics]:
+        return [u for u in self.units if u.failing]
+
+    def total(self, attr: str) -> Rate:
+        return Rate(sum(getattr(u, attr).num for u in self.units), sum(getattr(u, attr).den for u in self.units))
+
+
+def _sum(cond) -> object:
+    return func.sum(case((cond, 1), else_=0))
+
+
+def _between(col, start: datetime, end: datetime):
+    return and_(col >= start, col < end)
+
+
+COUNTED = or_(A.returned_in_window.is_(None), A.returned_in_window.is_(False))
+
+
+def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | None = None) -> PeriodMetrics:
+    """All ranked units' metrics for a period: four grouped queries, no per-unit loop."""
+    cfg = cfg or policy("metrics")
+    start, end = period.start_at, period.end_at
+    cutoff = min(end, as_of) if as_of else end
+    kinds = cfg.get("ranked_unit_kinds") or ["department", "territorial"]
+    units = {u.code: UnitMetrics(u.code, u.name, u.kind) for u in session.scalars(
+        select(Unit).where(Unit.kind.in_(kinds), Unit.active.is_(True)).order_by(Unit.code))}
+
+    by_dispatch = session.execute(
+        select(A.unit_code, func.count(), _sum(COUNTED), _sum(and_(COUNTED, A.responded_in_time.is_(True))),
+               _sum(A.returned_at.is_not(None)), _sum(and_(COUNTED, A.ticket_return_count >= 2)))
+        .where(_between(A.dispatched_at, start, cutoff)).group_by(A.unit_code))
+    for code, dispatches, volume, responded, returned, twice in by_dispatch:
+        if code in units:
+            m = units[code]
+            m.dispatches, m.volume = dispatches, int(volume or 0)
+            m.response = Rate(int(responded or 0), m.volume)
+            m.returns = Rate(int(returned or 0), dispatches)
+            m.returned_twice = int(twice or 0)
+
+    by_callback = session.execute(
+        select(A.unit_code, _sum(A.resolved.is_(True)), _sum(A.resolved.is_not(None)),
+               _sum(A.satisfaction.in_(("satisfied", "basically_satisfied"))), _sum(A.satisfaction.is_not(None)))
+        .where(_between(A.callback_at, start, cutoff), COUNTED).group_by(A.unit_code))
+    for code, resolved, evaluated_res, satisfied, evaluated in by_callback:
+        if code in units:
+            units[code].resolution = Rate(int(resolved or 0), int(evaluated_res or 0))
+            units[code].satisfaction = Rate(int(satisfied or 0), int(evaluated or 0))
+
+    late = or_(A.finished_at > A.completion_due, and_(A.finished_at.is_(None), A.completion_due < cutoff),
+               A.finished_at >= cutoff)
+    by_due = session.execute(
+        select(A.unit_code, func.count(), _sum(late))
+        .where(_between(A.completion_due, start, cutoff), COUNTED)
+        .group_by(A.unit_code))
+    for code, due, overdue in by_due:
+        if code in units:
+            units[code].overdue = Rate(int(overdue or 0), due)
+
+    by_reply = session.execute(
+        select(A.unit_code, func.count(), _sum(A.redo_count > 0))
+        .where(_between(A.first_replied_at, start, cutoff), COUNTED).group_by(A.unit_code))
+    for code, replied, redone in by_reply:
+        if code in units:
+            units[code].redo = Rate(int(redone or 0), replied)
+
+    result = PeriodMetrics(period, list(units.values()), cfg.get("requirement") or {})
+    rank(result, cfg)
+    return result
+
+
+def score(m: UnitMetrics, weights: dict) -> float | None:
+    parts = [(w, getattr(m, name.removesuffix("_rate")).value) for name, w in weights.items()]
+    parts = [(w, v) for w, v in parts if v is not None]
+    total = sum(w for w, _ in parts)
+    return None if not parts or total == 0 else sum(w * v for w, v in parts) / total
+
+
+def bottom_count(cfg: dict, n_ranked: int) -> int:
+    bottom = cfg.get("bottom") or {"mode": "count", "value": 5}
+    if bottom.get("mode") == "percent":
+        return math.ceil(n_ranked * float(bottom["value"]) / 100)
+    return min(int(bottom["value"]), n_ranked)
+
+
+def rank(result: PeriodMetrics, cfg: dict) -> None:
+    """Score, order, and mark the units meeting the requirement, in the bottom, and failing."""
+    weights = cfg.get("weights") or {}
+    req = cfg.get("requirement") or {}
+    min_callbacks = int(cfg.get("min_callbacks_to_fail", 1))
+    for m in result.units:
+        m.score = score(m, weights)
+        res, sat = m.resolution.value, m.satisfaction.value
+        m.no_callbacks = m.volume > 0 and m.satisfaction.den == 0 and m.resolution.den == 0
+        if res is None and sat is None:
+            m.meets_requirement = None
+        else:
+            m.meets_requirement = (res is None or res >= req.get("resolution_rate", 0)) and \
+                                  (sat is None or sat >= req.get("satisfaction_rate", 0))
+
+    def key(m: UnitMetrics):
+        na = m.score is None
+        return (na, -(m.score or 0), -(m.resolution.value or 0), -(m.satisfaction.value or 0), -m.volume, m.unit_code)
+
+    result.units.sort(key=key)
+    scored = [m for m in result.units if m.score is not None]
+    for i, m in enumerate(scored, 1):
+        m.rank = i
+    n_bottom = bottom_count(cfg, len(scored))
+    for m in scored[len(scored) - n_bottom:] if n_bottom else []:
+        m.bottom = True
+    for m in result.units:
+        evaluated = max(m.satisfaction.den, m.resolution.den)
+        m.failing = bool(m.bottom and m.meets_requirement is False and evaluated >= min_callbacks)
+
+
+def category_volumes(session, period: Period, previous: Period) -> list[tuple[str, int, int]]:
+    """(category, volume this period, volume in ``previous``), one grouped pass over both spans."""
+    cur = _between(A.dispatched_at, period.start_at, period.end_at)
+    prev = _between(A.dispatched_at, previous.start_at, previous.end_at)
+    rows = session.execute(
+        select(A.category_code, _sum(cur), _sum(prev))
+        .where(A.is_current.is_(True), or_(cur, prev)).group_by(A.category_code))
+    return [(c, int(a or 0), int(b or 0)) for c, a, b in rows]
+
+
+def hot_categories(session, period: Period, top: int) -> list[dict]:
+    """Key areas: top categories by volume, with growth against the previous period."""
+    from .models import Category
+
+    names = dict(session.execute(select(Category.code, Category.name)).all())
+    rows = category_volumes(session, period, period.previous())
+    rows.sort(key=lambda r: (-r[1], -(r[1] - r[2]), r[0]))
+    return [{"code": c, "name": names.get(c, c), "volume": v, "previous": p,
+             "growth": None if p == 0 else (v - p) / p} for c, v, p in rows[:top] if v > 0]
+
+
+def trend(session, period: Period, count: int, cfg: dict | None = None) -> list[PeriodMetrics]:
+    """The same metrics for this period and the ``count - 1`` before it, oldest first."""
+    periods = [period]
+    for _ in range(count - 1):
+        periods.append(periods[-1].previous())
+    return [compute(session, p, cfg=cfg) for p in reversed(periods)]

@@ -1,0 +1,286 @@
+"""The data model: directory, tickets and their event history, derived assignments, run ledger.
+
+The event history (``ticket_events``) is the truth.  ``assignments`` holds one derived row per
+dispatch of a ticket to a unit, with its due times and the facts the metrics count; it is
+rebuilt from the events on import and on recompute (see ``worker.assignments``).
+"""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .times import LocalDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: LocalDateTime}
+
+
+class UnitKind(str, enum.Enum):
+    DEPARTMENT = "department"          # 部门
+    TERRITORIAL = "territorial"        # 街道、园区 (属地)
+    HOTLINE_CENTER = "hotline_center"  # 热线中心
+    JUSTICE_BUREAU = "justice_bureau"  # 司法局
+    ANALYSIS_GROUP = "analysis_group"  # 分析研判小组
+    LEADERSHIP = "leadership"          # 区政府、区人大
+
+
+class Role(str, enum.Enum):
+    UNIT_HEAD = "unit_head"                  # 单位主要负责人
+    LEADER_IN_CHARGE = "leader_in_charge"    # 区级分管领导
+    PRINCIPAL_LEADER = "principal_leader"    # 区政府主要领导
+    PEOPLES_CONGRESS = "peoples_congress"    # 区人大
+    HOTLINE_CENTER = "hotline_center"
+    JUSTICE_BUREAU = "justice_bureau"
+    ANALYSIS_GROUP = "analysis_group"
+    LIAISON = "liaison"                      # 联络员
+
+
+class EventKind(str, enum.Enum):
+    DISPATCHED = "dispatched"  # 交办
+    SIGNED = "signed"          # 签收
+    RETURNED = "returned"      # 回退
+    REPLIED = "replied"        # 答复
+    REVIEWED = "reviewed"      # 审核
+    EXTENDED = "extended"      # 延期
+    PLANNED = "planned"        # 列入计划
+    CALLBACK = "callback"      # 回访
+    REDO = "redo"              # 重办
+    CLOSED = "closed"          # 办结
+
+
+class Unit(Base):
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    parent_code: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+
+
+class Person(Base):
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str | None] = mapped_column(String(100))
+    unit_code: Mapped[str | None] = mapped_column(String(32))
+    oversees: Mapped[list["Oversight"]] = relationship(cascade="all, delete-orphan")
+    __table_args__ = (UniqueConstraint("name", "role", "unit_code", name="uq_person"),)
+
+
+class Oversight(Base):
+    """A leader in charge (分管领导) oversees several units."""
+    __tablename__ = "oversight"
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class Category(Base):
+    """事项编码: hierarchical by prefix (``0401`` is the parent of ``040102``)."""
+    __tablename__ = "categories"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    law_enforcement: Mapped[bool] = mapped_column(Boolean, default=False)
+    urgent_kind: Mapped[str | None] = mapped_column(String(16))
+    tourism: Mapped[bool] = mapped_column(Boolean, default=False)
+    should_handle: Mapped[bool] = mapped_column(Boolean, default=True)  # 应办事项
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)  # 工单编号
+    source: Mapped[str] = mapped_column(String(32))
+    category_code: Mapped[str] = mapped_column(String(32), index=True)
+    urgent_kind: Mapped[str | None] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    caller_name: Mapped[str | None] = mapped_column(String(100))
+    caller_phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    territorial_unit_code: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime]
+    severity: Mapped[str | None] = mapped_column(String(8))     # 敏感 / 重大 / 一般
+    grade_class: Mapped[str | None] = mapped_column(String(4))  # A / B / C
+    grade_rule: Mapped[str | None] = mapped_column(String(100))
+    events: Mapped[list["TicketEvent"]] = relationship(
+        back_populates="ticket", order_by="TicketEvent.at", cascade="all, delete-orphan")
+    __table_args__ = (Index("ix_tickets_received", "received_at"),
+                      Index("ix_tickets_address_cat", "address", "category_code"))
+
+
+class TicketEvent(Base):
+    __tablename__ = "ticket_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    unit_code: Mapped[str] = mapped_column(String(32), default="")
+    reason: Mapped[str | None] = mapped_column(Text)
+    suggested_unit_code: Mapped[str | None] = mapped_column(String(32))
+    reply_kind: Mapped[str | None] = mapped_column(String(32))
+    review_passed: Mapped[bool | None] = mapped_column(Boolean)
+    days: Mapped[int | None] = mapped_column(Integer)
+    consent: Mapped[bool | None] = mapped_column(Boolean)
+    plan_date: Mapped[date | None] = mapped_column(Date)
+    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    resolved: Mapped[bool | None] = mapped_column(Boolean)
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "kind", "at", "unit_code", name="uq_event"),
+        Index("ix_events_unit_at", "unit_code", "at"),
+    )
+
+
+class Assignment(Base):
+    """One dispatch of a ticket to a unit, with everything the metrics count (derived)."""
+    __tablename__ = "assignments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    unit_code: Mapped[str] = mapped_column(String(32))
+    category_code: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))
+    law_enforcement: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_current: Mapped[bool] = mapped_column(Boolean)       # the ticket's accountable dispatch
+    dispatched_at: Mapped[datetime]
+    clock_started_at: Mapped[datetime]    # dispatch, or the last redo (重办 starts a new clock)
+    signed_at: Mapped[datetime | None]
+    responded_in_time: Mapped[bool] = mapped_column(Boolean, default=False)
+    returned_at: Mapped[datetime | None]
+    return_reason: Mapped[str | None] = mapped_column(Text)
+    returned_in_window: Mapped[bool | None] = mapped_column(Boolean)
+    first_replied_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]   # the reply the centre passed
+    reply_kind: Mapped[str | None] = mapped_column(String(32))
+    extended_days: Mapped[int] = mapped_column(Integer, default=0)
+    plan_date: Mapped[date | None] = mapped_column(Date)
+    reply_due: Mapped[datetime | None]
+    completion_due: Mapped[datetime | None]
+    return_until: Mapped[datetime | None]
+    callback_at: Mapped[datetime | None]
+    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    resolved: Mapped[bool | None] = mapped_column(Boolean)
+    redo_count: Mapped[int] = mapped_column(Integer, default=0)
+    closed_at: Mapped[datetime | None]
+    ticket_return_count: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "seq", name="uq_assignment"),
+        Index("ix_asg_unit_dispatched", "unit_code", "dispatched_at"),
+        Index("ix_asg_dispatched", "dispatched_at"),
+        Index("ix_asg_callback", "callback_at"),
+        Index("ix_asg_open_due", "finished_at", "completion_due"),
+        Index("ix_asg_category", "category_code", "dispatched_at"),
+    )
+
+
+class AnalysisItem(Base):
+    """A ticket returned two or more times, queued for the analysis group (分析研判小组)."""
+    __tablename__ = "analysis_queue"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    queued_at: Mapped[datetime]
+    chain: Mapped[list] = mapped_column(JSON)
+    fallback_unit_code: Mapped[str | None] = mapped_column(String(32))
+
+
+class Run(Base):
+    """The run ledger: one row per (schedule, nominal fire time); manual runs get their own key."""
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(100))
+    nominal_at: Mapped[datetime]
+    job: Mapped[str] = mapped_column(String(100))
+    period_key: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict | None] = mapped_column(JSON)
+    __table_args__ = (UniqueConstraint("schedule", "nominal_at", name="uq_run_slot"),
+                      Index("ix_runs_state", "state"))
+
+
+class Document(Base):
+    """Every rendered document, archived by path and hash; re-rendering keeps its issue number."""
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str] = mapped_column(String(100))   # period key plus unit or tier where relevant
+    issue_no: Mapped[int | None] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    path: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("kind", "scope", name="uq_document"),)
+
+
+class WeekResult(Base):
+    """Whether a unit failed a week (双率 below requirement and bottom-ranked)."""
+    __tablename__ = "week_results"
+    unit_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period_key: Mapped[str] = mapped_column(String(20), primary_key=True)  # 2026-W45 or 2026-11
+    failing: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[dict] = mapped_column(JSON)
+
+
+class Escalation(Base):
+    """A tier of the ladder that fired for a unit, once per run of failing periods."""
+    __tablename__ = "escalations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(32))
+    tier: Mapped[str] = mapped_column(String(32))
+    run_started: Mapped[str] = mapped_column(String(20))  # first failing week of the run
+    period_key: Mapped[str] = mapped_column(String(20))   # the period that triggered it
+    fired_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("unit_code", "tier", "run_started", name="uq_escalation"),)
+
+
+class SupervisionItem(Base):
+    """A ticket put under supervision (挂牌督办) at a stage; once per ticket and stage."""
+    __tablename__ = "supervision_items"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(16), primary_key=True)  # overdue | unresolved
+    unit_code: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+
+
+class Blob(Base):
+    """Attachment bytes by hash, so an outbox row can be resent long after the file moved."""
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idem_key: Mapped[str] = mapped_column(String(300), unique=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient_email: Mapped[str] = mapped_column(String(200))
+    recipient_name: Mapped[str] = mapped_column(String(100))
+    recipient_role: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(500))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[list] = mapped_column(JSON, default=list)  # [{"name", "sha256"}]
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_outbox_state", "state"),)
