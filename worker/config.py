@@ -51,6 +51,11 @@ class Settings:
     def inbox_dir(self) -> Path:
         return self.var_dir / "inbox"
 
+    @property
+    def fonts_dir(self) -> Path:
+        """Reduced fonts are shared by every var folder (the demo's too): built once per machine."""
+        return Path(os.environ.get("HOTLINE_FONTS") or PROJECT_ROOT / "var" / "fonts")
+
 
 def load_settings() -> Settings:
     var_dir = _path("HOTLINE_VAR", PROJECT_ROOT / "var")

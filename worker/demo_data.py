@@ -156,7 +156,7 @@ class Generator:
                 continue
             break
         due_days = 13 if source == "enterprise_provincial" else 3
-        late_p = 0.3 if poor else 0.07
+        late_p = 0.2 if poor else 0.03
         handle_days = r.uniform(due_days + 0.5, due_days + 6) if r.random() < late_p else r.uniform(0.2, due_days * 0.9)
         if r.random() < 0.03:
             ext = r.choice((3, 5, 10))

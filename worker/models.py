@@ -204,6 +204,7 @@ class Run(Base):
     params: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]   # refreshed while a worker holds the run
     finished_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
@@ -224,7 +225,8 @@ class Document(Base):
     path: Mapped[str] = mapped_column(String(500))
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
-    __table_args__ = (UniqueConstraint("kind", "scope", name="uq_document"),)
+    __table_args__ = (UniqueConstraint("kind", "scope", name="uq_document"),
+                      UniqueConstraint("kind", "issue_no", name="uq_document_issue"))
 
 
 class WeekResult(Base):
@@ -281,6 +283,9 @@ class OutboxMessage(Base):
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    server_reply: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    not_before: Mapped[datetime]          # retry backoff: not attempted again before this
+    claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
-    __table_args__ = (Index("ix_outbox_state", "state"),)
+    __table_args__ = (Index("ix_outbox_state", "state", "not_before"),)

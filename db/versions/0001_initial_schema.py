@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 16:08:36.865922
+Create Date: 2026-11-21 16:19:52.534513
 """
 from alembic import op
 import sqlalchemy as sa
@@ -61,6 +61,7 @@ def upgrade() -> None:
     sa.Column('params', sa.JSON(), nullable=False),
     sa.Column('created_at', worker.times.LocalDateTime(), nullable=False),
     sa.Column('started_at', worker.times.LocalDateTime(), nullable=True),
+    sa.Column('heartbeat_at', worker.times.LocalDateTime(), nullable=True),
     sa.Column('finished_at', worker.times.LocalDateTime(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
@@ -173,6 +174,7 @@ def upgrade() -> None:
     sa.Column('created_at', worker.times.LocalDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('kind', 'issue_no', name='uq_document_issue'),
     sa.UniqueConstraint('kind', 'scope', name='uq_document')
     )
     op.create_table('outbox',
@@ -191,7 +193,10 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('server_reply', sa.Text(), nullable=True),
     sa.Column('created_at', worker.times.LocalDateTime(), nullable=False),
+    sa.Column('not_before', worker.times.LocalDateTime(), nullable=False),
+    sa.Column('claimed_at', worker.times.LocalDateTime(), nullable=True),
     sa.Column('sent_at', worker.times.LocalDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id'),
@@ -199,7 +204,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('message_id')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.create_index('ix_outbox_state', ['state'], unique=False)
+        batch_op.create_index('ix_outbox_state', ['state', 'not_before'], unique=False)
 
     op.create_table('oversight',
     sa.Column('person_id', sa.Integer(), nullable=False),

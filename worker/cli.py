@@ -1,0 +1,655 @@
+"""The ``hotline`` command."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+
+from .config import ConfigError, load_settings
+
+
+def fail(message: str, code: int = 1):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _calendar(path: str | None = None):
+    from .calendar import load_calendar
+
+    try:
+        return load_calendar(path)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+def _rules():
+    from .rules import load_rules
+
+    try:
+        return load_rules()
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+def _moment(text: str | None) -> datetime:
+    from .times import now_local, parse_local
+
+    if not text:
+        return now_local()
+    try:
+        return parse_local(text)
+    except ValueError as exc:
+        fail(str(exc), 2)
+
+
+@click.group()
+def main():
+    """Report and notification service of the 12345 hotline (12345 热线报表与通知服务)."""
+
+
+@main.command("init-db")
+def init_db_cmd():
+    """Create or upgrade the database schema (Alembic)."""
+    from .db import init_db
+
+    init_db()
+    click.echo(f"database ready: {load_settings().database_url}")
+
+
+# -- directory and import -------------------------------------------------------------------------
+@main.group()
+def directory():
+    """The district directory: units, people, categories."""
+
+
+@directory.command("load")
+@click.argument("file", type=click.Path(dir_okay=False))
+def directory_load(file):
+    """Load (upsert) units, people and categories from FILE (YAML, or CSV per section)."""
+    from .db import init_db, session_scope
+    from .directory import load_directory
+
+    init_db()
+    try:
+        with session_scope() as s:
+            counts = load_directory(s, file)
+    except ConfigError as exc:
+        fail(f"{exc} — nothing was changed", 1)
+    click.echo(", ".join(f"{n} {k}" for k, n in counts.items()) + " loaded")
+
+
+@main.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--mapping", type=click.Path(dir_okay=False), help="column-mapping YAML (default: the sample format)")
+@click.option("--encoding", help="force the file encoding (e.g. gbk); default: UTF-8, else GB18030")
+@click.option("--dry-run", is_flag=True, help="validate only, store nothing")
+def import_cmd(files, mapping, encoding, dry_run):
+    """Import ticket exports (CSV, XLSX, JSONL). Exit status 1 if any row was refused."""
+    from tqdm import tqdm
+
+    from .calendar import UnknownYearError
+    from .db import init_db, session_factory
+    from .importer import ImportFileError, Mapping, import_file
+
+    init_db()
+    cal, rules = _calendar(), _rules()
+    try:
+        m = Mapping.load(mapping)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    status = 0
+    for f in files:
+        try:
+            with tqdm(desc=Path(f).name, unit=" rows", disable=not sys.stderr.isatty()) as bar:
+                report = import_file(session_factory(), f, cal, rules, m, encoding=encoding, dry_run=dry_run,
+                                     progress=bar.update)
+        except (ImportFileError, UnknownYearError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            status = 1
+            continue
+        for err in report.errors:
+            click.echo(f"bad row: {err}", err=True)
+        verb = "checked" if dry_run else "imported"
+        click.echo(f"{f}: {report.rows} rows {verb}, {len(report.errors)} refused; tickets new {report.tickets_new}, "
+                   f"updated {report.tickets_updated}; events new {report.events_new}")
+        status = status or (1 if report.errors else 0)
+    sys.exit(status)
+
+
+@main.command("demo-data")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="CSV file to write")
+@click.option("--from", "start", default="2026-09-01", show_default=True)
+@click.option("--to", "end", default="2026-11-15", show_default=True)
+@click.option("--per-day", default=100, show_default=True, help="tickets received per day")
+@click.option("--seed", default=12345, show_default=True)
+def demo_data_cmd(out, start, end, per_day, seed):
+    """Write the synthetic district's tickets as a sample export (then: hotline import FILE)."""
+    from datetime import timedelta
+
+    from tqdm import tqdm
+
+    from .demo_data import Generator, write_export
+
+    start_d, end_d = date.fromisoformat(start), date.fromisoformat(end)
+    total = ((end_d - start_d).days + 1) * per_day
+    gen = Generator(_calendar(), seed=seed, per_day=per_day)
+    until = datetime.combine(end_d + timedelta(days=1), datetime.min.time())
+    with tqdm(total=total, unit=" tickets", disable=not sys.stderr.isatty()) as bar:
+        n = write_export(Path(out), gen.tickets(start_d, end_d, until), progress=bar.update)
+    click.echo(f"{n} tickets written to {out}")
+
+
+# -- calendar and deadlines -----------------------------------------------------------------------
+@main.group()
+def calendar():
+    """The working-day calendar."""
+
+
+@calendar.command("check")
+@click.option("--calendar", "calendar_file", type=click.Path(dir_okay=False))
+@click.option("--today", help="check as of this date (default: today)")
+def calendar_check(calendar_file, today):
+    """Print the years covered and warn, from November on, when next year is missing."""
+    cal = _calendar(calendar_file)
+    today_d = date.fromisoformat(today) if today else date.today()
+    cov = cal.coverage()
+    click.echo(f"calendar: {len(cov)} years covered, {cov[0].year}–{cov[-1].year}")
+    for c in cov[-3:]:
+        click.echo(f"  {c.year}: {c.source}")
+    problems = []
+    if not cal.knows(today_d.year):
+        problems.append(f"this year ({today_d.year}) is not covered")
+    if today_d.month >= 11 and not cal.knows(today_d.year + 1):
+        problems.append(f"next year ({today_d.year + 1}) is not covered yet")
+    for p in problems:
+        click.echo(f"warning: {p}: add the State Council's holiday notice under 'years:' in {cal.calendar_file}")
+    sys.exit(1 if problems else 0)
+
+
+@main.command()
+@click.option("--at", "at", required=True, help="dispatch time, e.g. '2025-04-30 10:00'")
+@click.option("--source", required=True, help="national, provincial, city, enterprise_city, enterprise_provincial")
+@click.option("--urgent", help="policy, livelihood or safety")
+@click.option("--extension", default=0, help="working days of extension granted")
+@click.option("--plan-date", help="plan date (列入计划)")
+@click.option("--calendar", "calendar_file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def deadline(at, source, urgent, extension, plan_date, calendar_file, as_json):
+    """Print the due times for a ticket dispatched at AT."""
+    from .calendar import UnknownYearError
+    from .rules import deadlines_for
+    from .times import iso
+
+    cal, rules = _calendar(calendar_file), _rules()
+    try:
+        due = deadlines_for(cal, rules, _moment(at), source, urgent, extension,
+                            date.fromisoformat(plan_date) if plan_date else None)
+    except UnknownYearError as exc:
+        fail(str(exc), 2)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    out = {k: iso(v) for k, v in due.items()}
+    if as_json:
+        click.echo(json.dumps(out))
+    else:
+        labels = {"reply_due": "reply due (答复时限)", "completion_due": "completion due (办结时限)",
+                  "return_until": "return window ends (回退时限)"}
+        for k, v in out.items():
+            click.echo(f"{labels[k]:<32} {v or '—'}")
+
+
+@main.command()
+def recompute():
+    """Rebuild every assignment's due times (after a change of calendar.yaml or rules.yaml)."""
+    from .calendar import UnknownYearError
+    from .db import init_db, session_scope
+    from .tasks.maintenance import recompute_deadlines
+
+    init_db()
+    try:
+        n = recompute_deadlines.fn() if hasattr(recompute_deadlines, "fn") else recompute_deadlines()
+    except UnknownYearError as exc:
+        fail(str(exc), 2)
+    del session_scope
+    click.echo(f"{n} assignments recomputed")
+
+
+@main.command()
+@click.option("--period", type=click.Choice(["week", "month", "quarter", "year", "day"]), default="week")
+@click.option("--at", "at", help="a moment inside the period (default: now)")
+@click.option("--json", "as_json", is_flag=True)
+def metrics(period, at, as_json):
+    """Print every unit's metrics for the period containing AT."""
+    from .db import session_scope
+    from .metrics import compute
+    from .periods import containing
+
+    with session_scope() as s:
+        result = compute(s, containing(period, _moment(at)))
+    if as_json:
+        click.echo(json.dumps([u.as_dict() for u in result.units], ensure_ascii=False, indent=1))
+        return
+    click.echo(f"{result.period.key} {result.period.label()}")
+    click.echo(f"{'rank':>4} {'unit':<16} {'volume':>6} {'响应率':>16} {'解决率':>16} {'满意率':>16} {'超期率':>16}  flag")
+    for u in result.units:
+        flag = "FAILING" if u.failing else ("bottom" if u.bottom else "")
+        click.echo(f"{u.rank or '-':>4} {u.unit_name:<16} {u.volume:>6} {str(u.response):>16} {str(u.resolution):>16} "
+                   f"{str(u.satisfaction):>16} {str(u.overdue):>16}  {flag}")
+
+
+# -- jobs, runs, scheduler, worker ------------------------------------------------------------------
+def _enqueuer(inline: bool):
+    """Send a run to its actor over the broker, or execute it in this process."""
+    from .jobs import execute
+    from .tasks import ACTORS
+
+    def enqueue(run):
+        if inline:
+            try:
+                execute(run.id)
+            except Exception as exc:  # recorded in the ledger; the scheduler goes on
+                click.echo(f"run {run.id} ({run.job}) failed: {exc}", err=True)
+        else:
+            ACTORS[run.job].send(run.id)
+    return enqueue
+
+
+@main.command("run")
+@click.argument("job_name", metavar="JOB")
+@click.option("--at", "at", help="a moment inside the period to run for (default: now)")
+@click.option("--inline", is_flag=True, help="execute in this process (no Redis needed)")
+@click.option("--dry-run", is_flag=True, help="render, but write messages as .eml instead of sending")
+def run_cmd(job_name, at, inline, dry_run):
+    """Run one job now for the period containing AT (a job: see `hotline schedules validate`)."""
+    from .db import init_db, session_scope
+    from .jobs import execute, manual_run
+    from .tasks import ACTORS
+
+    init_db()
+    inline = inline or not load_settings().redis_url
+    with session_scope() as s:
+        try:
+            run = manual_run(s, job_name, _moment(at))
+        except KeyError as exc:
+            fail(str(exc.args[0]), 2)
+        run_id, period = run.id, run.period_key
+    if not inline:
+        ACTORS[job_name].send(run_id)
+        click.echo(f"run {run_id}: {job_name} {period} queued")
+        return
+    try:
+        state = execute(run_id, dry_run=dry_run)
+    except Exception as exc:
+        fail(f"run {run_id}: {job_name} {period} failed: {exc}")
+    _print_run(run_id, state)
+
+
+def _print_run(run_id: int, state: str) -> None:
+    from .db import session_scope
+    from .models import Run
+
+    with session_scope() as s:
+        run = s.get(Run, run_id)
+        click.echo(f"run {run.id}: {run.job} {run.period_key} {state}")
+        for d in (run.summary or {}).get("documents", []):
+            click.echo(f"  document: {d['path']}")
+        if (run.summary or {}).get("messages"):
+            click.echo(f"  messages queued: {run.summary['messages']}")
+        for m in (run.summary or {}).get("missing_recipients", []):
+            click.echo(f"  warning: {m}")
+
+
+@main.command("runs")
+@click.option("--failed", is_flag=True, help="only failed runs")
+@click.option("--job", help="only this job")
+@click.option("--limit", default=30, show_default=True)
+def runs_cmd(failed, job, limit):
+    """List the run ledger, newest first, with the documents each run produced."""
+    from sqlalchemy import select
+
+    from .db import init_db, session_scope
+    from .models import Document, Run
+
+    init_db()
+    with session_scope() as s:
+        q = select(Run).order_by(Run.id.desc()).limit(limit)
+        if failed:
+            q = q.where(Run.state == "failed")
+        if job:
+            q = q.where(Run.job == job)
+        rows = s.scalars(q).all()
+        docs = {}
+        for d in s.scalars(select(Document).where(Document.run_id.in_([r.id for r in rows]))):
+            docs.setdefault(d.run_id, []).append(d)
+        for r in rows:
+            took = f"{(r.finished_at - r.started_at).total_seconds():.1f}s" if r.finished_at and r.started_at else ""
+            click.echo(f"{r.id:>6} {r.state:<9} {r.job:<18} {r.period_key:<10} {r.schedule:<24} "
+                       f"{r.nominal_at:%Y-%m-%d %H:%M} {took}")
+            if r.error:
+                click.echo("         " + r.error.strip().splitlines()[0][:200])
+                for line in r.error.strip().splitlines()[1:6]:
+                    if r.job == "config":
+                        click.echo("         " + line[:200])
+            for d in docs.get(r.id, []):
+                click.echo(f"         {d.kind}: {d.path} sha256:{d.sha256[:12]}")
+
+
+@main.group()
+def schedules():
+    """schedules.yaml: validate and preview."""
+
+
+@schedules.command("validate")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+def schedules_validate(file):
+    """Report every problem of FILE (default: schedules.yaml) with its line."""
+    from .schedules import ScheduleError, load
+
+    path = Path(file) if file else load_settings().schedules_file
+    try:
+        cfg = load(path)
+    except ScheduleError as exc:
+        for p in exc.problems:
+            click.echo(p, err=True)
+        sys.exit(1)
+    click.echo(f"{path}: {len(cfg.schedules)} schedules, valid")
+
+
+@schedules.command("next")
+@click.option("--count", default=3, show_default=True)
+@click.option("--from", "start", help="preview from this moment (default: now)")
+@click.option("--file", "file", type=click.Path(dir_okay=False))
+def schedules_next(count, start, file):
+    """Preview the coming fire times of each schedule, with holiday skips and moves."""
+    from datetime import timedelta
+
+    from .schedules import ScheduleError, load, slots
+
+    try:
+        cfg = load(Path(file) if file else load_settings().schedules_file)
+    except ScheduleError as exc:
+        for p in exc.problems:
+            click.echo(p, err=True)
+        sys.exit(1)
+    cal = _calendar()
+    begin = _moment(start)
+    for sched in cfg.schedules:
+        if not sched.enabled:
+            click.echo(f"{sched.name} ({sched.actor}): disabled")
+            continue
+        click.echo(f"{sched.name} ({sched.actor}, {sched.cron}, days: {sched.days})")
+        shown, cursor, horizon = 0, begin, begin + timedelta(days=400)
+        while shown < count and cursor < horizon:
+            batch = slots(sched, cfg.timezone, cal, cursor, min(cursor + timedelta(days=31), horizon))
+            for slot in batch:
+                if slot.effective_at is None and slot.note.startswith("not the first"):
+                    continue
+                if slot.effective_at is None:
+                    click.echo(f"  {slot.nominal_at:%Y-%m-%d %a %H:%M}  {slot.note}")
+                elif slot.effective_at != slot.nominal_at:
+                    click.echo(f"  {slot.nominal_at:%Y-%m-%d %a %H:%M}  → {slot.effective_at:%Y-%m-%d %a %H:%M} ({slot.note})")
+                    shown += 1
+                else:
+                    click.echo(f"  {slot.nominal_at:%Y-%m-%d %a %H:%M}")
+                    shown += 1
+                if shown >= count:
+                    break
+            cursor = batch[-1].nominal_at if batch else min(cursor + timedelta(days=31), horizon)
+
+
+@main.command()
+@click.option("--inline", is_flag=True, help="execute jobs in this process instead of enqueueing them")
+@click.option("--tick", default=5.0, show_default=True, help="seconds between passes")
+@click.option("--lease", default=15.0, show_default=True, help="seconds a replica holds the Redis lease")
+def scheduler(inline, tick, lease):
+    """The long-running scheduler (several replicas may run; one is active)."""
+    import logging
+
+    from .db import init_db
+    from .scheduler import Scheduler
+    from .schedules import ScheduleError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    init_db()
+    settings = load_settings()
+    if not settings.redis_url and not inline:
+        fail("REDIS_URL is not set: start Redis and set REDIS_URL, or use --inline (single process)", 2)
+    try:
+        Scheduler(settings.schedules_file, redis_url=settings.redis_url, enqueue=_enqueuer(inline),
+                  tick_seconds=tick, lease_seconds=lease).run_forever()
+    except ScheduleError as exc:
+        fail(f"schedules.yaml is invalid and there is no earlier valid version:\n{exc}", 2)
+
+
+@main.command()
+@click.option("--processes", default=1, show_default=True)
+@click.option("--threads", default=2, show_default=True)
+@click.option("--metrics", is_flag=True, help="expose Prometheus metrics (port $dramatiq_prom_port, default 9191)")
+@click.option("--dead", is_flag=True, help="list dead-lettered messages and exit")
+def worker(processes, threads, metrics, dead):
+    """A Dramatiq worker for every job family (needs REDIS_URL, or an amqp:// URL)."""
+    import os
+
+    settings = load_settings()
+    if not settings.redis_url:
+        fail("REDIS_URL is not set: a worker needs the broker (use `hotline run JOB --inline` without one)", 2)
+    if dead:
+        import redis
+        client = redis.Redis.from_url(settings.redis_url)
+        ns = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
+        for key in sorted(client.scan_iter(f"{ns}:*.XQ")):
+            for mid, _ in client.zscan_iter(key):
+                click.echo(f"{key.decode()} {mid.decode()}")
+        return
+    from .db import init_db
+    init_db()
+    if metrics:
+        os.environ["HOTLINE_PROMETHEUS"] = "1"
+    from dramatiq.cli import main as dramatiq_main
+    sys.argv = ["hotline-worker", "worker.tasks", "--processes", str(processes), "--threads", str(threads)]
+    sys.exit(dramatiq_main())
+
+
+# -- outbox ---------------------------------------------------------------------------------------
+@main.group(invoke_without_command=True)
+@click.pass_context
+def outbox(ctx):
+    """List pending and failed messages (subcommands: send, retry)."""
+    if ctx.invoked_subcommand:
+        return
+    from sqlalchemy import select
+
+    from .db import init_db, session_scope
+    from .models import OutboxMessage
+
+    init_db()
+    with session_scope() as s:
+        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.state.in_(("pending", "sending", "failed")))
+                         .order_by(OutboxMessage.id)).all()
+        for r in rows:
+            click.echo(f"{r.id:>6} {r.state:<8} attempts={r.attempts} {r.recipient_role:<17} {r.recipient_email:<32} "
+                       f"{r.subject[:60]}")
+            if r.last_error:
+                click.echo(f"         last error: {r.last_error[:200]}")
+        click.echo(f"{len(rows)} message(s) pending or failed")
+
+
+@outbox.command("send")
+@click.option("--dry-run", is_flag=True, help="write .eml files instead of sending")
+def outbox_send(dry_run):
+    """Deliver what is due now (SMTP if SMTP_HOST is set, else .eml files)."""
+    from .db import init_db, session_factory
+    from .mail import deliver
+
+    init_db()
+    settings = load_settings()
+    report = deliver(session_factory(), settings.smtp, settings.outbox_dir, dry_run=dry_run)
+    click.echo(f"sent {report.sent}, written {report.written}, deferred {report.deferred}, failed {report.failed}")
+
+
+@outbox.command("retry")
+def outbox_retry():
+    """Put failed messages back to pending and deliver them."""
+    from .db import init_db, session_factory, session_scope
+    from .mail import deliver, retry_failed
+
+    init_db()
+    with session_scope() as s:
+        n = retry_failed(s)
+    settings = load_settings()
+    report = deliver(session_factory(), settings.smtp, settings.outbox_dir)
+    click.echo(f"{n} failed message(s) retried: sent {report.sent}, written {report.written}, "
+               f"deferred {report.deferred}, failed {report.failed}")
+
+
+# -- demo, replay, doctor -------------------------------------------------------------------------
+def _summary(report, elapsed: float | None = None) -> None:
+    from .escalation import tier_label, tiers
+
+    labels = {t["name"]: tier_label(t) for t in tiers()}
+    click.echo("runs by job:")
+    for job, n in sorted(report.runs.items()):
+        click.echo(f"  {job:<20} {n:>4}  ({report.seconds.get(job, 0):.0f} s)")
+    click.echo("escalations by tier:")
+    for t in tiers():
+        click.echo(f"  {labels[t['name']]:<24} {report.escalations.get(t['name'], 0)}")
+    click.echo("messages by recipient role:")
+    for role, n in sorted(report.messages.items()):
+        click.echo(f"  {role:<20} {n}")
+    for s in report.skipped[:20]:
+        click.echo(f"  skipped: {s}")
+    for f in report.failures:
+        click.echo(f"  FAILED: {f}", err=True)
+    if elapsed is not None:
+        click.echo(f"done in {elapsed:.0f} s")
+
+
+@main.command()
+@click.option("--out", "out", default="out", show_default=True, type=click.Path(file_okay=False))
+@click.option("--weeks", default=8, show_default=True, help="weeks of schedules to replay")
+@click.option("--until", "until", default="2026-11-16", show_default=True,
+              help="replay up to this date (the default span crosses 国庆 2026)")
+@click.option("--per-day", default=40, show_default=True, help="tickets received per day")
+@click.option("--seed", default=12345, show_default=True)
+def demo(out, weeks, until, per_day, seed):
+    """Build the synthetic district and replay the shipped schedules over it (SQLite, inline, .eml)."""
+    import os
+    import shutil
+    import time
+    from datetime import timedelta
+
+    from tqdm import tqdm
+
+    started = time.time()
+    out_dir = Path(out).resolve()
+    for sub in ("documents", "outbox", "hotline.db", "hotline.db-wal", "hotline.db-shm", "export.csv"):
+        target = out_dir / sub
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["HOTLINE_VAR"] = str(out_dir)
+    os.environ["DATABASE_URL"] = f"sqlite:///{out_dir / 'hotline.db'}"
+    os.environ.pop("SMTP_HOST", None)
+    from . import tasks  # noqa: F401
+    from .config import PROJECT_ROOT
+    from .db import init_db, session_factory, session_scope
+    from .demo_data import Generator, write_export
+    from .directory import load_directory
+    from .fonts import prepare
+    from .importer import import_file
+    from .mail import deliver
+    from .replay import replay
+    from .schedules import load
+
+    settings = load_settings()
+    click.echo(f"1/5 fonts: preparing the reduced CJK faces (once per machine) in {settings.fonts_dir}")
+    prepare(settings.fonts_dir)
+    click.echo(f"2/5 database and directory: {settings.database_url}")
+    init_db()
+    with session_scope() as s:
+        counts = load_directory(s, PROJECT_ROOT / "db" / "seed" / "district.yaml")
+    click.echo("    " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    end = date.fromisoformat(until)
+    start = end - timedelta(weeks=weeks)
+    data_start = start - timedelta(weeks=5)
+    cal, rules = _calendar(), _rules()
+    export = out_dir / "export.csv"
+    days = (end - data_start).days
+    with tqdm(total=days * per_day, desc="3/5 synthetic tickets", unit=" tickets") as bar:
+        gen = Generator(cal, seed=seed, per_day=per_day)
+        write_export(export, gen.tickets(data_start, end - timedelta(days=1), datetime.combine(end, datetime.min.time())),
+                     progress=bar.update)
+    with tqdm(desc="    import", unit=" rows") as bar:
+        report = import_file(session_factory(), export, cal, rules, progress=bar.update)
+    click.echo(f"    {report.tickets_new} tickets, {report.events_new} events imported")
+    config = load(settings.schedules_file)
+    from .replay import plan
+    begin = datetime.combine(start, datetime.min.time())
+    finish = datetime.combine(end, datetime.min.time()) + timedelta(hours=12)
+    total = len(plan(config, begin, finish))
+    with session_scope() as s, tqdm(total=total, desc=f"4/5 replay {start}..{end}", unit=" slots") as bar:
+        result = replay(s, config, begin, finish, settings, progress=bar.update)
+    click.echo("5/5 messages")
+    sent = deliver(session_factory(), settings.smtp, settings.outbox_dir, limit=100000)
+    click.echo(f"    {sent.written} .eml files in {settings.outbox_dir}")
+    click.echo(f"    {len(result.documents)} documents in {settings.documents_dir}")
+    _summary(result, time.time() - started)
+    sys.exit(1 if result.failures else 0)
+
+
+@main.command()
+@click.option("--from", "start", required=True, help="first day of the span")
+@click.option("--to", "end", required=True, help="last day of the span")
+@click.option("--out", "out", default="out/replay", show_default=True, type=click.Path(file_okay=False))
+@click.option("--schedules", "schedules_file", type=click.Path(dir_okay=False), help="a schedules file to preview")
+@click.option("--send", is_flag=True, help="keep the results and deliver the messages (default: preview only)")
+def replay(start, end, out, schedules_file, send):
+    """Run the schedules as they would have fired over a past span, on the real data."""
+    from datetime import timedelta
+
+    from tqdm import tqdm
+
+    from . import tasks  # noqa: F401
+    from .db import init_db, session_factory
+    from .mail import deliver
+    from .replay import plan, replay as do_replay, with_var, write_eml
+    from .schedules import ScheduleError, load
+
+    init_db()
+    try:
+        config = load(Path(schedules_file) if schedules_file else load_settings().schedules_file)
+    except ScheduleError as exc:
+        for p in exc.problems:
+            click.echo(p, err=True)
+        sys.exit(1)
+    settings = load_settings()
+    out_dir = Path(out).resolve()
+    target = settings if send else with_var(settings, out_dir)
+    begin = datetime.combine(date.fromisoformat(start), datetime.min.time())
+    finish = datetime.combine(date.fromisoformat(end), datetime.min.time()) + timedelta(days=1)
+    s = session_factory()()
+    try:
+        with tqdm(total=len(plan(config, begin, finish)), desc="replay", unit=" slots",
+                  disable=not sys.stderr.isatty()) as bar:
+            result = do_replay(s, config, begin, finish, target, prefix="" if send else "replay:", progress=bar.update)
+        if send:
+            s.commit()
+            report = deliver(session_factory(), settings.smtp, settings.outbox_dir)
+            click.echo(f"kept; messages sent {report.sent}, written {report.written}, deferred {report.deferred}")
+        else:
+            n = write_eml(s, out_dir / "outbox", settings.smtp["sender"], settings.smtp["sender_name"])
+            s.rollback()
+            click.echo(f"preview only (nothing kept, nothing sent): {len(result.documents)} documents and "
+                       f"{n} messages in {out_dir}")
+    finally:
+        s.close()
+    _summary(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Detections at a moment ``as_of``, as SQL over the assignments and events.
+
+"Open at ``as_of``" means dispatched by then, accountable (not returned), and not finished by
+then.  Lists come back as plain dicts joined with the ticket (for documents); counts per unit
+are grouped in the database.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, func, literal, or_, select, update
+
+from .calendar import WorkCalendar
+from .config import policy
+from .models import AnalysisItem, Category, Ticket
+from .models import Assignment as A
+from .periods import Period
+from .times import end_of_day
+
+TICKET_COLUMNS = (Ticket.number, Ticket.content, Ticket.caller_name, Ticket.caller_phone, Ticket.address,
+                  Ticket.received_at, Ticket.severity, Ticket.grade_class, Ticket.territorial_unit_code)
+ASSIGNMENT_COLUMNS = (A.ticket_id, A.unit_code, A.category_code, A.source, A.dispatched_at, A.signed_at,
+                      A.reply_due, A.completion_due, A.finished_at, A.first_replied_at, A.callback_at,
+                      A.satisfaction, A.resolved, A.redo_count, A.returned_at, A.return_reason,
+                      A.ticket_return_count, A.extended_days, A.plan_date, A.reply_kind)
+
+
+def _open_at(as_of: datetime):
+    return and_(A.is_current.is_(True), A.dispatched_at <= as_of,
+                or_(A.finished_at.is_(None), A.finished_at > as_of))
+
+
+def _rows(session, *where, order=(A.unit_code, A.completion_due, Ticket.number)) -> list[dict]:
+    stmt = select(*ASSIGNMENT_COLUMNS, *TICKET_COLUMNS).join(Ticket, Ticket.id == A.ticket_id)
+    return [r._asdict() for r in session.execute(stmt.where(*where).order_by(*order))]
+
+
+def overdue_open(session, as_of: datetime) -> list[dict]:
+    """超期: open past its completion due, or past its reply due without a reply."""
+    reply_late = and_(A.reply_due.is_not(None), A.reply_due < as_of,
+                      or_(A.first_replied_at.is_(None), A.first_replied_at > as_of))
+    return _rows(session, _open_at(as_of), or_(A.completion_due < as_of, reply_late))
+
+
+def finished_late(session, period: Period) -> list[dict]:
+    return _rows(session, A.is_current.is_(True), A.finished_at >= period.start_at, A.finished_at < period.end_at,
+                 A.finished_at > A.completion_due)
+
+
+def warning_horizon(cal: WorkCalendar, as_of: datetime, working_days: int | None = None) -> datetime:
+    """The end of the warning window: the end of the next ``working_days`` working day(s)."""
+    n = int(working_days if working_days is not None else policy("metrics").get("warning_working_days", 1))
+    return end_of_day(cal.add_working_days(as_of.date(), n))
+
+
+def previous_workday_same_time(cal: WorkCalendar, as_of: datetime) -> datetime:
+    """The start of a daily window: the previous working day at the same clock time (covers weekends)."""
+    day = as_of.date() - timedelta(days=1)
+    while not cal.is_workday(day):
+        day -= timedelta(days=1)
+    return datetime.combine(day, as_of.time())
+
+
+def warnings(session, as_of: datetime, horizon: datetime) -> list[dict]:
+    """预警: open and due between now and the horizon (``warning_horizon``)."""
+    return _rows(session, _open_at(as_of), A.completion_due >= as_of, A.completion_due <= horizon)
+
+
+def new_dispatches(session, period: Period) -> list[dict]:
+    return _rows(session, A.dispatched_at >= period.start_at, A.dispatched_at < period.end_at)
+
+
+def returned_twice(session, as_of: datetime | None = None) -> list[dict]:
+    """Tickets returned two or more times, with the chain and the territorial fallback (属地兜底)."""
+    stmt = (select(AnalysisItem.ticket_id, AnalysisItem.chain, AnalysisItem.fallback_unit_code,
+                   AnalysisItem.queued_at, *TICKET_COLUMNS, Ticket.category_code)
+            .join(Ticket, Ticket.id == AnalysisItem.ticket_id).order_by(AnalysisItem.queued_at, Ticket.number))
+    if as_of is not None:
+        stmt = stmt.where(AnalysisItem.queued_at <= as_of)
+    return [r._asdict() for r in session.execute(stmt)]
+
+
+def late_returns(session, period: Period) -> list[dict]:
+    """A return after the window closed (超时回退), flagged to the centre."""
+    return _rows(session, A.returned_in_window.is_(False), A.returned_at >= period.start_at,
+                 A.returned_at < period.end_at)
+
+
+def redos(session, period: Period) -> list[dict]:
+    """Unsatisfied callbacks on matters the unit should handle that led to a redo (重办); repeated redo
+    is ``redo_count >= 2``."""
+    return _rows(session, A.redo_count > 0, A.callback_at >= period.start_at, A.callback_at < period.end_at)
+
+
+def unresolved(session, period: Period) -> list[dict]:
+    """Callbacks in the period that found the matter unresolved (未解决)."""
+    return _rows(session, A.is_current.is_(True), A.resolved.is_(False), A.callback_at >= period.start_at,
+                 A.callback_at < period.end_at)
+
+
+def law_enforcement(session, start: datetime, end: datetime) -> list[dict]:
+    """Tickets of the selected 事项编码 (sub-codes included), dispatched or called back in [start, end)."""
+    active = or_(and_(A.dispatched_at >= start, A.dispatched_at < end),
+                 and_(A.callback_at >= start, A.callback_at < end))
+    return _rows(session, A.is_current.is_(True), A.law_enforcement.is_(True), active,
+                 order=(A.category_code, Ticket.number))
+
+
+def repeated_callers(session, as_of: datetime, count: int, days: int) -> list[dict]:
+    """反复性: the same caller phone ``count`` times or more within ``days`` days before ``as_of``."""
+    since = as_of - timedelta(days=days)
+    stmt = (select(Ticket.caller_phone, func.count().label("n"), func.min(Ticket.received_at).label("first"),
+                   func.max(Ticket.received_at).label("last"))
+            .where(Ticket.received_at > since, Ticket.received_at <= as_of, Ticket.caller_phone.is_not(None))
+            .group_by(Ticket.caller_phone).having(func.count() >= count).order_by(func.count().desc(),
+                                                                                   Ticket.caller_phone))
+    return [r._asdict() for r in session.execute(stmt)]
+
+
+def repeated_places(session, as_of: datetime, count: int, days: int) -> list[dict]:
+    since = as_of - timedelta(days=days)
+    stmt = (select(Ticket.address, Ticket.category_code, func.count().label("n"))
+            .where(Ticket.received_at > since, Ticket.received_at <= as_of, Ticket.address.is_not(None))
+            .group_by(Ticket.address, Ticket.category_code).having(func.count() >= count)
+            .order_by(func.count().desc(), Ticket.address))
+    return [r._asdict() for r in session.execute(stmt)]
+
+
+def widespread(session, period: Period, cfg: dict | None = None) -> list[dict]:
+    """普遍性: categories handled by at least K units in the period, or spiking against the weeks before."""
+    cfg = (cfg or policy("metrics")).get("widespread") or {}
+    weeks = int(cfg.get("spike_weeks", 4))
+    span = period.end_at - period.start_at
+    before = period.start_at - span * weeks
+    in_period = and_(A.dispatched_at >= period.start_at, A.dispatched_at < period.end_at)
+    rows = session.execute(
+        select(A.category_code, Category.name,
+               func.count(func.distinct(case((in_period, A.unit_code)))).label("units"),
+               func.sum(case((in_period, 1), else_=0)).label("volume"),
+               func.sum(case((A.dispatched_at < period.start_at, 1), else_=0)).label("before"))
+        .join(Category, Category.code == A.category_code, isouter=True)
+        .where(A.is_current.is_(True), A.dispatched_at >= before, A.dispatched_at < period.end_at)
+        .group_by(A.category_code, Category.name))
+    out = []
+    for code, name, units, volume, prior in rows:
+        volume, baseline = int(volume or 0), int(prior or 0) / weeks
+        spike = volume >= int(cfg.get("spike_min_volume", 10)) and volume >= float(cfg.get("spike_factor", 2)) * max(baseline, 1e-9)
+        if units >= int(cfg.get("min_units", 4)) or spike:
+            out.append({"code": code, "name": name or code, "units": units, "volume": volume,
+                        "baseline": round(baseline, 1), "spike": spike})
+    return sorted(out, key=lambda r: (-r["volume"], r["code"]))
+
+
+def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime) -> dict[str, dict]:
+    """Per unit: new since ``since``, open, warning, overdue, returned ≥ 2 — one grouped query."""
+    is_open = _open_at(as_of)
+    reply_late = and_(A.reply_due.is_not(None), A.reply_due < as_of,
+                      or_(A.first_replied_at.is_(None), A.first_replied_at > as_of))
+    s = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
+    rows = session.execute(
+        select(A.unit_code,
+               s(and_(A.dispatched_at >= since, A.dispatched_at <= as_of)),
+               s(is_open),
+               s(and_(is_open, A.completion_due >= as_of, A.completion_due <= horizon)),
+               s(and_(is_open, or_(A.completion_due < as_of, reply_late))),
+               s(and_(A.is_current.is_(True), A.ticket_return_count >= 2, is_open)))
+        .where(A.dispatched_at <= as_of, or_(A.finished_at.is_(None), A.finished_at > as_of,
+                                             A.dispatched_at >= since))
+        .group_by(A.unit_code))
+    return {code: dict(new=int(a or 0), open=int(b or 0), warning=int(c or 0), overdue=int(d or 0),
+                       returned_twice=int(e or 0)) for code, a, b, c, d, e in rows}
+
+
+# -- grading ------------------------------------------------------------------------------------
+def grade(session, since: datetime, as_of: datetime, cfg: dict | None = None) -> int:
+    """Severity and class by the configured rules, as UPDATEs (lowest priority first, so the first
+    matching rule wins); each ticket keeps the name of the rule that fired."""
+    cfg = cfg or policy("metrics")
+    rules = cfg.get("grading") or {}
+    scope = and_(Ticket.received_at >= since, Ticket.received_at <= as_of)
+    repeat_cfg = cfg.get("repeat") or {}
+    touched = 0
+    for rule in reversed(rules.get("severity") or []):
+        cond = _rule_condition(rule)
+        res = session.execute(update(Ticket).where(scope, cond).values(
+            severity=rule["level"], grade_rule=literal(rule["name"])).execution_options(synchronize_session=False))
+        touched = max(touched, res.rowcount or 0)
+    for rule in reversed(rules.get("class") or []):
+        cond = literal(True)
+        if rule.get("repeat") == "same_phone":
+            c = repeat_cfg.get("same_phone") or {"count": 3, "days": 30}
+            phones = [r["caller_phone"] for r in repeated_callers(session, as_of, int(c["count"]), int(c["days"]))]
+            cond = Ticket.caller_phone.in_(phones)
+        elif rule.get("repeat") == "same_address_category":
+            c = repeat_cfg.get("same_address_category") or {"count": 3, "days": 30}
+            places = repeated_places(session, as_of, int(c["count"]), int(c["days"]))
+            cond = or_(literal(False), *[and_(Ticket.address == p["address"], Ticket.category_code == p["category_code"])
+                                         for p in places[:500]])
+        elif rule.get("widespread"):
+            from .periods import containing
+            codes = [w["code"] for w in widespread(session, containing("week", as_of), cfg)]
+            cond = Ticket.category_code.in_(codes)
+        session.execute(update(Ticket).where(scope, cond).values(grade_class=rule["class"])
+                        .execution_options(synchronize_session=False))
+    return touched
+
+
+def _rule_condition(rule: dict):
+    conds = []
+    if rule.get("keywords"):
+        conds.append(or_(*[Ticket.content.contains(k, autoescape=True) for k in rule["keywords"]]))
+    if rule.get("categories"):
+        conds.append(or_(*[Ticket.category_code.startswith(str(c), autoescape=True) for c in rule["categories"]]))
+    if rule.get("urgent_kinds"):
+        conds.append(Ticket.urgent_kind.in_(rule["urgent_kinds"]))
+    return or_(*conds) if conds else literal(True)
+
+

@@ -1,0 +1,144 @@
+"""Jobs: what a schedule or ``hotline run`` starts, executed under the run ledger.
+
+A job is a plain function ``fn(ctx) -> summary`` registered with ``@job``; ``worker.tasks``
+wraps each in a Dramatiq actor taking only the run id.  ``execute`` is the one path both the
+actor and ``--inline`` take: claim the run, keep its heartbeat while the job works, record the
+outcome.  Jobs write their results (documents, outbox rows, escalations) in the context's one
+session, committed at the end: a job that fails leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Callable
+
+from .calendar import WorkCalendar, load_calendar
+from .config import Settings, load_settings
+from .db import session_factory
+from .models import Run
+from .periods import Period, containing, parse_key
+from .rules import Rules, load_rules
+from . import runs
+
+log = logging.getLogger("hotline.jobs")
+
+
+@dataclass
+class JobSpec:
+    name: str
+    fn: Callable
+    period_kind: str          # day | week | month | quarter | year | none
+    family: str
+    time_limit: timedelta = timedelta(minutes=10)
+
+
+JOBS: dict[str, JobSpec] = {}
+
+
+def job(name: str, period: str, family: str, time_limit_minutes: int = 10):
+    def register(fn):
+        JOBS[name] = JobSpec(name, fn, period, family, timedelta(minutes=time_limit_minutes))
+        return fn
+    return register
+
+
+@dataclass
+class JobContext:
+    run: Run
+    session: object
+    settings: Settings
+    cal: WorkCalendar
+    rules: Rules
+    period: Period | None
+    as_of: datetime
+    params: dict
+    dry_run: bool = False
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def issue_date(self) -> date:
+        """The date a document carries: the run's as-of date (never the clock)."""
+        return self.as_of.date()
+
+
+def resolve_period(kind: str, at: datetime, rule: str | None) -> tuple[Period | None, datetime]:
+    """(period, as_of) for a job of this kind fired at ``at``.
+
+    ``previous`` (the schedules' default for week/month/quarter/year) is the last complete period
+    before ``at``; ``current`` is the period containing ``at``."""
+    if kind == "none":
+        return None, at
+    if kind == "day":
+        return containing("day", at), at
+    current = containing(kind, at)
+    if (rule or "previous") == "previous":
+        period = current.previous()
+        return period, period.end_at
+    return current, min(at, current.end_at)
+
+
+def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = None) -> str:
+    """Run a ledger entry to its end; returns the final state ('skipped' if someone else holds it)."""
+    factory = session_factory(database_url)
+    with factory() as s:
+        if not runs.claim(s, run_id):
+            return "skipped"
+        run = s.get(Run, run_id)
+        spec = JOBS[run.job]
+    stop = threading.Event()
+
+    def beat():
+        with factory() as hs:
+            while not stop.wait(max(1.0, runs.HEARTBEAT_STALE.total_seconds() / 3)):
+                runs.heartbeat(hs, run_id)
+
+    beater = threading.Thread(target=beat, daemon=True, name=f"heartbeat-{run_id}")
+    beater.start()
+    try:
+        with factory() as s:
+            run = s.get(Run, run_id)
+            log.info("run %s: %s %s started", run_id, run.job, run.period_key, extra={"run_id": run_id})
+            summary = run_in_session(s, run, load_settings(), dry_run=dry_run)
+            s.commit()
+        with factory() as s:
+            runs.finish(s, run_id, "succeeded", summary=summary)
+        log.info("run %s: %s succeeded", run_id, spec.name, extra={"run_id": run_id})
+        return "succeeded"
+    except Exception as exc:
+        with factory() as s:
+            runs.finish(s, run_id, "failed", error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+        log.error("run %s: %s failed: %s", run_id, spec.name, exc, extra={"run_id": run_id})
+        raise
+    finally:
+        stop.set()
+        beater.join(timeout=5)
+
+
+def run_in_session(session, run: Run, settings: Settings, dry_run: bool = False) -> dict:
+    """Execute a run's job inside ``session`` (the caller commits or rolls back)."""
+    params = dict(run.params or {})
+    as_of = datetime.fromisoformat(params["as_of"]) if params.get("as_of") else run.nominal_at
+    period = parse_key(run.period_key) if run.period_key not in ("", "-") else None
+    ctx = JobContext(run=run, session=session, settings=settings, cal=load_calendar(), rules=load_rules(),
+                     period=period, as_of=as_of, params=params, dry_run=dry_run)
+    return JOBS[run.job].fn(ctx) or ctx.summary
+
+
+def manual_run(session, job_name: str, at: datetime, params: dict | None = None) -> Run:
+    """The ledger row of ``hotline run JOB --at T``: the period containing T; re-running re-executes it."""
+    spec = JOBS.get(job_name)
+    if spec is None:
+        raise KeyError(f"unknown job {job_name!r}; known: {', '.join(sorted(JOBS))}")
+    period, as_of = resolve_period(spec.period_kind, at, "current")
+    params = dict(params or {}, as_of=as_of.isoformat(sep=" "))
+    run, new = runs.get_or_create(session, schedule=f"manual:{job_name}", nominal_at=at, job=job_name,
+                                  period_key=period.key if period else "-", params=params)
+    if not new:
+        run.params = params
+        runs.requeue(session, run.id)
+    session.commit()
+    return run
+

@@ -1,0 +1,35 @@
+"""Turning a job's document into outbox messages for its recipients."""
+from __future__ import annotations
+
+from .mail import Attachment, enqueue
+from .recipients import resolve
+from .rendering import render_html
+from .times import chinese_date
+
+ROLE_GREETING = {"unit_head": "同志", "leader_in_charge": "领导", "principal_leader": "领导",
+                 "peoples_congress": "同志", "hotline_center": "同志", "justice_bureau": "同志",
+                 "analysis_group": "同志", "liaison": "同志"}
+
+
+def notify(ctx, *, kind: str, groups: list[str], subject: str, lines: list[str],
+           attachments: list[Attachment] = (), unit_code: str | None = None, scope: str = "") -> int:
+    """One message per recipient (deduplicated by address); returns how many were new."""
+    recipients = resolve(ctx.session, groups, unit_code)
+    if recipients.missing:
+        ctx.summary.setdefault("missing_recipients", [])
+        for m in recipients.missing:
+            if m not in ctx.summary["missing_recipients"]:
+                ctx.summary["missing_recipients"].append(m)
+    new = 0
+    period_key = ctx.run.period_key
+    for person in recipients.people:
+        context = dict(greeting=f"{person.name}{ROLE_GREETING.get(person.role, '同志')}", lines=lines,
+                       attachments=[a.name for a in attachments], date=chinese_date(ctx.issue_date), subject=subject)
+        key = f"{ctx.run.job}|{period_key}|{person.email}|{kind}{':' + scope if scope else ''}"
+        new += enqueue(ctx.session, idem_key=key, kind=kind, email=person.email, name=person.name, role=person.role,
+                       subject=subject, text=render_html("mail/notice.txt", **context),
+                       html=render_html("mail/notice.html", **context), attachments=list(attachments),
+                       run_id=ctx.run.id)
+    ctx.summary.setdefault("messages", 0)
+    ctx.summary["messages"] += new
+    return new

@@ -1,0 +1,231 @@
+"""Documents: Jinja2 templates rendered to PDF by WeasyPrint, safely and deterministically.
+
+- Autoescape is on for every template; ticket text is data, never markup.
+- ``SafeFetcher`` serves only the project's own assets (``hotline-asset:`` URLs: the reduced
+  fonts and the stylesheet).  ``file://``, ``http(s)://`` and ``data:`` are refused, so ticket
+  content such as ``<img src="file:///etc/passwd">`` or CSS ``url(...)`` fetches nothing.
+- Callers are masked before anything reaches a template (``mask_phone``, ``mask_name``).
+- Dates come from the period and the run, never from the clock, so a past period re-renders
+  to the same content.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from .config import PROJECT_ROOT, load_settings
+from .fonts import FACES, prepare
+from .times import chinese_date
+
+TEMPLATES = PROJECT_ROOT / "templates"
+ASSET_SCHEME = "hotline-asset:"
+log = logging.getLogger(__name__)
+
+
+# -- masking ------------------------------------------------------------------------------------
+_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)(\d{3,4})(\d{4})(?!\d)")
+
+
+def mask_phone(phone: str | None) -> str:
+    """138****5678; a landline keeps its area code and last four digits."""
+    if not phone:
+        return ""
+    digits = re.sub(r"\D", "", str(phone))
+    if len(digits) >= 7:
+        return digits[:3] + "****" + digits[-4:]
+    return "*" * len(digits)
+
+
+def mask_name(name: str | None) -> str:
+    """张** — the surname and one star per remaining character."""
+    if not name:
+        return ""
+    name = str(name).strip()
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def mask_text(text: str | None) -> str:
+    """Phone numbers inside free text (a caller often repeats their number in the complaint)."""
+    if not text:
+        return ""
+    text = _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", str(text))
+    return _LANDLINE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+
+
+def public_ticket(row: dict, names: dict[str, str] | None = None) -> dict:
+    """A ticket row as documents may show it: caller masked, content masked, unit names resolved."""
+    out = dict(row)
+    out["caller_name"] = mask_name(row.get("caller_name"))
+    out["caller_phone"] = mask_phone(row.get("caller_phone"))
+    out["content"] = mask_text(row.get("content"))
+    if names is not None:
+        out["unit_name"] = names.get(row.get("unit_code"), row.get("unit_code"))
+    return out
+
+
+# -- charts ----------------------------------------------------------------------------------------
+def bar_chart(labels: list[str], values: list[float], width: int = 640, height: int = 220,
+              percent: bool = True, color: str = "#b22222") -> Markup:
+    """A horizontal-axis bar chart as inline SVG (labels escaped)."""
+    n = max(1, len(values))
+    top = max([v for v in values if v is not None] + [1e-9])
+    plot_h, left, bottom = height - 60, 40, 50
+    bar_w = (width - left - 10) / n
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" font-size="9">',
+             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 5}" y2="{height - bottom}" stroke="#333"/>']
+    for i, (label, v) in enumerate(zip(labels, values)):
+        x = left + i * bar_w + bar_w * 0.15
+        h = 0 if v is None else plot_h * v / top
+        y = height - bottom - h
+        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w * 0.7:.1f}" height="{h:.1f}" fill="{color}"/>')
+        shown = "n/a" if v is None else (f"{100 * v:.0f}" if percent else f"{v:.0f}")
+        parts.append(f'<text x="{x + bar_w * 0.35:.1f}" y="{y - 2:.1f}" text-anchor="middle">{escape(shown)}</text>')
+        parts.append(f'<text x="{x + bar_w * 0.35:.1f}" y="{height - bottom + 10}" text-anchor="end" '
+                     f'transform="rotate(-45 {x + bar_w * 0.35:.1f} {height - bottom + 10})">{escape(label)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def line_chart(labels: list[str], series: dict[str, list[float | None]], width: int = 640, height: int = 200,
+               percent: bool = False) -> Markup:
+    colors = ["#b22222", "#1f4e79", "#2e7d32", "#6a1b9a"]
+    left, bottom, top_pad = 50, 30, 15
+    values = [v for vs in series.values() for v in vs if v is not None]
+    lo, hi = (min(values), max(values)) if values else (0, 1)
+    if hi == lo:
+        hi = lo + 1
+    n = max(1, len(labels) - 1)
+    x = lambda i: left + (width - left - 20) * i / n  # noqa: E731
+    y = lambda v: top_pad + (height - bottom - top_pad) * (1 - (v - lo) / (hi - lo))  # noqa: E731
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="9">',
+             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#333"/>']
+    for i, label in enumerate(labels):
+        parts.append(f'<text x="{x(i):.1f}" y="{height - bottom + 12}" text-anchor="middle">{escape(label)}</text>')
+    for k, (name, vs) in enumerate(series.items()):
+        pts = [(x(i), y(v)) for i, v in enumerate(vs) if v is not None]
+        color = colors[k % len(colors)]
+        if pts:
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="'
+                         + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + '"/>')
+        for (a, b), v in zip(pts, [v for v in vs if v is not None]):
+            shown = f"{100 * v:.1f}" if percent else f"{v:.0f}"
+            parts.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.5" fill="{color}"/>'
+                         f'<text x="{a:.1f}" y="{b - 5:.1f}" text-anchor="middle">{escape(shown)}</text>')
+        parts.append(f'<text x="{left + 10 + 110 * k}" y="10" fill="{color}">■ {escape(name)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+# -- environment ----------------------------------------------------------------------------------
+def _pct(rate) -> str:
+    return rate.pct() if rate is not None else "n/a"
+
+
+def _cn_date(value) -> str:
+    if value is None:
+        return ""
+    return chinese_date(value.date() if isinstance(value, datetime) else value)
+
+
+def _cn_time(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value.month}月{value.day}日 {value:%H:%M}"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(
+                      disabled_extensions=("txt",), default=True, default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(pct=_pct, cn_date=_cn_date, cn_time=_cn_time, mask_phone=mask_phone, mask_name=mask_name,
+                       mask_text=mask_text)
+    env.globals.update(SATISFACTION={"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"},
+                       REPLY_KINDS={"normal": "正常答复", "out_of_scope": "不在受理范围", "not_true": "情况不属实",
+                                    "explained": "解释说明", "planned": "列入计划"})
+    return env
+
+
+def render_html(template: str, **context) -> str:
+    return environment().get_template(template).render(**context)
+
+
+class SafeFetcher(URLFetcher):
+    """Serves ``hotline-asset:`` URLs from the asset folders; refuses everything else."""
+
+    def __init__(self, roots: dict[str, Path]):
+        super().__init__(allowed_protocols=set(), fail_on_errors=False)
+        self.roots = roots
+        self.refused: list[str] = []
+
+    def fetch(self, url, headers=None):
+        if not url.startswith(ASSET_SCHEME):
+            self.refused.append(url)
+            raise ValueError(f"refused to fetch {url[:80]!r}: documents only load the project's own assets")
+        folder, _, name = url[len(ASSET_SCHEME):].lstrip("/").partition("/")
+        root = self.roots.get(folder)
+        path = (root / name).resolve() if root else None
+        if path is None or root.resolve() not in path.parents or not path.is_file():
+            self.refused.append(url)
+            raise ValueError(f"unknown asset {url!r}")
+        mime = {"otf": "font/otf", "css": "text/css"}.get(path.suffix[1:], "application/octet-stream")
+        return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": mime})
+
+
+def font_css() -> str:
+    faces = prepare(load_settings().fonts_dir)
+    rules = []
+    for face in faces:
+        rules.append(f'@font-face {{ font-family: "{face.family}"; src: url("{ASSET_SCHEME}fonts/{face.path.name}"); }}')
+    return "\n".join(rules)
+
+
+FONT_STACK = ", ".join(f'"{f}"' for f in FACES if "Bold" not in f) + ', "Noto Serif CJK SC", serif'
+BOLD_STACK = ", ".join(f'"{f}"' for f in FACES if "Bold" in f) + ', "Noto Serif CJK SC", serif'
+
+
+@lru_cache(maxsize=4)
+def _stylesheet(fonts_dir: str):
+    """The fonts and the document stylesheet, parsed once per process and reused by every render
+    (re-reading two 2 MB font files and re-parsing the CSS per document costs more than the layout)."""
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+
+    font_config = FontConfiguration()
+    fetcher = SafeFetcher({"fonts": Path(fonts_dir), "static": TEMPLATES / "static"})
+    css_text = font_css() + "\n" + environment().get_template("documents/style.css").render(
+        font_stack=Markup(FONT_STACK), bold_stack=Markup(BOLD_STACK))
+    return font_config, CSS(string=css_text, font_config=font_config, url_fetcher=fetcher, base_url=ASSET_SCHEME)
+
+
+def render_pdf(template: str, **context) -> tuple[bytes, list[str]]:
+    """(PDF bytes, URLs refused while rendering)."""
+    html = render_html(template, **context)
+    fonts_dir = load_settings().fonts_dir
+    font_config, stylesheet = _stylesheet(str(fonts_dir))
+    fetcher = SafeFetcher({"fonts": fonts_dir, "static": TEMPLATES / "static"})
+    pdf = HTML(string=html, base_url=ASSET_SCHEME, url_fetcher=fetcher).write_pdf(
+        stylesheets=[stylesheet], font_config=font_config, metadata=False)
+    if fetcher.refused:
+        log.warning("document %s: refused %d URL(s)", template, len(fetcher.refused))
+    return _strip_volatile(pdf), fetcher.refused
+
+
+def _strip_volatile(pdf: bytes) -> bytes:
+    """WeasyPrint writes the creation time; pin it so the same content gives the same bytes."""
+    return re.sub(rb"/CreationDate \(D:[^)]*\)", b"/CreationDate (D:20000101000000Z)", pdf)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+

@@ -1,0 +1,85 @@
+"""The run ledger: every job execution is a row, keyed by (schedule, nominal fire time).
+
+- ``create``: the unique key makes a slot fire once whatever the number of schedulers.
+- ``claim``: one worker at a time holds a run (``queued`` → ``running``); a run whose holder
+  stopped sending heartbeats (killed, frozen) can be claimed again, so a redelivered message
+  completes it exactly once.
+- ``sweep``: runs running past their time limit are marked ``failed`` (never left running) and
+  runs whose holder vanished go back to ``queued`` to be enqueued again.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .models import Run
+from .times import now_local
+
+HEARTBEAT_STALE = timedelta(seconds=30)
+
+
+def create(session, *, schedule: str, nominal_at: datetime, job: str, period_key: str, params: dict) -> Run | None:
+    """Insert the run for a slot; None if the slot already has one (fired by someone else)."""
+    run = Run(schedule=schedule, nominal_at=nominal_at, job=job, period_key=period_key, params=params,
+              state="queued", created_at=now_local(), attempts=0)
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        return None
+    return run
+
+
+def get_or_create(session, **kw) -> tuple[Run, bool]:
+    run = create(session, **kw)
+    if run is not None:
+        return run, True
+    return session.scalars(select(Run).where(Run.schedule == kw["schedule"], Run.nominal_at == kw["nominal_at"])).one(), False
+
+
+def requeue(session, run_id: int) -> None:
+    session.execute(update(Run).where(Run.id == run_id).values(state="queued", error=None, finished_at=None))
+
+
+def claim(session, run_id: int, stale: timedelta = HEARTBEAT_STALE) -> bool:
+    now = now_local()
+    res = session.execute(update(Run).where(Run.id == run_id, or_(
+        Run.state == "queued", (Run.state == "running") & (Run.heartbeat_at < now - stale)))
+        .values(state="running", started_at=now, heartbeat_at=now, attempts=Run.attempts + 1))
+    session.commit()
+    return res.rowcount == 1
+
+
+def heartbeat(session, run_id: int) -> None:
+    session.execute(update(Run).where(Run.id == run_id, Run.state == "running").values(heartbeat_at=now_local()))
+    session.commit()
+
+
+def finish(session, run_id: int, state: str, summary: dict | None = None, error: str | None = None) -> None:
+    session.execute(update(Run).where(Run.id == run_id).values(
+        state=state, finished_at=now_local(), summary=summary, error=error))
+    session.commit()
+
+
+def sweep(session, time_limit: timedelta, stale: timedelta = HEARTBEAT_STALE, max_attempts: int = 3) -> dict:
+    """Mark runs past their time limit failed; put runs whose holder vanished back in the queue."""
+    now = now_local()
+    timed_out = session.execute(update(Run).where(Run.state == "running", Run.started_at < now - time_limit)
+                                .values(state="failed", finished_at=now, error=f"exceeded the time limit of {time_limit}")
+                                .returning(Run.id)).scalars().all()
+    orphaned = session.execute(select(Run.id, Run.attempts).where(Run.state == "running",
+                                                                  Run.heartbeat_at < now - stale)).all()
+    requeued, abandoned = [], []
+    for run_id, attempts in orphaned:
+        if attempts >= max_attempts:
+            session.execute(update(Run).where(Run.id == run_id).values(
+                state="failed", finished_at=now, error=f"worker lost {attempts} times"))
+            abandoned.append(run_id)
+        else:
+            session.execute(update(Run).where(Run.id == run_id, Run.state == "running").values(state="queued"))
+            requeued.append(run_id)
+    session.commit()
+    return {"timed_out": list(timed_out), "requeued": requeued, "abandoned": abandoned}

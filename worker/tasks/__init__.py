@@ -1,0 +1,14 @@
+"""Dramatiq actors, one module per family.  Importing this package binds them to the broker
+configured by the environment (``REDIS_URL``), or to a stub broker for in-process runs."""
+from __future__ import annotations
+
+import dramatiq
+
+from .. import broker as _broker
+
+
+_broker.setup()
+
+from . import escalation, maintenance, outbox, reports  # noqa: E402,F401
+
+ACTORS = {**reports.actors, **escalation.actors, **outbox.actors, **maintenance.actors}

@@ -1,0 +1,115 @@
+"""Escalation and supervision actors: the weekly and monthly ladder (约谈、质询), supervision
+letters (督办函) and the analysis group's notice of tickets returned twice or more."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..config import policy
+from ..detection import overdue_open, returned_twice, unresolved
+from ..documents import pdf_name, store, unit_names
+from ..escalation import evaluate, tier_label
+from ..jobs import job
+from ..mail import Attachment
+from ..models import SupervisionItem
+from ..notify import notify
+from ..periods import containing
+from ..rendering import public_ticket
+from .base import make_actors
+
+STAGES = {"overdue": "超期未办结", "unresolved": "回访未解决"}
+
+
+def _ladder(ctx):
+    s = ctx.session
+    names = unit_names(s)
+    fired = evaluate(s, ctx.period)
+    for f in fired:
+        unit_name = names.get(f.unit_code, f.unit_code)
+        weeks = [{"label": r.period_key, "resolution": r.detail.get("resolution"),
+                  "satisfaction": r.detail.get("satisfaction"), "rank": r.detail.get("rank") or "—"} for r in f.history]
+        unit_word = "周" if ctx.period.kind == "week" else "个月"
+        reason = f"连续{f.streak}{unit_word}“双率”未达到区级要求且排名靠后（自{f.run_started}起）"
+        title = f"关于{tier_label(f.tier)}的通知"
+        scope = f"{f.unit_code}:{f.tier['name']}:{f.run_started}"
+        cc_names = [names.get("C00", "区89000民生服务中心")]
+        doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, template="documents/interview_notice.html",
+                         header="区人民政府办公室", unit_name=unit_name, head_title="主要负责同志", reason=reason,
+                         interviewer=f.tier.get("interviewer", ""), who="主要负责同志", action=f.tier.get("action", "约谈"),
+                         weeks=weeks, cc=cc_names, file_name=f"{scope.replace(':', '_')}.pdf")
+        notify(ctx, kind="interview_notice", scope=scope, unit_code=f.unit_code,
+               groups=list(f.tier.get("recipients") or ["unit_head"]) + list(f.tier.get("cc") or []),
+               subject=f"【{tier_label(f.tier)}】{unit_name}{reason}",
+               lines=[f"{unit_name}{reason}，根据监督约谈机制，决定{tier_label(f.tier)}。通知见附件。"],
+               attachments=[Attachment(pdf_name(f"{unit_name}{title}", ctx.period.label()), pdf)])
+    ctx.summary["escalations"] = [{"unit": f.unit_code, "tier": f.tier["name"], "streak": f.streak} for f in fired]
+
+
+@job("escalation_weekly", period="week", family="escalation")
+def escalation_weekly(ctx):
+    _ladder(ctx)
+
+
+@job("escalation_monthly", period="month", family="escalation")
+def escalation_monthly(ctx):
+    _ladder(ctx)
+
+
+@job("supervision", period="day", family="escalation")
+def supervision(ctx):
+    s, day = ctx.session, ctx.issue_date
+    names = unit_names(s)
+    since = containing("week", ctx.as_of).start_at
+    rules = policy("metrics").get("supervision") or {}
+    candidates = [(t, "overdue") for t in overdue_open(s, ctx.as_of)] if rules.get("overdue", True) else []
+    strict = rules.get("unresolved_requires_unsatisfied", True)
+    candidates += [(t, "unresolved") for t in unresolved(s, containing("week", ctx.as_of))
+                   if t["callback_at"] is not None and since <= t["callback_at"] <= ctx.as_of
+                   and (not strict or t["satisfaction"] == "unsatisfied")]
+    known = {(i.ticket_id, i.stage): i for i in s.scalars(select(SupervisionItem).where(
+        SupervisionItem.ticket_id.in_({t["ticket_id"] for t, _ in candidates} or {0})))}
+    todays: dict[str, list[dict]] = {}
+    for t, stage in candidates:
+        item = known.get((t["ticket_id"], stage))
+        if item is None:
+            item = SupervisionItem(ticket_id=t["ticket_id"], stage=stage, unit_code=t["unit_code"], day=day)
+            s.add(item)
+            known[(t["ticket_id"], stage)] = item
+        if item.day == day:
+            row = public_ticket(t, names)
+            row["stage"] = stage
+            todays.setdefault(t["unit_code"], []).append(row)
+    s.flush()
+    letters = 0
+    for unit_code, rows in sorted(todays.items()):
+        unit_name = names.get(unit_code, unit_code)
+        stages = sorted({STAGES[r["stage"]] for r in rows})
+        title = "12345热线工单督办函"
+        scope = f"{day.isoformat()}:{unit_code}"
+        doc, pdf = store(ctx, kind="supervision_letter", scope=scope, title=title,
+                         template="documents/supervision_letter.html", unit_name=unit_name, rows=rows, stages=stages,
+                         stage_label=lambda r: STAGES[r["stage"]], file_name=f"{day.isoformat()}_{unit_code}.pdf")
+        notify(ctx, kind="supervision_letter", scope=unit_code, unit_code=unit_code, groups=["unit_head", "liaison"],
+               subject=f"【督办函】{unit_name}12345热线工单 {len(rows)} 件（{'、'.join(stages)}）",
+               lines=[f"你单位承办的 {len(rows)} 件12345热线工单{'、'.join(stages)}，现予挂牌督办，详见附件督办函。"],
+               attachments=[Attachment(pdf_name(f"{unit_name}督办函", ctx.period.label()), pdf)])
+        letters += 1
+    # Tickets returned twice or more → the analysis group, once per ticket.
+    fresh = []
+    for t in returned_twice(s, ctx.as_of):
+        item = s.get(SupervisionItem, (t["ticket_id"], "analysis"))
+        if item is None:
+            item = SupervisionItem(ticket_id=t["ticket_id"], stage="analysis", unit_code="A00", day=day)
+            s.add(item)
+        if item.day == day:
+            row = public_ticket(t, names)
+            chain = "→".join(names.get(c["unit"], c["unit"]) for c in t["chain"])
+            fresh.append(f"{row['number']}：{row['content'][:60]}（回退经过：{chain}；属地兜底建议："
+                         f"{names.get(t['fallback_unit_code'], t['fallback_unit_code'] or '—')}）")
+    if fresh:
+        notify(ctx, kind="analysis_notice", groups=["analysis_group"],
+               subject=f"【会商研判】{ctx.period.label()}回退两次及以上工单 {len(fresh)} 件",
+               lines=[f"以下 {len(fresh)} 件工单已回退两次及以上，请分析研判小组确定承办单位，无法确定的由属地兜底："] + fresh)
+    ctx.summary.update(letters=letters, analysis=len(fresh))
+
+
+actors = make_actors("escalation_weekly", "escalation_monthly", "supervision")
