@@ -132,7 +132,7 @@ class TicketEvent(Base):
     days: Mapped[int | None] = mapped_column(Integer)
     consent: Mapped[bool | None] = mapped_column(Boolean)
     plan_date: Mapped[date | None] = mapped_column(Date)
-    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    satisfaction: Mapped[str | None] = mapped_column(String(24))
     resolved: Mapped[bool | None] = mapped_column(Boolean)
     ticket: Mapped[Ticket] = relationship(back_populates="events")
     __table_args__ = (
@@ -168,7 +168,7 @@ class Assignment(Base):
     completion_due: Mapped[datetime | None]
     return_until: Mapped[datetime | None]
     callback_at: Mapped[datetime | None]
-    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    satisfaction: Mapped[str | None] = mapped_column(String(24))
     resolved: Mapped[bool | None] = mapped_column(Boolean)
     redo_count: Mapped[int] = mapped_column(Integer, default=0)
     closed_at: Mapped[datetime | None]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 16:19:52.534513
+Create Date: 2026-11-21 16:49:53.055687
 """
 from alembic import op
 import sqlalchemy as sa
@@ -146,7 +146,7 @@ def upgrade() -> None:
     sa.Column('completion_due', worker.times.LocalDateTime(), nullable=True),
     sa.Column('return_until', worker.times.LocalDateTime(), nullable=True),
     sa.Column('callback_at', worker.times.LocalDateTime(), nullable=True),
-    sa.Column('satisfaction', sa.String(length=16), nullable=True),
+    sa.Column('satisfaction', sa.String(length=24), nullable=True),
     sa.Column('resolved', sa.Boolean(), nullable=True),
     sa.Column('redo_count', sa.Integer(), nullable=False),
     sa.Column('closed_at', worker.times.LocalDateTime(), nullable=True),
@@ -233,7 +233,7 @@ def upgrade() -> None:
     sa.Column('days', sa.Integer(), nullable=True),
     sa.Column('consent', sa.Boolean(), nullable=True),
     sa.Column('plan_date', sa.Date(), nullable=True),
-    sa.Column('satisfaction', sa.String(length=16), nullable=True),
+    sa.Column('satisfaction', sa.String(length=24), nullable=True),
     sa.Column('resolved', sa.Boolean(), nullable=True),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),

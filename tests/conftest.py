@@ -1,0 +1,182 @@
+"""Shared fixtures.
+
+Databases: every test that takes ``db`` runs on SQLite and on PostgreSQL (a database of its own,
+created and dropped here).  Without a PostgreSQL server the PostgreSQL half is skipped, and the
+skip is reported — except under ``CI=true``, where it fails.  Same rule for Redis.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from worker.config import PROJECT_ROOT
+
+PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI") == "true"
+
+
+def unavailable(what: str, exc: Exception):
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI=true but unavailable: {exc}")
+    pytest.skip(f"{what} unavailable: {exc}")
+
+
+def _clear_caches():
+    from worker import config, db, rendering
+
+    config.policy.cache_clear()
+    db.get_engine.cache_clear()
+    rendering._stylesheet.cache_clear()
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """A private var folder and SQLite database; the shared reduced fonts."""
+    monkeypatch.setenv("HOTLINE_VAR", str(tmp_path / "var"))
+    monkeypatch.setenv("HOTLINE_FONTS", str(PROJECT_ROOT / "var" / "fonts"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'var' / 'hotline.db'}")
+    for name in ("SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    _clear_caches()
+    yield tmp_path
+    _clear_caches()
+
+
+def _postgres_url():
+    import psycopg
+
+    name = f"hotline_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001
+        unavailable("PostgreSQL", exc)
+    return name, PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_postgres(name: str):
+    import psycopg
+
+    from worker import db
+    db.get_engine.cache_clear()
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request, env, monkeypatch):
+    """An initialised, empty database with the sample directory loaded: SQLite, then PostgreSQL."""
+    from worker.db import init_db, session_scope
+    from worker.directory import load_directory
+
+    pg_name = None
+    if request.param == "postgres":
+        pg_name, url = _postgres_url()
+        monkeypatch.setenv("DATABASE_URL", url)
+    init_db()
+    with session_scope() as s:
+        load_directory(s, PROJECT_ROOT / "db" / "seed" / "district.yaml")
+    yield request.param
+    if pg_name:
+        from worker.db import get_engine
+        get_engine().dispose()
+        _drop_postgres(pg_name)
+
+
+@pytest.fixture
+def sqlite_db(env):
+    from worker.db import init_db, session_scope
+    from worker.directory import load_directory
+
+    init_db()
+    with session_scope() as s:
+        load_directory(s, PROJECT_ROOT / "db" / "seed" / "district.yaml")
+    return "sqlite"
+
+
+@pytest.fixture
+def redis_url():
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as exc:  # noqa: BLE001
+        unavailable("Redis", exc)
+    return REDIS_URL
+
+
+class History:
+    """Hand-built ticket histories, stored through the same path an import takes."""
+
+    def __init__(self):
+        self.tickets: dict[str, dict] = {}
+        self.events: dict[str, list[dict]] = {}
+
+    def ticket(self, number: str, received: str, *, source="city", category="0101", phone="13812345678",
+               name="张三", address="观海路1号", street="S01", content="反映物业问题", urgent=None) -> "TicketBuilder":
+        from worker.times import parse_local
+
+        self.tickets[number] = dict(number=number, source=source, category_code=category, urgent_kind=urgent,
+                                    content=content, caller_name=name, caller_phone=phone, address=address,
+                                    territorial_unit_code=street, received_at=parse_local(received))
+        self.events[number] = []
+        return TicketBuilder(self, number)
+
+    def store(self):
+        from sqlalchemy import insert, select
+
+        from worker.assignments import refresh
+        from worker.calendar import load_calendar
+        from worker.db import session_scope
+        from worker.models import Ticket, TicketEvent
+        from worker.rules import load_rules
+
+        with session_scope() as s:
+            s.execute(insert(Ticket), list(self.tickets.values()))
+            ids = dict(s.execute(select(Ticket.number, Ticket.id)).all())
+            rows = [dict(ticket_id=ids[n], **e) for n, evs in self.events.items() for e in evs]
+            if rows:
+                s.execute(insert(TicketEvent), rows)
+            refresh(s, list(ids.values()), load_calendar(), load_rules())
+        return self
+
+
+EVENT_DEFAULTS = dict(unit_code="", reason=None, suggested_unit_code=None, reply_kind=None, review_passed=None,
+                      days=None, consent=None, plan_date=None, satisfaction=None, resolved=None)
+
+
+class TicketBuilder:
+    def __init__(self, history: History, number: str):
+        self.h, self.number = history, number
+
+    def ev(self, kind: str, at: str, unit: str = "", **kw) -> "TicketBuilder":
+        from worker.times import parse_local
+
+        self.h.events[self.number].append(dict(EVENT_DEFAULTS, kind=kind, at=parse_local(at), unit_code=unit, **kw))
+        return self
+
+    def dispatch(self, at, unit):
+        return self.ev("dispatched", at, unit)
+
+    def sign(self, at, unit):
+        return self.ev("signed", at, unit)
+
+    def ret(self, at, unit, reason="不属于本单位职责", suggested=None):
+        return self.ev("returned", at, unit, reason=reason, suggested_unit_code=suggested)
+
+    def reply(self, at, unit, kind="normal", plan_date=None):
+        return self.ev("replied", at, unit, reply_kind=kind, plan_date=plan_date)
+
+    def callback(self, at, satisfaction="satisfied", resolved=True):
+        return self.ev("callback", at, "C00", satisfaction=satisfaction, resolved=resolved)
+
+    def extend(self, at, unit, days, consent=True):
+        return self.ev("extended", at, unit, days=days, consent=consent)
+
+
+@pytest.fixture
+def history():
+    return History()

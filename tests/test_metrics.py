@@ -1,0 +1,152 @@
+"""Metrics and detections on hand-built histories, to the exact value, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from worker.config import policy
+from worker.db import session_scope
+from worker.metrics import Rate, compute
+from worker.periods import containing
+
+WEEK = containing("week", date(2026, 11, 9))          # Mon 9 – Sun 15 Nov 2026
+SAME_CALLER = "13800000001"
+
+
+@pytest.fixture
+def week_history(db, history):
+    h = history
+    # T1: D01, signed in time, replied before due, called back in the week: satisfied, resolved.
+    (h.ticket("T1", "2026-11-09 09:30", phone=SAME_CALLER).dispatch("2026-11-09 10:00", "D01")
+     .sign("2026-11-09 11:00", "D01").reply("2026-11-10 15:00", "D01").callback("2026-11-11 10:00"))
+    # T2: D01, signed after 26 h, replied late (due Thu 12 Nov), callback falls in the NEXT week.
+    (h.ticket("T2", "2026-11-09 09:40", phone=SAME_CALLER).dispatch("2026-11-09 10:00", "D01")
+     .sign("2026-11-10 12:00", "D01").reply("2026-11-13 09:00", "D01")
+     .callback("2026-11-16 10:00", "unsatisfied", False))
+    # T3: D02 returns it inside the window; re-dispatched to D01, basically satisfied.
+    (h.ticket("T3", "2026-11-09 08:50", phone=SAME_CALLER).dispatch("2026-11-09 09:00", "D02")
+     .ret("2026-11-09 15:00", "D02", suggested="D01").dispatch("2026-11-09 16:00", "D01")
+     .sign("2026-11-09 17:00", "D01").reply("2026-11-10 10:00", "D01")
+     .callback("2026-11-10 18:00", "basically_satisfied", True))
+    # T4: D01 extension of 5 working days with consent: due moves from 13 Nov to 20 Nov.
+    (h.ticket("T4", "2026-11-10 08:00", phone="13900000004").dispatch("2026-11-10 09:00", "D01")
+     .sign("2026-11-10 10:00", "D01").extend("2026-11-11 09:00", "D01", 5).reply("2026-11-18 10:00", "D01")
+     .callback("2026-11-19 10:00"))
+    # T5: D01 planned (列入计划) until 20 Dec.
+    (h.ticket("T5", "2026-11-10 08:00", phone="13900000005").dispatch("2026-11-10 09:00", "D01")
+     .sign("2026-11-10 10:00", "D01").reply("2026-11-11 10:00", "D01", "planned", date(2026, 12, 20)))
+    # T6: D03 never signs nor replies: overdue at the end of the week, no callbacks.
+    h.ticket("T6", "2026-11-09 09:00", phone="13900000006").dispatch("2026-11-09 10:00", "D03")
+    # T7: D01 returns it late (window ended 12 Nov); S01 handles it, unsatisfied, redo, then satisfied.
+    (h.ticket("T7", "2026-11-11 09:00", phone="13900000007").dispatch("2026-11-11 10:00", "D01")
+     .sign("2026-11-11 12:00", "D01").ret("2026-11-13 10:00", "D01", suggested="S01")
+     .dispatch("2026-11-13 11:00", "S01").sign("2026-11-13 11:30", "S01").reply("2026-11-13 16:00", "S01")
+     .callback("2026-11-14 10:00", "unsatisfied", False).ev("redo", "2026-11-14 11:00", "C00")
+     .reply("2026-11-15 09:00", "S01").callback("2026-11-15 12:00"))
+    # T8, T9: S02 and S03 exactly like S01's final figures: a three-way tie on score.
+    for number, unit in (("T8", "S02"), ("T9", "S03")):
+        (h.ticket(number, "2026-11-12 08:00", phone=f"1370000000{number[1]}").dispatch("2026-11-12 09:00", unit)
+         .sign("2026-11-12 10:00", unit).reply("2026-11-12 15:00", unit).callback("2026-11-13 10:00"))
+    # T10: D05 open, due Mon 16 Nov: a warning on Fri 13 Nov.
+    h.ticket("T10", "2026-11-11 08:00", phone="13900000010").dispatch("2026-11-11 09:00", "D05")
+    # T11: returned twice (D01, D02) then dispatched to S01; its address belongs to S04.
+    (h.ticket("T11", "2026-11-09 08:00", phone="13900000011", street="S04").dispatch("2026-11-09 09:00", "D01")
+     .ret("2026-11-09 10:00", "D01", "非本单位职责", "D02").dispatch("2026-11-09 11:00", "D02")
+     .ret("2026-11-09 14:00", "D02", "应由属地办理", "S04").dispatch("2026-11-09 15:00", "S01"))
+    # T12: 乱罚款 (200101, under the selected code 20); T13 is not law enforcement.
+    h.ticket("T12", "2026-11-12 08:00", category="200101", phone="13900000012").dispatch("2026-11-12 09:00", "D21")
+    h.ticket("T13", "2026-11-12 08:00", category="0101", phone="13900000013").dispatch("2026-11-12 09:00", "D10")
+    return h.store()
+
+
+def test_unit_rates_exact(week_history):
+    with session_scope() as s:
+        m = compute(s, WEEK).by_code()
+    d01 = m["D01"]
+    # Dispatches: T1, T2, T3 (2nd), T4, T5, T7 (returned late, so still counted), T11 (returned in window).
+    assert (d01.dispatches, d01.volume) == (7, 6)
+    assert d01.response == Rate(5, 6)          # T2 signed after 26 hours
+    assert d01.resolution == Rate(2, 2)        # T1, T3; T2's callback is next week's
+    assert d01.satisfaction == Rate(2, 2)      # 满意 + 基本满意
+    assert d01.overdue == Rate(1, 3)           # due this week: T1, T2 (late), T3; T4 extended, T5 planned
+    assert d01.redo == Rate(0, 4)              # first replies this week: T1, T2, T3, T5
+    assert d01.returns == Rate(2, 7)           # T7 (late) and T11
+    d02 = m["D02"]
+    assert (d02.volume, d02.returns) == (0, Rate(2, 2))      # both returned inside the window
+    assert d02.resolution.value is None and d02.resolution.pct() == "n/a" and d02.score is None
+    d03 = m["D03"]
+    assert d03.overdue == Rate(1, 1) and d03.response == Rate(0, 1)
+    assert d03.satisfaction.pct() == "n/a" and d03.no_callbacks and d03.meets_requirement is None
+    s01 = m["S01"]
+    assert s01.redo == Rate(1, 1) and s01.resolution == Rate(1, 1) and s01.satisfaction == Rate(1, 1)
+    assert s01.volume == 2 and s01.returned_twice == 1        # T7 and T11 (returned twice)
+
+
+def test_callback_in_next_period_counts_there(week_history):
+    with session_scope() as s:
+        d01 = compute(s, containing("week", date(2026, 11, 16))).by_code()["D01"]
+    assert d01.resolution == Rate(1, 2) and d01.satisfaction == Rate(1, 2)   # T2 unsatisfied, T4 satisfied
+
+
+def test_ranking_is_total_with_ties_broken_deterministically(week_history):
+    cfg = dict(policy("metrics"), bottom={"mode": "count", "value": 2})
+    with session_scope() as s:
+        result = compute(s, WEEK, cfg=cfg)
+    ranked = [(u.unit_code, u.rank) for u in result.units if u.rank]
+    # S02 and S03 tie on every figure: the unit code decides.  D01 (response 5/6) scores 0.9833,
+    # S01 (response 1/2: T11 unsigned) 0.95; D03, D05, D10, D21 only their response rate, 0 — by code.
+    assert ranked == [("S02", 1), ("S03", 2), ("D01", 3), ("S01", 4), ("D03", 5), ("D05", 6), ("D10", 7),
+                      ("D21", 8)]
+    assert round(result.by_code()["D01"].score, 4) == 0.9833
+    assert [u.unit_code for u in result.units if u.bottom] == ["D10", "D21"]
+    assert not any(u.failing for u in result.units)   # bottom, but no evaluations: n/a, never failing
+
+
+def test_detections(week_history):
+    from worker.calendar import load_calendar
+    from worker.detection import (late_returns, law_enforcement, overdue_open, redos, repeated_callers,
+                                  returned_twice, warning_horizon, warnings)
+
+    as_of = datetime(2026, 11, 13, 12, 0)
+    cal = load_calendar()
+    with session_scope() as s:
+        assert [t["number"] for t in overdue_open(s, as_of)] == ["T6", "T11"]   # T11: S01, due 12 Nov
+        horizon = warning_horizon(cal, as_of)
+        assert horizon == datetime(2026, 11, 16, 23, 59, 59)
+        assert [t["number"] for t in warnings(s, as_of, horizon)] == ["T10"]
+        assert [t["number"] for t in late_returns(s, WEEK)] == ["T7"]
+        assert [(t["number"], t["redo_count"]) for t in redos(s, WEEK)] == [("T7", 1)]
+        twice = returned_twice(s, as_of)
+        assert [t["number"] for t in twice] == ["T11"]
+        assert [c["unit"] for c in twice[0]["chain"]] == ["D01", "D02"]
+        assert twice[0]["chain"][1]["reason"] == "应由属地办理" and twice[0]["fallback_unit_code"] == "S04"
+        callers = repeated_callers(s, as_of, 3, 30)
+        assert [(c["caller_phone"], c["n"]) for c in callers] == [(SAME_CALLER, 3)]
+        law = law_enforcement(s, WEEK.start_at, WEEK.end_at)
+        assert [t["number"] for t in law] == ["T12"]
+
+
+def test_grading_stores_the_rule_that_fired(week_history):
+    from sqlalchemy import select
+
+    from worker.detection import grade
+    from worker.models import Ticket
+
+    with session_scope() as s:
+        grade(s, datetime(2026, 11, 1), datetime(2026, 11, 15))
+        rows = {t.number: t for t in s.scalars(select(Ticket))}
+        assert (rows["T12"].severity, rows["T12"].grade_rule) == ("重大", "执法类事项")
+        assert rows["T1"].grade_class == "B"       # the same caller three times in 30 days
+        assert rows["T13"].severity == "一般"
+
+
+def test_metrics_cli_prints_fractions(week_history):
+    from click.testing import CliRunner
+
+    from worker.cli import main
+
+    res = CliRunner().invoke(main, ["metrics", "--period", "week", "--at", "2026-11-10"])
+    assert res.exit_code == 0, res.output
+    line = next(ln for ln in res.output.splitlines() if "区发展和改革局" in ln)
+    assert "83.33% (5/6)" in line and "100.00% (2/2)" in line and "33.33% (1/3)" in line
