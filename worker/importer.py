@@ -95,6 +95,10 @@ def detect_encoding(path: Path, encoding: str | None) -> str:
                           f"{last.start}); pass --encoding") from None
 
 
+# Fields up to 16 MB parse, so an oversized 诉求内容 is refused by its own rule, with its line.
+csv.field_size_limit(16 * 1024 * 1024)
+
+
 def read_rows(path: Path, encoding: str | None = None) -> Iterator[tuple[int, dict]]:
     """(line number, {header: value}) for every data row."""
     suffix = path.suffix.lower()
@@ -110,16 +114,20 @@ def read_rows(path: Path, encoding: str | None = None) -> Iterator[tuple[int, di
                 raise ImportFileError(f"{path}: the file is empty") from None
             except csv.Error as exc:
                 raise ImportFileError(f"{path}:1: {exc}") from None
-            try:
-                for values in reader:
-                    if not any(v.strip() for v in values):
-                        continue
-                    if len(values) != len(headers):
-                        yield reader.line_num, {"__error__": f"{len(values)} columns, the header has {len(headers)}"}
-                        continue
-                    yield reader.line_num, dict(zip(headers, values))
-            except csv.Error as exc:
-                yield reader.line_num, {"__error__": f"malformed CSV: {exc}"}
+            while True:
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    yield reader.line_num, {"__error__": f"malformed CSV: {exc}"}
+                    continue
+                if not any(v.strip() for v in values):
+                    continue
+                if len(values) != len(headers):
+                    yield reader.line_num, {"__error__": f"{len(values)} columns, the header has {len(headers)}"}
+                    continue
+                yield reader.line_num, dict(zip(headers, values))
     elif suffix in (".xlsx", ".xlsm"):
         import zipfile
 

@@ -1,0 +1,188 @@
+"""Import of platform exports: idempotence, encodings, formats, and bad rows reported by line."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from worker.cli import main
+from worker.config import PROJECT_ROOT
+from worker.db import session_scope
+from worker.models import Assignment, Ticket, TicketEvent
+
+SAMPLE = PROJECT_ROOT / "db" / "seed" / "sample-export.csv"
+
+
+def snapshot():
+    """Everything an import writes, as comparable rows."""
+    with session_scope() as s:
+        tickets = s.execute(select(Ticket.number, Ticket.content, Ticket.caller_phone, Ticket.received_at)
+                            .order_by(Ticket.number)).all()
+        events = s.execute(select(TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.at, TicketEvent.unit_code,
+                                  TicketEvent.id).order_by(TicketEvent.id)).all()
+        asg = s.execute(select(Assignment.ticket_id, Assignment.seq, Assignment.unit_code, Assignment.completion_due,
+                               Assignment.finished_at).order_by(Assignment.ticket_id, Assignment.seq)).all()
+    return tickets, events, asg
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def rows_of(path):
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def write_rows(path, rows, encoding="utf-8"):
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        csv.writer(fh).writerows(rows)
+
+
+def test_sample_export_twice_changes_nothing(db):
+    res = run("import", str(SAMPLE))
+    assert res.exit_code == 0, res.output
+    first = snapshot()
+    assert len(first[0]) == 45 and len(first[1]) == 105
+    res = run("import", str(SAMPLE))
+    assert res.exit_code == 0 and "tickets new 0, updated 0; events new 0" in res.output
+    assert snapshot() == first
+
+
+def test_newer_export_updates_tickets_and_appends_new_events(sqlite_db, tmp_path):
+    rows = rows_of(SAMPLE)
+    header, body = rows[0], rows[1:]
+    number = body[0][0]
+    older = [r for r in body if r[0] != number or r[header.index("环节")] == "交办"]
+    write_rows(tmp_path / "old.csv", [header] + older)
+    assert run("import", str(tmp_path / "old.csv")).exit_code == 0
+    changed = [list(r) for r in body]
+    for r in changed:
+        if r[0] == number:
+            r[header.index("诉求内容")] = "更正后的诉求内容"
+    write_rows(tmp_path / "new.csv", [header] + changed)
+    res = run("import", str(tmp_path / "new.csv"))
+    assert res.exit_code == 0, res.output
+    n_new = len(body) - len(older)
+    assert f"updated 1; events new {n_new}" in res.output
+    with session_scope() as s:
+        assert s.scalar(select(Ticket.content).where(Ticket.number == number)) == "更正后的诉求内容"
+
+
+def test_gbk_csv_with_chinese_headers(sqlite_db, tmp_path):
+    rows = rows_of(SAMPLE)[:30]
+    path = tmp_path / "export-gbk.csv"
+    write_rows(path, rows, encoding="gbk")
+    res = run("import", str(path))
+    assert res.exit_code == 0, res.output
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(TicketEvent)) == 29
+        assert "反映" in s.scalar(select(Ticket.content).limit(1))
+
+
+def test_forced_wrong_encoding_is_one_clear_error(sqlite_db, tmp_path):
+    path = tmp_path / "export-gbk.csv"
+    write_rows(path, rows_of(SAMPLE)[:10], encoding="gbk")
+    res = run("import", "--encoding", "utf-8", str(path))
+    assert res.exit_code == 1 and "cannot be decoded as utf-8" in res.output
+    assert snapshot()[0] == []
+
+
+def test_mixed_good_and_bad_rows(sqlite_db, tmp_path):
+    rows = rows_of(SAMPLE)
+    header = rows[0]
+    col = {h: i for i, h in enumerate(header)}
+    good = rows[1:8]
+    bad_unit = list(rows[8]); bad_unit[col["承办单位"]] = "X99"
+    bad_time = list(rows[9]); bad_time[col["环节时间"]] = "2026-13-45 25:00"
+    no_number = list(rows[10]); no_number[col["工单编号"]] = ""
+    bad_cat = list(rows[11]); bad_cat[col["事项编码"]] = "9999"
+    future = list(rows[12]); future[col["环节时间"]] = "2099-01-01 10:00"
+    huge = list(rows[13]); huge[col["诉求内容"]] = "长" * 1_000_000
+    short = rows[14][:5]
+    write_rows(tmp_path / "mixed.csv", [header] + good + [bad_unit, bad_time, no_number, bad_cat, future, huge, short])
+    res = run("import", str(tmp_path / "mixed.csv"))
+    assert res.exit_code == 1
+    out = res.output
+    assert "mixed.csv:9: 承办单位: unknown unit 'X99'" in out
+    assert "mixed.csv:10: 环节时间: bad timestamp" in out
+    assert "mixed.csv:11: 工单编号 (工单编号) is missing" in out
+    assert "mixed.csv:12: 事项编码: unknown category '9999'" in out
+    assert "mixed.csv:13: 环节时间: 2099-01-01 10:00:00 is in the future" in out
+    assert "mixed.csv:14: 诉求内容: 1000000 characters" in out
+    assert "mixed.csv:15: 5 columns, the header has 22" in out
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(TicketEvent)) == 7
+
+
+def test_conflicting_duplicate_ticket_number_is_refused(sqlite_db, tmp_path):
+    rows = rows_of(SAMPLE)
+    header, first = rows[0], rows[1]
+    second = list(rows[2]) if rows[2][0] == first[0] else list(first)
+    second[0] = first[0]
+    second[header.index("联系电话")] = "13000000000"
+    second[header.index("环节")] = "签收"
+    write_rows(tmp_path / "dup.csv", [header, first, second])
+    res = run("import", str(tmp_path / "dup.csv"))
+    assert res.exit_code == 1 and "dup.csv:3: ticket" in res.output and "conflicts with line 2" in res.output
+
+
+def test_unknown_format_and_dry_run(sqlite_db, tmp_path):
+    (tmp_path / "x.pdf").write_bytes(b"%PDF-1.4")
+    res = run("import", str(tmp_path / "x.pdf"))
+    assert res.exit_code == 1 and "unknown format .pdf" in res.output
+    res = run("import", "--dry-run", str(SAMPLE))
+    assert res.exit_code == 0 and "rows checked" in res.output
+    assert snapshot()[0] == []
+
+
+def test_xlsx_and_jsonl(sqlite_db, tmp_path):
+    from openpyxl import Workbook
+
+    rows = rows_of(SAMPLE)[:40]
+    wb = Workbook()
+    for r in rows:
+        wb.active.append(r)
+    wb.save(tmp_path / "export.xlsx")
+    assert run("import", str(tmp_path / "export.xlsx")).exit_code == 0
+    header = rows[0]
+    with open(tmp_path / "export.jsonl", "w", encoding="utf-8") as fh:
+        for r in rows_of(SAMPLE)[40:80]:
+            fh.write(json.dumps(dict(zip(header, r)), ensure_ascii=False) + "\n")
+        fh.write("{not json\n")
+    res = run("import", str(tmp_path / "export.jsonl"))
+    assert res.exit_code == 1 and "export.jsonl:41: not valid JSON" in res.output
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(TicketEvent)) == 39 + 40
+
+
+def test_truncated_xlsx_is_refused_whole(sqlite_db, tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    for r in rows_of(SAMPLE)[:20]:
+        wb.active.append(r)
+    wb.save(tmp_path / "full.xlsx")
+    data = (tmp_path / "full.xlsx").read_bytes()
+    (tmp_path / "cut.xlsx").write_bytes(data[: len(data) // 2])
+    res = run("import", str(tmp_path / "cut.xlsx"))
+    assert res.exit_code == 1 and "cut.xlsx" in res.output
+    assert snapshot()[0] == []
+
+
+def test_inbox_actor_moves_files_with_a_report(sqlite_db, env, tmp_path):
+    from worker.config import load_settings
+
+    inbox = load_settings().inbox_dir
+    inbox.mkdir(parents=True)
+    shutil.copy(SAMPLE, inbox / "good.csv")
+    (inbox / "bad.txt").write_text("nothing", encoding="utf-8")
+    res = run("run", "process_inbox", "--inline", "--at", "2026-11-05 10:00")
+    assert res.exit_code == 0, res.output
+    assert (inbox / "done" / "good.csv").exists() and (inbox / "failed" / "bad.txt").exists()
+    assert "unknown format" in (inbox / "failed" / "bad.txt.report.txt").read_text(encoding="utf-8")
+    assert "45" in (inbox / "done" / "good.csv.report.txt").read_text(encoding="utf-8")
