@@ -180,3 +180,57 @@ class TicketBuilder:
 @pytest.fixture
 def history():
     return History()
+
+
+class SMTPSink:
+    """A real SMTP server (aiosmtpd) in this process; messages parsed as the recipient sees them."""
+
+    def __init__(self, port: int):
+        from aiosmtpd.controller import Controller
+
+        self.port, self.messages, self.refuse = port, [], []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                if sink.refuse:
+                    return sink.refuse.pop(0)
+                import email
+                from email import policy as email_policy
+
+                msg = email.message_from_bytes(envelope.content, policy=email_policy.default)
+                sink.messages.append((list(envelope.rcpt_tos), msg))
+                return "250 OK queued"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+
+    def start(self):
+        self.controller.start()
+        return self
+
+    def stop(self):
+        self.controller.stop()
+
+    def by_id(self):
+        from collections import Counter
+
+        return Counter(m["Message-ID"] for _, m in self.messages)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    port = free_port()
+    sink = SMTPSink(port).start()
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(port))
+    monkeypatch.setenv("SMTP_RATE", "0")
+    yield sink
+    sink.stop()

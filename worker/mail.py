@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -78,8 +79,8 @@ def build(session, row: OutboxMessage, sender: str, sender_name: str) -> EmailMe
     msg["Subject"] = clean_header(row.subject)
     msg["Message-ID"] = row.message_id
     msg["Date"] = format_datetime(row.created_at.replace(tzinfo=TZ))
-    msg.set_content(row.body_text)
-    msg.add_alternative(row.body_html, subtype="html")
+    msg.set_content(row.body_text, cte="quoted-printable")  # 7-bit clean for any relay
+    msg.add_alternative(row.body_html, subtype="html", cte="quoted-printable")
     for att in row.attachments:
         blob = session.get(Blob, att["sha256"])
         msg.add_attachment(blob.data, maintype="application", subtype="pdf", filename=att["name"])
@@ -148,7 +149,8 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
                     report.written += 1
                     continue
                 try:
-                    refused = client.smtp.sendmail(smtp["sender"], [row.recipient_email], msg.as_bytes())
+                    refused = client.smtp.sendmail(smtp["sender"], [row.recipient_email],
+                                                   msg.as_bytes(policy=SMTP_POLICY))  # CRLF line ends
                     reply = "250 accepted" if not refused else f"refused: {refused}"
                     _finish(session, row.id, state="sent" if not refused else "failed", sent_at=now_local(),
                             server_reply=reply, last_error=None if not refused else reply)

@@ -215,7 +215,7 @@ def render_pdf(template: str, **context) -> tuple[bytes, list[str]]:
     font_config, stylesheet = _stylesheet(str(fonts_dir))
     fetcher = SafeFetcher({"fonts": fonts_dir, "static": TEMPLATES / "static"})
     pdf = HTML(string=html, base_url=ASSET_SCHEME, url_fetcher=fetcher).write_pdf(
-        stylesheets=[stylesheet], font_config=font_config, metadata=False)
+        stylesheets=[stylesheet], font_config=font_config)
     if fetcher.refused:
         log.warning("document %s: refused %d URL(s)", template, len(fetcher.refused))
     return _strip_volatile(pdf), fetcher.refused
