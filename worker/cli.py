@@ -651,5 +651,38 @@ def replay(start, end, out, schedules_file, send):
     _summary(result)
 
 
+
+@main.group()
+def documents():
+    """The documents archive."""
+
+
+@documents.command("preview")
+@click.option("--out", "out", default="out/preview", show_default=True, type=click.Path(file_okay=False))
+def documents_preview(out):
+    """Render the first page of the newest document of each kind to PNG (pdftoppm), for review."""
+    import shutil
+    import subprocess
+
+    from sqlalchemy import func, select
+
+    from .db import init_db, session_scope
+    from .models import Document
+
+    if not shutil.which("pdftoppm"):
+        fail("pdftoppm is not installed: apt-get install poppler-utils", 2)
+    init_db()
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with session_scope() as s:
+        newest = select(Document.kind, func.max(Document.id)).group_by(Document.kind)
+        docs = [s.get(Document, i) for _, i in s.execute(newest)]
+    for doc in sorted(docs, key=lambda d: d.kind):
+        target = out_dir / doc.kind
+        subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", doc.path, str(target)],
+                       check=True)
+        click.echo(f"{doc.kind}: {target}.png  ({doc.title}, {doc.path})")
+
+
 if __name__ == "__main__":
     main()

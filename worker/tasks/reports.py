@@ -33,7 +33,8 @@ def _calendar_warnings(ctx) -> list[str]:
     out = []
     for year in sorted({(ctx.as_of + timedelta(days=d)).year for d in (0, 60)}):
         if not ctx.cal.knows(year):
-            out.append(str(UnknownYearError(year, ctx.cal.calendar_file)))
+            out.append(f"工作日历缺少{year}年的节假日安排，涉及{year}年的时限暂无法计算。请按国务院办公厅{year}年"
+                       f"部分节假日安排的通知，在 {ctx.cal.calendar_file.name} 中补充 years: {year}。")
     return out
 
 
@@ -51,7 +52,7 @@ def daily_sheet(ctx):
     try:
         horizon = warning_horizon(ctx.cal, as_of)
     except UnknownYearError as exc:
-        cal_warnings.append(f"预警时限无法按工作日计算：{exc}")
+        cal_warnings.append(f"预警时限无法按工作日计算（{exc.year}年工作日历缺失）。")
         horizon = as_of + timedelta(days=1)
     since = _window_start(ctx)
     names = unit_names(s)

@@ -1,0 +1,145 @@
+"""Documents: the text inside each PDF, masked callers, safe rendering, numbering, determinism."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from worker.cli import main
+from worker.db import session_scope
+from worker.models import Document
+
+INJECTION = ('<img src="file:///etc/passwd"><link rel="stylesheet" href="http://example.com/x.css">'
+             '<div style="background: url(file:///etc/shadow)">x</div><script>alert(1)</script>')
+PHONE = "13912345678"
+
+
+@pytest.fixture
+def district(sqlite_db, history):
+    h = history
+    # Week of 9 Nov 2026; the caller's phone also appears inside the complaint text.
+    (h.ticket("A1", "2026-11-09 09:00", phone=PHONE, name="李小明", content=f"路灯不亮，请回电{PHONE}。" + INJECTION)
+     .dispatch("2026-11-09 10:00", "D20").sign("2026-11-09 11:00", "D20"))
+    (h.ticket("A2", "2026-11-09 09:00", phone="13800000002", category="200101", content="反映被重复罚款")
+     .dispatch("2026-11-09 10:00", "D21").sign("2026-11-09 11:00", "D21").reply("2026-11-10 10:00", "D21")
+     .callback("2026-11-10 15:00", "unsatisfied", False))
+    (h.ticket("A3", "2026-11-09 09:00", phone="13800000003", content="反映停水")
+     .dispatch("2026-11-09 10:00", "D22").sign("2026-11-09 10:30", "D22").reply("2026-11-09 16:00", "D22")
+     .callback("2026-11-10 09:00", "satisfied", True))
+    return h.store()
+
+
+def run(*args):
+    res = CliRunner().invoke(main, list(args))
+    assert res.exit_code == 0, res.output
+    return res
+
+
+def pdf_text(kind: str, scope: str | None = None) -> str:
+    with session_scope() as s:
+        q = select(Document).where(Document.kind == kind).order_by(Document.id.desc())
+        if scope:
+            q = q.where(Document.scope == scope)
+        doc = s.scalars(q).first()
+    return "".join(p.extract_text() for p in PdfReader(doc.path).pages)
+
+
+def test_daily_sheet(district):
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-13 08:30")
+    text = pdf_text("daily_sheet")
+    assert "区12345政务服务热线" in text and "12345热线工单日调度" in text and "2026年11月13日" in text
+    assert "区城市管理局" in text and "A1" in text
+    assert "139****5678" in text and PHONE not in text and "李小明" not in text and "李**" in text
+    assert '<img src="file:///etc/' in text       # shown as text, never fetched
+    assert "工作日历缺少2027年" in text               # the calendar gap within 60 days is on the sheet
+    assert "— 1 —" in text and "— 2 —" in text
+
+
+def test_law_push_only_selected_categories(district):
+    run("run", "law_push", "--inline", "--at", "2026-11-11 09:00")   # window: since 10 Nov 09:00
+    text = pdf_text("law_push")
+    assert "涉行政执法工单推送" in text and "A2" in text and "乱罚款" in text
+    assert "A1" not in text and "A3" not in text
+    assert "不满意" in text and "未解决" in text
+
+
+def test_weekly_bulletin_figures_and_numbering(district):
+    run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")
+    text = pdf_text("weekly_bulletin")
+    assert "第 1 期" in text and "12345热线工作周通报" in text and "2026年11月9日至11月15日" in text
+    assert "0.00%" in text and "（0/1）" in text and "100.00%" in text and "（1/1）" in text
+    assert "n/a" in text                             # D20 has no evaluations
+    run("run", "weekly_bulletin", "--inline", "--at", "2026-11-19 10:00")
+    assert "第 2 期" in pdf_text("weekly_bulletin", "2026-W47")
+    run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")   # re-render keeps its number
+    assert "第 1 期" in pdf_text("weekly_bulletin", "2026-W46")
+
+
+def test_rerender_is_deterministic(district):
+    run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")
+    with session_scope() as s:
+        first = s.scalars(select(Document.sha256).where(Document.kind == "weekly_bulletin")).one()
+    run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")
+    with session_scope() as s:
+        assert s.scalars(select(Document.sha256).where(Document.kind == "weekly_bulletin")).one() == first
+
+
+def test_monthly_and_quarterly(district):
+    run("run", "monthly_analysis", "--inline", "--at", "2026-11-20 10:00")
+    text = pdf_text("monthly_analysis")
+    assert "12345热线工作月度分析" in text and "2026年11月" in text and "重点领域" in text
+    run("run", "quarterly_report", "--inline", "--at", "2026-11-20 10:00")
+    text = pdf_text("quarterly_report")
+    assert "2026年第四季度" in text and "ABCD" in text and "乱罚款" in text
+
+
+def test_supervision_letter_once_per_ticket_and_stage(district):
+    run("run", "supervision", "--inline", "--at", "2026-11-13 10:00")
+    text = pdf_text("supervision_letter", "2026-11-13:D20")
+    assert "督办函" in text and "区城市管理局" in text and "A1" in text and "超期未办结" in text
+    assert "139****5678" in text and PHONE not in text
+    run("run", "supervision", "--inline", "--at", "2026-11-16 10:00")   # A1 still overdue: no new letter
+    with session_scope() as s:
+        scopes = s.scalars(select(Document.scope).where(Document.kind == "supervision_letter")).all()
+    assert sorted(scopes) == ["2026-11-13:D20", "2026-11-13:D21"]
+
+
+def test_injection_fetches_nothing(sqlite_db):
+    from worker.rendering import render_pdf
+
+    pdf, refused = render_pdf("documents/supervision_letter.html", doc={
+        "header": "区12345政务服务热线", "issuer": "区89000民生服务中心", "title": "督办函", "date": __import__("datetime").date(2026, 11, 1),
+        "issue_no": None}, unit_name=INJECTION, rows=[{"number": "X1", "content": INJECTION, "caller_name": "张*",
+                                                       "caller_phone": "138****0000", "completion_due": None,
+                                                       "stage": "overdue"}],
+        stages=["超期未办结"], stage_label=lambda r: "超期")
+    assert refused == []                             # nothing in the content was even tried
+    text = PdfReader(__import__("io").BytesIO(pdf)).pages[0].extract_text()
+    assert "<script>alert(1)</script>" in text and "file:///etc/passwd" in text
+
+
+def test_fetcher_refuses_files_and_network():
+    from worker.rendering import SafeFetcher
+    from pathlib import Path
+
+    f = SafeFetcher({"fonts": Path("/nonexistent")})
+    for url in ("file:///etc/passwd", "http://127.0.0.1/", "data:text/css,body{}", "hotline-asset:fonts/../../etc/passwd"):
+        with pytest.raises(ValueError):
+            f.fetch(url)
+    assert len(f.refused) == 4
+
+
+def test_chinese_glyphs_render_and_first_page_png(district, tmp_path):
+    run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")
+    with session_scope() as s:
+        path = s.scalars(select(Document.path).where(Document.kind == "weekly_bulletin")).one()
+    fonts = subprocess.run(["pdffonts", path], capture_output=True, text=True).stdout
+    assert "HotlineSerif" in fonts
+    res = run("documents", "preview", "--out", str(tmp_path))
+    png = tmp_path / "weekly_bulletin.png"
+    assert png.exists() and png.stat().st_size > 10_000
+    assert re.search(r"weekly_bulletin\.png", res.output)
