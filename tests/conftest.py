@@ -116,12 +116,12 @@ class History:
         self.events: dict[str, list[dict]] = {}
 
     def ticket(self, number: str, received: str, *, source="city", category="0101", phone="13812345678",
-               name="张三", address="观海路1号", street="S01", content="反映物业问题", urgent=None) -> "TicketBuilder":
+               name="张三", address="观海路1号", street="S01", content="反映物业问题", urgent=None) -> TicketBuilder:
         from worker.times import parse_local
 
-        self.tickets[number] = dict(number=number, source=source, category_code=category, urgent_kind=urgent,
-                                    content=content, caller_name=name, caller_phone=phone, address=address,
-                                    territorial_unit_code=street, received_at=parse_local(received))
+        self.tickets[number] = {"number": number, "source": source, "category_code": category, "urgent_kind": urgent,
+                                    "content": content, "caller_name": name, "caller_phone": phone, "address": address,
+                                    "territorial_unit_code": street, "received_at": parse_local(received)}
         self.events[number] = []
         return TicketBuilder(self, number)
 
@@ -144,15 +144,15 @@ class History:
         return self
 
 
-EVENT_DEFAULTS = dict(unit_code="", reason=None, suggested_unit_code=None, reply_kind=None, review_passed=None,
-                      days=None, consent=None, plan_date=None, satisfaction=None, resolved=None)
+EVENT_DEFAULTS = {"unit_code": "", "reason": None, "suggested_unit_code": None, "reply_kind": None, "review_passed": None,
+                      "days": None, "consent": None, "plan_date": None, "satisfaction": None, "resolved": None}
 
 
 class TicketBuilder:
     def __init__(self, history: History, number: str):
         self.h, self.number = history, number
 
-    def ev(self, kind: str, at: str, unit: str = "", **kw) -> "TicketBuilder":
+    def ev(self, kind: str, at: str, unit: str = "", **kw) -> TicketBuilder:
         from worker.times import parse_local
 
         self.h.events[self.number].append(dict(EVENT_DEFAULTS, kind=kind, at=parse_local(at), unit_code=unit, **kw))

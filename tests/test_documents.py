@@ -123,8 +123,9 @@ def test_injection_fetches_nothing(sqlite_db):
 
 
 def test_fetcher_refuses_files_and_network():
-    from worker.rendering import SafeFetcher
     from pathlib import Path
+
+    from worker.rendering import SafeFetcher
 
     f = SafeFetcher({"fonts": Path("/nonexistent")})
     for url in ("file:///etc/passwd", "http://127.0.0.1/", "data:text/css,body{}", "hotline-asset:fonts/../../etc/passwd"):
@@ -137,7 +138,7 @@ def test_chinese_glyphs_render_and_first_page_png(district, tmp_path):
     run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")
     with session_scope() as s:
         path = s.scalars(select(Document.path).where(Document.kind == "weekly_bulletin")).one()
-    fonts = subprocess.run(["pdffonts", path], capture_output=True, text=True).stdout
+    fonts = subprocess.run(["pdffonts", path], capture_output=True, text=True, check=True).stdout
     assert "HotlineSerif" in fonts
     res = run("documents", "preview", "--out", str(tmp_path))
     png = tmp_path / "weekly_bulletin.png"

@@ -50,8 +50,9 @@ def fired():
 
 
 def test_two_then_three_failing_weeks_send_tier_one_then_tier_two(failing_unit, smtp):
-    from pypdf import PdfReader
     import io
+
+    from pypdf import PdfReader
 
     weekly(date(2026, 11, 2))
     assert fired() == []
@@ -61,7 +62,7 @@ def test_two_then_three_failing_weeks_send_tier_one_then_tier_two(failing_unit, 
     tier1 = [(to, m) for to, m in smtp.messages]
     assert sorted(to[0] for to, _ in tier1) == ["center@example.gov.cn", "deputy2@example.gov.cn",
                                                  "head.d20@example.gov.cn"]
-    to, msg = next((t, m) for t, m in tier1 if t == ["head.d20@example.gov.cn"])
+    _to, msg = next((t, m) for t, m in tier1 if t == ["head.d20@example.gov.cn"])
     assert "区级分管领导约谈单位主要负责同志" in msg["Subject"] and "区城市管理局" in msg["Subject"]
     assert msg["To"].addresses[0].display_name
     pdf = next(p for p in msg.iter_attachments())

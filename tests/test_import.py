@@ -5,7 +5,6 @@ import csv
 import json
 import shutil
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 

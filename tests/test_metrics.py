@@ -105,8 +105,16 @@ def test_ranking_is_total_with_ties_broken_deterministically(week_history):
 
 def test_detections(week_history):
     from worker.calendar import load_calendar
-    from worker.detection import (late_returns, law_enforcement, overdue_open, redos, repeated_callers,
-                                  returned_twice, warning_horizon, warnings)
+    from worker.detection import (
+        late_returns,
+        law_enforcement,
+        overdue_open,
+        redos,
+        repeated_callers,
+        returned_twice,
+        warning_horizon,
+        warnings,
+    )
 
     as_of = datetime(2026, 11, 13, 12, 0)
     cal = load_calendar()

@@ -15,8 +15,8 @@ Conventions (documented defaults):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 import numpy as np
 from sqlalchemy import delete, insert, select
@@ -29,13 +29,13 @@ E = EventKind
 
 
 def _new(ticket, event, seq: int) -> dict:
-    return dict(
-        ticket_id=ticket["id"], seq=seq, unit_code=event["unit_code"], category_code=ticket["category_code"],
-        source=ticket["source"], urgent_kind=ticket["urgent_kind"], dispatched_at=event["at"],
-        clock_started_at=event["at"], signed_at=None, returned_at=None, return_reason=None,
-        suggested_unit_code=None, first_replied_at=None, finished_at=None, reply_kind=None,
-        extended_days=0, plan_date=None, callback_at=None, satisfaction=None, resolved=None,
-        redo_count=0, closed_at=None)
+    return {
+        "ticket_id": ticket["id"], "seq": seq, "unit_code": event["unit_code"], "category_code": ticket["category_code"],
+        "source": ticket["source"], "urgent_kind": ticket["urgent_kind"], "dispatched_at": event["at"],
+        "clock_started_at": event["at"], "signed_at": None, "returned_at": None, "return_reason": None,
+        "suggested_unit_code": None, "first_replied_at": None, "finished_at": None, "reply_kind": None,
+        "extended_days": 0, "plan_date": None, "callback_at": None, "satisfaction": None, "resolved": None,
+        "redo_count": 0, "closed_at": None}
 
 
 def derive_ticket(ticket: dict, events: Iterable[dict], rules: Rules) -> list[dict]:
@@ -96,7 +96,7 @@ def add_deadlines(rows: list[dict], cal: WorkCalendar, rules: Rules, law_codes: 
     """Fill the due times of many rows at once (vectorized), then the facts that depend on them."""
     if not rows:
         return
-    col = lambda k, dt: np.array([r[k] for r in rows], dtype=dt)  # noqa: E731
+    col = lambda k, dt: np.array([r[k] for r in rows], dtype=dt)
     out = compute_deadlines(cal, rules, DeadlineInput(
         dispatched=col("dispatched_at", "datetime64[s]"), clock_start=col("clock_started_at", "datetime64[s]"),
         source=col("source", object), urgent_kind=col("urgent_kind", object),
@@ -155,9 +155,9 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
         rows.extend(derived)
         returned = [r for r in derived if r["returned_at"] is not None]
         if len(returned) >= 2:
-            queue.append(dict(ticket_id=tid, queued_at=returned[1]["returned_at"], chain=[
+            queue.append({"ticket_id": tid, "queued_at": returned[1]["returned_at"], "chain": [
                 {"unit": r["unit_code"], "returned_at": r["returned_at"].isoformat(sep=" "),
-                 "reason": r["return_reason"], "suggested": r["suggested_unit_code"]} for r in returned]))
+                 "reason": r["return_reason"], "suggested": r["suggested_unit_code"]} for r in returned]})
     add_deadlines(rows, cal, rules, codes)
     session.execute(delete(Assignment).where(Assignment.ticket_id.in_(ticket_ids)))
     session.execute(delete(AnalysisItem).where(AnalysisItem.ticket_id.in_(ticket_ids)))

@@ -80,7 +80,7 @@ def _override_years(path: Path) -> dict[int, tuple[set[date], set[date]]]:
                 raise ConfigError(f"{where}: {d} is not in {year}")
         both = holidays & workdays
         if both:
-            raise ConfigError(f"{where}: {sorted(both)[0]} is listed as both holiday and workday")
+            raise ConfigError(f"{where}: {min(both)} is listed as both holiday and workday")
         years[year] = (holidays, workdays)
     return years
 

@@ -236,8 +236,8 @@ def metrics(period, at, as_json):
     click.echo(f"{'rank':>4} {'unit':<16} {'volume':>6} {'响应率':>16} {'解决率':>16} {'满意率':>16} {'超期率':>16}  flag")
     for u in result.units:
         flag = "FAILING" if u.failing else ("bottom" if u.bottom else "")
-        click.echo(f"{u.rank or '-':>4} {u.unit_name:<16} {u.volume:>6} {str(u.response):>16} {str(u.resolution):>16} "
-                   f"{str(u.satisfaction):>16} {str(u.overdue):>16}  {flag}")
+        click.echo(f"{u.rank or '-':>4} {u.unit_name:<16} {u.volume:>6} {u.response!s:>16} {u.resolution!s:>16} "
+                   f"{u.satisfaction!s:>16} {u.overdue!s:>16}  {flag}")
 
 
 # -- jobs, runs, scheduler, worker ------------------------------------------------------------------
@@ -250,7 +250,7 @@ def _enqueuer(inline: bool):
         if inline:
             try:
                 execute(run.id)
-            except Exception as exc:  # recorded in the ledger; the scheduler goes on
+            except Exception as exc:  # noqa: BLE001 — recorded in the ledger; the scheduler goes on
                 click.echo(f"run {run.id} ({run.job}) failed: {exc}", err=True)
         else:
             ACTORS[run.job].send(run.id)
@@ -282,7 +282,7 @@ def run_cmd(job_name, at, inline, dry_run):
         return
     try:
         state = execute(run_id, dry_run=dry_run)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 — the ledger has the traceback; the operator gets one line
         fail(f"run {run_id}: {job_name} {period} failed: {exc}")
     _print_run(run_id, state)
 
@@ -617,7 +617,8 @@ def replay(start, end, out, schedules_file, send):
     from . import tasks  # noqa: F401
     from .db import init_db, session_factory
     from .mail import deliver
-    from .replay import plan, replay as do_replay, with_var, write_eml
+    from .replay import plan, with_var, write_eml
+    from .replay import replay as do_replay
     from .schedules import ScheduleError, load
 
     init_db()
@@ -682,6 +683,98 @@ def documents_preview(out):
         subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", doc.path, str(target)],
                        check=True)
         click.echo(f"{doc.kind}: {target}.png  ({doc.title}, {doc.path})")
+
+
+
+@main.command()
+@click.option("--today", help="check calendar coverage from this date (default: today)")
+def doctor(today):
+    """Check the database, Redis, SMTP, CJK fonts, calendar, schedules and directory; say what to do."""
+    from datetime import timedelta
+
+    from .calendar import load_calendar
+    from .fonts import FontMissing, find_system_font
+    from .schedules import ScheduleError, load
+
+    settings = load_settings()
+    problems = 0
+
+    def report(ok: bool | None, what: str, detail: str, todo: str = ""):
+        nonlocal problems
+        mark = {True: "ok  ", False: "FAIL", None: "note"}[ok]
+        click.echo(f"[{mark}] {what}: {detail}")
+        if not ok and todo:
+            click.echo(f"       → {todo}")
+        problems += ok is False
+
+    try:
+        from sqlalchemy import text
+
+        from .db import get_engine, init_db
+        init_db()
+        with get_engine().connect() as conn:
+            conn.execute(text("select 1"))
+        report(True, "database", settings.database_url.split("@")[-1])
+        db_ok = True
+    except Exception as exc:  # noqa: BLE001
+        report(False, "database", f"{type(exc).__name__}: {exc}".splitlines()[0],
+               "check DATABASE_URL and that the server is running")
+        db_ok = False
+    if settings.redis_url:
+        try:
+            import redis
+            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3).ping()
+            report(True, "redis", settings.redis_url)
+        except Exception as exc:  # noqa: BLE001
+            report(False, "redis", str(exc), "start Redis or fix REDIS_URL (workers and the scheduler need it)")
+    else:
+        report(None, "redis", "REDIS_URL not set: embedded mode, jobs run in-process (hotline run JOB --inline)")
+    if settings.smtp.get("host"):
+        try:
+            from .mail import connect
+            connect(settings.smtp).close()
+            report(True, "smtp", f"{settings.smtp['host']}:{settings.smtp['port']}")
+        except Exception as exc:  # noqa: BLE001
+            report(False, "smtp", str(exc), "check SMTP_HOST, SMTP_PORT, SMTP_SECURITY, SMTP_USER/SMTP_PASSWORD")
+    else:
+        report(None, "smtp", f"SMTP_HOST not set: messages are written as .eml files to {settings.outbox_dir}")
+    for family, weight in (("Noto Serif CJK SC", "regular"), ("Noto Serif CJK SC", "bold")):
+        try:
+            path, _ = find_system_font(family, weight)
+            report(True, f"CJK font {family} {weight}", str(path))
+        except FontMissing as exc:
+            report(False, f"CJK font {family} {weight}", str(exc),
+                   "apt-get install fonts-noto-cjk (documents would otherwise show empty boxes)")
+    try:
+        cal = load_calendar()
+        start = date.fromisoformat(today) if today else date.today()
+        missing = sorted({(start + timedelta(days=d)).year for d in range(61)} - {c.year for c in cal.coverage()})
+        if missing:
+            report(False, "calendar", f"no holiday data for {', '.join(map(str, missing))} within the next 60 days",
+                   f"add the State Council's notice under 'years:' in {cal.calendar_file}, then run hotline recompute")
+        else:
+            report(True, "calendar", f"covered through {cal.coverage()[-1].year}")
+    except ConfigError as exc:
+        report(False, "calendar", str(exc), "fix calendar.yaml")
+    try:
+        cfg = load(settings.schedules_file)
+        report(True, "schedules", f"{len(cfg.schedules)} schedules in {settings.schedules_file}")
+    except ScheduleError as exc:
+        report(False, "schedules", f"{len(exc.problems)} problem(s)", "run hotline schedules validate")
+        for p in exc.problems:
+            click.echo(f"       {p}")
+    if db_ok:
+        from .db import session_scope
+        from .recipients import directory_gaps
+        with session_scope() as s:
+            gaps = directory_gaps(s)
+        if gaps:
+            report(False, "directory", f"{len(gaps)} gap(s)", "complete the directory file and run hotline directory load")
+            for g in gaps[:30]:
+                click.echo(f"       {g}")
+        else:
+            report(True, "directory", "every unit has a head with an e-mail address and a leader in charge")
+    sys.exit(1 if problems else 0)
 
 
 if __name__ == "__main__":

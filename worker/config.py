@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -99,7 +99,7 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
-@lru_cache(maxsize=None)
+@cache
 def policy(name: str, config_dir: str | None = None) -> dict:
     """One of the policy files in the config folder: ``rules``, ``metrics``, ``escalation``."""
     folder = Path(config_dir) if config_dir else load_settings().config_dir

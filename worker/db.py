@@ -13,7 +13,7 @@ from .config import PROJECT_ROOT, load_settings
 
 
 def normalise_url(url: str) -> str:
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
+    if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import csv
 import random
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 from .calendar import WorkCalendar
 from .config import PROJECT_ROOT, read_yaml
@@ -128,7 +128,7 @@ class Generator:
     def _ticket(self, day: date, until: datetime) -> list[dict]:
         r = self.rng
         self.count += 1
-        code, law, should_handle = r.choice(self.dir.categories)
+        code, _law, should_handle = r.choice(self.dir.categories)
         source = r.choices([c for c, _ in CHANNEL_WEIGHTS], [w for _, w in CHANNEL_WEIGHTS])[0]
         name, phone, addr, street = self._caller()
         received = datetime.combine(day, datetime.min.time()) + timedelta(minutes=r.randrange(8 * 60, 20 * 60))

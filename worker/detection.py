@@ -156,7 +156,7 @@ def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime)
     is_open = _open_at(as_of)
     reply_late = and_(A.reply_due.is_not(None), A.reply_due < as_of,
                       or_(A.first_replied_at.is_(None), A.first_replied_at > as_of))
-    s = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
+    s = lambda cond: func.sum(case((cond, 1), else_=0))
     rows = session.execute(
         select(A.unit_code,
                s(and_(A.dispatched_at >= since, A.dispatched_at <= as_of)),
@@ -167,8 +167,8 @@ def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime)
         .where(A.dispatched_at <= as_of, or_(A.finished_at.is_(None), A.finished_at > as_of,
                                              A.dispatched_at >= since))
         .group_by(A.unit_code))
-    return {code: dict(new=int(a or 0), open=int(b or 0), warning=int(c or 0), overdue=int(d or 0),
-                       returned_twice=int(e or 0)) for code, a, b, c, d, e in rows}
+    return {code: {"new": int(a or 0), "open": int(b or 0), "warning": int(c or 0), "overdue": int(d or 0),
+                       "returned_twice": int(e or 0)} for code, a, b, c, d, e in rows}
 
 
 # -- grading ------------------------------------------------------------------------------------

@@ -1,8 +1,6 @@
 """Storing rendered documents: file by content, row in the ledger, issue numbers that continue."""
 from __future__ import annotations
 
-
-
 from sqlalchemy import func, select
 
 from .models import Document, Unit

@@ -35,7 +35,7 @@ def find_system_font(family: str, weight: str = "regular") -> tuple[Path, int]:
     pattern = f"{family}:style={'Bold' if weight == 'bold' else 'Regular'}:lang=zh-cn"
     try:
         out = subprocess.run(["fc-match", "-f", "%{file}|%{index}|%{family}", pattern],
-                             capture_output=True, text=True, timeout=20).stdout
+                             capture_output=True, text=True, timeout=20, check=False).stdout
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise FontMissing(f"fontconfig (fc-match) is not available: {exc}") from None
     path, _, rest = out.partition("|")

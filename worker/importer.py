@@ -13,10 +13,10 @@ import codecs
 import csv
 import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import insert, select, update
 
@@ -61,7 +61,7 @@ class Mapping:
     future_tolerance: timedelta
 
     @classmethod
-    def load(cls, path: Path | str | None = None) -> "Mapping":
+    def load(cls, path: Path | str | None = None) -> Mapping:
         path = Path(path) if path else load_settings().config_dir / "import-mapping.yaml"
         data = read_yaml(path)
         columns = data.get("columns") or {}
@@ -247,11 +247,11 @@ class RowParser:
         if len(content) > self.m.max_content_chars:
             raise RowError(f"{self.m.columns.get('content')}: {len(content)} characters, more than the "
                            f"limit of {self.m.max_content_chars}")
-        ticket = dict(source=source, category_code=category, urgent_kind=self.word(row, "urgent_kind"),
-                      content=content, caller_name=_text(self.raw(row, "caller_name")),
-                      caller_phone=_text(self.raw(row, "caller_phone")), address=_text(self.raw(row, "address")),
-                      territorial_unit_code=self.unit(row, "territorial_unit_code"),
-                      received_at=self.time(row, "received_at", required=True))
+        ticket = {"source": source, "category_code": category, "urgent_kind": self.word(row, "urgent_kind"),
+                      "content": content, "caller_name": _text(self.raw(row, "caller_name")),
+                      "caller_phone": _text(self.raw(row, "caller_phone")), "address": _text(self.raw(row, "address")),
+                      "territorial_unit_code": self.unit(row, "territorial_unit_code"),
+                      "received_at": self.time(row, "received_at", required=True)}
         kind = self.word(row, "kind")
         if kind not in {k.value for k in EventKind}:
             raise RowError(f"{self.m.columns['kind']}: unknown event {kind!r}")
@@ -270,11 +270,11 @@ class RowParser:
         reply_kind = self.word(row, "reply_kind")
         if reply_kind is not None and reply_kind not in REPLY_KINDS:
             raise RowError(f"{self.m.columns.get('reply_kind')}: unknown reply kind {reply_kind!r}")
-        event = dict(kind=kind, at=at, unit_code=unit or "", reason=_text(self.raw(row, "reason")),
-                     suggested_unit_code=self.unit(row, "suggested_unit_code"), reply_kind=reply_kind,
-                     review_passed=self.flag(row, "review_passed"), days=days, consent=self.flag(row, "consent"),
-                     plan_date=_plan_date(self.raw(row, "plan_date"), self.m.columns.get("plan_date")),
-                     satisfaction=satisfaction, resolved=self.flag(row, "resolved"))
+        event = {"kind": kind, "at": at, "unit_code": unit or "", "reason": _text(self.raw(row, "reason")),
+                     "suggested_unit_code": self.unit(row, "suggested_unit_code"), "reply_kind": reply_kind,
+                     "review_passed": self.flag(row, "review_passed"), "days": days, "consent": self.flag(row, "consent"),
+                     "plan_date": _plan_date(self.raw(row, "plan_date"), self.m.columns.get("plan_date")),
+                     "satisfaction": satisfaction, "resolved": self.flag(row, "resolved")}
         return number, ticket, event
 
 

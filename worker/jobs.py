@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Callable
 
+from . import runs
 from .calendar import WorkCalendar, load_calendar
 from .config import Settings, load_settings
 from .db import session_factory
 from .models import Run
 from .periods import Period, containing, parse_key
 from .rules import Rules, load_rules
-from . import runs
 
 log = logging.getLogger("hotline.jobs")
 

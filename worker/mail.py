@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import re
 import smtplib
-import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -172,7 +171,7 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
                 rate = float(smtp.get("rate_per_second") or 0)
                 if rate > 0:
                     time.sleep(1 / rate)
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             # No connection at all: nothing was claimed for sending, the rows stay pending.
             session.rollback()
             report.deferred += len(rows)

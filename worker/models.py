@@ -10,7 +10,16 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint,
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -18,7 +27,7 @@ from .times import LocalDateTime
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: LocalDateTime}
+    type_annotation_map = {datetime: LocalDateTime}  # noqa: RUF012 (SQLAlchemy reads it as is)
 
 
 class UnitKind(str, enum.Enum):
@@ -74,7 +83,7 @@ class Person(Base):
     role: Mapped[str] = mapped_column(String(32))
     title: Mapped[str | None] = mapped_column(String(100))
     unit_code: Mapped[str | None] = mapped_column(String(32))
-    oversees: Mapped[list["Oversight"]] = relationship(cascade="all, delete-orphan")
+    oversees: Mapped[list[Oversight]] = relationship(cascade="all, delete-orphan")
     __table_args__ = (UniqueConstraint("name", "role", "unit_code", name="uq_person"),)
 
 
@@ -112,7 +121,7 @@ class Ticket(Base):
     severity: Mapped[str | None] = mapped_column(String(8))     # 敏感 / 重大 / 一般
     grade_class: Mapped[str | None] = mapped_column(String(4))  # A / B / C
     grade_rule: Mapped[str | None] = mapped_column(String(100))
-    events: Mapped[list["TicketEvent"]] = relationship(
+    events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.at", cascade="all, delete-orphan")
     __table_args__ = (Index("ix_tickets_received", "received_at"),
                       Index("ix_tickets_address_cat", "address", "category_code"))

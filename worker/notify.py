@@ -23,8 +23,8 @@ def notify(ctx, *, kind: str, groups: list[str], subject: str, lines: list[str],
     new = 0
     period_key = ctx.run.period_key
     for person in recipients.people:
-        context = dict(greeting=f"{person.name}{ROLE_GREETING.get(person.role, '同志')}", lines=lines,
-                       attachments=[a.name for a in attachments], date=chinese_date(ctx.issue_date), subject=subject)
+        context = {"greeting": f"{person.name}{ROLE_GREETING.get(person.role, '同志')}", "lines": lines,
+                       "attachments": [a.name for a in attachments], "date": chinese_date(ctx.issue_date), "subject": subject}
         key = f"{ctx.run.job}|{period_key}|{person.email}|{kind}{':' + scope if scope else ''}"
         new += enqueue(ctx.session, idem_key=key, kind=kind, email=person.email, name=person.name, role=person.role,
                        subject=subject, text=render_html("mail/notice.txt", **context),

@@ -42,13 +42,13 @@ class Period:
     def last_day(self) -> date:
         return self.end - timedelta(days=1)
 
-    def previous(self, n: int = 1) -> "Period":
+    def previous(self, n: int = 1) -> Period:
         p = self
         for _ in range(n):
             p = containing(p.kind, p.start - timedelta(days=1))
         return p
 
-    def year_before(self) -> "Period":
+    def year_before(self) -> Period:
         try:
             day = self.start.replace(year=self.start.year - 1)
         except ValueError:  # 29 February

@@ -81,8 +81,8 @@ def bar_chart(labels: list[str], values: list[float], width: int = 640, height: 
     top = max([v for v in values if v is not None] + [1e-9])
     plot_h, left, bottom = height - 60, 40, 50
     bar_w = (width - left - 10) / n
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-size="9">',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" font-size="9">'),
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - 5}" y2="{height - bottom}" stroke="#333"/>']
     for i, (label, v) in enumerate(zip(labels, values)):
         x = left + i * bar_w + bar_w * 0.15
@@ -106,8 +106,8 @@ def line_chart(labels: list[str], series: dict[str, list[float | None]], width: 
     if hi == lo:
         hi = lo + 1
     n = max(1, len(labels) - 1)
-    x = lambda i: left + (width - left - 20) * i / n  # noqa: E731
-    y = lambda v: top_pad + (height - bottom - top_pad) * (1 - (v - lo) / (hi - lo))  # noqa: E731
+    x = lambda i: left + (width - left - 20) * i / n
+    y = lambda v: top_pad + (height - bottom - top_pad) * (1 - (v - lo) / (hi - lo))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="9">',
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#333"/>']
     for i, label in enumerate(labels):

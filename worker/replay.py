@@ -75,7 +75,7 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
             run.state, run.summary, run.started_at, run.finished_at = "succeeded", summary, as_of, as_of
             report.runs[slot.schedule.actor] += 1
             report.documents += [d["path"] for d in summary.get("documents", [])]
-        except Exception as exc:  # one failing slot does not hide the others
+        except Exception as exc:  # noqa: BLE001 — one failing slot does not hide the others
             run.state, run.error = "failed", f"{type(exc).__name__}: {exc}"
             report.failures.append(f"{slot.schedule.name} {slot.nominal_at:%Y-%m-%d %H:%M}: {exc}")
         session.flush()

@@ -15,14 +15,16 @@ run (``hotline runs``), and the last valid configuration keeps running.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from . import runs
 from .calendar import load_calendar
@@ -45,7 +47,8 @@ class Lease:
         import redis
 
         self.client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-        self.key, self.ms, self.token = key, int(seconds * 1000), token or uuid.uuid4().hex
+        self.key, self.ms = key, int(seconds * 1000)
+        self.token = token or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._renew = self.client.register_script(RENEW)
         self._release = self.client.register_script(RELEASE)
 
@@ -83,6 +86,7 @@ class Scheduler:
         self._mtime: float | None = None
         self._bad_digest: str | None = None
         self.checked_until: dict[str, datetime] = {}
+        self.waiting_from: dict[str, datetime] = {}
         self.stop_event = threading.Event()
 
     # -- configuration ----------------------------------------------------------------------
@@ -126,8 +130,14 @@ class Scheduler:
             for sched in self.config.schedules:
                 if not sched.enabled:
                     continue
-                lookback = max(timedelta(minutes=sched.grace_minutes), self.tolerance)
-                start = max(self.checked_until.get(sched.name, now - lookback), now - lookback - timedelta(days=14))
+                if sched.name not in self.checked_until:
+                    # Resume after the last slot the ledger knows; a schedule never run starts now.
+                    last = s.scalar(select(func.max(Run.nominal_at)).where(Run.schedule == sched.name))
+                    self.checked_until[sched.name] = last or now
+                window = max(timedelta(minutes=sched.grace_minutes), self.tolerance)
+                start = max(self.checked_until[sched.name], now - window)
+                if sched.name in self.waiting_from:   # a slot moved to a later working day, not fired yet
+                    start = min(start, self.waiting_from[sched.name])
                 candidates = slots(sched, self.config.timezone, cal, start, now)
                 if not candidates:
                     continue
@@ -153,8 +163,11 @@ class Scheduler:
                     out += [(c, "fire" if now - c.effective_at <= grace else "skipped: missed beyond the grace window")
                             for c in missed]
                 out += [(c, "fire") for c in on_time]
-                # Next time, start from the oldest slot still waiting to fire (moved to a later day).
-                self.checked_until[sched.name] = min([c.nominal_at for c in waiting] + [now]) - timedelta(seconds=1)
+                self.checked_until[sched.name] = now
+                if waiting:
+                    self.waiting_from[sched.name] = waiting[0].nominal_at - timedelta(seconds=1)
+                else:
+                    self.waiting_from.pop(sched.name, None)
         return out
 
     def fire(self, slot: Slot, decision: str) -> Run | None:

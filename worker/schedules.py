@@ -67,9 +67,9 @@ class ScheduleError(Exception):
 
 def load(path: Path | str) -> ScheduleFile:
     """Parse and validate; raises ``ScheduleError`` listing every problem with its line."""
+    from . import tasks  # noqa: F401  (registers the jobs)
     from .jobs import JOBS
     from .recipients import GROUPS
-    from . import tasks  # noqa: F401  (registers the jobs)
 
     path = Path(path)
     problems: list[str] = []
@@ -83,8 +83,8 @@ def load(path: Path | str) -> ScheduleFile:
         data = yaml.load(text, Loader=_LineLoader) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ScheduleError([f"{path}:{mark.line + 1 if mark else '?'}: not valid YAML: "
-                             f"{getattr(exc, 'problem', exc)}"]) from None
+        raise ScheduleError([(f"{path}:{mark.line + 1 if mark else '?'}: not valid YAML: "
+                             f"{getattr(exc, 'problem', exc)}")]) from None
     if not isinstance(data, dict):
         raise ScheduleError([f"{path}:1: expected a mapping with timezone and schedules"])
     for key in set(data) - TOP_KEYS - {"__line__"}:

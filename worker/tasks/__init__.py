@@ -2,13 +2,10 @@
 configured by the environment (``REDIS_URL``), or to a stub broker for in-process runs."""
 from __future__ import annotations
 
-import dramatiq
-
 from .. import broker as _broker
-
 
 _broker.setup()
 
-from . import escalation, maintenance, outbox, reports  # noqa: E402,F401
+from . import escalation, maintenance, outbox, reports
 
 ACTORS = {**reports.actors, **escalation.actors, **outbox.actors, **maintenance.actors}

@@ -32,7 +32,7 @@ def _ladder(ctx):
         title = f"关于{tier_label(f.tier)}的通知"
         scope = f"{f.unit_code}:{f.tier['name']}:{f.run_started}"
         cc_names = [names.get("C00", "区89000民生服务中心")]
-        doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, template="documents/interview_notice.html",
+        _doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, template="documents/interview_notice.html",
                          header="区人民政府办公室", unit_name=unit_name, head_title="主要负责同志", reason=reason,
                          interviewer=f.tier.get("interviewer", ""), who="主要负责同志", action=f.tier.get("action", "约谈"),
                          weeks=weeks, cc=cc_names, file_name=f"{scope.replace(':', '_')}.pdf")
@@ -85,7 +85,7 @@ def supervision(ctx):
         stages = sorted({STAGES[r["stage"]] for r in rows})
         title = "12345热线工单督办函"
         scope = f"{day.isoformat()}:{unit_code}"
-        doc, pdf = store(ctx, kind="supervision_letter", scope=scope, title=title,
+        _doc, pdf = store(ctx, kind="supervision_letter", scope=scope, title=title,
                          template="documents/supervision_letter.html", unit_name=unit_name, rows=rows, stages=stages,
                          stage_label=lambda r: STAGES[r["stage"]], file_name=f"{day.isoformat()}_{unit_code}.pdf")
         notify(ctx, kind="supervision_letter", scope=unit_code, unit_code=unit_code, groups=["unit_head", "liaison"],

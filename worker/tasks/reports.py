@@ -9,8 +9,16 @@ from sqlalchemy import and_, case, func, or_, select
 from ..assignments import law_codes
 from ..calendar import UnknownYearError
 from ..config import policy
-from ..detection import (counts_by_unit, law_enforcement, overdue_open, previous_workday_same_time, returned_twice,
-                         warning_horizon, warnings, widespread)
+from ..detection import (
+    counts_by_unit,
+    law_enforcement,
+    overdue_open,
+    previous_workday_same_time,
+    returned_twice,
+    warning_horizon,
+    warnings,
+    widespread,
+)
 from ..documents import pdf_name, store, unit_names
 from ..jobs import job
 from ..mail import Attachment
@@ -70,7 +78,7 @@ def daily_sheet(ctx):
         row["fallback_name"] = names.get(t["fallback_unit_code"], t["fallback_unit_code"])
         twice.append(row)
     title = "12345热线工单日调度"
-    doc, pdf = store(ctx, kind="daily_sheet", scope=ctx.period.key, title=title, template="documents/daily_sheet.html",
+    _doc, pdf = store(ctx, kind="daily_sheet", scope=ctx.period.key, title=title, template="documents/daily_sheet.html",
                      as_of=as_of, calendar_warnings=cal_warnings, unit_rows=unit_rows, totals=totals,
                      overdue=[public_ticket(t, names) for t in overdue_open(s, as_of)
                               if t["completion_due"] >= since or (t["reply_due"] and t["reply_due"] >= since)],
@@ -78,8 +86,8 @@ def daily_sheet(ctx):
     label = ctx.period.label()
     notify(ctx, kind="daily_sheet", groups=_recipients(ctx, ["hotline_center"]),
            subject=f"【日调度】{label}12345热线工单调度情况",
-           lines=[f"现将{label}12345热线工单调度情况发送给您：在办 {totals['open']} 件，预警 {totals['warning']} 件，"
-                  f"超期 {totals['overdue']} 件，回退两次及以上 {totals['returned_twice']} 件。"] + cal_warnings,
+           lines=[(f"现将{label}12345热线工单调度情况发送给您：在办 {totals['open']} 件，预警 {totals['warning']} 件，"
+                  f"超期 {totals['overdue']} 件，回退两次及以上 {totals['returned_twice']} 件。")] + cal_warnings,
            attachments=[Attachment(pdf_name(title, label), pdf)])
     ctx.summary.update(totals=totals, calendar_warnings=cal_warnings)
 
@@ -101,7 +109,7 @@ def law_push(ctx):
     codes = sorted(policy("metrics").get("law_enforcement_codes") or [])
     title = "12345热线涉行政执法工单推送"
     label = ctx.period.label()
-    doc, pdf = store(ctx, kind="law_push", scope=ctx.period.key, title=title, template="documents/law_push.html",
+    _doc, pdf = store(ctx, kind="law_push", scope=ctx.period.key, title=title, template="documents/law_push.html",
                      rows=rows, codes=codes, period_label=label)
     notify(ctx, kind="law_push", groups=_recipients(ctx, ["justice_bureau"]),
            subject=f"【执法监督推送】{label}涉行政执法工单 {len(rows)} 件",
@@ -193,7 +201,7 @@ def monthly_analysis(ctx):
     score_chart = bar_chart([u.unit_name.removeprefix("区") for u in scored], [u.score for u in scored])
     title = "12345热线工作月度分析"
     label = ctx.period.label()
-    doc, pdf = store(ctx, kind="monthly_analysis", scope=ctx.period.key, title=title, numbered=True,
+    _doc, pdf = store(ctx, kind="monthly_analysis", scope=ctx.period.key, title=title, numbered=True,
                      template="documents/monthly_analysis.html", period_label=label, units=result.units,
                      volume=volume, volume_change=change, satisfaction=result.total("satisfaction"),
                      resolution=result.total("resolution"), overdue=result.total("overdue"), redo=result.total("redo"),
@@ -236,7 +244,7 @@ def _law_report(ctx, kind: str, title: str):
                         "law_volume": law_volume.get(u.unit_code, 0)})
     label = p.label()
     chart = bar_chart([c["name"] for c in categories[:12]], [c["volume"] for c in categories[:12]], percent=False)
-    doc, pdf = store(ctx, kind=kind, scope=p.key, title=title, template="documents/law_report.html", numbered=False,
+    _doc, pdf = store(ctx, kind=kind, scope=p.key, title=title, template="documents/law_report.html", numbered=False,
                      period_label=label, total=n, codes=sorted(codes), satisfaction=Rate(int(a or 0), int(b or 0)),
                      resolution=Rate(int(x or 0), int(y or 0)), categories=categories, ratings=ratings,
                      rating=rating, category_chart=chart)

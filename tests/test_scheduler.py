@@ -1,0 +1,275 @@
+"""schedules.yaml validation and preview, the scheduler's slot logic, the Redis lease, and real
+scheduler processes competing for the same slots."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from worker.cli import main
+from worker.config import PROJECT_ROOT
+from worker.db import session_scope
+from worker.models import Run
+from worker.times import now_local
+
+GOOD = """
+timezone: Asia/Shanghai
+schedules:
+  - name: sheet
+    actor: daily_sheet
+    cron: "30 8 * * *"
+    days: workdays
+    on_holiday: skip
+  - name: bulletin
+    actor: weekly_bulletin
+    cron: "0 9 * * 1"
+    days: workdays
+    on_holiday: next_workday
+    misfire: catch_up
+    grace_minutes: 4320
+"""
+
+
+def test_shipped_schedules_are_valid():
+    res = CliRunner().invoke(main, ["schedules", "validate"])
+    assert res.exit_code == 0 and "11 schedules, valid" in res.output
+
+
+def test_every_problem_is_reported_with_its_line(tmp_path):
+    bad = tmp_path / "schedules.yaml"
+    bad.write_text("""timezone: Mars/Olympus
+colour: red
+schedules:
+  - name: a
+    actor: daily_sheet
+    cron: "61 8 * * *"
+  - name: a
+    actor: no_such_job
+    cron: "0 9 * * 1"
+    recipients: [hotline_center, nobody]
+  - name: c
+    actor: law_push
+    cron: "0 9 * * *"
+    days: weekdays
+    typo_key: 1
+""", encoding="utf-8")
+    res = CliRunner().invoke(main, ["schedules", "validate", str(bad)])
+    assert res.exit_code == 1
+    out = res.output
+    assert f"{bad}:1: unknown key 'colour'" in out
+    assert f"{bad}:1: unknown time zone 'Mars/Olympus'" in out
+    assert f"{bad}:4: schedule 'a': bad cron expression '61 8 * * *'" in out
+    assert f"{bad}:7: duplicate schedule name 'a'" in out
+    assert f"{bad}:7: schedule 'a': unknown actor 'no_such_job'" in out
+    assert f"{bad}:7: schedule 'a': unknown recipient group 'nobody'" in out
+    assert f"{bad}:11: unknown key 'typo_key' in schedule 'c'" in out
+    assert f"{bad}:11: schedule 'c': days must be one of all, workdays, not 'weekdays'" in out
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    bad = tmp_path / "s.yaml"
+    bad.write_text("schedules:\n  - name: a\n    cron: [unclosed\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["schedules", "validate", str(bad)])
+    assert res.exit_code == 1 and f"{bad}:4: not valid YAML" in res.output
+
+
+def test_next_shows_national_day_skip_and_move(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    res = CliRunner().invoke(main, ["schedules", "next", "--file", str(path), "--from", "2026-09-30 09:00",
+                                    "--count", "2"])
+    assert res.exit_code == 0, res.output
+    assert "2026-10-01 Thu 08:30  skipped: not a working day" in res.output
+    assert "2026-10-08 Thu 08:30" in res.output
+    assert "2026-10-05 Mon 09:00  → 2026-10-08 Thu 09:00" in res.output
+
+
+class Clock:
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+
+def make_scheduler(path: Path, clock, fired: list, **kw):
+    from worker import tasks  # noqa: F401
+    from worker.scheduler import Scheduler
+
+    return Scheduler(path, redis_url=None, enqueue=lambda run: fired.append((run.schedule, run.nominal_at)),
+                     clock=clock, **kw)
+
+
+def ledger():
+    with session_scope() as s:
+        return [(r.schedule, r.nominal_at, r.state, r.error) for r in s.scalars(select(Run).order_by(Run.nominal_at,
+                                                                                                 Run.schedule))]
+
+
+def test_holiday_skip_move_and_two_replicas_fire_once(sqlite_db, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    clock, fired = Clock(datetime(2026, 9, 30, 8, 0)), []
+    a, b = make_scheduler(path, clock, fired), make_scheduler(path, clock, fired)
+    for _ in range(9 * 24 * 4 + 4):      # every 15 minutes from 30 Sep to 9 Oct 09:00, both replicas
+        clock.now += timedelta(minutes=15)
+        a.tick()
+        b.tick()
+    sheets = [t for s, t in fired if s == "sheet"]
+    assert [t.date().isoformat() for t in sheets] == ["2026-09-30", "2026-10-08", "2026-10-09"]
+    assert [t for s, t in fired if s == "bulletin"] == [datetime(2026, 10, 5, 9, 0)]   # fired on 8 Oct
+    skipped = [(s, t.date().isoformat()) for s, t, state, _ in ledger() if state == "skipped"]
+    assert ("sheet", "2026-10-01") in skipped and ("sheet", "2026-10-04") in skipped
+    with session_scope() as s:
+        bulletin = s.scalars(select(Run).where(Run.schedule == "bulletin")).one()
+    assert bulletin.period_key == "2026-W40"        # the week before the nominal Monday
+
+
+@pytest.mark.parametrize("policy,expected", [
+    ("skip", []),
+    ("run_once", ["2026-11-19 08:30"]),
+    ("catch_up", ["2026-11-17 08:30", "2026-11-18 08:30", "2026-11-19 08:30"]),
+])
+def test_misfire_policies_after_downtime(sqlite_db, tmp_path, policy, expected):
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD.replace("    on_holiday: skip\n", f"    on_holiday: skip\n    misfire: {policy}\n"
+                                 "    grace_minutes: 4320\n", 1), encoding="utf-8")
+    clock, fired = Clock(datetime(2026, 11, 16, 9, 0)), []
+    make_scheduler(path, clock, fired).tick()        # runs on Monday, then the machine is down
+    assert fired == []                               # Monday's 08:30 was before the schedule existed
+    with session_scope() as s:                       # the ledger remembers Monday's slot
+        from worker import runs
+        runs.create(s, schedule="sheet", nominal_at=datetime(2026, 11, 16, 8, 30), job="daily_sheet",
+                    period_key="2026-11-16", params={})
+        s.commit()
+    clock.now = datetime(2026, 11, 19, 12, 0)        # back on Thursday noon
+    make_scheduler(path, clock, fired).tick()
+    assert [t.strftime("%Y-%m-%d %H:%M") for s, t in fired if s == "sheet"] == expected
+    states = {t.strftime("%m-%d"): st for s, t, st, _ in ledger() if s == "sheet"}
+    assert set(states) == {"11-16", "11-17", "11-18", "11-19"}      # every slot accounted for
+
+
+def test_invalid_edit_keeps_the_last_valid_schedule(sqlite_db, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    clock, fired = Clock(datetime(2026, 11, 16, 8, 0)), []
+    sched = make_scheduler(path, clock, fired)
+    sched.tick()
+    path.write_text(GOOD.replace('"30 8 * * *"', '"99 8 * * *"'), encoding="utf-8")
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    clock.now = datetime(2026, 11, 16, 8, 31)
+    sched.tick()
+    assert [(s, t) for s, t in fired] == [("sheet", datetime(2026, 11, 16, 8, 30))]
+    res = CliRunner().invoke(main, ["runs", "--failed"])
+    assert "config" in res.output and "bad cron expression '99 8 * * *'" in res.output
+
+
+def test_stuck_run_is_marked_failed_and_orphan_requeued(sqlite_db):
+    from worker import runs
+
+    with session_scope() as s:
+        r1 = runs.create(s, schedule="x", nominal_at=datetime(2026, 11, 1), job="daily_sheet", period_key="2026-11-01",
+                         params={})
+        r2 = runs.create(s, schedule="y", nominal_at=datetime(2026, 11, 1), job="daily_sheet", period_key="2026-11-01",
+                         params={})
+        s.commit()
+        assert runs.claim(s, r1.id) and runs.claim(s, r2.id)
+        old = datetime.now() - timedelta(hours=2)
+        s.execute(Run.__table__.update().where(Run.id == r1.id).values(started_at=old, heartbeat_at=old))
+        s.execute(Run.__table__.update().where(Run.id == r2.id).values(heartbeat_at=datetime.now() - timedelta(minutes=5)))
+        s.commit()
+        result = runs.sweep(s, timedelta(minutes=10))
+    assert result["timed_out"] == [r1.id] and result["requeued"] == [r2.id]
+    assert [st for _, _, st, _ in ledger()] == ["failed", "queued"]
+
+
+@pytest.mark.redis
+def test_lease_hands_over_when_the_holder_stalls(redis_url):
+    from worker.scheduler import Lease
+
+    key = f"hotline-test:{os.getpid()}:{time.time()}"
+    a, b = Lease(redis_url, key, 1.0), Lease(redis_url, key, 1.0)
+    try:
+        assert a.hold() and not b.hold()
+        time.sleep(1.3)                       # a stalls past its lease
+        assert b.hold() and not a.hold()      # b takes over; a cannot renew b's lease
+        b.release()
+        assert a.hold()
+    finally:
+        a.client.delete(key)
+
+
+def _spawn(env):
+    return subprocess.Popen([sys.executable, "-m", "worker.cli", "scheduler", "--inline", "--tick", "0.3",
+                             "--lease", "1.5"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            cwd=PROJECT_ROOT)
+
+
+@pytest.mark.redis
+def test_three_scheduler_processes_fire_every_slot_exactly_once(sqlite_db, env, tmp_path, redis_url):
+    """Every 2 seconds, for ~14 s: the active replica is SIGKILLed, the next one SIGSTOPped past its lease."""
+    import redis
+
+    path = tmp_path / "s.yaml"
+    path.write_text("schedules:\n  - name: tick\n    actor: send_outbox\n    cron: \"* * * * * */2\"\n"
+                    "    misfire: catch_up\n    grace_minutes: 10\n", encoding="utf-8")
+    key = "hotline:scheduler:leader"
+    client = redis.Redis.from_url(redis_url)
+    client.delete(key)
+    proc_env = dict(os.environ, HOTLINE_SCHEDULES=str(path), REDIS_URL=redis_url)
+    procs = [_spawn(proc_env) for _ in range(3)]
+    started = now_local()
+    try:
+        def leader_pid():
+            for _ in range(50):
+                token = client.get(key)
+                if token:
+                    return int(token.decode().split(":")[1])
+                time.sleep(0.1)
+            raise AssertionError("no scheduler took the lease")
+        time.sleep(4)
+        first = leader_pid()
+        os.kill(first, signal.SIGKILL)
+        time.sleep(4)
+        second = leader_pid()
+        assert second != first
+        os.kill(second, signal.SIGSTOP)
+        time.sleep(4)
+        assert leader_pid() not in (first, second)
+        os.kill(second, signal.SIGCONT)
+        time.sleep(2)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        client.delete(key)
+    ended = now_local()
+    with session_scope() as s:
+        rows = s.execute(select(Run.nominal_at, Run.state).where(Run.schedule == "tick")
+                         .order_by(Run.nominal_at)).all()
+        dupes = s.scalar(select(func.count()).select_from(select(Run.nominal_at).where(Run.schedule == "tick")
+                         .group_by(Run.nominal_at).having(func.count() > 1).subquery()))
+    slots = [t for t, _ in rows]
+    assert dupes == 0
+    expected = []
+    t = slots[0]
+    while t <= slots[-1]:
+        expected.append(t)
+        t += timedelta(seconds=2)
+    assert slots == expected                                  # no gap through both handovers
+    assert slots[0] - started < timedelta(seconds=15) and ended - slots[-1] < timedelta(seconds=8)
+    assert len(slots) >= 5
+    assert {st for _, st in rows} == {"succeeded"}
