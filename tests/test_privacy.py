@@ -1,0 +1,54 @@
+"""Privacy over everything a (short) demo produces: no caller phone or name leaves unmasked, and the
+justice bureau receives only the selected law-enforcement categories."""
+from __future__ import annotations
+
+import email
+import re
+from email import policy as email_policy
+from pathlib import Path
+
+from click.testing import CliRunner
+from pypdf import PdfReader
+from sqlalchemy import create_engine, text
+
+from worker.cli import main
+
+
+def test_nothing_leaks_from_a_demo(env, tmp_path):
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(main, ["demo", "--out", str(out), "--weeks", "1", "--per-day", "15",
+                                    "--until", "2026-10-19"])
+    assert res.exit_code == 0, res.output
+    engine = create_engine(f"sqlite:///{out / 'hotline.db'}")
+    with engine.connect() as conn:
+        callers = conn.execute(text("select caller_phone, caller_name from tickets")).all()
+        staff = {n for (n,) in conn.execute(text("select name from people"))}
+        law_numbers = {n for (n,) in conn.execute(text("select number from tickets where category_code like '20%'"))}
+        other_numbers = {n for (n,) in conn.execute(text("select number from tickets where category_code not like '20%'"))}
+    phones = {p for p, _ in callers}
+    # A caller whose name is part of a staff member's name (赵玉 in 赵玉兰) cannot be told apart in a greeting.
+    names = {n for _, n in callers if n and len(n) >= 2 and not any(n in s for s in staff)}
+    texts: dict[str, str] = {}
+    for pdf in (out / "documents").rglob("*.pdf"):
+        texts[str(pdf)] = "".join(p.extract_text() for p in PdfReader(pdf).pages).replace("\n", "")
+    justice = []
+    for eml in (out / "outbox").glob("*.eml"):
+        msg = email.message_from_bytes(eml.read_bytes(), policy=email_policy.default)
+        body = msg.get_body(("plain",)).get_content() + msg.get_body(("html",)).get_content()
+        texts[str(eml)] = str(msg["Subject"]) + str(msg["To"]) + body
+        if "justice@example.gov.cn" in str(msg["To"]):
+            justice.append(msg)
+    assert len(texts) > 50
+    leaks = [(where, p) for where, t in texts.items() for p in phones if p in t]
+    leaks += [(where, n) for where, t in texts.items() for n in names if n in t]
+    assert leaks == []
+    masked = re.compile(r"1[3-9]\d\*{4}\d{4}")
+    assert any(masked.search(t) for t in texts.values())
+    # The justice bureau's documents: only tickets of the selected 事项编码.
+    assert justice
+    for msg in justice:
+        for part in msg.iter_attachments():
+            content = "".join(p.extract_text() for p in PdfReader(__import__("io").BytesIO(part.get_content())).pages)
+            numbers = set(re.findall(r"\d{15}", content))
+            assert numbers <= law_numbers and not numbers & other_numbers
+    assert Path(out / "hotline.db").exists()
