@@ -31,6 +31,8 @@ def get_engine(url: str | None = None) -> Engine:
         def _sqlite_pragmas(dbapi_conn, _record):
             # pysqlite's own transaction handling breaks SAVEPOINTs (a released savepoint would commit
             # the outer work); SQLAlchemy's documented recipe: no implicit BEGIN, we emit it ourselves.
+            # IMMEDIATE: a transaction that read and then writes would otherwise fail at once in WAL
+            # mode when another process committed meanwhile (SQLITE_BUSY_SNAPSHOT); this way it waits.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
@@ -40,7 +42,7 @@ def get_engine(url: str | None = None) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine

@@ -93,13 +93,18 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
     def beat():
         with factory() as hs:
             while not stop.wait(max(1.0, runs.HEARTBEAT_STALE.total_seconds() / 3)):
-                runs.heartbeat(hs, run_id)
+                try:
+                    runs.heartbeat(hs, run_id)
+                except Exception as exc:  # noqa: BLE001 — a missed beat is retried on the next one
+                    hs.rollback()
+                    log.warning("run %s: heartbeat failed: %s", run_id, exc)
 
     beater = threading.Thread(target=beat, daemon=True, name=f"heartbeat-{run_id}")
     beater.start()
     try:
         with factory() as s:
             run = s.get(Run, run_id)
+            s.commit()  # end the read: jobs that open sessions of their own must not wait on this one
             log.info("run %s: %s %s started", run_id, run.job, run.period_key, extra={"run_id": run_id})
             summary = run_in_session(s, run, load_settings(), dry_run=dry_run)
             s.commit()

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
@@ -17,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from .models import Run
 from .times import now_local
 
-HEARTBEAT_STALE = timedelta(seconds=30)
+# A run whose holder sent no heartbeat for this long is taken to be lost (killed or frozen).
+HEARTBEAT_STALE = timedelta(seconds=float(os.environ.get("HOTLINE_HEARTBEAT_STALE", "30")))
 
 
 def create(session, *, schedule: str, nominal_at: datetime, job: str, period_key: str, params: dict) -> Run | None:
