@@ -167,3 +167,26 @@ def test_calendar_check_warns_in_november_about_next_year():
     assert res.exit_code == 1 and "next year (2027) is not covered" in res.output
     res = CliRunner().invoke(main, ["calendar", "check", "--today", "2026-06-01"])
     assert res.exit_code == 0 and "2026: chinese-calendar" in res.output
+
+
+def test_recompute_after_a_calendar_edit_moves_stored_due_times(sqlite_db, history, tmp_path, monkeypatch):
+    from sqlalchemy import select
+
+    from worker.db import session_scope
+    from worker.models import Assignment
+
+    history.ticket("C1", "2026-11-09 08:00").dispatch("2026-11-09 09:00", "D01")
+    history.store()
+    with session_scope() as s:
+        assert s.scalar(select(Assignment.completion_due)) == datetime(2026, 11, 12, 23, 59, 59)
+    path = tmp_path / "calendar.yaml"
+    # A local adjustment: 10 Nov 2026 off. The year replaces the package's 2026, so restate its holidays.
+    import chinese_calendar.constants as c
+    days = sorted(d.isoformat() for d in c.holidays if d.year == 2026 and d.weekday() < 5) + ["2026-11-10"]
+    workdays = sorted(d.isoformat() for d in c.workdays if d.year == 2026)
+    path.write_text(f"years:\n  2026:\n    holidays: {days}\n    workdays: {workdays}\n", encoding="utf-8")
+    monkeypatch.setenv("HOTLINE_CALENDAR", str(path))
+    res = CliRunner().invoke(main, ["recompute"])
+    assert res.exit_code == 0 and "1 assignments recomputed" in res.output
+    with session_scope() as s:
+        assert s.scalar(select(Assignment.completion_due)) == datetime(2026, 11, 13, 23, 59, 59)

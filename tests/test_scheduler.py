@@ -273,3 +273,16 @@ def test_three_scheduler_processes_fire_every_slot_exactly_once(sqlite_db, env, 
     assert slots[0] - started < timedelta(seconds=15) and ended - slots[-1] < timedelta(seconds=8)
     assert len(slots) >= 5
     assert {st for _, st in rows} == {"succeeded"}
+
+
+def test_json_log_lines_carry_the_run_id():
+    import json
+    import logging
+
+    from worker.logs import JsonFormatter
+
+    record = logging.LogRecord("hotline.jobs", logging.INFO, __file__, 1, "run %s: %s started", (7, "daily_sheet"),
+                               None)
+    record.run_id = 7
+    line = json.loads(JsonFormatter().format(record))
+    assert line["run_id"] == 7 and line["msg"] == "run 7: daily_sheet started" and line["level"] == "info"

@@ -205,15 +205,14 @@ def deadline(at, source, urgent, extension, plan_date, calendar_file, as_json):
 def recompute():
     """Rebuild every assignment's due times (after a change of calendar.yaml or rules.yaml)."""
     from .calendar import UnknownYearError
-    from .db import init_db, session_scope
+    from .db import init_db
     from .tasks.maintenance import recompute_deadlines
 
     init_db()
     try:
-        n = recompute_deadlines.fn() if hasattr(recompute_deadlines, "fn") else recompute_deadlines()
+        n = recompute_deadlines()
     except UnknownYearError as exc:
         fail(str(exc), 2)
-    del session_scope
     click.echo(f"{n} assignments recomputed")
 
 
@@ -406,13 +405,12 @@ def schedules_next(count, start, file):
 @click.option("--lease", default=15.0, show_default=True, help="seconds a replica holds the Redis lease")
 def scheduler(inline, tick, lease):
     """The long-running scheduler (several replicas may run; one is active)."""
-    import logging
-
+    from . import logs
     from .db import init_db
     from .scheduler import Scheduler
     from .schedules import ScheduleError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.setup()
     init_db()
     settings = load_settings()
     if not settings.redis_url and not inline:
@@ -448,6 +446,7 @@ def worker(processes, threads, metrics, dead):
     init_db()
     if metrics:
         os.environ["HOTLINE_PROMETHEUS"] = "1"
+    os.environ["HOTLINE_JSON_LOGS"] = "1"  # the worker processes log JSON lines with the run id
     from dramatiq.cli import main as dramatiq_main
     sys.argv = ["hotline-worker", "worker.tasks", "--processes", str(processes), "--threads", str(threads)]
     sys.exit(dramatiq_main())

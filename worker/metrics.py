@@ -1,6 +1,7 @@
 """Per-unit metrics for a period, counted in the database (one grouped query per clock).
 
-Definitions (DOMAIN.md "Metrics"; every rate is returned with numerator and denominator):
+Definitions (DOMAIN.md "Metrics"; every rate is returned with numerator and denominator), all
+counted in one grouped pass over the assignments the period touches:
 
 - counted dispatch: an assignment not returned inside the return window (a mis-routed dispatch
   counts only in the unit's return rate);
@@ -105,7 +106,7 @@ COUNTED = or_(A.returned_in_window.is_(None), A.returned_in_window.is_(False))
 
 
 def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | None = None) -> PeriodMetrics:
-    """All ranked units' metrics for a period: four grouped queries, no per-unit loop."""
+    """All ranked units' metrics for a period: one grouped query, no per-unit loop."""
     cfg = cfg or policy("metrics")
     start, end = period.start_at, period.end_at
     cutoff = min(end, as_of) if as_of else end
@@ -113,43 +114,37 @@ def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | 
     units = {u.code: UnitMetrics(u.code, u.name, u.kind) for u in session.scalars(
         select(Unit).where(Unit.kind.in_(kinds), Unit.active.is_(True)).order_by(Unit.code))}
 
-    by_dispatch = session.execute(
-        select(A.unit_code, func.count(), _sum(COUNTED), _sum(and_(COUNTED, A.responded_in_time.is_(True))),
-               _sum(A.returned_at.is_not(None)), _sum(and_(COUNTED, A.ticket_return_count >= 2)))
-        .where(_between(A.dispatched_at, start, cutoff)).group_by(A.unit_code))
-    for code, dispatches, volume, responded, returned, twice in by_dispatch:
-        if code in units:
-            m = units[code]
-            m.dispatches, m.volume = dispatches, int(volume or 0)
-            m.response = Rate(int(responded or 0), m.volume)
-            m.returns = Rate(int(returned or 0), dispatches)
-            m.returned_twice = int(twice or 0)
-
-    by_callback = session.execute(
-        select(A.unit_code, _sum(A.resolved.is_(True)), _sum(A.resolved.is_not(None)),
-               _sum(A.satisfaction.in_(("satisfied", "basically_satisfied"))), _sum(A.satisfaction.is_not(None)))
-        .where(_between(A.callback_at, start, cutoff), COUNTED).group_by(A.unit_code))
-    for code, resolved, evaluated_res, satisfied, evaluated in by_callback:
-        if code in units:
-            units[code].resolution = Rate(int(resolved or 0), int(evaluated_res or 0))
-            units[code].satisfaction = Rate(int(satisfied or 0), int(evaluated or 0))
-
+    # One pass over the assignments touched by the period on any of its four clocks.
+    dispatched = _between(A.dispatched_at, start, cutoff)
+    called_back = and_(_between(A.callback_at, start, cutoff), COUNTED)
     late = or_(A.finished_at > A.completion_due, and_(A.finished_at.is_(None), A.completion_due < cutoff),
                A.finished_at >= cutoff)
-    by_due = session.execute(
-        select(A.unit_code, func.count(), _sum(late))
-        .where(_between(A.completion_due, start, cutoff), COUNTED)
+    due = and_(_between(A.completion_due, start, cutoff), COUNTED)
+    replied = and_(_between(A.first_replied_at, start, cutoff), COUNTED)
+    rows = session.execute(
+        select(A.unit_code,
+               _sum(dispatched), _sum(and_(dispatched, COUNTED)),
+               _sum(and_(dispatched, COUNTED, A.responded_in_time.is_(True))),
+               _sum(and_(dispatched, A.returned_at.is_not(None))),
+               _sum(and_(dispatched, COUNTED, A.ticket_return_count >= 2)),
+               _sum(and_(called_back, A.resolved.is_(True))), _sum(and_(called_back, A.resolved.is_not(None))),
+               _sum(and_(called_back, A.satisfaction.in_(("satisfied", "basically_satisfied")))),
+               _sum(and_(called_back, A.satisfaction.is_not(None))),
+               _sum(due), _sum(and_(due, late)),
+               _sum(replied), _sum(and_(replied, A.redo_count > 0)))
+        .where(or_(_between(A.dispatched_at, start, cutoff), _between(A.callback_at, start, cutoff),
+                   _between(A.completion_due, start, cutoff), _between(A.first_replied_at, start, cutoff)))
         .group_by(A.unit_code))
-    for code, due, overdue in by_due:
-        if code in units:
-            units[code].overdue = Rate(int(overdue or 0), due)
-
-    by_reply = session.execute(
-        select(A.unit_code, func.count(), _sum(A.redo_count > 0))
-        .where(_between(A.first_replied_at, start, cutoff), COUNTED).group_by(A.unit_code))
-    for code, replied, redone in by_reply:
-        if code in units:
-            units[code].redo = Rate(int(redone or 0), replied)
+    for code, *v in rows:
+        m = units.get(code)
+        if m is None:
+            continue
+        dispatches, volume, responded, returned, twice, solved, judged, satisfied, evaluated, n_due, overdue, \
+            n_replied, redone = (int(x or 0) for x in v)
+        m.dispatches, m.volume, m.returned_twice = dispatches, volume, twice
+        m.response, m.returns = Rate(responded, volume), Rate(returned, dispatches)
+        m.resolution, m.satisfaction = Rate(solved, judged), Rate(satisfied, evaluated)
+        m.overdue, m.redo = Rate(overdue, n_due), Rate(redone, n_replied)
 
     result = PeriodMetrics(period, list(units.values()), cfg.get("requirement") or {})
     rank(result, cfg)

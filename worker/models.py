@@ -188,6 +188,8 @@ class Assignment(Base):
         Index("ix_asg_dispatched", "dispatched_at"),
         Index("ix_asg_callback", "callback_at"),
         Index("ix_asg_open_due", "finished_at", "completion_due"),
+        Index("ix_asg_completion_due", "completion_due"),
+        Index("ix_asg_first_replied", "first_replied_at"),
         Index("ix_asg_category", "category_code", "dispatched_at"),
     )
 

@@ -206,7 +206,7 @@ class Scheduler:
             requeue = [s.get(Run, i) for i in result["requeued"]] + list(stale_queued)
         for run in requeue:
             if run is not None:
-                log.warning("run %s (%s) re-enqueued", run.id, run.job)
+                log.warning("run %s (%s) re-enqueued", run.id, run.job, extra={"run_id": run.id})
                 self.enqueue(run)
 
     # -- the process -------------------------------------------------------------------------

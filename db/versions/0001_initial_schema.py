@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 16:49:53.055687
+Create Date: 2026-11-21 17:16:22.262087
 """
 from alembic import op
 import sqlalchemy as sa
@@ -158,7 +158,9 @@ def upgrade() -> None:
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.create_index('ix_asg_callback', ['callback_at'], unique=False)
         batch_op.create_index('ix_asg_category', ['category_code', 'dispatched_at'], unique=False)
+        batch_op.create_index('ix_asg_completion_due', ['completion_due'], unique=False)
         batch_op.create_index('ix_asg_dispatched', ['dispatched_at'], unique=False)
+        batch_op.create_index('ix_asg_first_replied', ['first_replied_at'], unique=False)
         batch_op.create_index('ix_asg_open_due', ['finished_at', 'completion_due'], unique=False)
         batch_op.create_index('ix_asg_unit_dispatched', ['unit_code', 'dispatched_at'], unique=False)
 
@@ -261,7 +263,9 @@ def downgrade() -> None:
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.drop_index('ix_asg_unit_dispatched')
         batch_op.drop_index('ix_asg_open_due')
+        batch_op.drop_index('ix_asg_first_replied')
         batch_op.drop_index('ix_asg_dispatched')
+        batch_op.drop_index('ix_asg_completion_due')
         batch_op.drop_index('ix_asg_category')
         batch_op.drop_index('ix_asg_callback')
 

@@ -3,7 +3,9 @@ configured by the environment (``REDIS_URL``), or to a stub broker for in-proces
 from __future__ import annotations
 
 from .. import broker as _broker
+from .. import logs as _logs
 
+_logs.setup_from_env()
 _broker.setup()
 
 from . import escalation, maintenance, outbox, reports
