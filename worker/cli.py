@@ -45,6 +45,19 @@ def _moment(text: str | None) -> datetime:
         fail(str(exc), 2)
 
 
+def _schedules(file: str | None):
+    """The schedules file (default: the configured one), or every problem printed and exit 1."""
+    from .schedules import ScheduleError, load
+
+    path = Path(file) if file else load_settings().schedules_file
+    try:
+        return load(path)
+    except ScheduleError as exc:
+        for p in exc.problems:
+            click.echo(p, err=True)
+        sys.exit(1)
+
+
 @click.group()
 def main():
     """Report and notification service of the 12345 hotline (12345 热线报表与通知服务)."""
@@ -345,16 +358,8 @@ def schedules():
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 def schedules_validate(file):
     """Report every problem of FILE (default: schedules.yaml) with its line."""
-    from .schedules import ScheduleError, load
-
-    path = Path(file) if file else load_settings().schedules_file
-    try:
-        cfg = load(path)
-    except ScheduleError as exc:
-        for p in exc.problems:
-            click.echo(p, err=True)
-        sys.exit(1)
-    click.echo(f"{path}: {len(cfg.schedules)} schedules, valid")
+    cfg = _schedules(file)
+    click.echo(f"{cfg.path}: {len(cfg.schedules)} schedules, valid")
 
 
 @schedules.command("next")
@@ -365,14 +370,9 @@ def schedules_next(count, start, file):
     """Preview the coming fire times of each schedule, with holiday skips and moves."""
     from datetime import timedelta
 
-    from .schedules import ScheduleError, load, slots
+    from .schedules import slots
 
-    try:
-        cfg = load(Path(file) if file else load_settings().schedules_file)
-    except ScheduleError as exc:
-        for p in exc.problems:
-            click.echo(p, err=True)
-        sys.exit(1)
+    cfg = _schedules(file)
     cal = _calendar()
     begin = _moment(start)
     for sched in cfg.schedules:
@@ -618,15 +618,8 @@ def replay(start, end, out, schedules_file, send):
     from .mail import deliver
     from .replay import plan, with_var, write_eml
     from .replay import replay as do_replay
-    from .schedules import ScheduleError, load
-
     init_db()
-    try:
-        config = load(Path(schedules_file) if schedules_file else load_settings().schedules_file)
-    except ScheduleError as exc:
-        for p in exc.problems:
-            click.echo(p, err=True)
-        sys.exit(1)
+    config = _schedules(schedules_file)
     settings = load_settings()
     out_dir = Path(out).resolve()
     target = settings if send else with_var(settings, out_dir)

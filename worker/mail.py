@@ -132,21 +132,26 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
         rows = _due_rows(session, now, stale_after, limit)
         if not rows:
             return report
+        if to_files:
+            # Files are idempotent (one name per row), so no per-message claim is needed: write them
+            # all, then mark them in one statement.
+            outbox_dir.mkdir(parents=True, exist_ok=True)
+            for row in rows:
+                msg = build(session, row, smtp["sender"], smtp["sender_name"])
+                (outbox_dir / f"{row.id:06d}-{row.kind}.eml").write_bytes(bytes(msg))
+            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows])).values(
+                state="sent", sent_at=now_local(), attempts=OutboxMessage.attempts + 1,
+                server_reply=f"written to {outbox_dir}"))
+            session.commit()
+            report.written = len(rows)
+            return report
         client = None
         try:
-            if not to_files:
-                client = connect(smtp)
+            client = connect(smtp)
             for row in rows:
                 if not _claim(session, row.id, now, stale_after):
                     continue
                 msg = build(session, row, smtp["sender"], smtp["sender_name"])
-                if to_files:
-                    outbox_dir.mkdir(parents=True, exist_ok=True)
-                    path = outbox_dir / f"{row.id:06d}-{row.kind}.eml"
-                    path.write_bytes(bytes(msg))
-                    _finish(session, row.id, state="sent", sent_at=now_local(), server_reply=f"written to {path.name}")
-                    report.written += 1
-                    continue
                 try:
                     refused = client.smtp.sendmail(smtp["sender"], [row.recipient_email],
                                                    msg.as_bytes(policy=SMTP_POLICY))  # CRLF line ends
