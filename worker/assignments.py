@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 
 from .calendar import WorkCalendar
 from .models import AnalysisItem, Assignment, Category, EventKind, Ticket, TicketEvent
@@ -162,13 +162,13 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
     session.execute(delete(Assignment).where(Assignment.ticket_id.in_(ticket_ids)))
     session.execute(delete(AnalysisItem).where(AnalysisItem.ticket_id.in_(ticket_ids)))
     if rows:
-        session.execute(insert(Assignment), [{k: r[k] for k in _ASSIGNMENT_COLUMNS} for r in rows])
+        session.execute(Assignment.__table__.insert(), [{k: r[k] for k in _ASSIGNMENT_COLUMNS} for r in rows])
     if queue:
         fallback = dict(session.execute(select(Ticket.id, Ticket.territorial_unit_code)
                                         .where(Ticket.id.in_([q["ticket_id"] for q in queue]))).all())
         for q in queue:
             q["fallback_unit_code"] = fallback.get(q["ticket_id"])
-        session.execute(insert(AnalysisItem), queue)
+        session.execute(AnalysisItem.__table__.insert(), queue)
     return len(rows)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from .assignments import refresh
 from .calendar import WorkCalendar
@@ -352,7 +352,7 @@ def _store(session_factory, batch, cal, rules, report: ImportReport) -> None:
         ids: dict[str, int] = {n: t.id for n, t in existing.items()}
         new = [dict(number=n, **t) for n, t in latest.items() if n not in existing]
         if new:
-            s.execute(insert(Ticket), new)
+            s.execute(Ticket.__table__.insert(), new)
             ids.update(dict(s.execute(select(Ticket.number, Ticket.id).where(
                 Ticket.number.in_([t["number"] for t in new]))).all()))
             report.tickets_new += len(new)
@@ -375,7 +375,7 @@ def _store(session_factory, batch, cal, rules, report: ImportReport) -> None:
             seen.add(key)
             new_events.append(dict(ticket_id=ids[n], **e))
         if new_events:
-            s.execute(insert(TicketEvent), new_events)
+            s.execute(TicketEvent.__table__.insert(), new_events)
             report.events_new += len(new_events)
         touched = sorted(changed_tickets | {e["ticket_id"] for e in new_events})
         refresh(s, touched, cal, rules)
