@@ -531,7 +531,7 @@ def _summary(report, elapsed: float | None = None) -> None:
 @click.option("--weeks", default=8, show_default=True, help="weeks of schedules to replay")
 @click.option("--until", "until", default="2026-11-16", show_default=True,
               help="replay up to this date (the default span crosses 国庆 2026)")
-@click.option("--per-day", default=40, show_default=True, help="tickets received per day")
+@click.option("--per-day", default=35, show_default=True, help="tickets received per day")
 @click.option("--seed", default=12345, show_default=True)
 def demo(out, weeks, until, per_day, seed):
     """Build the synthetic district and replay the shipped schedules over it (SQLite, inline, .eml)."""
