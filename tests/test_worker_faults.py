@@ -89,3 +89,54 @@ def test_worker_killed_mid_job_is_retried_and_completes_once(sqlite_db, history,
         for key in client.scan_iter(f"{namespace}*"):
             client.delete(key)
         client.delete("hotline:scheduler:leader")
+
+
+@pytest.mark.redis
+def test_failed_run_is_dead_lettered_visible_and_counted(sqlite_db, redis_url, tmp_path):
+    """A run that fails for a non-transient reason is not retried: the ledger says why, the message is in
+    the dead-letter set (`hotline worker --dead`), and the Prometheus endpoint counts it."""
+    import shutil
+    import urllib.request
+
+    import redis
+
+    from tests.conftest import free_port
+
+    broken = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", broken)
+    (broken / "metrics.yaml").write_text("requirement: [not, a, mapping\n", encoding="utf-8")
+    namespace = f"hotline-test-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = dict(os.environ, REDIS_URL=redis_url, HOTLINE_REDIS_NAMESPACE=namespace, HOTLINE_CONFIG=str(broken),
+               dramatiq_prom_port=str(port), dramatiq_prom_db=str(tmp_path / "prom"))
+    worker = spawn(["worker", "--processes", "1", "--threads", "1", "--metrics"], env)
+    try:
+        subprocess.run([sys.executable, "-m", "worker.cli", "run", "weekly_bulletin", "--at", "2026-11-12"],
+                       env=env, cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=60)
+        deadline, state = time.time() + 60, None
+        while time.time() < deadline and state != "failed":
+            time.sleep(0.3)
+            with session_scope() as s:
+                state, error = s.execute(select(Run.state, Run.error).where(Run.job == "weekly_bulletin")).one()
+        assert state == "failed" and "metrics.yaml" in error
+        dead = ""
+        for _ in range(30):
+            dead = subprocess.run([sys.executable, "-m", "worker.cli", "worker", "--dead"], env=env, cwd=PROJECT_ROOT,
+                                  capture_output=True, text=True, timeout=60).stdout
+            if dead:
+                break
+            time.sleep(0.5)
+        assert f"{namespace}:reports.XQ" in dead
+        metrics = ""
+        for _ in range(30):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+                metrics = resp.read().decode()
+            if "dramatiq_message_errors_total" in metrics:
+                break
+            time.sleep(0.5)
+        assert 'dramatiq_message_errors_total{actor_name="weekly_bulletin"' in metrics
+    finally:
+        stop(worker)
+        client = redis.Redis.from_url(redis_url)
+        for key in client.scan_iter(f"{namespace}*"):
+            client.delete(key)

@@ -34,5 +34,7 @@ def setup(level: int = logging.INFO) -> None:
 
 
 def setup_from_env() -> None:
+    # WeasyPrint logs every rendering step at INFO: noise in a worker's log.
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)
     if os.environ.get("HOTLINE_JSON_LOGS") == "1":
         setup()
