@@ -2,6 +2,7 @@
 scheduler processes competing for the same slots."""
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -338,5 +339,5 @@ def test_redis_restarted_while_schedulers_run(sqlite_db, env, tmp_path):
         slots = s.scalars(select(Run.nominal_at).where(Run.schedule == "tick").order_by(Run.nominal_at)).all()
         states = set(s.scalars(select(Run.state).where(Run.schedule == "tick")))
     assert len(slots) == len(set(slots)) and len(slots) >= 6
-    assert all(b - a == timedelta(seconds=2) for a, b in zip(slots, slots[1:]))   # no gap across the outage
+    assert all(b - a == timedelta(seconds=2) for a, b in itertools.pairwise(slots))   # no gap across the outage
     assert states == {"succeeded"}

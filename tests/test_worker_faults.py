@@ -122,6 +122,7 @@ def test_failed_run_is_dead_lettered_visible_and_counted(sqlite_db, redis_url, t
         dead = ""
         for _ in range(30):
             dead = subprocess.run([sys.executable, "-m", "worker.cli", "worker", "--dead"], env=env, cwd=PROJECT_ROOT,
+                                  check=True,
                                   capture_output=True, text=True, timeout=60).stdout
             if dead:
                 break

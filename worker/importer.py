@@ -13,6 +13,7 @@ import codecs
 import csv
 import itertools
 import json
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -304,7 +305,9 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
         units = set(s.scalars(select(Unit.code)))
         categories = set(s.scalars(select(Category.code)))
     parser = RowParser(mapping, units, categories, set(rules.channels), now_local())
-    first_seen: dict[str, tuple[int, dict]] = {}
+    # Conflicting duplicates are looked for among the recent tickets only (exports list a ticket's
+    # events together): bounded memory however large the file.
+    first_seen: OrderedDict[str, tuple[int, dict]] = OrderedDict()
     batch: list[tuple[int, str, dict, dict]] = []
     rows = read_rows(path, encoding)
     # Fail on the file as a whole (format, encoding, header) before any row is stored.
@@ -325,6 +328,8 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
             seen = first_seen.get(number)
             if seen is None:
                 first_seen[number] = (line, ticket)
+                if len(first_seen) > 50_000:
+                    first_seen.popitem(last=False)
             else:
                 for key in ("received_at", "caller_phone", "category_code", "source"):
                     if seen[1][key] != ticket[key]:
