@@ -66,24 +66,33 @@ def _drop_postgres(name: str):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request, env, monkeypatch):
-    """An initialised, empty database with the sample directory loaded: SQLite, then PostgreSQL."""
+def _database(kind: str, monkeypatch):
     from worker.db import init_db, session_scope
     from worker.directory import load_directory
 
     pg_name = None
-    if request.param == "postgres":
+    if kind == "postgres":
         pg_name, url = _postgres_url()
         monkeypatch.setenv("DATABASE_URL", url)
     init_db()
     with session_scope() as s:
         load_directory(s, PROJECT_ROOT / "db" / "seed" / "district.yaml")
-    yield request.param
+    yield kind
     if pg_name:
         from worker.db import get_engine
         get_engine().dispose()
         _drop_postgres(pg_name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request, env, monkeypatch):
+    """An initialised, empty database with the sample directory loaded: SQLite, then PostgreSQL."""
+    yield from _database(request.param, monkeypatch)
+
+
+@pytest.fixture
+def postgres_db(env, monkeypatch):
+    yield from _database("postgres", monkeypatch)
 
 
 @pytest.fixture

@@ -141,3 +141,49 @@ def test_failed_run_is_dead_lettered_visible_and_counted(sqlite_db, redis_url, t
         client = redis.Redis.from_url(redis_url)
         for key in client.scan_iter(f"{namespace}*"):
             client.delete(key)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_postgres_connections_dropped_mid_run(postgres_db, history, redis_url):
+    """Every connection of the worker is terminated while it renders: the run is retried and completes once."""
+    import psycopg
+    import redis
+
+    for i in range(400):
+        (history.ticket(f"P{i:04d}", "2026-11-12 08:00", phone=f"1360000{i:04d}").dispatch("2026-11-12 09:00", "D20")
+         .sign("2026-11-12 10:00", "D20"))
+    history.store()
+    url = os.environ["DATABASE_URL"]
+    namespace = f"hotline-test-{uuid.uuid4().hex[:8]}"
+    env = dict(os.environ, REDIS_URL=redis_url, HOTLINE_REDIS_NAMESPACE=namespace)
+    worker = spawn(["worker", "--processes", "1", "--threads", "1"], env)
+    try:
+        subprocess.run([sys.executable, "-m", "worker.cli", "run", "daily_sheet", "--at", "2026-11-16 08:30"],
+                       env=env, cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=60)
+        with psycopg.connect(url, autocommit=True) as conn:
+            deadline, state = time.time() + 60, None
+            while time.time() < deadline and state != "running":
+                row = conn.execute("select state from runs where job = 'daily_sheet'").fetchone()
+                state = row[0] if row else None
+                time.sleep(0.02)
+            assert state == "running"
+            killed = conn.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                                  "where datname = current_database() and pid <> pg_backend_pid()").fetchone()[0]
+            assert killed >= 1
+            deadline = time.time() + 90
+            while time.time() < deadline:
+                state, attempts = conn.execute("select state, attempts from runs where job = 'daily_sheet'").fetchone()
+                if state in ("succeeded", "failed"):
+                    break
+                time.sleep(0.5)
+        assert (state, attempts) == ("succeeded", 2)
+        with session_scope() as s:
+            assert s.scalar(select(func.count()).select_from(Document).where(Document.kind == "daily_sheet")) == 1
+            assert s.scalar(select(func.count()).select_from(OutboxMessage)
+                            .where(OutboxMessage.kind == "daily_sheet")) == 1
+    finally:
+        stop(worker)
+        client = redis.Redis.from_url(redis_url)
+        for key in client.scan_iter(f"{namespace}*"):
+            client.delete(key)

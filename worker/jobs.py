@@ -113,9 +113,21 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
         log.info("run %s: %s succeeded", run_id, spec.name, extra={"run_id": run_id})
         return "succeeded"
     except Exception as exc:
-        with factory() as s:
-            runs.finish(s, run_id, "failed", error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
-        log.error("run %s: %s failed: %s", run_id, spec.name, exc, extra={"run_id": run_id})
+        from .broker import is_transient
+
+        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+        transient = is_transient(0, exc)
+        try:
+            with factory() as s:
+                if transient:  # the broker retries the message: leave the run claimable
+                    runs.requeue(s, run_id, error=error)
+                    s.commit()
+                else:
+                    runs.finish(s, run_id, "failed", error=error)
+        except Exception:  # noqa: BLE001 — the database itself is gone: the sweep will find the run
+            log.exception("run %s: could not record the failure", run_id, extra={"run_id": run_id})
+        log.error("run %s: %s %s: %s", run_id, spec.name, "will be retried" if transient else "failed", exc,
+                  extra={"run_id": run_id})
         raise
     finally:
         stop.set()

@@ -42,8 +42,8 @@ def get_or_create(session, **kw) -> tuple[Run, bool]:
     return session.scalars(select(Run).where(Run.schedule == kw["schedule"], Run.nominal_at == kw["nominal_at"])).one(), False
 
 
-def requeue(session, run_id: int) -> None:
-    session.execute(update(Run).where(Run.id == run_id).values(state="queued", error=None, finished_at=None))
+def requeue(session, run_id: int, error: str | None = None) -> None:
+    session.execute(update(Run).where(Run.id == run_id).values(state="queued", error=error, finished_at=None))
 
 
 def claim(session, run_id: int, stale: timedelta = HEARTBEAT_STALE) -> bool:

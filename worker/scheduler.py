@@ -203,6 +203,11 @@ class Scheduler:
             result = runs.sweep(s, limit)
             stale_queued = s.scalars(select(Run).where(Run.state == "queued",
                                                        Run.created_at < self.clock() - timedelta(minutes=5))).all()
+            for run in [r for r in stale_queued if r.attempts >= 5]:   # retried enough: give up loudly
+                run.state, run.finished_at = "failed", self.clock()
+                run.error = f"gave up after {run.attempts} attempts: {run.error or ''}"
+            s.commit()
+            stale_queued = [r for r in stale_queued if r.state == "queued"]
             requeue = [s.get(Run, i) for i in result["requeued"]] + list(stale_queued)
         for run in requeue:
             if run is not None:
