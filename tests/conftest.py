@@ -243,3 +243,21 @@ def smtp(monkeypatch):
     monkeypatch.setenv("SMTP_RATE", "0")
     yield sink
     sink.stop()
+
+
+# -- the reliability figures (issue 9): tests add to them, the summary prints them -----------------
+FIGURES: dict[str, int] = {}
+
+
+@pytest.fixture
+def figures():
+    def add(name: str, n: int = 1):
+        FIGURES[name] = FIGURES.get(name, 0) + n
+    return add
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.write_sep("-", "reliability figures")
+        for name in sorted(FIGURES):
+            terminalreporter.write_line(f"{name:<40} {FIGURES[name]}")

@@ -92,7 +92,7 @@ def test_two_then_three_failing_weeks_send_tier_one_then_tier_two(failing_unit, 
     assert fired()[-1] == ("D20", "leader_in_charge_interview", "2026-W49")
 
 
-def test_server_down_then_up_delivers_each_message_exactly_once(failing_unit, monkeypatch):
+def test_server_down_then_up_delivers_each_message_exactly_once(failing_unit, monkeypatch, figures):
     from tests.conftest import SMTPSink, free_port
 
     port = free_port()
@@ -115,11 +115,17 @@ def test_server_down_then_up_delivers_each_message_exactly_once(failing_unit, mo
         run("outbox", "send")
         run("outbox", "send")
         assert len(sink.messages) == 3 and set(sink.by_id().values()) == {1}
+        figures("faults injected", 2)            # server down, then 451
+        figures("faults survived", 2)
+        figures("messages expected", 3)
+        figures("messages delivered", len(sink.by_id()))
+        figures("messages duplicated", sum(n - 1 for n in sink.by_id().values()))
+        figures("messages lost", 3 - len(sink.by_id()))
     finally:
         sink.stop()
 
 
-def test_permanent_refusal_is_failed_then_retried(failing_unit, smtp):
+def test_permanent_refusal_is_failed_then_retried(failing_unit, smtp, figures):
     weekly(date(2026, 11, 2))
     weekly(date(2026, 11, 9))
     smtp.refuse = ["550 5.1.1 mailbox unavailable"]
@@ -128,6 +134,12 @@ def test_permanent_refusal_is_failed_then_retried(failing_unit, smtp):
     assert "failed" in res.output and "550 5.1.1 mailbox unavailable" in res.output
     run("outbox", "retry")
     assert len(smtp.messages) == 3 and set(smtp.by_id().values()) == {1}
+    figures("faults injected")                   # 550 refusal
+    figures("faults survived")
+    figures("messages expected", 3)
+    figures("messages delivered", len(smtp.by_id()))
+    figures("messages duplicated", sum(n - 1 for n in smtp.by_id().values()))
+    figures("messages lost", 3 - len(smtp.by_id()))
 
 
 def test_without_smtp_messages_become_eml_files(failing_unit, env):

@@ -215,7 +215,7 @@ def _spawn(env):
 
 
 @pytest.mark.redis
-def test_three_scheduler_processes_fire_every_slot_exactly_once(sqlite_db, env, tmp_path, redis_url):
+def test_three_scheduler_processes_fire_every_slot_exactly_once(sqlite_db, env, tmp_path, redis_url, figures):
     """Every 2 seconds, for ~14 s: the active replica is SIGKILLed, the next one SIGSTOPped past its lease."""
     import redis
 
@@ -274,6 +274,10 @@ def test_three_scheduler_processes_fire_every_slot_exactly_once(sqlite_db, env, 
     assert slots[0] - started < timedelta(seconds=15) and ended - slots[-1] < timedelta(seconds=8)
     assert len(slots) >= 5
     assert {st for _, st in rows} == {"succeeded"}
+    figures("faults injected", 2)                            # active scheduler SIGKILLed, next one SIGSTOPped
+    figures("faults survived", 2)
+    figures("schedule slots fired", len(slots))
+    figures("schedule slots duplicated", dupes)
 
 
 def test_json_log_lines_carry_the_run_id():
@@ -290,7 +294,7 @@ def test_json_log_lines_carry_the_run_id():
 
 
 @pytest.mark.redis
-def test_redis_restarted_while_schedulers_run(sqlite_db, env, tmp_path):
+def test_redis_restarted_while_schedulers_run(sqlite_db, env, tmp_path, figures):
     """A private Redis is killed and restarted under two scheduler replicas: no slot lost, none doubled."""
     import shutil
 
@@ -341,3 +345,5 @@ def test_redis_restarted_while_schedulers_run(sqlite_db, env, tmp_path):
     assert len(slots) == len(set(slots)) and len(slots) >= 6
     assert all(b - a == timedelta(seconds=2) for a, b in itertools.pairwise(slots))   # no gap across the outage
     assert states == {"succeeded"}
+    figures("faults injected")                               # Redis killed and restarted
+    figures("faults survived")

@@ -33,7 +33,7 @@ def stop(proc):
 
 
 @pytest.mark.redis
-def test_worker_killed_mid_job_is_retried_and_completes_once(sqlite_db, history, redis_url, tmp_path):
+def test_worker_killed_mid_job_is_retried_and_completes_once(sqlite_db, history, redis_url, tmp_path, figures):
     import redis
 
     # 400 tickets due tomorrow: the daily sheet's warning list is long enough to catch it rendering.
@@ -82,6 +82,9 @@ def test_worker_killed_mid_job_is_retried_and_completes_once(sqlite_db, history,
             assert s.scalar(select(func.count()).select_from(Document).where(Document.kind == "daily_sheet")) == 1
             keys = s.scalars(select(OutboxMessage.idem_key).where(OutboxMessage.kind == "daily_sheet")).all()
         assert len(keys) == len(set(keys)) == 1                # the hotline centre, once
+        figures("faults injected")                             # worker SIGKILLed while rendering
+        figures("faults survived")
+        figures("runs left running", 0)
     finally:
         for p in procs:
             stop(p)
@@ -145,7 +148,7 @@ def test_failed_run_is_dead_lettered_visible_and_counted(sqlite_db, redis_url, t
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_postgres_connections_dropped_mid_run(postgres_db, history, redis_url):
+def test_postgres_connections_dropped_mid_run(postgres_db, history, redis_url, figures):
     """Every connection of the worker is terminated while it renders: the run is retried and completes once."""
     import psycopg
     import redis
@@ -182,6 +185,8 @@ def test_postgres_connections_dropped_mid_run(postgres_db, history, redis_url):
             assert s.scalar(select(func.count()).select_from(Document).where(Document.kind == "daily_sheet")) == 1
             assert s.scalar(select(func.count()).select_from(OutboxMessage)
                             .where(OutboxMessage.kind == "daily_sheet")) == 1
+        figures("faults injected")                             # PostgreSQL connections terminated
+        figures("faults survived")
     finally:
         stop(worker)
         client = redis.Redis.from_url(redis_url)

@@ -313,6 +313,12 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
     # Fail on the file as a whole (format, encoding, header) before any row is stored.
     first = next(rows, None)
     pending = [first] if first else []
+    if first is not None and "__error__" not in first[1]:
+        missing = [mapping.columns[f] for f in ("number", "kind", "at")
+                   if mapping.columns[f] not in first[1] and f not in first[1]]
+        if missing:
+            raise ImportFileError(f"{path}: missing column(s) {', '.join(missing)}; is this the platform's export, "
+                                  f"or does it need its own --mapping?")
 
     def flush():
         if batch and not dry_run:

@@ -124,7 +124,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
                     s.commit()
                 else:
                     runs.finish(s, run_id, "failed", error=error)
-        except Exception:  # noqa: BLE001 — the database itself is gone: the sweep will find the run
+        except Exception:  # the database itself is gone: the sweep will find the run
             log.exception("run %s: could not record the failure", run_id, extra={"run_id": run_id})
         log.error("run %s: %s %s: %s", run_id, spec.name, "will be retried" if transient else "failed", exc,
                   extra={"run_id": run_id})
