@@ -171,3 +171,21 @@ def test_header_injection_is_impossible(sqlite_db, env):
         raw = bytes(build(s, row, "from@example.gov.cn", "热线\nX-Evil: 1"))
     headers = raw.split(b"\n\n", 1)[0].decode()
     assert "\nBcc:" not in headers and "\nX-Evil" not in headers
+
+
+def test_connection_dropped_mid_batch_then_each_message_once(failing_unit, smtp, figures):
+    weekly(date(2026, 11, 2))
+    weekly(date(2026, 11, 9))
+    smtp.refuse = ["421 4.4.2 closing connection"]     # the server gives up in the middle of the batch
+    run("outbox", "send")
+    with session_scope() as s:
+        s.execute(OutboxMessage.__table__.update().values(not_before=OutboxMessage.created_at))
+    run("outbox", "send")
+    run("outbox", "send")
+    assert len(smtp.messages) == 3 and set(smtp.by_id().values()) == {1}
+    figures("faults injected")
+    figures("faults survived")
+    figures("messages expected", 3)
+    figures("messages delivered", len(smtp.by_id()))
+    figures("messages duplicated", sum(n - 1 for n in smtp.by_id().values()))
+    figures("messages lost", 3 - len(smtp.by_id()))
