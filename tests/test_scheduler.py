@@ -217,6 +217,17 @@ def _spawn(env):
 @pytest.mark.redis
 def test_three_scheduler_processes_fire_every_slot_exactly_once(sqlite_db, env, tmp_path, redis_url, figures):
     """Every 2 seconds, for ~14 s: the active replica is SIGKILLed, the next one SIGSTOPped past its lease."""
+    _three_schedulers(tmp_path, redis_url, figures, rounds=1)
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_scheduler_soak_with_repeated_kills(sqlite_db, env, tmp_path, redis_url, figures):
+    """The long variant (bench/reliability.sh): five rounds of SIGKILL and SIGSTOP, a replica restarted each time."""
+    _three_schedulers(tmp_path, redis_url, figures, rounds=5)
+
+
+def _three_schedulers(tmp_path, redis_url, figures, rounds: int):
     import redis
 
     path = tmp_path / "s.yaml"
@@ -225,7 +236,8 @@ def test_three_scheduler_processes_fire_every_slot_exactly_once(sqlite_db, env, 
     key = "hotline:scheduler:leader"
     client = redis.Redis.from_url(redis_url)
     client.delete(key)
-    proc_env = dict(os.environ, HOTLINE_SCHEDULES=str(path), REDIS_URL=redis_url)
+    proc_env = dict(os.environ, HOTLINE_SCHEDULES=str(path), REDIS_URL=redis_url, HOTLINE_HEARTBEAT_STALE="3",
+                    HOTLINE_REQUEUE_AFTER="4")
     procs = [_spawn(proc_env) for _ in range(3)]
     started = now_local()
     try:
@@ -237,16 +249,19 @@ def test_three_scheduler_processes_fire_every_slot_exactly_once(sqlite_db, env, 
                 time.sleep(0.1)
             raise AssertionError("no scheduler took the lease")
         time.sleep(4)
-        first = leader_pid()
-        os.kill(first, signal.SIGKILL)
-        time.sleep(4)
-        second = leader_pid()
-        assert second != first
-        os.kill(second, signal.SIGSTOP)
-        time.sleep(4)
-        assert leader_pid() not in (first, second)
-        os.kill(second, signal.SIGCONT)
-        time.sleep(2)
+        for _ in range(rounds):
+            first = leader_pid()
+            os.kill(first, signal.SIGKILL)
+            time.sleep(4)
+            second = leader_pid()
+            assert second != first
+            os.kill(second, signal.SIGSTOP)
+            time.sleep(4)
+            assert leader_pid() not in (first, second)
+            os.kill(second, signal.SIGCONT)
+            procs.append(_spawn(proc_env))             # the killed replica comes back
+            time.sleep(2)
+        time.sleep(8)    # the sweep finishes what a killed replica had claimed or queued
     finally:
         for p in procs:
             if p.poll() is None:
@@ -272,10 +287,10 @@ def test_three_scheduler_processes_fire_every_slot_exactly_once(sqlite_db, env, 
         t += timedelta(seconds=2)
     assert slots == expected                                  # no gap through both handovers
     assert slots[0] - started < timedelta(seconds=15) and ended - slots[-1] < timedelta(seconds=8)
-    assert len(slots) >= 5
+    assert len(slots) >= 5 * rounds
     assert {st for _, st in rows} == {"succeeded"}
-    figures("faults injected", 2)                            # active scheduler SIGKILLed, next one SIGSTOPped
-    figures("faults survived", 2)
+    figures("faults injected", 2 * rounds)                   # active scheduler SIGKILLed, next one SIGSTOPped
+    figures("faults survived", 2 * rounds)
     figures("schedule slots fired", len(slots))
     figures("schedule slots duplicated", dupes)
 

@@ -35,6 +35,8 @@ from .schedules import ScheduleError, ScheduleFile, Slot, load, slots
 from .times import now_local
 
 log = logging.getLogger("hotline.scheduler")
+# A queued run with no progress for this long has lost its message (an enqueuer died): send it again.
+REQUEUE_AFTER = timedelta(seconds=float(os.environ.get("HOTLINE_REQUEUE_AFTER", "300")))
 
 RENEW = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"""
 RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"""
@@ -202,7 +204,7 @@ class Scheduler:
         with self.factory() as s:
             result = runs.sweep(s, limit)
             stale_queued = s.scalars(select(Run).where(Run.state == "queued",
-                                                       Run.created_at < self.clock() - timedelta(minutes=5))).all()
+                                                       Run.created_at < self.clock() - REQUEUE_AFTER)).all()
             for run in [r for r in stale_queued if r.attempts >= 5]:   # retried enough: give up loudly
                 run.state, run.finished_at = "failed", self.clock()
                 run.error = f"gave up after {run.attempts} attempts: {run.error or ''}"
