@@ -24,10 +24,11 @@ def issue_number(session, kind: str, scope: str) -> int:
 
 
 def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bool = False,
-          header: str = HEADER, file_name: str | None = None, **context) -> tuple[Document, bytes]:
+          header: str = HEADER, issuer: str = ISSUER, file_name: str | None = None,
+          **context) -> tuple[Document, bytes]:
     session = ctx.session
     issue_no = issue_number(session, kind, scope) if numbered else None
-    doc_meta = {"header": header, "issuer": ISSUER, "title": title, "date": ctx.issue_date, "issue_no": issue_no}
+    doc_meta = {"header": header, "issuer": issuer, "title": title, "date": ctx.issue_date, "issue_no": issue_no}
     pdf, refused = render_pdf(template, doc=doc_meta, **context)
     digest = sha256(pdf)
     folder = ctx.settings.documents_dir / kind

@@ -12,7 +12,7 @@ from ..jobs import job
 from ..mail import Attachment
 from ..models import SupervisionItem
 from ..notify import notify
-from ..periods import containing
+from ..periods import containing, parse_key
 from ..rendering import public_ticket
 from .base import make_actors
 
@@ -25,15 +25,17 @@ def _ladder(ctx):
     fired = evaluate(s, ctx.period)
     for f in fired:
         unit_name = names.get(f.unit_code, f.unit_code)
-        weeks = [{"label": r.period_key, "resolution": r.detail.get("resolution"),
+        weeks = [{"label": parse_key(r.period_key).label(), "resolution": r.detail.get("resolution"),
                   "satisfaction": r.detail.get("satisfaction"), "rank": r.detail.get("rank") or "—"} for r in f.history]
         unit_word = "周" if ctx.period.kind == "week" else "个月"
-        reason = f"连续{f.streak}{unit_word}“双率”未达到区级要求且排名靠后（自{f.run_started}起）"
+        since = parse_key(f.run_started)
+        reason = (f"连续{f.streak}{unit_word}“双率”未达到区级要求且排名靠后"
+                  f"（自{since.start.month}月{since.start.day}日起）")
         title = f"关于{tier_label(f.tier)}的通知"
         scope = f"{f.unit_code}:{f.tier['name']}:{f.run_started}"
         cc_names = [names.get("C00", "区89000民生服务中心")]
         _doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, template="documents/interview_notice.html",
-                         header="区人民政府办公室", unit_name=unit_name, head_title="主要负责同志", reason=reason,
+                         header="区人民政府办公室", issuer="区人民政府办公室", unit_name=unit_name, head_title="主要负责同志", reason=reason,
                          interviewer=f.tier.get("interviewer", ""), who="主要负责同志", action=f.tier.get("action", "约谈"),
                          weeks=weeks, cc=cc_names, file_name=f"{scope.replace(':', '_')}.pdf")
         notify(ctx, kind="interview_notice", scope=scope, unit_code=f.unit_code,

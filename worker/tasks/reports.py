@@ -26,10 +26,9 @@ from ..metrics import COUNTED, Rate, bottom_count, compute, hot_categories, tren
 from ..models import Assignment as A
 from ..models import Category, Escalation, Ticket
 from ..notify import notify
+from ..periods import parse_key
 from ..rendering import bar_chart, line_chart, public_ticket
 from .base import make_actors
-
-STATUS = {"open": "办理中", "finished": "已答复", "closed": "已办结", "returned": "已回退"}
 
 
 def _recipients(ctx, default: list[str]) -> list[str]:
@@ -161,7 +160,7 @@ def weekly_bulletin(ctx):
     fired = s.scalars(select(Escalation).where(Escalation.period_key == ctx.period.key)
                       .order_by(Escalation.unit_code, Escalation.id)).all()
     escalations = [{"unit_name": names.get(e.unit_code, e.unit_code), "tier_label": labels.get(e.tier, e.tier),
-                    "period_key": e.period_key, "streak": _streak_text(e)} for e in fired]
+                    "period": parse_key(e.period_key).label(), "streak": _streak_text(e)} for e in fired]
     positive, negative = _typical_cases(s, ctx, names, int(cfg.get("typical_cases", 3)))
     title = "12345热线工作周通报"
     label = ctx.period.label()
@@ -180,7 +179,8 @@ def weekly_bulletin(ctx):
 
 
 def _streak_text(e: Escalation) -> str:
-    return f"自{e.run_started}起"
+    start = parse_key(e.run_started).start
+    return f"自{start.month}月{start.day}日起"
 
 
 @job("monthly_analysis", period="month", family="reports")
