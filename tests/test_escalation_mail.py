@@ -40,6 +40,15 @@ def run(*args):
     return res
 
 
+def count_delivery(figures, sink, expected: int) -> None:
+    """Messages counted at the SMTP server by Message-ID, for the reliability figures."""
+    ids = sink.by_id()
+    figures("messages expected", expected)
+    figures("messages delivered", len(ids))
+    figures("messages duplicated", sum(n - 1 for n in ids.values()))
+    figures("messages lost", expected - len(ids))
+
+
 def weekly(monday: date):
     run("run", "escalation_weekly", "--inline", "--at", f"{monday + timedelta(days=2)} 12:00")
 
@@ -117,10 +126,7 @@ def test_server_down_then_up_delivers_each_message_exactly_once(failing_unit, mo
         assert len(sink.messages) == 3 and set(sink.by_id().values()) == {1}
         figures("faults injected", 2)            # server down, then 451
         figures("faults survived", 2)
-        figures("messages expected", 3)
-        figures("messages delivered", len(sink.by_id()))
-        figures("messages duplicated", sum(n - 1 for n in sink.by_id().values()))
-        figures("messages lost", 3 - len(sink.by_id()))
+        count_delivery(figures, sink, 3)
     finally:
         sink.stop()
 
@@ -136,10 +142,7 @@ def test_permanent_refusal_is_failed_then_retried(failing_unit, smtp, figures):
     assert len(smtp.messages) == 3 and set(smtp.by_id().values()) == {1}
     figures("faults injected")                   # 550 refusal
     figures("faults survived")
-    figures("messages expected", 3)
-    figures("messages delivered", len(smtp.by_id()))
-    figures("messages duplicated", sum(n - 1 for n in smtp.by_id().values()))
-    figures("messages lost", 3 - len(smtp.by_id()))
+    count_delivery(figures, smtp, 3)
 
 
 def test_without_smtp_messages_become_eml_files(failing_unit, env):
@@ -185,7 +188,4 @@ def test_connection_dropped_mid_batch_then_each_message_once(failing_unit, smtp,
     assert len(smtp.messages) == 3 and set(smtp.by_id().values()) == {1}
     figures("faults injected")
     figures("faults survived")
-    figures("messages expected", 3)
-    figures("messages delivered", len(smtp.by_id()))
-    figures("messages duplicated", sum(n - 1 for n in smtp.by_id().values()))
-    figures("messages lost", 3 - len(smtp.by_id()))
+    count_delivery(figures, smtp, 3)

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from .config import policy
 from .models import Document, Unit
 from .rendering import render_pdf, sha256
 from .times import now_local
 
-HEADER = "区12345政务服务热线"
-ISSUER = "区89000民生服务中心"
+
+def organisation() -> dict:
+    """Header, issuer and government office from ``config/documents.yaml``."""
+    return policy("documents")
 
 
 def unit_names(session) -> dict[str, str]:
@@ -24,11 +27,12 @@ def issue_number(session, kind: str, scope: str) -> int:
 
 
 def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bool = False,
-          header: str = HEADER, issuer: str = ISSUER, file_name: str | None = None,
+          header: str | None = None, issuer: str | None = None, file_name: str | None = None,
           **context) -> tuple[Document, bytes]:
     session = ctx.session
     issue_no = issue_number(session, kind, scope) if numbered else None
-    doc_meta = {"header": header, "issuer": issuer, "title": title, "date": ctx.issue_date, "issue_no": issue_no}
+    org = organisation()
+    doc_meta = {"header": header or org["header"], "issuer": issuer or org["issuer"], "title": title, "date": ctx.issue_date, "issue_no": issue_no}
     pdf, refused = render_pdf(template, doc=doc_meta, **context)
     digest = sha256(pdf)
     folder = ctx.settings.documents_dir / kind

@@ -1,6 +1,7 @@
 """Turning a job's document into outbox messages for its recipients."""
 from __future__ import annotations
 
+from .documents import organisation
 from .mail import Attachment, enqueue
 from .recipients import resolve
 from .rendering import render_html
@@ -22,9 +23,11 @@ def notify(ctx, *, kind: str, groups: list[str], subject: str, lines: list[str],
                 ctx.summary["missing_recipients"].append(m)
     new = 0
     period_key = ctx.run.period_key
+    issuer = organisation()["issuer"]
     for person in recipients.people:
         context = {"greeting": f"{person.name}{ROLE_GREETING.get(person.role, '同志')}", "lines": lines,
-                       "attachments": [a.name for a in attachments], "date": chinese_date(ctx.issue_date), "subject": subject}
+                   "attachments": [a.name for a in attachments], "date": chinese_date(ctx.issue_date),
+                   "subject": subject, "issuer": issuer}
         key = f"{ctx.run.job}|{period_key}|{person.email}|{kind}{':' + scope if scope else ''}"
         new += enqueue(ctx.session, idem_key=key, kind=kind, email=person.email, name=person.name, role=person.role,
                        subject=subject, text=render_html("mail/notice.txt", **context),

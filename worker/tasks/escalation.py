@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from ..config import policy
 from ..detection import overdue_open, returned_twice, unresolved
-from ..documents import pdf_name, store, unit_names
+from ..documents import organisation, pdf_name, store, unit_names
 from ..escalation import evaluate, tier_label
 from ..jobs import job
 from ..mail import Attachment
@@ -33,9 +33,10 @@ def _ladder(ctx):
                   f"（自{since.start.month}月{since.start.day}日起）")
         title = f"关于{tier_label(f.tier)}的通知"
         scope = f"{f.unit_code}:{f.tier['name']}:{f.run_started}"
-        cc_names = [names.get("C00", "区89000民生服务中心")]
+        org = organisation()
+        cc_names = [org["issuer"]]
         _doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, template="documents/interview_notice.html",
-                         header="区人民政府办公室", issuer="区人民政府办公室", unit_name=unit_name, head_title="主要负责同志", reason=reason,
+                         header=org["government_office"], issuer=org["government_office"], unit_name=unit_name, head_title="主要负责同志", reason=reason,
                          interviewer=f.tier.get("interviewer", ""), who="主要负责同志", action=f.tier.get("action", "约谈"),
                          weeks=weeks, cc=cc_names, file_name=f"{scope.replace(':', '_')}.pdf")
         notify(ctx, kind="interview_notice", scope=scope, unit_code=f.unit_code,
