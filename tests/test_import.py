@@ -185,3 +185,19 @@ def test_inbox_actor_moves_files_with_a_report(sqlite_db, env, tmp_path):
     assert (inbox / "done" / "good.csv").exists() and (inbox / "failed" / "bad.txt").exists()
     assert "unknown format" in (inbox / "failed" / "bad.txt.report.txt").read_text(encoding="utf-8")
     assert "45" in (inbox / "done" / "good.csv.report.txt").read_text(encoding="utf-8")
+
+
+def test_timestamps_with_and_without_zone(sqlite_db, tmp_path):
+    """No zone: Asia/Shanghai wall time, as the platform exports it. A zone: converted to Shanghai."""
+    rows = rows_of(SAMPLE)
+    header, first = rows[0], list(rows[1])
+    col = {h: i for i, h in enumerate(header)}
+    first[col["环节时间"]] = "2026-11-02T10:30:00+00:00"       # 18:30 in Shanghai
+    second = list(rows[2])
+    second[col["环节时间"]] = "2026/11/2 20:15"
+    write_rows(tmp_path / "tz.csv", [header, first, second])
+    res = run("import", str(tmp_path / "tz.csv"))
+    assert res.exit_code == 0, res.output
+    with session_scope() as s:
+        times = sorted(s.scalars(select(TicketEvent.at)))
+    assert [t.strftime("%Y-%m-%d %H:%M") for t in times] == ["2026-11-02 18:30", "2026-11-02 20:15"]
