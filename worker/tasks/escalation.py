@@ -98,8 +98,11 @@ def supervision(ctx):
         letters += 1
     # Tickets returned twice or more → the analysis group, once per ticket.
     fresh = []
-    for t in returned_twice(s, ctx.as_of):
-        item = s.get(SupervisionItem, (t["ticket_id"], "analysis"))
+    queued = returned_twice(s, ctx.as_of)
+    notified = {i.ticket_id: i for i in s.scalars(select(SupervisionItem).where(
+        SupervisionItem.stage == "analysis", SupervisionItem.ticket_id.in_([t["ticket_id"] for t in queued] or [0])))}
+    for t in queued:
+        item = notified.get(t["ticket_id"])
         if item is None:
             item = SupervisionItem(ticket_id=t["ticket_id"], stage="analysis", unit_code="A00", day=day)
             s.add(item)
