@@ -49,6 +49,14 @@ def count_delivery(figures, sink, expected: int) -> None:
     figures("messages lost", expected - len(ids))
 
 
+def send_after_backoff():
+    """Let the retry backoff expire, then run the sender twice (a deferred message, then the rest)."""
+    with session_scope() as s:
+        s.execute(OutboxMessage.__table__.update().values(not_before=OutboxMessage.created_at))
+    run("outbox", "send")
+    run("outbox", "send")
+
+
 def weekly(monday: date):
     run("run", "escalation_weekly", "--inline", "--at", f"{monday + timedelta(days=2)} 12:00")
 
@@ -119,10 +127,7 @@ def test_server_down_then_up_delivers_each_message_exactly_once(failing_unit, mo
     try:
         sink.refuse = ["451 4.3.0 try again later"]   # the first one is deferred
         run("outbox", "send")
-        with session_scope() as s:
-            s.execute(OutboxMessage.__table__.update().values(not_before=OutboxMessage.created_at))
-        run("outbox", "send")
-        run("outbox", "send")
+        send_after_backoff()
         assert len(sink.messages) == 3 and set(sink.by_id().values()) == {1}
         figures("faults injected", 2)            # server down, then 451
         figures("faults survived", 2)
@@ -181,10 +186,7 @@ def test_connection_dropped_mid_batch_then_each_message_once(failing_unit, smtp,
     weekly(date(2026, 11, 9))
     smtp.refuse = ["421 4.4.2 closing connection"]     # the server gives up in the middle of the batch
     run("outbox", "send")
-    with session_scope() as s:
-        s.execute(OutboxMessage.__table__.update().values(not_before=OutboxMessage.created_at))
-    run("outbox", "send")
-    run("outbox", "send")
+    send_after_backoff()
     assert len(smtp.messages) == 3 and set(smtp.by_id().values()) == {1}
     figures("faults injected")
     figures("faults survived")
