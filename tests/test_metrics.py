@@ -106,6 +106,7 @@ def test_ranking_is_total_with_ties_broken_deterministically(week_history):
 def test_detections(week_history):
     from worker.calendar import load_calendar
     from worker.detection import (
+        finished_late,
         late_returns,
         law_enforcement,
         overdue_open,
@@ -124,6 +125,7 @@ def test_detections(week_history):
         assert horizon == datetime(2026, 11, 16, 23, 59, 59)
         assert [t["number"] for t in warnings(s, as_of, horizon)] == ["T10"]
         assert [t["number"] for t in late_returns(s, WEEK)] == ["T7"]
+        assert [t["number"] for t in finished_late(s, WEEK)] == ["T2"]   # replied 13 Nov, due 12 Nov
         assert [(t["number"], t["redo_count"]) for t in redos(s, WEEK)] == [("T7", 1)]
         twice = returned_twice(s, as_of)
         assert [t["number"] for t in twice] == ["T11"]

@@ -146,10 +146,6 @@ class WorkCalendar:
             day += timedelta(days=1)
         return day
 
-    def workdays_between(self, start: date, end: date) -> list[date]:
-        return [start + timedelta(days=i) for i in range((end - start).days + 1)
-                if self.is_workday(start + timedelta(days=i))]
-
     def ordinal(self, day: date | datetime) -> int:
         if isinstance(day, datetime):
             day = day.date()

@@ -66,10 +66,6 @@ def warnings(session, as_of: datetime, horizon: datetime) -> list[dict]:
     return _rows(session, _open_at(as_of), A.completion_due >= as_of, A.completion_due <= horizon)
 
 
-def new_dispatches(session, period: Period) -> list[dict]:
-    return _rows(session, A.dispatched_at >= period.start_at, A.dispatched_at < period.end_at)
-
-
 def returned_twice(session, as_of: datetime | None = None) -> list[dict]:
     """Tickets returned two or more times, with the chain and the territorial fallback (属地兜底)."""
     stmt = (select(AnalysisItem.ticket_id, AnalysisItem.chain, AnalysisItem.fallback_unit_code,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +143,3 @@ def deadlines_for(cal: WorkCalendar, rules: Rules, dispatched: datetime, source:
     out = compute_deadlines(cal, rules, inp)
     return {k: (None if np.isnat(v[0]) else v[0].astype(datetime)) for k, v in out.items()}
 
-
-def plan_limit(rules: Rules, dispatched: datetime) -> date:
-    return dispatched.date() + timedelta(days=rules.plan_max_calendar_days)

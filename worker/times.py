@@ -7,7 +7,7 @@ gets ``+08:00`` again (``to_aware``).  ``LocalDateTime`` enforces this at the da
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -59,10 +59,6 @@ def end_of_day(day: date) -> datetime:
 def chinese_date(day: date) -> str:
     """2026年11月21日 — the form official documents use."""
     return f"{day.year}年{day.month}月{day.day}日"
-
-
-def week_start(day: date) -> date:
-    return day - timedelta(days=day.weekday())
 
 
 class LocalDateTime(TypeDecorator):

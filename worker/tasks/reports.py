@@ -11,6 +11,7 @@ from ..calendar import UnknownYearError
 from ..config import policy
 from ..detection import (
     counts_by_unit,
+    grade,
     law_enforcement,
     overdue_open,
     previous_workday_same_time,
@@ -62,6 +63,10 @@ def daily_sheet(ctx):
         cal_warnings.append(f"预警时限无法按工作日计算（{exc.year}年工作日历缺失）。")
         horizon = as_of + timedelta(days=1)
     since = _window_start(ctx)
+    # Grade (敏感/重大/一般, A/B/C) the tickets of the repeat window, so repeats seen today count.
+    repeat = policy("metrics").get("repeat") or {}
+    window = max([int(r.get("days", 30)) for r in repeat.values()] or [30])
+    ctx.summary["graded"] = grade(s, as_of - timedelta(days=window), as_of)
     names = unit_names(s)
     counts = counts_by_unit(s, as_of, since, horizon)
     keys = ("new", "open", "warning", "overdue", "returned_twice")
