@@ -4,9 +4,11 @@
         [--tickets 2000000] [--skip-import]
 
 1. Generation and import (streamed, batches of 5,000 rows): rows/s and the process's peak memory.
-2. For the busiest week, weekly metrics of all units; a month's metrics with its trend; the daily
-   detections — each next to (a) ``SELECT count(*)`` with the same period filter (the floor) and
-   (b) loading the period's assignments through the ORM and aggregating in Python.
+2. A week's metrics of all units; a month's with two months of trend, the same month a year
+   before and the hot categories; the daily detections this morning and replayed mid-year — each
+   next to (a) the floor: ``SELECT count(*)`` over the same rows with the same filter (the
+   period's clock rows; the assignments open at that moment), and (b) loading the assignments
+   through the ORM and counting in Python, in a child process, whose figures must equal ours.
 Targets (issue 4): within 3× the floor, ≥ 20× faster than (b), peak memory < 500 MB.
 The database is created if missing and dropped only with --drop.
 """
@@ -18,12 +20,23 @@ import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime, timedelta
+from multiprocessing import get_context
 from pathlib import Path
 
 
 def peak_mb() -> float:
+    """The process's peak resident memory (VmHWM: unlike ru_maxrss it can be reset, see below)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> None:
+    """A spawned child inherits its parent's peak across exec; "5" resets it (Linux ≥ 4.0)."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def ensure_database(url: str) -> None:
@@ -53,17 +66,17 @@ def main():
     args = ap.parse_args()
     os.environ["DATABASE_URL"] = args.database
     ensure_database(args.database)
-    from sqlalchemy import and_, func, or_, select
+    from sqlalchemy import func, select
 
     from worker.calendar import load_calendar
     from worker.config import PROJECT_ROOT
     from worker.db import init_db, session_factory, session_scope
     from worker.demo_data import Generator, write_export
-    from worker.detection import counts_by_unit, overdue_open, warning_horizon
+    from worker.detection import counts_by_unit, open_at, overdue_open, warning_horizon
     from worker.directory import load_directory
     from worker.importer import import_file
-    from worker.metrics import compute, trend
-    from worker.models import Assignment, Unit
+    from worker.metrics import compute, hot_categories, trend
+    from worker.models import Assignment, AssignmentClock
     from worker.periods import containing
     from worker.rules import load_rules
 
@@ -87,55 +100,133 @@ def main():
               f"= {report.rows / imp:,.0f} rows/s ({report.tickets_new:,} tickets); peak memory {peak_mb():.0f} MB")
     week = containing("week", date(2025, 6, 11))
     month = containing("month", date(2025, 6, 11))
-    as_of = datetime(2025, 6, 11, 8, 30)
-
-    def floor(p):
-        with session_scope() as s:
-            s.scalar(select(func.count()).select_from(Assignment).where(
-                Assignment.dispatched_at >= p.start_at, Assignment.dispatched_at < p.end_at))
-
-    def orm(p):
-        """What a quick script does: load the period's rows as objects, count in Python."""
-        with session_scope() as s:
-            rows = s.scalars(select(Assignment).where(or_(
-                and_(Assignment.dispatched_at >= p.start_at, Assignment.dispatched_at < p.end_at),
-                and_(Assignment.callback_at >= p.start_at, Assignment.callback_at < p.end_at)))).all()
-            units = {u.code: {"v": 0, "s": 0, "e": 0} for u in s.scalars(select(Unit))}
-            for a in rows:
-                u = units.setdefault(a.unit_code, {"v": 0, "s": 0, "e": 0})
-                if p.start_at <= a.dispatched_at < p.end_at and a.returned_in_window is not True:
-                    u["v"] += 1
-                if a.callback_at and p.start_at <= a.callback_at < p.end_at and a.satisfaction:
-                    u["e"] += 1
-                    u["s"] += a.satisfaction != "unsatisfied"
+    months = [month.previous(2), month.previous(), month, month.year_before()]
+    mornings = {"daily detections, this morning (2026-01-10)": datetime(2026, 1, 10, 8, 30),
+                "daily detections, replayed mid-year (2025-06-11)": datetime(2025, 6, 11, 8, 30)}
 
     def ours_week():
         with session_scope() as s:
-            compute(s, week)
+            return compute(s, week)
 
     def ours_month():
         with session_scope() as s:
             trend(s, month, 3)
+            compute(s, month.year_before())
+            hot_categories(s, month, 5)
 
-    def detections():
+    def detections(as_of):
         with session_scope() as s:
-            horizon = warning_horizon(cal, as_of)
-            counts_by_unit(s, as_of, as_of - timedelta(days=1), horizon)
-            overdue_open(s, as_of)
+            counts_by_unit(s, as_of, as_of - timedelta(days=1), warning_horizon(cal, as_of))
+            return overdue_open(s, as_of)
+
+    def floor_periods(periods):
+        """One plain pass over the same rows: count(*) of the clock rows of each period."""
+        with session_scope() as s:
+            for p in periods:
+                s.scalar(select(func.count()).select_from(AssignmentClock).where(
+                    AssignmentClock.at >= p.start_at, AssignmentClock.at < p.end_at))
+
+    def floor_open(as_of):
+        """The detections' rows: the assignments open at ``as_of``, counted."""
+        with session_scope() as s:
+            s.scalar(select(func.count()).select_from(Assignment).where(open_at(as_of)))
 
     with session_scope() as s:
         total = s.scalar(select(func.count()).select_from(Assignment))
-    print(f"assignments in the database: {total:,}")
-    for label, fn, p in (("weekly metrics, all units", ours_week, week),
-                         ("monthly metrics + 2 months of trend", ours_month, month),
-                         ("daily detections (counts + overdue list)", detections, containing("day", as_of))):
-        ours = timed(fn)
-        fl = timed(lambda p=p: floor(p))
-        slow = timed(lambda p=p: orm(p), repeat=1)
-        print(f"{label:<42} {ours * 1000:8.1f} ms | floor count(*) {fl * 1000:7.1f} ms ({ours / fl:4.1f}x) "
-              f"| ORM + Python {slow * 1000:8.1f} ms ({slow / ours:5.1f}x slower)")
-    print(f"peak memory of this process: {peak_mb():.0f} MB (target < 500 MB)")
+        clocks = s.scalar(select(func.count()).select_from(AssignmentClock))
+    print(f"assignments in the database: {total:,} ({clocks:,} clock rows)")
+    cases = [("weekly metrics, all units", ours_week, lambda: floor_periods([week]), ("metrics", [week.key])),
+             ("monthly metrics, 2 months of trend, year-on-year, hot spots", ours_month,
+              lambda: floor_periods(months), ("metrics", [p.key for p in months]))]
+    cases += [(label, lambda a=a: detections(a), lambda a=a: floor_open(a), ("open", [a.isoformat()]))
+              for label, a in mornings.items()]
+    figures = []
+    for label, fn, fl, _ in cases:
+        figures.append((timed(fn), timed(fl)))
+    print(f"peak memory of this process (import and our queries): {peak_mb():.0f} MB (target < 500 MB)")
+    # The quick-script baseline runs in a child process: its memory is its own, reported apart.
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        for (label, _fn, _fl, (kind, keys)), (ours, fl) in zip(cases, figures, strict=True):
+            slow, mb, same = pool.submit(orm_baseline, args.database, kind, keys, _reference(kind, keys)).result()
+            print(f"{label:<62} {ours * 1000:8.1f} ms | floor {fl * 1000:7.1f} ms ({ours / fl:4.1f}x) "
+                  f"| ORM + Python {slow * 1000:8.0f} ms ({slow / ours:5.0f}x slower, {mb:.0f} MB, "
+                  f"{'same figures' if same else 'FIGURES DIFFER'})")
     sys.stdout.flush()
+
+
+def _reference(kind, keys):
+    """Our figures, to compare with the baseline's."""
+    from worker.db import session_scope
+    from worker.detection import counts_by_unit
+    from worker.metrics import compute
+    from worker.periods import parse_key
+
+    with session_scope() as s:
+        if kind == "metrics":
+            return [{u.unit_code: _rates(u) for u in compute(s, parse_key(k)).units if u.volume or u.dispatches}
+                    for k in keys]
+        as_of = datetime.fromisoformat(keys[0])
+        return {code: c["open"] for code, c in counts_by_unit(s, as_of, as_of, as_of).items() if c["open"]}
+
+
+def _rates(u):
+    return {r: (getattr(u, r).num, getattr(u, r).den)
+            for r in ("response", "returns", "resolution", "satisfaction", "overdue", "redo")}
+
+
+def orm_baseline(database, kind, keys, expected):
+    """What a quick script does: load the rows as ORM objects and count in Python."""
+    os.environ["DATABASE_URL"] = database
+    reset_peak()
+    from collections import Counter, defaultdict
+
+    from sqlalchemy import and_, or_, select
+
+    from worker.assignments import SATISFIED
+    from worker.db import session_scope
+    from worker.detection import open_at
+    from worker.models import Assignment as A
+    from worker.periods import parse_key
+
+    t = time.perf_counter()
+    with session_scope() as s:
+        if kind == "open":
+            as_of = datetime.fromisoformat(keys[0])
+            got = dict(Counter(a.unit_code for a in s.scalars(select(A).where(open_at(as_of)))))
+        else:
+            got = []
+            for key in keys:
+                p = parse_key(key)
+                inside = lambda at, p=p: at is not None and p.start_at <= at < p.end_at
+                rows = s.scalars(select(A).where(or_(*(and_(c >= p.start_at, c < p.end_at) for c in (
+                    A.dispatched_at, A.callback_at, A.completion_due, A.first_replied_at))))).all()
+                n = defaultdict(Counter)
+                for a in rows:
+                    c, counted = n[a.unit_code], a.returned_in_window is not True
+                    if inside(a.dispatched_at):
+                        c["dispatches"] += 1
+                        c["returned"] += a.returned_at is not None
+                        c["counted"] += counted
+                        c["responded"] += counted and a.responded_in_time
+                    if counted and inside(a.callback_at):
+                        c["judged"] += a.resolved is not None
+                        c["resolved"] += a.resolved is True
+                        c["evaluated"] += a.satisfaction is not None
+                        c["satisfied"] += a.satisfaction in SATISFIED
+                    if counted and inside(a.completion_due):
+                        c["due"] += 1
+                        c["late"] += a.finished_at is None or a.finished_at > a.completion_due
+                    if counted and inside(a.first_replied_at):
+                        c["replied"] += 1
+                        c["redone"] += a.redo_count > 0
+                got.append({u: {"response": (c["responded"], c["counted"]), "returns": (c["returned"], c["dispatches"]),
+                                "resolution": (c["resolved"], c["judged"]),
+                                "satisfaction": (c["satisfied"], c["evaluated"]), "overdue": (c["late"], c["due"]),
+                                "redo": (c["redone"], c["replied"])} for u, c in n.items() if c["dispatches"]})
+    elapsed = time.perf_counter() - t
+    if kind == "metrics":  # ours lists the ranked units only
+        got = [{u: g.get(u) for u in e} for e, g in zip(expected, got, strict=True)]
+    return elapsed, peak_mb(), got == expected
 
 
 if __name__ == "__main__":

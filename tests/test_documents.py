@@ -89,9 +89,21 @@ def test_rerender_is_deterministic(district):
 
 
 def test_monthly_and_quarterly(district):
+    from tests.conftest import History
+
+    # November 2025, for the year-on-year comparison: two tickets of D22, both satisfied and resolved.
+    h = History()
+    for n in ("Y1", "Y2"):
+        (h.ticket(n, "2025-11-10 09:00", phone="13800000009").dispatch("2025-11-10 10:00", "D22")
+         .sign("2025-11-10 11:00", "D22").reply("2025-11-11 10:00", "D22").callback("2025-11-12 10:00"))
+    h.store()
     run("run", "monthly_analysis", "--inline", "--at", "2026-11-20 10:00")
     text = pdf_text("monthly_analysis")
     assert "12345热线工作月度分析" in text and "2026年11月" in text and "重点领域" in text
+    # 3 tickets against none in October and 2 a year before; satisfaction 1/2 against 2/2.
+    assert "共交办工单 3 件，较上月增加 3 件，较去年同期增加 1 件（+50.0%）" in text.replace("\n", "")
+    assert "同比" in text and "环比" in text and "去年同月" in text
+    assert "-50.00个百分点" in text and "100.00%" in text and "(2/2)" in text
     run("run", "quarterly_report", "--inline", "--at", "2026-11-20 10:00")
     text = pdf_text("quarterly_report")
     assert "2026年第四季度" in text and "ABCD" in text and "乱罚款" in text

@@ -137,6 +137,51 @@ def test_detections(week_history):
         assert [t["number"] for t in law] == ["T12"]
 
 
+def test_daily_counts_per_unit(week_history):
+    """The daily sheet's counts at a moment, including tickets finished only later (open then)."""
+    from worker.detection import counts_by_unit
+
+    as_of, since, horizon = datetime(2026, 11, 13, 12, 0), datetime(2026, 11, 12, 12, 0), datetime(2026, 11, 16, 23, 59, 59)
+    with session_scope() as s:
+        counts = {u: tuple(c.values()) for u, c in counts_by_unit(s, as_of, since, horizon).items() if any(c.values())}
+        # (new, open, warning, overdue, returned twice).  D01: T4 open (replied 18 Nov, due 20 Nov);
+        # T2 replied at 09:00.  S01: T7 dispatched at 11:00, T11 past due and returned twice.
+        assert counts == {"D01": (0, 1, 0, 0, 0), "D03": (0, 1, 0, 1, 0), "D05": (0, 1, 1, 0, 0),
+                          "S01": (1, 2, 0, 1, 1), "D10": (0, 1, 0, 0, 0), "D21": (0, 1, 0, 0, 0)}
+        # Three hours earlier T2 (due 12 Nov, replied 13 Nov 09:00) was still open, and overdue.
+        earlier = counts_by_unit(s, datetime(2026, 11, 13, 8, 0), since, horizon)["D01"]
+        assert (earlier["open"], earlier["overdue"]) == (2, 1)
+
+
+def test_later_events_replace_the_clock_rows(week_history):
+    """A newer export's events re-derive the ticket's rows: counted once, at the new clocks."""
+    from sqlalchemy import func, insert, select
+
+    from tests.conftest import EVENT_DEFAULTS
+    from worker.assignments import refresh
+    from worker.calendar import load_calendar
+    from worker.models import AssignmentClock, Ticket, TicketEvent
+    from worker.rules import load_rules
+
+    with session_scope() as s:
+        t10 = s.scalar(select(Ticket.id).where(Ticket.number == "T10"))
+        s.execute(insert(TicketEvent), [
+            dict(EVENT_DEFAULTS, ticket_id=t10, kind="signed", at=datetime(2026, 11, 11, 10, 0), unit_code="D05"),
+            dict(EVENT_DEFAULTS, ticket_id=t10, kind="replied", at=datetime(2026, 11, 17, 9, 0), unit_code="D05",
+                 reply_kind="normal"),
+            dict(EVENT_DEFAULTS, ticket_id=t10, kind="callback", at=datetime(2026, 11, 17, 15, 0), unit_code="C00",
+                 satisfaction="unsatisfied", resolved=False)])
+        refresh(s, [t10], load_calendar(), load_rules())
+        refresh(s, [t10], load_calendar(), load_rules())   # twice: nothing doubles
+        assert s.scalar(select(func.count()).select_from(AssignmentClock).where(AssignmentClock.ticket_id == t10)) == 4
+        this_week = compute(s, WEEK).by_code()["D05"]
+        next_week = compute(s, containing("week", date(2026, 11, 16))).by_code()["D05"]
+    assert (this_week.volume, this_week.response, this_week.resolution.pct()) == (1, Rate(1, 1), "n/a")
+    # Due Mon 16 Nov, replied Tue 17 Nov: late; the callback and the first reply count next week.
+    assert next_week.overdue == Rate(1, 1) and next_week.resolution == Rate(0, 1) and next_week.redo == Rate(0, 1)
+    assert next_week.volume == 0
+
+
 def test_grading_stores_the_rule_that_fired(week_history):
     from sqlalchemy import select
 

@@ -22,10 +22,21 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from .calendar import WorkCalendar
-from .models import AnalysisItem, Assignment, Category, EventKind, Ticket, TicketEvent
+from .models import (
+    CLOCK_FLAGS,
+    AnalysisItem,
+    Assignment,
+    AssignmentClock,
+    Category,
+    Clock,
+    EventKind,
+    Ticket,
+    TicketEvent,
+)
 from .rules import DeadlineInput, Rules, compute_deadlines
 
 E = EventKind
+SATISFIED = ("satisfied", "basically_satisfied")  # 满意 and 基本满意 count as satisfied
 
 
 def _new(ticket, event, seq: int) -> dict:
@@ -120,6 +131,36 @@ def is_selected(code: str, selected: set[str]) -> bool:
     return any(code.startswith(s) for s in selected)
 
 
+def clock_rows(r: dict) -> list[dict]:
+    """The ``assignment_clocks`` rows of one derived assignment (see ``worker.metrics``).
+
+    Only counted assignments (not returned inside the window) count on the reply, due and
+    callback clocks; "late" needs no reference time because the due time itself lies before the
+    end of any period that counts it: finished after it, or not finished at all, is late.
+    """
+    counted = r["returned_in_window"] is not True
+    base = dict.fromkeys(CLOCK_FLAGS, 0) | {
+        "ticket_id": r["ticket_id"], "seq": r["seq"], "unit_code": r["unit_code"],
+        "category_code": r["category_code"], "current": int(r["is_current"]), "counted": int(counted)}
+    out = [base | {"clock": Clock.DISPATCHED, "at": r["dispatched_at"],
+                   "responded": int(counted and r["responded_in_time"]),
+                   "returned": int(r["returned_at"] is not None),
+                   "returned_twice": int(counted and r["ticket_return_count"] >= 2)}]
+    if not counted:
+        return out
+    if r["first_replied_at"] is not None:
+        out.append(base | {"clock": Clock.FIRST_REPLIED, "at": r["first_replied_at"], "redone": int(r["redo_count"] > 0)})
+    if r["completion_due"] is not None:
+        finished = r["finished_at"]
+        out.append(base | {"clock": Clock.COMPLETION_DUE, "at": r["completion_due"],
+                           "late": int(finished is None or finished > r["completion_due"])})
+    if r["callback_at"] is not None:
+        out.append(base | {"clock": Clock.CALLBACK, "at": r["callback_at"], "resolved": int(r["resolved"] is True),
+                           "judged": int(r["resolved"] is not None), "satisfied": int(r["satisfaction"] in SATISFIED),
+                           "evaluated": int(r["satisfaction"] is not None)})
+    return out
+
+
 _ASSIGNMENT_COLUMNS = {c.name for c in Assignment.__table__.columns} - {"id"}
 _EVENT_COLUMNS = [TicketEvent.id, TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.at, TicketEvent.unit_code,
                   TicketEvent.reason, TicketEvent.suggested_unit_code, TicketEvent.reply_kind,
@@ -136,7 +177,8 @@ def law_codes(session) -> set[str]:
 
 
 def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None) -> int:
-    """Rebuild the assignments and analysis-queue entries of these tickets; returns rows written."""
+    """Rebuild the assignments (with their clock rows) and analysis-queue entries of these tickets;
+    returns the number of assignments written."""
     if not ticket_ids:
         return 0
     codes = law_codes(session)
@@ -159,10 +201,12 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
                 {"unit": r["unit_code"], "returned_at": r["returned_at"].isoformat(sep=" "),
                  "reason": r["return_reason"], "suggested": r["suggested_unit_code"]} for r in returned]})
     add_deadlines(rows, cal, rules, codes)
+    session.execute(delete(AssignmentClock).where(AssignmentClock.ticket_id.in_(ticket_ids)))
     session.execute(delete(Assignment).where(Assignment.ticket_id.in_(ticket_ids)))
     session.execute(delete(AnalysisItem).where(AnalysisItem.ticket_id.in_(ticket_ids)))
     if rows:
         session.execute(Assignment.__table__.insert(), [{k: r[k] for k in _ASSIGNMENT_COLUMNS} for r in rows])
+        session.execute(AssignmentClock.__table__.insert(), [c for r in rows for c in clock_rows(r)])
     if queue:
         fallback = dict(session.execute(select(Ticket.id, Ticket.territorial_unit_code)
                                         .where(Ticket.id.in_([q["ticket_id"] for q in queue]))).all())

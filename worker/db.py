@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -81,3 +81,11 @@ def init_db(url: str | None = None) -> None:
 
     get_engine(url)  # creates the SQLite folder
     command.upgrade(alembic_config(url), "head")
+
+
+def refresh_statistics(session_factory, tables=("tickets", "ticket_events", "assignments", "assignment_clocks")) -> None:
+    """ANALYZE after a bulk load: until autovacuum gets to it, the planner would take a table just
+    filled for an empty one and pick sequential scans over the period indexes."""
+    with session_factory() as s, s.begin():
+        for table in tables:
+            s.execute(text(f"ANALYZE {table}"))

@@ -25,9 +25,12 @@ ASSIGNMENT_COLUMNS = (A.ticket_id, A.unit_code, A.category_code, A.source, A.dis
                       A.ticket_return_count, A.extended_days, A.plan_date, A.reply_kind)
 
 
-def _open_at(as_of: datetime):
-    return and_(A.is_current.is_(True), A.dispatched_at <= as_of,
-                or_(A.finished_at.is_(None), A.finished_at > as_of))
+def open_at(as_of: datetime):
+    """Accountable, dispatched by ``as_of`` and not finished by then.  Written as two arms so that
+    the first (open now) reads the partial index ``ix_asg_open`` and the second (finished since)
+    only matters when ``as_of`` lies in the past."""
+    return and_(A.dispatched_at <= as_of, or_(and_(A.is_current.is_(True), A.finished_at.is_(None)),
+                                              and_(A.is_current.is_(True), A.finished_at > as_of)))
 
 
 def _rows(session, *where, order=(A.unit_code, A.completion_due, Ticket.number)) -> list[dict]:
@@ -39,7 +42,7 @@ def overdue_open(session, as_of: datetime) -> list[dict]:
     """超期: open past its completion due, or past its reply due without a reply."""
     reply_late = and_(A.reply_due.is_not(None), A.reply_due < as_of,
                       or_(A.first_replied_at.is_(None), A.first_replied_at > as_of))
-    return _rows(session, _open_at(as_of), or_(A.completion_due < as_of, reply_late))
+    return _rows(session, open_at(as_of), or_(A.completion_due < as_of, reply_late))
 
 
 def finished_late(session, period: Period) -> list[dict]:
@@ -63,7 +66,7 @@ def previous_workday_same_time(cal: WorkCalendar, as_of: datetime) -> datetime:
 
 def warnings(session, as_of: datetime, horizon: datetime) -> list[dict]:
     """预警: open and due between now and the horizon (``warning_horizon``)."""
-    return _rows(session, _open_at(as_of), A.completion_due >= as_of, A.completion_due <= horizon)
+    return _rows(session, open_at(as_of), A.completion_due >= as_of, A.completion_due <= horizon)
 
 
 def returned_twice(session, as_of: datetime | None = None) -> list[dict]:
@@ -149,7 +152,7 @@ def widespread(session, period: Period, cfg: dict | None = None) -> list[dict]:
 
 def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime) -> dict[str, dict]:
     """Per unit: new since ``since``, open, warning, overdue, returned ≥ 2 — one grouped query."""
-    is_open = _open_at(as_of)
+    is_open = open_at(as_of)
     reply_late = and_(A.reply_due.is_not(None), A.reply_due < as_of,
                       or_(A.first_replied_at.is_(None), A.first_replied_at > as_of))
     s = lambda cond: func.sum(case((cond, 1), else_=0))
@@ -160,8 +163,7 @@ def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime)
                s(and_(is_open, A.completion_due >= as_of, A.completion_due <= horizon)),
                s(and_(is_open, or_(A.completion_due < as_of, reply_late))),
                s(and_(A.is_current.is_(True), A.ticket_return_count >= 2, is_open)))
-        .where(A.dispatched_at <= as_of, or_(A.finished_at.is_(None), A.finished_at > as_of,
-                                             A.dispatched_at >= since))
+        .where(or_(is_open, and_(A.dispatched_at >= since, A.dispatched_at <= as_of)))
         .group_by(A.unit_code))
     return {code: {"new": int(a or 0), "open": int(b or 0), "warning": int(c or 0), "overdue": int(d or 0),
                        "returned_twice": int(e or 0)} for code, a, b, c, d, e in rows}

@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from .assignments import refresh
 from .calendar import WorkCalendar
 from .config import ConfigError, load_settings, read_yaml
+from .db import refresh_statistics
 from .models import Category, EventKind, Ticket, TicketEvent, Unit
 from .rules import Rules
 from .times import now_local, parse_local
@@ -33,6 +34,7 @@ TICKET_FIELDS = ("source", "category_code", "urgent_kind", "content", "caller_na
 EVENT_FIELDS = ("kind", "at", "unit_code", "reason", "suggested_unit_code", "reply_kind", "review_passed",
                 "days", "consent", "plan_date", "satisfaction", "resolved")
 SATISFACTION = {"satisfied", "basically_satisfied", "unsatisfied"}
+ANALYZE_AFTER_EVENTS = 20_000  # a bulk load: refresh the planner's statistics at once
 REPLY_KINDS = {"normal", "out_of_scope", "not_true", "explained", "planned"}
 
 
@@ -348,6 +350,8 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
         if len(batch) >= batch_size:
             flush()
     flush()
+    if report.events_new >= ANALYZE_AFTER_EVENTS:
+        refresh_statistics(session_factory)
     return report
 
 

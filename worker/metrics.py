@@ -1,7 +1,8 @@
 """Per-unit metrics for a period, counted in the database (one grouped query per clock).
 
 Definitions (DOMAIN.md "Metrics"; every rate is returned with numerator and denominator), all
-counted in one grouped pass over the assignments the period touches:
+counted in one grouped range scan over the period's ``assignment_clocks`` rows (one row per
+assignment and clock, derived with the assignments):
 
 - counted dispatch: an assignment not returned inside the return window (a mis-routed dispatch
   counts only in the unit's return rate);
@@ -28,8 +29,9 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, or_, select
 
 from .config import policy
+from .models import CLOCK_FLAGS, Clock, Unit
 from .models import Assignment as A
-from .models import Unit
+from .models import AssignmentClock as C
 from .periods import Period
 
 
@@ -93,9 +95,22 @@ class PeriodMetrics:
     def total(self, attr: str) -> Rate:
         return Rate(sum(getattr(u, attr).num for u in self.units), sum(getattr(u, attr).den for u in self.units))
 
+    @property
+    def volume(self) -> int:
+        return sum(u.volume for u in self.units)
 
-def _sum(cond) -> object:
-    return func.sum(case((cond, 1), else_=0))
+
+# The district totals a period analysis compares (环比 with the period before, 同比 with the same
+# period a year before): a count, or a rate.
+COMPARED = (("受理量（件）", "volume"), ("满意率", "satisfaction"), ("解决率", "resolution"),
+            ("超期率", "overdue"), ("重办率", "redo"), ("回退率", "returns"))
+
+
+def comparison(now: PeriodMetrics, previous: PeriodMetrics, year_before: PeriodMetrics) -> list[dict]:
+    """One row per compared figure: its value now, the period before and a year before."""
+    value = lambda m, attr: m.volume if attr == "volume" else m.total(attr)
+    return [{"label": label, "now": value(now, attr), "previous": value(previous, attr),
+             "year_before": value(year_before, attr)} for label, attr in COMPARED]
 
 
 def _between(col, start: datetime, end: datetime):
@@ -104,47 +119,36 @@ def _between(col, start: datetime, end: datetime):
 
 COUNTED = or_(A.returned_in_window.is_(None), A.returned_in_window.is_(False))
 
+# What each clock's grouped counts become: attribute of UnitMetrics ← (numerator, denominator).
+_RATES = {
+    Clock.DISPATCHED: {"response": ("responded", "counted"), "returns": ("returned", "rows")},
+    Clock.CALLBACK: {"resolution": ("resolved", "judged"), "satisfaction": ("satisfied", "evaluated")},
+    Clock.COMPLETION_DUE: {"overdue": ("late", "rows")},
+    Clock.FIRST_REPLIED: {"redo": ("redone", "rows")},
+}
+
 
 def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | None = None) -> PeriodMetrics:
-    """All ranked units' metrics for a period: one grouped query, no per-unit loop."""
+    """All ranked units' metrics for a period: one grouped range scan over the clock rows."""
     cfg = cfg or policy("metrics")
-    start, end = period.start_at, period.end_at
-    cutoff = min(end, as_of) if as_of else end
+    cutoff = min(period.end_at, as_of) if as_of else period.end_at
     kinds = cfg.get("ranked_unit_kinds") or ["department", "territorial"]
     units = {u.code: UnitMetrics(u.code, u.name, u.kind) for u in session.scalars(
         select(Unit).where(Unit.kind.in_(kinds), Unit.active.is_(True)).order_by(Unit.code))}
 
-    # One pass over the assignments touched by the period on any of its four clocks.
-    dispatched = _between(A.dispatched_at, start, cutoff)
-    called_back = and_(_between(A.callback_at, start, cutoff), COUNTED)
-    late = or_(A.finished_at > A.completion_due, and_(A.finished_at.is_(None), A.completion_due < cutoff),
-               A.finished_at >= cutoff)
-    due = and_(_between(A.completion_due, start, cutoff), COUNTED)
-    replied = and_(_between(A.first_replied_at, start, cutoff), COUNTED)
     rows = session.execute(
-        select(A.unit_code,
-               _sum(dispatched), _sum(and_(dispatched, COUNTED)),
-               _sum(and_(dispatched, COUNTED, A.responded_in_time.is_(True))),
-               _sum(and_(dispatched, A.returned_at.is_not(None))),
-               _sum(and_(dispatched, COUNTED, A.ticket_return_count >= 2)),
-               _sum(and_(called_back, A.resolved.is_(True))), _sum(and_(called_back, A.resolved.is_not(None))),
-               _sum(and_(called_back, A.satisfaction.in_(("satisfied", "basically_satisfied")))),
-               _sum(and_(called_back, A.satisfaction.is_not(None))),
-               _sum(due), _sum(and_(due, late)),
-               _sum(replied), _sum(and_(replied, A.redo_count > 0)))
-        .where(or_(_between(A.dispatched_at, start, cutoff), _between(A.callback_at, start, cutoff),
-                   _between(A.completion_due, start, cutoff), _between(A.first_replied_at, start, cutoff)))
-        .group_by(A.unit_code))
-    for code, *v in rows:
+        select(C.unit_code, C.clock, func.count(), *(func.sum(getattr(C, f)) for f in CLOCK_FLAGS))
+        .where(C.at >= period.start_at, C.at < cutoff)
+        .group_by(C.unit_code, C.clock))
+    for code, clock, n, *sums in rows:
         m = units.get(code)
         if m is None:
             continue
-        dispatches, volume, responded, returned, twice, solved, judged, satisfied, evaluated, n_due, overdue, \
-            n_replied, redone = (int(x or 0) for x in v)
-        m.dispatches, m.volume, m.returned_twice = dispatches, volume, twice
-        m.response, m.returns = Rate(responded, volume), Rate(returned, dispatches)
-        m.resolution, m.satisfaction = Rate(solved, judged), Rate(satisfied, evaluated)
-        m.overdue, m.redo = Rate(overdue, n_due), Rate(redone, n_replied)
+        counts = {"rows": int(n)} | {f: int(v or 0) for f, v in zip(CLOCK_FLAGS, sums, strict=True)}
+        for attr, (num, den) in _RATES[Clock(clock)].items():
+            setattr(m, attr, Rate(counts[num], counts[den]))
+        if clock == Clock.DISPATCHED:
+            m.dispatches, m.volume, m.returned_twice = n, counts["counted"], counts["returned_twice"]
 
     result = PeriodMetrics(period, list(units.values()), cfg.get("requirement") or {})
     rank(result, cfg)
@@ -198,11 +202,12 @@ def rank(result: PeriodMetrics, cfg: dict) -> None:
 
 def category_volumes(session, period: Period, previous: Period) -> list[tuple[str, int, int]]:
     """(category, volume this period, volume in ``previous``), one grouped pass over both spans."""
-    cur = _between(A.dispatched_at, period.start_at, period.end_at)
-    prev = _between(A.dispatched_at, previous.start_at, previous.end_at)
+    cur = _between(C.at, period.start_at, period.end_at)
+    prev = _between(C.at, previous.start_at, previous.end_at)
+    in_span = lambda cond: func.sum(case((cond, 1), else_=0))
     rows = session.execute(
-        select(A.category_code, _sum(cur), _sum(prev))
-        .where(A.is_current.is_(True), or_(cur, prev)).group_by(A.category_code))
+        select(C.category_code, in_span(cur), in_span(prev))
+        .where(or_(cur, prev), C.clock == Clock.DISPATCHED, C.current == 1).group_by(C.category_code))
     return [(c, int(a or 0), int(b or 0)) for c, a, b in rows]
 
 

@@ -2,7 +2,8 @@
 
 The event history (``ticket_events``) is the truth.  ``assignments`` holds one derived row per
 dispatch of a ticket to a unit, with its due times and the facts the metrics count; it is
-rebuilt from the events on import and on recompute (see ``worker.assignments``).
+rebuilt from the events on import and on recompute (see ``worker.assignments``), together with
+``assignment_clocks``, the same facts laid out one row per clock for the period metrics.
 """
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -188,9 +191,55 @@ class Assignment(Base):
         Index("ix_asg_dispatched", "dispatched_at"),
         Index("ix_asg_callback", "callback_at"),
         Index("ix_asg_open_due", "finished_at", "completion_due"),
+        # The open accountable assignments: what the daily detections read (see detection.open_at).
+        Index("ix_asg_open", "dispatched_at", postgresql_where=text("is_current IS true AND finished_at IS NULL"),
+              sqlite_where=text("is_current IS 1 AND finished_at IS NULL")),
         Index("ix_asg_completion_due", "completion_due"),
         Index("ix_asg_first_replied", "first_replied_at"),
         Index("ix_asg_category", "category_code", "dispatched_at"),
+    )
+
+
+class Clock(enum.IntEnum):
+    """The moments by which a period's metrics count an assignment (DOMAIN.md "Metrics")."""
+    DISPATCHED = 1      # volume, response, returns
+    FIRST_REPLIED = 2   # redo rate
+    COMPLETION_DUE = 3  # overdue rate
+    CALLBACK = 4        # resolution and satisfaction
+
+
+CLOCK_FLAGS = ("counted", "responded", "returned", "returned_twice", "resolved", "judged", "satisfied",
+               "evaluated", "late", "redone")
+
+
+class AssignmentClock(Base):
+    """One derived row per assignment and clock: the time it counts at and what it counts (0/1).
+
+    Derived with the assignments (``worker.assignments.clock_rows``), so that a period's metrics
+    are one range scan over ``at`` grouped by unit and clock; on PostgreSQL the index on ``at``
+    carries every column the metrics read, so that scan never touches the table.
+    """
+    __tablename__ = "assignment_clocks"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clock: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    at: Mapped[datetime]
+    unit_code: Mapped[str] = mapped_column(String(32))
+    category_code: Mapped[str] = mapped_column(String(32))
+    current: Mapped[int] = mapped_column(SmallInteger)   # the ticket's accountable dispatch
+    counted: Mapped[int] = mapped_column(SmallInteger)   # not returned inside the window
+    responded: Mapped[int] = mapped_column(SmallInteger)
+    returned: Mapped[int] = mapped_column(SmallInteger)
+    returned_twice: Mapped[int] = mapped_column(SmallInteger)
+    resolved: Mapped[int] = mapped_column(SmallInteger)
+    judged: Mapped[int] = mapped_column(SmallInteger)    # resolved or not resolved was recorded
+    satisfied: Mapped[int] = mapped_column(SmallInteger)
+    evaluated: Mapped[int] = mapped_column(SmallInteger)
+    late: Mapped[int] = mapped_column(SmallInteger)      # finished after the due time, or not finished
+    redone: Mapped[int] = mapped_column(SmallInteger)
+    __table_args__ = (
+        Index("ix_clock_at", "at", postgresql_include=["clock", "unit_code", "category_code", "current",
+                                                       *CLOCK_FLAGS]),
     )
 
 

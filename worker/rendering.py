@@ -132,6 +132,16 @@ def _pct(rate) -> str:
     return rate.pct() if rate is not None else "n/a"
 
 
+def _change(now, before) -> str:
+    """环比 / 同比: a count's relative change, a rate's difference in percentage points; "—" when
+    there is nothing to compare with (no volume, or a rate that is n/a)."""
+    if isinstance(now, int):
+        return "—" if not before else f"{100 * (now - before) / before:+.1f}%"
+    if now.value is None or before.value is None:
+        return "—"
+    return f"{100 * (now.value - before.value):+.2f}个百分点"
+
+
 def _cn_date(value) -> str:
     if value is None:
         return ""
@@ -148,7 +158,7 @@ def _cn_time(value) -> str:
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(
                       disabled_extensions=("txt",), default=True, default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=_pct, cn_date=_cn_date, cn_time=_cn_time, mask_phone=mask_phone, mask_name=mask_name,
+    env.filters.update(pct=_pct, change=_change, cn_date=_cn_date, cn_time=_cn_time, mask_phone=mask_phone, mask_name=mask_name,
                        mask_text=mask_text)
     env.globals.update(SATISFACTION={"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"},
                        REPLY_KINDS={"normal": "正常答复", "out_of_scope": "不在受理范围", "not_true": "情况不属实",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 17:16:22.262087
+Create Date: 2026-11-21 18:09:23.424769
 """
 from alembic import op
 import sqlalchemy as sa
@@ -121,6 +121,30 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('ticket_id')
     )
+    op.create_table('assignment_clocks',
+    sa.Column('ticket_id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('clock', sa.SmallInteger(), nullable=False),
+    sa.Column('at', worker.times.LocalDateTime(), nullable=False),
+    sa.Column('unit_code', sa.String(length=32), nullable=False),
+    sa.Column('category_code', sa.String(length=32), nullable=False),
+    sa.Column('current', sa.SmallInteger(), nullable=False),
+    sa.Column('counted', sa.SmallInteger(), nullable=False),
+    sa.Column('responded', sa.SmallInteger(), nullable=False),
+    sa.Column('returned', sa.SmallInteger(), nullable=False),
+    sa.Column('returned_twice', sa.SmallInteger(), nullable=False),
+    sa.Column('resolved', sa.SmallInteger(), nullable=False),
+    sa.Column('judged', sa.SmallInteger(), nullable=False),
+    sa.Column('satisfied', sa.SmallInteger(), nullable=False),
+    sa.Column('evaluated', sa.SmallInteger(), nullable=False),
+    sa.Column('late', sa.SmallInteger(), nullable=False),
+    sa.Column('redone', sa.SmallInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('ticket_id', 'seq', 'clock')
+    )
+    with op.batch_alter_table('assignment_clocks', schema=None) as batch_op:
+        batch_op.create_index('ix_clock_at', ['at'], unique=False, postgresql_include=['clock', 'unit_code', 'category_code', 'current', 'counted', 'responded', 'returned', 'returned_twice', 'resolved', 'judged', 'satisfied', 'evaluated', 'late', 'redone'])
+
     op.create_table('assignments',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -161,6 +185,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_asg_completion_due', ['completion_due'], unique=False)
         batch_op.create_index('ix_asg_dispatched', ['dispatched_at'], unique=False)
         batch_op.create_index('ix_asg_first_replied', ['first_replied_at'], unique=False)
+        batch_op.create_index('ix_asg_open', ['dispatched_at'], unique=False, postgresql_where=sa.text('is_current IS true AND finished_at IS NULL'), sqlite_where=sa.text('is_current IS 1 AND finished_at IS NULL'))
         batch_op.create_index('ix_asg_open_due', ['finished_at', 'completion_due'], unique=False)
         batch_op.create_index('ix_asg_unit_dispatched', ['unit_code', 'dispatched_at'], unique=False)
 
@@ -263,6 +288,7 @@ def downgrade() -> None:
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.drop_index('ix_asg_unit_dispatched')
         batch_op.drop_index('ix_asg_open_due')
+        batch_op.drop_index('ix_asg_open', postgresql_where=sa.text('is_current IS true AND finished_at IS NULL'), sqlite_where=sa.text('is_current IS 1 AND finished_at IS NULL'))
         batch_op.drop_index('ix_asg_first_replied')
         batch_op.drop_index('ix_asg_dispatched')
         batch_op.drop_index('ix_asg_completion_due')
@@ -270,6 +296,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_asg_callback')
 
     op.drop_table('assignments')
+    with op.batch_alter_table('assignment_clocks', schema=None) as batch_op:
+        batch_op.drop_index('ix_clock_at', postgresql_include=['clock', 'unit_code', 'category_code', 'current', 'counted', 'responded', 'returned', 'returned_twice', 'resolved', 'judged', 'satisfied', 'evaluated', 'late', 'redone'])
+
+    op.drop_table('assignment_clocks')
     op.drop_table('analysis_queue')
     op.drop_table('week_results')
     op.drop_table('units')

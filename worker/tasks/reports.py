@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import and_, case, func, or_, select
 
-from ..assignments import law_codes
+from ..assignments import SATISFIED, law_codes
 from ..calendar import UnknownYearError
 from ..config import policy
 from ..detection import (
@@ -23,7 +23,7 @@ from ..detection import (
 from ..documents import pdf_name, store, unit_names
 from ..jobs import job
 from ..mail import Attachment
-from ..metrics import COUNTED, Rate, bottom_count, compute, hot_categories, trend
+from ..metrics import COUNTED, Rate, bottom_count, comparison, compute, hot_categories, trend
 from ..models import Assignment as A
 from ..models import Category, Escalation, Ticket
 from ..notify import notify
@@ -192,12 +192,8 @@ def _streak_text(e: Escalation) -> str:
 def monthly_analysis(ctx):
     s, cfg = ctx.session, policy("metrics")
     months = trend(s, ctx.period, 6, cfg)
-    result = months[-1]
-    prev_volume = sum(u.volume for u in months[-2].units)
-    volume = sum(u.volume for u in result.units)
-    change = "持平" if volume == prev_volume else (
-        f"{'增加' if volume > prev_volume else '减少'} {abs(volume - prev_volume)} 件" +
-        (f"（{100 * (volume - prev_volume) / prev_volume:+.1f}%）" if prev_volume else ""))
+    result, year_before = months[-1], compute(s, ctx.period.year_before(), cfg=cfg)
+    volume = result.volume
     labels = [m.period.label()[5:] or m.period.label() for m in months]
     volume_chart = line_chart(labels, {"受理量（件）": [sum(u.volume for u in m.units) for m in months]})
     rate_chart = line_chart(labels, {"满意率（%）": [m.total("satisfaction").value for m in months],
@@ -208,7 +204,9 @@ def monthly_analysis(ctx):
     label = ctx.period.label()
     _doc, pdf = store(ctx, kind="monthly_analysis", scope=ctx.period.key, title=title, numbered=True,
                      template="documents/monthly_analysis.html", period_label=label, units=result.units,
-                     volume=volume, volume_change=change, satisfaction=result.total("satisfaction"),
+                     volume=volume, volume_change=_volume_change(volume, months[-2].volume),
+                     volume_change_year=_volume_change(volume, year_before.volume),
+                     comparison=comparison(result, months[-2], year_before), satisfaction=result.total("satisfaction"),
                      resolution=result.total("resolution"), overdue=result.total("overdue"), redo=result.total("redo"),
                      returns=result.total("returns"), hot=hot_categories(s, ctx.period, int(cfg.get("hot_categories", 5))),
                      widespread=widespread(s, ctx.period, cfg)[:5], exposed=result.failing,
@@ -219,13 +217,20 @@ def monthly_analysis(ctx):
     ctx.summary.update(volume=volume, exposed=[u.unit_code for u in result.failing])
 
 
+def _volume_change(volume: int, before: int) -> str:
+    if volume == before:
+        return "持平"
+    return f"{'增加' if volume > before else '减少'} {abs(volume - before)} 件" + (
+        f"（{100 * (volume - before) / before:+.1f}%）" if before else "")
+
+
 def _law_report(ctx, kind: str, title: str):
     s, cfg = ctx.session, policy("metrics")
     p = ctx.period
     codes = law_codes(s)
     names = dict(s.execute(select(Category.code, Category.name)).all())
     in_period = and_(A.dispatched_at >= p.start_at, A.dispatched_at < p.end_at)
-    sat = func.sum(case((A.satisfaction.in_(("satisfied", "basically_satisfied")), 1), else_=0))
+    sat = func.sum(case((A.satisfaction.in_(SATISFIED), 1), else_=0))
     evaluated = func.sum(case((A.satisfaction.is_not(None), 1), else_=0))
     solved = func.sum(case((A.resolved.is_(True), 1), else_=0))
     judged = func.sum(case((A.resolved.is_not(None), 1), else_=0))
