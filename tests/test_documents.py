@@ -156,3 +156,40 @@ def test_chinese_glyphs_render_and_first_page_png(district, tmp_path):
     png = tmp_path / "weekly_bulletin.png"
     assert png.exists() and png.stat().st_size > 10_000
     assert re.search(r"weekly_bulletin\.png", res.output)
+
+
+def test_reduced_user_agent_sheet_covers_every_element():
+    """templates/documents/ua.css replaces WeasyPrint's HTML5 sheet: it must name every element
+    the documents contain (the templates' tags and the SVG charts' shapes)."""
+    from worker.rendering import TEMPLATES, bar_chart, line_chart
+
+    ua = (TEMPLATES / "documents" / "ua.css").read_text()
+    named = set(re.findall(r"[a-z][a-z0-9]*", re.search(r"Elements:(.*?)\*/", ua, re.DOTALL).group(1)))
+    markup = "".join(p.read_text() for p in (TEMPLATES / "documents").glob("*.html"))
+    markup += str(bar_chart(["甲", "乙"], [0.9, 0.8])) + str(line_chart(["1月", "2月"], {"受理量": [3, 4]}))
+    used = set(re.findall(r"<([a-z][a-z0-9]*)", markup))
+    assert used and used <= named, f"elements missing from ua.css: {sorted(used - named)}"
+
+
+def test_reduced_user_agent_sheet_renders_like_the_full_one(district, tmp_path, monkeypatch):
+    """Page for page, pixel for pixel, with our sheet and with WeasyPrint's own: every document that
+    re-renders for its period (tables, ticket lists, charts, red headers, page numbers)."""
+    from weasyprint import HTML
+
+    from worker.rendering import DocumentHTML
+
+    runs = {"daily_sheet": "2026-11-13 08:30", "law_push": "2026-11-11 09:00", "weekly_bulletin": "2026-11-12 10:00",
+            "monthly_analysis": "2026-11-20 10:00", "quarterly_report": "2026-11-20 10:00"}
+    pages = {}
+    for name in ("reduced", "full"):
+        if name == "full":
+            monkeypatch.setattr(DocumentHTML, "_ua_stylesheets", HTML._ua_stylesheets)
+        for job, at in runs.items():
+            run("run", job, "--inline", "--at", at)
+            with session_scope() as s:
+                path = s.scalars(select(Document.path).where(Document.kind == job)).one()
+            prefix = tmp_path / f"{name}-{job}"
+            subprocess.run(["pdftoppm", "-png", "-r", "40", path, str(prefix)], check=True)
+            pages[name, job] = [p.read_bytes() for p in sorted(tmp_path.glob(f"{prefix.name}-*.png"))]
+    for job in runs:
+        assert pages["reduced", job] and pages["reduced", job] == pages["full", job], job
