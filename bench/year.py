@@ -72,7 +72,7 @@ def main():
     from worker.config import PROJECT_ROOT
     from worker.db import init_db, session_factory, session_scope
     from worker.demo_data import Generator, write_export
-    from worker.detection import counts_by_unit, open_at, overdue_open, warning_horizon
+    from worker.detection import counts_by_unit, open_at, overdue_open
     from worker.directory import load_directory
     from worker.importer import import_file
     from worker.metrics import compute, hot_categories, trend
@@ -114,9 +114,10 @@ def main():
             compute(s, month.year_before())
             hot_categories(s, month, 5)
 
-    def detections(as_of):
+    def detections(key):
+        as_of, since, horizon = _daily_window(key)
         with session_scope() as s:
-            counts_by_unit(s, as_of, as_of - timedelta(days=1), warning_horizon(cal, as_of))
+            counts_by_unit(s, as_of, since, horizon)
             return overdue_open(s, as_of)
 
     def floor_periods(periods):
@@ -138,7 +139,7 @@ def main():
     cases = [("weekly metrics, all units", ours_week, lambda: floor_periods([week]), ("metrics", [week.key])),
              ("monthly metrics, 2 months of trend, year-on-year, hot spots", ours_month,
               lambda: floor_periods(months), ("metrics", [p.key for p in months]))]
-    cases += [(label, lambda a=a: detections(a), lambda a=a: floor_open(a), ("open", [a.isoformat()]))
+    cases += [(label, lambda a=a: detections(a.isoformat()), lambda a=a: floor_open(a), ("open", [a.isoformat()]))
               for label, a in mornings.items()]
     figures = []
     for label, fn, fl, _ in cases:
@@ -157,7 +158,7 @@ def main():
 def _reference(kind, keys):
     """Our figures, to compare with the baseline's."""
     from worker.db import session_scope
-    from worker.detection import counts_by_unit
+    from worker.detection import counts_by_unit, overdue_open
     from worker.metrics import compute
     from worker.periods import parse_key
 
@@ -165,8 +166,18 @@ def _reference(kind, keys):
         if kind == "metrics":
             return [{u.unit_code: _rates(u) for u in compute(s, parse_key(k)).units if u.volume or u.dispatches}
                     for k in keys]
-        as_of = datetime.fromisoformat(keys[0])
-        return {code: c["open"] for code, c in counts_by_unit(s, as_of, as_of, as_of).items() if c["open"]}
+        as_of, since, horizon = _daily_window(keys[0])
+        counts = {code: c for code, c in counts_by_unit(s, as_of, since, horizon).items() if any(c.values())}
+        return counts, sorted(t["number"] for t in overdue_open(s, as_of))
+
+
+def _daily_window(key):
+    """The daily sheet's moment, the start of its "new" window and the end of its warning window."""
+    from worker.calendar import load_calendar
+    from worker.detection import warning_horizon
+
+    as_of = datetime.fromisoformat(key)
+    return as_of, as_of - timedelta(days=1), warning_horizon(load_calendar(), as_of)
 
 
 def _rates(u):
@@ -186,13 +197,30 @@ def orm_baseline(database, kind, keys, expected):
     from worker.db import session_scope
     from worker.detection import open_at
     from worker.models import Assignment as A
+    from worker.models import Ticket
     from worker.periods import parse_key
 
     t = time.perf_counter()
     with session_scope() as s:
         if kind == "open":
-            as_of = datetime.fromisoformat(keys[0])
-            got = dict(Counter(a.unit_code for a in s.scalars(select(A).where(open_at(as_of)))))
+            as_of, since, horizon = _daily_window(keys[0])
+            counts, overdue = defaultdict(Counter), []
+            for a in s.scalars(select(A).where(or_(open_at(as_of), and_(A.dispatched_at >= since,
+                                                                           A.dispatched_at <= as_of)))):
+                c = counts[a.unit_code]
+                c["new"] += since <= a.dispatched_at <= as_of
+                if not (a.is_current and a.dispatched_at <= as_of and (a.finished_at is None or a.finished_at > as_of)):
+                    continue
+                c["open"] += 1
+                c["warning"] += as_of <= a.completion_due <= horizon
+                c["returned_twice"] += a.ticket_return_count >= 2
+                reply_late = a.reply_due is not None and a.reply_due < as_of and (
+                    a.first_replied_at is None or a.first_replied_at > as_of)
+                if a.completion_due < as_of or reply_late:
+                    c["overdue"] += 1
+                    overdue.append(s.get(Ticket, a.ticket_id).number)
+            keys = ("new", "open", "warning", "overdue", "returned_twice")
+            got = ({u: {k: c[k] for k in keys} for u, c in counts.items() if any(c.values())}, sorted(overdue))
         else:
             got = []
             for key in keys:
