@@ -101,7 +101,7 @@ def test_monthly_and_quarterly(district):
     text = pdf_text("monthly_analysis")
     assert "12345热线工作月度分析" in text and "2026年11月" in text and "重点领域" in text
     # 3 tickets against none in October and 2 a year before; satisfaction 1/2 against 2/2.
-    assert "共交办工单 3 件，较上月增加 3 件，较去年同期增加 1 件（+50.0%）" in text.replace("\n", "")
+    assert "共交办工单 3 件，上月无可比数据，较去年同期增加 1 件（+50.0%）" in text.replace("\n", "")
     assert "同比" in text and "环比" in text and "去年同月" in text
     assert "-50.00个百分点" in text and "100.00%" in text and "(2/2)" in text
     run("run", "quarterly_report", "--inline", "--at", "2026-11-20 10:00")

@@ -204,8 +204,8 @@ def monthly_analysis(ctx):
     label = ctx.period.label()
     _doc, pdf = store(ctx, kind="monthly_analysis", scope=ctx.period.key, title=title, numbered=True,
                      template="documents/monthly_analysis.html", period_label=label, units=result.units,
-                     volume=volume, volume_change=_volume_change(volume, months[-2].volume),
-                     volume_change_year=_volume_change(volume, year_before.volume),
+                     volume=volume, volume_change=_volume_change(volume, months[-2].volume, "上月"),
+                     volume_change_year=_volume_change(volume, year_before.volume, "去年同期"),
                      comparison=comparison(result, months[-2], year_before), satisfaction=result.total("satisfaction"),
                      resolution=result.total("resolution"), overdue=result.total("overdue"), redo=result.total("redo"),
                      returns=result.total("returns"), hot=hot_categories(s, ctx.period, int(cfg.get("hot_categories", 5))),
@@ -217,11 +217,13 @@ def monthly_analysis(ctx):
     ctx.summary.update(volume=volume, exposed=[u.unit_code for u in result.failing])
 
 
-def _volume_change(volume: int, before: int) -> str:
+def _volume_change(volume: int, before: int, then: str) -> str:
+    """"较上月增加 50 件（+4.7%）"; no volume then means no data then (before the service ran)."""
+    if before == 0:
+        return f"{then}无可比数据"
     if volume == before:
-        return "持平"
-    return f"{'增加' if volume > before else '减少'} {abs(volume - before)} 件" + (
-        f"（{100 * (volume - before) / before:+.1f}%）" if before else "")
+        return f"与{then}持平"
+    return f"较{then}{'增加' if volume > before else '减少'} {abs(volume - before)} 件（{100 * (volume - before) / before:+.1f}%）"
 
 
 def _law_report(ctx, kind: str, title: str):
