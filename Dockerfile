@@ -11,7 +11,8 @@ RUN useradd --create-home --uid 10001 hotline
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY worker ./worker
-RUN pip install --no-cache-dir .
+# Editable, so that the package finds templates/, config/ and db/ beside it in /app.
+RUN pip install --no-cache-dir -e .
 COPY templates ./templates
 COPY db ./db
 COPY config ./config
