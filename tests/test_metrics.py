@@ -205,3 +205,56 @@ def test_metrics_cli_prints_fractions(week_history):
     assert res.exit_code == 0, res.output
     line = next(ln for ln in res.output.splitlines() if "区发展和改革局" in ln)
     assert "83.33% (5/6)" in line and "100.00% (2/2)" in line and "33.33% (1/3)" in line
+
+
+@pytest.fixture
+def category_weeks(db, history):
+    """Dispatches by category over three weeks (Wednesdays) and the same week a year before."""
+    h, n = history, iter(range(1, 100))
+    plan = {"2026-10-28": [("0101", "D01")] * 2 + [("0202", "D01")],
+            "2026-11-04": [("0101", "D01")] * 2 + [("0202", "D01")] + [("0102", "D01")] * 3,
+            "2026-11-11": [("0101", "D01"), ("0101", "D02"), ("0101", "D03")] + [("0202", "D05")] * 4 + [("0303", "D05")],
+            "2025-11-12": [("0101", "D01")]}
+    for day, tickets in plan.items():
+        for category, unit in tickets:
+            h.ticket(f"C{next(n)}", f"{day} 09:00", category=category, phone=f"1350000{next(n):04d}").dispatch(
+                f"{day} 10:00", unit)
+    return h.store()
+
+
+def test_trend_week_on_week_and_year_on_year(category_weeks):
+    from worker.metrics import comparison, trend
+
+    with session_scope() as s:
+        weeks = trend(s, WEEK, 3)
+        year_before = compute(s, WEEK.year_before())
+    assert [(m.period.key, m.volume) for m in weeks] == [("2026-W44", 3), ("2026-W45", 6), ("2026-W46", 8)]
+    assert (year_before.period.key, year_before.volume) == ("2025-W46", 1)
+    rows = {r["label"]: r for r in comparison(weeks[-1], weeks[-2], year_before)}
+    assert (rows["受理量（件）"]["now"], rows["受理量（件）"]["previous"], rows["受理量（件）"]["year_before"]) == (8, 6, 1)
+    assert rows["满意率"]["now"] == Rate(0, 0)       # nobody called back: n/a, not 0 %
+
+
+def test_hot_categories_by_volume_and_by_growth(category_weeks):
+    from worker.metrics import hot_categories
+
+    with session_scope() as s:
+        by_volume = hot_categories(s, WEEK, 5)
+        rising = hot_categories(s, WEEK, 5, by="growth")
+    assert [(c["code"], c["volume"], c["previous"], c["growth"]) for c in by_volume] == [
+        ("0202", 4, 1, 3.0), ("0101", 3, 2, 0.5), ("0303", 1, 0, None)]
+    assert by_volume[0]["name"] == "违章搭建"
+    # 房屋质量 (0102) fell from 3 to 0: not a hot spot.
+    assert [(c["code"], c["volume"] - c["previous"]) for c in rising] == [("0202", 3), ("0101", 1), ("0303", 1)]
+
+
+def test_widespread_by_units_or_by_spike(category_weeks):
+    from worker.detection import widespread
+
+    cfg = {"widespread": {"min_units": 3, "spike_factor": 2.0, "spike_weeks": 2, "spike_min_volume": 3}}
+    with session_scope() as s:
+        found = widespread(s, WEEK, cfg)
+    # 0202: 4 against an average of 1 over the two weeks before (a spike, one unit);
+    # 0101: three units, 3 against an average of 2 (no spike); 0303: one ticket, neither.
+    assert found == [{"code": "0202", "name": "违章搭建", "units": 1, "volume": 4, "baseline": 1.0, "spike": True},
+                     {"code": "0101", "name": "物业管理", "units": 3, "volume": 3, "baseline": 2.0, "spike": False}]

@@ -211,15 +211,21 @@ def category_volumes(session, period: Period, previous: Period) -> list[tuple[st
     return [(c, int(a or 0), int(b or 0)) for c, a, b in rows]
 
 
-def hot_categories(session, period: Period, top: int) -> list[dict]:
-    """Key areas: top categories by volume, with growth against the previous period."""
+def hot_categories(session, period: Period, top: int, by: str = "volume") -> list[dict]:
+    """Key areas (重点领域): the top categories by volume; or, ``by="growth"``, the hot spots
+    rising fastest against the previous period (by the increase in tickets, then by volume)."""
     from .models import Category
 
     names = dict(session.execute(select(Category.code, Category.name)).all())
     rows = category_volumes(session, period, period.previous())
-    rows.sort(key=lambda r: (-r[1], -(r[1] - r[2]), r[0]))
+    if by == "growth":
+        rows = [r for r in rows if r[1] > r[2]]
+        rows.sort(key=lambda r: (-(r[1] - r[2]), -r[1], r[0]))
+    else:
+        rows = [r for r in rows if r[1] > 0]
+        rows.sort(key=lambda r: (-r[1], -(r[1] - r[2]), r[0]))
     return [{"code": c, "name": names.get(c, c), "volume": v, "previous": p,
-             "growth": None if p == 0 else (v - p) / p} for c, v, p in rows[:top] if v > 0]
+             "growth": None if p == 0 else (v - p) / p} for c, v, p in rows[:top]]
 
 
 def trend(session, period: Period, count: int, cfg: dict | None = None) -> list[PeriodMetrics]:

@@ -209,6 +209,7 @@ def monthly_analysis(ctx):
                      comparison=comparison(result, months[-2], year_before), satisfaction=result.total("satisfaction"),
                      resolution=result.total("resolution"), overdue=result.total("overdue"), redo=result.total("redo"),
                      returns=result.total("returns"), hot=hot_categories(s, ctx.period, int(cfg.get("hot_categories", 5))),
+                     rising=hot_categories(s, ctx.period, int(cfg.get("hot_categories", 5)), by="growth"),
                      widespread=widespread(s, ctx.period, cfg)[:5], exposed=result.failing,
                      volume_chart=volume_chart, rate_chart=rate_chart, score_chart=score_chart)
     notify(ctx, kind="monthly_analysis", groups=_recipients(ctx, ["hotline_center", "principal_leader"]),
