@@ -52,6 +52,27 @@ def test_sample_export_twice_changes_nothing(db):
     assert snapshot() == first
 
 
+def test_bulk_import_refreshes_the_planner_statistics(db, monkeypatch):
+    """A large import ends with ANALYZE (and on PostgreSQL VACUUM, for index-only period scans);
+    a small one leaves that to autovacuum."""
+    from sqlalchemy import text
+
+    import worker.importer
+
+    def analysed():
+        with session_scope() as s:
+            if db == "postgres":
+                return s.execute(text("select last_vacuum is not null and last_analyze is not null "
+                                      "from pg_stat_user_tables where relname = 'assignment_clocks'")).scalar()
+            return bool(s.execute(text("select count(*) from sqlite_master where name = 'sqlite_stat1'")).scalar())
+
+    assert run("import", str(SAMPLE)).exit_code == 0 and not analysed()    # 105 events: below the threshold
+    monkeypatch.setattr(worker.importer, "ANALYZE_AFTER_EVENTS", 1)
+    with session_scope() as s:
+        s.execute(TicketEvent.__table__.delete())
+    assert run("import", str(SAMPLE)).exit_code == 0 and analysed()
+
+
 def test_newer_export_updates_tickets_and_appends_new_events(sqlite_db, tmp_path):
     rows = rows_of(SAMPLE)
     header, body = rows[0], rows[1:]

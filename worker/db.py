@@ -84,8 +84,15 @@ def init_db(url: str | None = None) -> None:
 
 
 def refresh_statistics(session_factory, tables=("tickets", "ticket_events", "assignments", "assignment_clocks")) -> None:
-    """ANALYZE after a bulk load: until autovacuum gets to it, the planner would take a table just
-    filled for an empty one and pick sequential scans over the period indexes."""
-    with session_factory() as s, s.begin():
-        for table in tables:
-            s.execute(text(f"ANALYZE {table}"))
+    """After a bulk load: until autovacuum gets to it, the planner would take a table just filled
+    for an empty one, and on PostgreSQL the period scans could not stay in the covering indexes
+    (an index-only scan needs the pages marked all-visible, which only VACUUM does)."""
+    engine = session_factory.kw["bind"]
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # VACUUM: no transaction
+            for table in tables:
+                conn.execute(text(f"VACUUM (ANALYZE) {table}"))
+    else:
+        with engine.begin() as conn:
+            for table in tables:
+                conn.execute(text(f"ANALYZE {table}"))
