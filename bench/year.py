@@ -66,18 +66,18 @@ def main():
     args = ap.parse_args()
     os.environ["DATABASE_URL"] = args.database
     ensure_database(args.database)
-    from sqlalchemy import func, select
+    from sqlalchemy import func, or_, select
 
     from worker.calendar import load_calendar
     from worker.config import PROJECT_ROOT
     from worker.db import init_db, session_factory, session_scope
     from worker.demo_data import Generator, write_export
-    from worker.detection import counts_by_unit, open_at, overdue_open
+    from worker.detection import counts_by_unit, dispatched_between, open_at, overdue_open, past_due
     from worker.directory import load_directory
     from worker.importer import import_file
     from worker.metrics import compute, hot_categories, trend
     from worker.models import Assignment, AssignmentClock
-    from worker.periods import containing
+    from worker.periods import Period, containing
     from worker.rules import load_rules
 
     init_db()
@@ -101,8 +101,8 @@ def main():
     week = containing("week", date(2025, 6, 11))
     month = containing("month", date(2025, 6, 11))
     months = [month.previous(2), month.previous(), month, month.year_before()]
-    mornings = {"daily detections, this morning (2026-01-10)": datetime(2026, 1, 10, 8, 30),
-                "daily detections, replayed mid-year (2025-06-11)": datetime(2025, 6, 11, 8, 30)}
+    mornings = {"daily detections, this morning (2026-01-10)": "2026-01-10T08:30:00",
+                "daily detections, replayed mid-year (2025-06-11)": "2025-06-11T08:30:00"}
 
     def ours_week():
         with session_scope() as s:
@@ -127,20 +127,25 @@ def main():
                 s.scalar(select(func.count()).select_from(AssignmentClock).where(
                     AssignmentClock.at >= p.start_at, AssignmentClock.at < p.end_at))
 
-    def floor_open(as_of):
-        """The detections' rows: the assignments open at ``as_of``, counted."""
+    def floor_open(key):
+        """The detections' two passes, counted: the open or new assignments; the open past due."""
+        as_of, since, _ = _daily_window(key)
         with session_scope() as s:
-            s.scalar(select(func.count()).select_from(Assignment).where(open_at(as_of)))
+            s.scalar(select(func.count()).select_from(Assignment).where(
+                or_(open_at(as_of), dispatched_between(since, as_of))))
+            s.scalar(select(func.count()).select_from(Assignment).where(open_at(as_of), past_due(as_of)))
 
     with session_scope() as s:
         total = s.scalar(select(func.count()).select_from(Assignment))
         clocks = s.scalar(select(func.count()).select_from(AssignmentClock))
     print(f"assignments in the database: {total:,} ({clocks:,} clock rows)")
+    # The hot spots compare the month with the one before: one more span of clock rows.
+    hot_span = Period("span", month.previous().start, month.end)
     cases = [("weekly metrics, all units", ours_week, lambda: floor_periods([week]), ("metrics", [week.key])),
              ("monthly metrics, 2 months of trend, year-on-year, hot spots", ours_month,
-              lambda: floor_periods(months), ("metrics", [p.key for p in months]))]
-    cases += [(label, lambda a=a: detections(a.isoformat()), lambda a=a: floor_open(a), ("open", [a.isoformat()]))
-              for label, a in mornings.items()]
+              lambda: floor_periods([*months, hot_span]), ("metrics", [p.key for p in months]))]
+    cases += [(label, lambda k=key: detections(k), lambda k=key: floor_open(k), ("open", [key]))
+              for label, key in mornings.items()]
     figures = []
     for label, fn, fl, _ in cases:
         figures.append((timed(fn), timed(fl)))
@@ -148,10 +153,10 @@ def main():
     # The quick-script baseline runs in a child process: its memory is its own, reported apart.
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         for (label, _fn, _fl, (kind, keys)), (ours, fl) in zip(cases, figures, strict=True):
-            slow, mb, same = pool.submit(orm_baseline, args.database, kind, keys, _reference(kind, keys)).result()
+            slow, mb, diff = pool.submit(orm_baseline, args.database, kind, keys, _reference(kind, keys)).result()
             print(f"{label:<62} {ours * 1000:8.1f} ms | floor {fl * 1000:7.1f} ms ({ours / fl:4.1f}x) "
                   f"| ORM + Python {slow * 1000:8.0f} ms ({slow / ours:5.0f}x slower, {mb:.0f} MB, "
-                  f"{'same figures' if same else 'FIGURES DIFFER'})")
+                  f"{'same figures' if diff is None else 'FIGURES DIFFER'})" + (f"\n    {diff}" if diff else ""))
     sys.stdout.flush()
 
 
@@ -254,7 +259,20 @@ def orm_baseline(database, kind, keys, expected):
     elapsed = time.perf_counter() - t
     if kind == "metrics":  # ours lists the ranked units only
         got = [{u: g.get(u) for u in e} for e, g in zip(expected, got, strict=True)]
-    return elapsed, peak_mb(), got == expected
+    return elapsed, peak_mb(), _difference(expected, got)
+
+
+def _difference(expected, got) -> str | None:
+    """None when the figures agree, else the first place where they do not."""
+    if expected == got:
+        return None
+    if isinstance(expected, dict) and isinstance(got, dict):
+        for key in sorted(set(expected) | set(got), key=str):
+            if expected.get(key) != got.get(key):
+                return f"{key}: ours {expected.get(key)} / baseline {got.get(key)}"
+    if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)) and len(expected) == len(got):
+        return next(d for d in map(_difference, expected, got) if d)
+    return f"ours {str(expected)[:200]} / baseline {str(got)[:200]}"
 
 
 if __name__ == "__main__":

@@ -99,6 +99,7 @@ def derive_ticket(ticket: dict, events: Iterable[dict], rules: Rules) -> list[di
     returns = sum(1 for r in rows if r["returned_at"] is not None)
     for r in rows:
         r["is_current"] = r is current
+        r["is_open"] = r is current and r["finished_at"] is None
         r["ticket_return_count"] = returns
     return rows
 

@@ -26,10 +26,10 @@ ASSIGNMENT_COLUMNS = (A.ticket_id, A.unit_code, A.category_code, A.source, A.dis
 
 
 def open_at(as_of: datetime):
-    """Accountable, dispatched by ``as_of`` and not finished by then.  Written as two arms so that
-    the first (open now) reads the partial index ``ix_asg_open`` and the second (finished since)
-    only matters when ``as_of`` lies in the past."""
-    return and_(A.dispatched_at <= as_of, or_(and_(A.is_current.is_(True), A.finished_at.is_(None)),
+    """Accountable, dispatched by ``as_of`` and not finished by then.  Two arms: the open ones
+    (partial index ``ix_asg_open``) and those finished since, which only exist when ``as_of`` lies
+    in the past."""
+    return and_(A.dispatched_at <= as_of, or_(A.is_open.is_(True),
                                               and_(A.is_current.is_(True), A.finished_at > as_of)))
 
 
@@ -38,11 +38,20 @@ def _rows(session, *where, order=(A.unit_code, A.completion_due, Ticket.number))
     return [r._asdict() for r in session.execute(stmt.where(*where).order_by(*order))]
 
 
-def overdue_open(session, as_of: datetime) -> list[dict]:
-    """超期: open past its completion due, or past its reply due without a reply."""
+def past_due(as_of: datetime):
+    """超期 at ``as_of`` (with ``open_at``): past its completion due, or past its reply due without a reply."""
     reply_late = and_(A.reply_due.is_not(None), A.reply_due < as_of,
                       or_(A.first_replied_at.is_(None), A.first_replied_at > as_of))
-    return _rows(session, open_at(as_of), or_(A.completion_due < as_of, reply_late))
+    return or_(A.completion_due < as_of, reply_late)
+
+
+def dispatched_between(since: datetime, as_of: datetime):
+    return and_(A.dispatched_at >= since, A.dispatched_at <= as_of)
+
+
+def overdue_open(session, as_of: datetime) -> list[dict]:
+    """超期: open and past due at ``as_of``."""
+    return _rows(session, open_at(as_of), past_due(as_of))
 
 
 def finished_late(session, period: Period) -> list[dict]:
@@ -152,18 +161,14 @@ def widespread(session, period: Period, cfg: dict | None = None) -> list[dict]:
 
 def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime) -> dict[str, dict]:
     """Per unit: new since ``since``, open, warning, overdue, returned ≥ 2 — one grouped query."""
-    is_open = open_at(as_of)
-    reply_late = and_(A.reply_due.is_not(None), A.reply_due < as_of,
-                      or_(A.first_replied_at.is_(None), A.first_replied_at > as_of))
+    is_open, new = open_at(as_of), dispatched_between(since, as_of)
     s = lambda cond: func.sum(case((cond, 1), else_=0))
     rows = session.execute(
-        select(A.unit_code,
-               s(and_(A.dispatched_at >= since, A.dispatched_at <= as_of)),
-               s(is_open),
+        select(A.unit_code, s(new), s(is_open),
                s(and_(is_open, A.completion_due >= as_of, A.completion_due <= horizon)),
-               s(and_(is_open, or_(A.completion_due < as_of, reply_late))),
+               s(and_(is_open, past_due(as_of))),
                s(and_(A.is_current.is_(True), A.ticket_return_count >= 2, is_open)))
-        .where(or_(is_open, and_(A.dispatched_at >= since, A.dispatched_at <= as_of)))
+        .where(or_(is_open, new))
         .group_by(A.unit_code))
     return {code: {"new": int(a or 0), "open": int(b or 0), "warning": int(c or 0), "overdue": int(d or 0),
                        "returned_twice": int(e or 0)} for code, a, b, c, d, e in rows}

@@ -113,10 +113,6 @@ def comparison(now: PeriodMetrics, previous: PeriodMetrics, year_before: PeriodM
              "year_before": value(year_before, attr)} for label, attr in COMPARED]
 
 
-def _between(col, start: datetime, end: datetime):
-    return and_(col >= start, col < end)
-
-
 COUNTED = or_(A.returned_in_window.is_(None), A.returned_in_window.is_(False))
 
 # What each clock's grouped counts become: attribute of UnitMetrics ← (numerator, denominator).
@@ -201,13 +197,14 @@ def rank(result: PeriodMetrics, cfg: dict) -> None:
 
 
 def category_volumes(session, period: Period, previous: Period) -> list[tuple[str, int, int]]:
-    """(category, volume this period, volume in ``previous``), one grouped pass over both spans."""
-    cur = _between(C.at, period.start_at, period.end_at)
-    prev = _between(C.at, previous.start_at, previous.end_at)
+    """(category, volume this period, volume in ``previous``): one range scan from the start of
+    ``previous`` to the end of ``period`` (adjacent or not), split by a CASE."""
+    cur = C.at >= period.start_at
     in_span = lambda cond: func.sum(case((cond, 1), else_=0))
     rows = session.execute(
-        select(C.category_code, in_span(cur), in_span(prev))
-        .where(or_(cur, prev), C.clock == Clock.DISPATCHED, C.current == 1).group_by(C.category_code))
+        select(C.category_code, in_span(cur), in_span(and_(~cur, C.at < previous.end_at)))
+        .where(C.at >= previous.start_at, C.at < period.end_at, C.clock == Clock.DISPATCHED, C.current == 1)
+        .group_by(C.category_code))
     return [(c, int(a or 0), int(b or 0)) for c, a, b in rows]
 
 

@@ -164,6 +164,7 @@ class Assignment(Base):
     source: Mapped[str] = mapped_column(String(32))
     law_enforcement: Mapped[bool] = mapped_column(Boolean, default=False)
     is_current: Mapped[bool] = mapped_column(Boolean)       # the ticket's accountable dispatch
+    is_open: Mapped[bool] = mapped_column(Boolean, default=False)  # accountable and not finished (latest data)
     dispatched_at: Mapped[datetime]
     clock_started_at: Mapped[datetime]    # dispatch, or the last redo (重办 starts a new clock)
     signed_at: Mapped[datetime | None]
@@ -192,8 +193,10 @@ class Assignment(Base):
         Index("ix_asg_callback", "callback_at"),
         Index("ix_asg_open_due", "finished_at", "completion_due"),
         # The open accountable assignments: what the daily detections read (see detection.open_at).
-        Index("ix_asg_open", "dispatched_at", postgresql_where=text("is_current IS true AND finished_at IS NULL"),
-              sqlite_where=text("is_current IS 1 AND finished_at IS NULL")),
+        # A column of its own, not "is_current AND finished_at IS NULL": the planner then knows how
+        # few rows are open (thousands of millions) and plans the daily detections for that.
+        Index("ix_asg_open", "dispatched_at", postgresql_where=text("is_open IS true"),
+              sqlite_where=text("is_open IS 1")),
         Index("ix_asg_completion_due", "completion_due"),
         Index("ix_asg_first_replied", "first_replied_at"),
         Index("ix_asg_category", "category_code", "dispatched_at"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 18:09:23.424769
+Create Date: 2026-11-21 19:50:40.732050
 """
 from alembic import op
 import sqlalchemy as sa
@@ -154,6 +154,7 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=32), nullable=False),
     sa.Column('law_enforcement', sa.Boolean(), nullable=False),
     sa.Column('is_current', sa.Boolean(), nullable=False),
+    sa.Column('is_open', sa.Boolean(), nullable=False),
     sa.Column('dispatched_at', worker.times.LocalDateTime(), nullable=False),
     sa.Column('clock_started_at', worker.times.LocalDateTime(), nullable=False),
     sa.Column('signed_at', worker.times.LocalDateTime(), nullable=True),
@@ -185,7 +186,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_asg_completion_due', ['completion_due'], unique=False)
         batch_op.create_index('ix_asg_dispatched', ['dispatched_at'], unique=False)
         batch_op.create_index('ix_asg_first_replied', ['first_replied_at'], unique=False)
-        batch_op.create_index('ix_asg_open', ['dispatched_at'], unique=False, postgresql_where=sa.text('is_current IS true AND finished_at IS NULL'), sqlite_where=sa.text('is_current IS 1 AND finished_at IS NULL'))
+        batch_op.create_index('ix_asg_open', ['dispatched_at'], unique=False, postgresql_where=sa.text('is_open IS true'), sqlite_where=sa.text('is_open IS 1'))
         batch_op.create_index('ix_asg_open_due', ['finished_at', 'completion_due'], unique=False)
         batch_op.create_index('ix_asg_unit_dispatched', ['unit_code', 'dispatched_at'], unique=False)
 
@@ -288,7 +289,7 @@ def downgrade() -> None:
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.drop_index('ix_asg_unit_dispatched')
         batch_op.drop_index('ix_asg_open_due')
-        batch_op.drop_index('ix_asg_open', postgresql_where=sa.text('is_current IS true AND finished_at IS NULL'), sqlite_where=sa.text('is_current IS 1 AND finished_at IS NULL'))
+        batch_op.drop_index('ix_asg_open', postgresql_where=sa.text('is_open IS true'), sqlite_where=sa.text('is_open IS 1'))
         batch_op.drop_index('ix_asg_first_replied')
         batch_op.drop_index('ix_asg_dispatched')
         batch_op.drop_index('ix_asg_completion_due')
