@@ -167,7 +167,7 @@ def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime)
         select(A.unit_code, s(new), s(is_open),
                s(and_(is_open, A.completion_due >= as_of, A.completion_due <= horizon)),
                s(and_(is_open, past_due(as_of))),
-               s(and_(A.is_current.is_(True), A.ticket_return_count >= 2, is_open)))
+               s(and_(is_open, A.ticket_return_count >= 2)))
         .where(or_(is_open, new))
         .group_by(A.unit_code))
     return {code: {"new": int(a or 0), "open": int(b or 0), "warning": int(c or 0), "overdue": int(d or 0),
