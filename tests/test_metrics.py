@@ -1,7 +1,7 @@
 """Metrics and detections on hand-built histories, to the exact value, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -151,6 +151,35 @@ def test_daily_counts_per_unit(week_history):
         # Three hours earlier T2 (due 12 Nov, replied 13 Nov 09:00) was still open, and overdue.
         earlier = counts_by_unit(s, datetime(2026, 11, 13, 8, 0), since, horizon)["D01"]
         assert (earlier["open"], earlier["overdue"]) == (2, 1)
+
+
+def test_open_at_a_past_moment_whatever_the_span(db, history):
+    """"Open then" is bounded by span classes (2**k days); a replay must still find every
+    assignment open at the moment, from hours to years after its dispatch, and no other."""
+    from sqlalchemy import select
+
+    from worker.detection import open_at
+    from worker.models import Assignment, Ticket
+
+    dispatched = datetime(2025, 1, 2, 9, 0)
+    spans = {"H3": timedelta(hours=3), "D1": timedelta(days=1), "D1+": timedelta(days=1, minutes=1),
+             "D5": timedelta(days=5), "D40": timedelta(days=40), "D200": timedelta(days=200),
+             "D700": timedelta(days=700)}
+    for number, span in spans.items():
+        (history.ticket(number, "2025-01-02 08:00").dispatch("2025-01-02 09:00", "D01")
+         .reply((dispatched + span).isoformat(sep=" "), "D01"))
+    history.ticket("OPEN", "2025-01-02 08:00").dispatch("2025-01-02 09:00", "D01")
+    history.store()
+    with session_scope() as s:
+        classes = dict(s.execute(select(Ticket.number, Assignment.span_class).join(Assignment)).all())
+        assert classes == {"H3": 0, "D1": 0, "D1+": 1, "D5": 3, "D40": 6, "D200": 8, "D700": 10, "OPEN": None}
+        for offset in (timedelta(0), timedelta(hours=2, minutes=59), timedelta(days=1), timedelta(days=1, seconds=30),
+                       timedelta(days=4, hours=23), timedelta(days=39), timedelta(days=199), timedelta(days=699),
+                       timedelta(days=701)):
+            as_of = dispatched + offset
+            found = set(s.scalars(select(Ticket.number).join(Assignment).where(open_at(as_of))))
+            assert found == {n for n, span in spans.items() if offset < span} | {"OPEN"}, offset
+        assert not list(s.scalars(select(Ticket.number).join(Assignment).where(open_at(dispatched - timedelta(seconds=1)))))
 
 
 def test_later_events_replace_the_clock_rows(week_history):

@@ -37,6 +37,21 @@ from .rules import DeadlineInput, Rules, compute_deadlines
 
 E = EventKind
 SATISFIED = ("satisfied", "basically_satisfied")  # 满意 and 基本满意 count as satisfied
+SPAN_TOP = 10  # the last span class: open longer than 2**(SPAN_TOP - 1) = 512 days, no bound
+
+
+def span_class(dispatched_at: datetime, finished_at: datetime) -> int:
+    """The smallest k with finished_at - dispatched_at <= 2**k days (capped at ``SPAN_TOP``).
+
+    An assignment of class k < SPAN_TOP open at a moment was dispatched less than 2**k days
+    before it, so "open then" reads, per class, only the dispatches of that window: about twice
+    the rows open then, however far back the moment lies (an interval stabbing query by
+    powers of two, kept to plain B-tree indexes so it runs the same on SQLite and PostgreSQL).
+    """
+    seconds, k = (finished_at - dispatched_at).total_seconds(), 0
+    while k < SPAN_TOP and seconds > (1 << k) * 86400:
+        k += 1
+    return k
 
 
 def _new(ticket, event, seq: int) -> dict:
@@ -100,6 +115,8 @@ def derive_ticket(ticket: dict, events: Iterable[dict], rules: Rules) -> list[di
     for r in rows:
         r["is_current"] = r is current
         r["is_open"] = r is current and r["finished_at"] is None
+        r["span_class"] = (span_class(r["dispatched_at"], r["finished_at"])
+                           if r is current and r["finished_at"] is not None else None)
         r["ticket_return_count"] = returns
     return rows
 

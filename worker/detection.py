@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, literal, or_, select, update
 
+from .assignments import SPAN_TOP
 from .calendar import WorkCalendar
 from .config import policy
 from .models import AnalysisItem, Category, Ticket
@@ -26,11 +27,17 @@ ASSIGNMENT_COLUMNS = (A.ticket_id, A.unit_code, A.category_code, A.source, A.dis
 
 
 def open_at(as_of: datetime):
-    """Accountable, dispatched by ``as_of`` and not finished by then.  Two arms: the open ones
-    (partial index ``ix_asg_open``) and those finished since, which only exist when ``as_of`` lies
-    in the past."""
-    return and_(A.dispatched_at <= as_of, or_(A.is_open.is_(True),
-                                              and_(A.is_current.is_(True), A.finished_at > as_of)))
+    """Accountable, dispatched by ``as_of`` and not finished by then.
+
+    One arm for the assignments still open (partial index ``ix_asg_open``), and one per span
+    class for those finished since, which exist only when ``as_of`` lies in the past: an
+    assignment finished within 2**k days of its dispatch and open at ``as_of`` was dispatched
+    in the 2**k days before it (``assignments.span_class``; index ``ix_asg_span``).  Without the
+    bound, a moment in June would read every assignment finished since June."""
+    finished_since = [and_(A.span_class == k, A.dispatched_at > as_of - timedelta(days=1 << k), A.finished_at > as_of)
+                      for k in range(SPAN_TOP)]
+    return and_(A.dispatched_at <= as_of, or_(A.is_open.is_(True), *finished_since,
+                                              and_(A.span_class == SPAN_TOP, A.finished_at > as_of)))
 
 
 def _rows(session, *where, order=(A.unit_code, A.completion_due, Ticket.number)) -> list[dict]:

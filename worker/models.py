@@ -186,6 +186,10 @@ class Assignment(Base):
     redo_count: Mapped[int] = mapped_column(Integer, default=0)
     closed_at: Mapped[datetime | None]
     ticket_return_count: Mapped[int] = mapped_column(Integer, default=0)
+    # How long the accountable assignment stayed open: finished within 2**span_class days of its
+    # dispatch (NULL while open, and when not accountable).  It bounds "open at a past moment" to
+    # a short window of dispatch times per class (see detection.open_at).
+    span_class: Mapped[int | None] = mapped_column(SmallInteger)
     __table_args__ = (
         UniqueConstraint("ticket_id", "seq", name="uq_assignment"),
         Index("ix_asg_unit_dispatched", "unit_code", "dispatched_at"),
@@ -197,6 +201,7 @@ class Assignment(Base):
         # few rows are open (thousands of millions) and plans the daily detections for that.
         Index("ix_asg_open", "dispatched_at", postgresql_where=text("is_open IS true"),
               sqlite_where=text("is_open IS 1")),
+        Index("ix_asg_span", "span_class", "dispatched_at"),
         Index("ix_asg_completion_due", "completion_due"),
         Index("ix_asg_first_replied", "first_replied_at"),
         Index("ix_asg_category", "category_code", "dispatched_at"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 19:50:40.732050
+Create Date: 2026-11-21 20:22:27.399630
 """
 from alembic import op
 import sqlalchemy as sa
@@ -176,6 +176,7 @@ def upgrade() -> None:
     sa.Column('redo_count', sa.Integer(), nullable=False),
     sa.Column('closed_at', worker.times.LocalDateTime(), nullable=True),
     sa.Column('ticket_return_count', sa.Integer(), nullable=False),
+    sa.Column('span_class', sa.SmallInteger(), nullable=True),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('ticket_id', 'seq', name='uq_assignment')
@@ -188,6 +189,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_asg_first_replied', ['first_replied_at'], unique=False)
         batch_op.create_index('ix_asg_open', ['dispatched_at'], unique=False, postgresql_where=sa.text('is_open IS true'), sqlite_where=sa.text('is_open IS 1'))
         batch_op.create_index('ix_asg_open_due', ['finished_at', 'completion_due'], unique=False)
+        batch_op.create_index('ix_asg_span', ['span_class', 'dispatched_at'], unique=False)
         batch_op.create_index('ix_asg_unit_dispatched', ['unit_code', 'dispatched_at'], unique=False)
 
     op.create_table('documents',
@@ -288,6 +290,7 @@ def downgrade() -> None:
     op.drop_table('documents')
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.drop_index('ix_asg_unit_dispatched')
+        batch_op.drop_index('ix_asg_span')
         batch_op.drop_index('ix_asg_open_due')
         batch_op.drop_index('ix_asg_open', postgresql_where=sa.text('is_open IS true'), sqlite_where=sa.text('is_open IS 1'))
         batch_op.drop_index('ix_asg_first_replied')
