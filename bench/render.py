@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/render.py [--repeat 3]
 
-Two 12-page documents: a weekly bulletin (170 units, escalations, typical cases) and a ticket
+Two 12-page documents: a weekly bulletin (165 units, escalations, typical cases) and a ticket
 table (a supervision letter of 130 tickets).  Each in four set-ups, same template and data: our reduced GB2312 faces or the plain system Noto Serif
 CJK SC (65,000 glyphs), each subset by HarfBuzz's hb-subset (libharfbuzz-subset0, which ./run and
 the Dockerfile install) or by WeasyPrint's fontTools fallback (what a machine without that library
@@ -40,7 +40,7 @@ def letter(n):
 
 
 def bulletin(n):
-    """A weekly bulletin of ``n`` units with escalations and typical cases (170 units: 12 pages)."""
+    """A weekly bulletin of ``n`` units with escalations and typical cases (165 units: 12 pages)."""
     units = []
     for i in range(n):
         u = UnitMetrics(f"U{i:03d}", f"第{i + 1}街道办事处", "territorial", volume=40 + i % 17, dispatches=41 + i % 17,
@@ -58,7 +58,7 @@ def bulletin(n):
         "total_satisfaction": Rate(33 * n, 40 * n), "bottom_n": 5, "no_callbacks": []}
 
 
-DOCUMENTS = {"weekly bulletin": (bulletin, 170), "ticket table (supervision letter)": (letter, 130)}
+DOCUMENTS = {"weekly bulletin": (bulletin, 165), "ticket table (supervision letter)": (letter, 130)}
 
 
 def plain(template, context):

@@ -103,7 +103,7 @@ def test_monthly_and_quarterly(district):
     # 3 tickets against none in October and 2 a year before; satisfaction 1/2 against 2/2.
     assert "共交办工单 3 件，上月无可比数据，较去年同期增加 1 件（+50.0%）" in text.replace("\n", "")
     assert "同比" in text and "环比" in text and "去年同月" in text
-    assert "-50.00个百分点" in text and "100.00%" in text and "(2/2)" in text
+    assert "-50.00个百分点" in text and "100.00%" in text and "（2/2）" in text
     assert "环比上升较快的事项：物业管理（增加 2 件）、乱罚款（增加 1 件）。" in text.replace("\n", "")
     run("run", "quarterly_report", "--inline", "--at", "2026-11-20 10:00")
     text = pdf_text("quarterly_report")
