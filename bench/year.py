@@ -5,10 +5,12 @@
 
 1. Generation and import (streamed, batches of 5,000 rows): rows/s and the process's peak memory.
 2. A week's metrics of all units; a month's with two months of trend, the same month a year
-   before and the hot categories; the daily detections this morning and replayed mid-year — each
-   next to (a) the floor: ``SELECT count(*)`` over the same rows with the same filter (the
-   period's clock rows; the assignments open at that moment), and (b) loading the assignments
-   through the ORM and counting in Python, in a child process, whose figures must equal ours.
+   before and the hot categories; the daily sheet's detections (counts per unit, the tickets
+   overdue since the last sheet and the warnings, with their tickets) this morning and replayed
+   mid-year — each next to (a) the floor: ``SELECT count(*)`` over the same rows with the same
+   filters (the period's clock rows; the assignments open at that moment), and (b) loading the
+   assignments through the ORM and counting in Python, in a child process, whose figures must
+   equal ours.
 Targets (issue 4): within 3× the floor, ≥ 20× faster than (b), peak memory < 500 MB.
 The database is created if missing and left in place (rerun the queries with --skip-import).
 """
@@ -66,13 +68,22 @@ def main():
     args = ap.parse_args()
     os.environ["DATABASE_URL"] = args.database
     ensure_database(args.database)
-    from sqlalchemy import func, or_, select
+    from sqlalchemy import and_, func, or_, select
 
     from worker.calendar import load_calendar
     from worker.config import PROJECT_ROOT
     from worker.db import init_db, session_factory, session_scope
     from worker.demo_data import Generator, write_export
-    from worker.detection import counts_by_unit, dispatched_between, open_at, overdue_open, past_due
+    from worker.detection import (
+        came_due_since,
+        counts_by_unit,
+        dispatched_between,
+        due_within,
+        open_at,
+        overdue_open,
+        past_due,
+        warnings,
+    )
     from worker.directory import load_directory
     from worker.importer import import_file
     from worker.metrics import compute, hot_categories, trend
@@ -115,10 +126,13 @@ def main():
             hot_categories(s, month, 5)
 
     def detections(key):
+        """What the daily sheet asks: the counts per unit, the tickets overdue since its window
+        opened and the warnings, with their tickets."""
         as_of, since, horizon = _daily_window(key)
         with session_scope() as s:
             counts_by_unit(s, as_of, since, horizon)
-            return overdue_open(s, as_of)
+            overdue_open(s, as_of, came_due_since(since))
+            warnings(s, as_of, horizon)
 
     def floor_periods(periods):
         """One plain pass over the same rows: count(*) of the clock rows of each period."""
@@ -128,12 +142,13 @@ def main():
                     AssignmentClock.at >= p.start_at, AssignmentClock.at < p.end_at))
 
     def floor_open(key):
-        """The detections' two passes, counted: the open or new assignments; the open past due."""
-        as_of, since, _ = _daily_window(key)
+        """The detections' three passes, counted: open or new; overdue since; due within the horizon."""
+        as_of, since, horizon = _daily_window(key)
         with session_scope() as s:
-            s.scalar(select(func.count()).select_from(Assignment).where(
-                or_(open_at(as_of), dispatched_between(since, as_of))))
-            s.scalar(select(func.count()).select_from(Assignment).where(open_at(as_of), past_due(as_of)))
+            for where in (or_(open_at(as_of), dispatched_between(since, as_of)),
+                          and_(open_at(as_of), past_due(as_of), came_due_since(since)),
+                          and_(open_at(as_of), due_within(as_of, horizon))):
+                s.scalar(select(func.count()).select_from(Assignment).where(where))
 
     with session_scope() as s:
         total = s.scalar(select(func.count()).select_from(Assignment))
@@ -163,7 +178,7 @@ def main():
 def _reference(kind, keys):
     """Our figures, to compare with the baseline's."""
     from worker.db import session_scope
-    from worker.detection import counts_by_unit, overdue_open
+    from worker.detection import came_due_since, counts_by_unit, overdue_open, warnings
     from worker.metrics import compute
     from worker.periods import parse_key
 
@@ -173,16 +188,17 @@ def _reference(kind, keys):
                     for k in keys]
         as_of, since, horizon = _daily_window(keys[0])
         counts = {code: c for code, c in counts_by_unit(s, as_of, since, horizon).items() if any(c.values())}
-        return counts, sorted(t["number"] for t in overdue_open(s, as_of))
+        return (counts, sorted(t["number"] for t in overdue_open(s, as_of, came_due_since(since))),
+                sorted(t["number"] for t in warnings(s, as_of, horizon)))
 
 
 def _daily_window(key):
     """The daily sheet's moment, the start of its "new" window and the end of its warning window."""
     from worker.calendar import load_calendar
-    from worker.detection import warning_horizon
+    from worker.detection import previous_workday_same_time, warning_horizon
 
-    as_of = datetime.fromisoformat(key)
-    return as_of, as_of - timedelta(days=1), warning_horizon(load_calendar(), as_of)
+    as_of, cal = datetime.fromisoformat(key), load_calendar()
+    return as_of, previous_workday_same_time(cal, as_of), warning_horizon(cal, as_of)
 
 
 def _rates(u):
@@ -208,7 +224,7 @@ def orm_baseline(database, kind, keys, expected):
     with session_scope() as s:
         if kind == "open":
             as_of, since, horizon = _daily_window(keys[0])
-            counts, overdue = defaultdict(Counter), []
+            counts, overdue, warned = defaultdict(Counter), [], []
             # The predicate as written from the definition, without our span classes.
             open_then = and_(A.is_current.is_(True), A.dispatched_at <= as_of,
                              or_(A.finished_at.is_(None), A.finished_at > as_of))
@@ -219,15 +235,19 @@ def orm_baseline(database, kind, keys, expected):
                 if not (a.is_current and a.dispatched_at <= as_of and (a.finished_at is None or a.finished_at > as_of)):
                     continue
                 c["open"] += 1
-                c["warning"] += as_of <= a.completion_due <= horizon
                 c["returned_twice"] += a.ticket_return_count >= 2
+                if as_of <= a.completion_due <= horizon:
+                    c["warning"] += 1
+                    warned.append(s.get(Ticket, a.ticket_id).number)
                 reply_late = a.reply_due is not None and a.reply_due < as_of and (
                     a.first_replied_at is None or a.first_replied_at > as_of)
                 if a.completion_due < as_of or reply_late:
                     c["overdue"] += 1
-                    overdue.append(s.get(Ticket, a.ticket_id).number)
+                    if a.completion_due >= since or (a.reply_due is not None and a.reply_due >= since):
+                        overdue.append(s.get(Ticket, a.ticket_id).number)
             keys = ("new", "open", "warning", "overdue", "returned_twice")
-            got = ({u: {k: c[k] for k in keys} for u, c in counts.items() if any(c.values())}, sorted(overdue))
+            got = ({u: {k: c[k] for k in keys} for u, c in counts.items() if any(c.values())}, sorted(overdue),
+                   sorted(warned))
         else:
             got = []
             for key in keys:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from worker.cli import main
 from worker.db import session_scope
-from worker.models import Document
+from worker.models import Document, Run
 
 INJECTION = ('<img src="file:///etc/passwd"><link rel="stylesheet" href="http://example.com/x.css">'
              '<div style="background: url(file:///etc/shadow)">x</div><script>alert(1)</script>')
@@ -46,6 +46,11 @@ def pdf_text(kind: str, scope: str | None = None) -> str:
             q = q.where(Document.scope == scope)
         doc = s.scalars(q).first()
     return "".join(p.extract_text() for p in PdfReader(doc.path).pages)
+
+
+def last_summary(job: str) -> dict:
+    with session_scope() as s:
+        return s.scalars(select(Run.summary).where(Run.job == job).order_by(Run.id.desc())).first()
 
 
 def test_daily_sheet(district):
@@ -115,7 +120,12 @@ def test_supervision_letter_once_per_ticket_and_stage(district):
     text = pdf_text("supervision_letter", "2026-11-13:D20")
     assert "督办函" in text and "区城市管理局" in text and "A1" in text and "超期未办结" in text
     assert "139****5678" in text and PHONE not in text
+    assert last_summary("supervision")["letters"] == 2                 # D20 and D21
+    run("run", "supervision", "--inline", "--at", "2026-11-13 10:00")   # run again the same day: the same letters
+    assert last_summary("supervision")["letters"] == 2
+    assert pdf_text("supervision_letter", "2026-11-13:D20") == text
     run("run", "supervision", "--inline", "--at", "2026-11-16 10:00")   # A1 still overdue: no new letter
+    assert last_summary("supervision")["letters"] == 0
     with session_scope() as s:
         scopes = s.scalars(select(Document.scope).where(Document.kind == "supervision_letter")).all()
     assert sorted(scopes) == ["2026-11-13:D20", "2026-11-13:D21"]

@@ -42,7 +42,13 @@ def open_at(as_of: datetime):
 
 def _rows(session, *where, order=(A.unit_code, A.completion_due, Ticket.number)) -> list[dict]:
     stmt = select(*ASSIGNMENT_COLUMNS, *TICKET_COLUMNS).join(Ticket, Ticket.id == A.ticket_id)
-    return [r._asdict() for r in session.execute(stmt.where(*where).order_by(*order))]
+    return _dicts(session.execute(stmt.where(*where).order_by(*order)))
+
+
+def _dicts(result) -> list[dict]:
+    """Rows as plain dicts (zipped with the keys: a third of the cost of ``Row._asdict``)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row)) for row in result]
 
 
 def past_due(as_of: datetime):
@@ -56,9 +62,15 @@ def dispatched_between(since: datetime, as_of: datetime):
     return and_(A.dispatched_at >= since, A.dispatched_at <= as_of)
 
 
-def overdue_open(session, as_of: datetime) -> list[dict]:
-    """超期: open and past due at ``as_of``."""
-    return _rows(session, open_at(as_of), past_due(as_of))
+def came_due_since(since: datetime):
+    """A reply or completion due at or after ``since``: with ``past_due``, overdue since then."""
+    return or_(A.completion_due >= since, A.reply_due >= since)
+
+
+def overdue_open(session, as_of: datetime, *where) -> list[dict]:
+    """超期: open and past due at ``as_of`` (and ``where``: the daily sheet lists those that
+    ``came_due_since`` its window opened, supervision those without a letter yet)."""
+    return _rows(session, open_at(as_of), past_due(as_of), *where)
 
 
 def finished_late(session, period: Period) -> list[dict]:
@@ -80,9 +92,13 @@ def previous_workday_same_time(cal: WorkCalendar, as_of: datetime) -> datetime:
     return datetime.combine(day, as_of.time())
 
 
+def due_within(as_of: datetime, horizon: datetime):
+    return and_(A.completion_due >= as_of, A.completion_due <= horizon)
+
+
 def warnings(session, as_of: datetime, horizon: datetime) -> list[dict]:
     """预警: open and due between now and the horizon (``warning_horizon``)."""
-    return _rows(session, open_at(as_of), A.completion_due >= as_of, A.completion_due <= horizon)
+    return _rows(session, open_at(as_of), due_within(as_of, horizon))
 
 
 def returned_twice(session, as_of: datetime | None = None) -> list[dict]:
@@ -92,7 +108,7 @@ def returned_twice(session, as_of: datetime | None = None) -> list[dict]:
             .join(Ticket, Ticket.id == AnalysisItem.ticket_id).order_by(AnalysisItem.queued_at, Ticket.number))
     if as_of is not None:
         stmt = stmt.where(AnalysisItem.queued_at <= as_of)
-    return [r._asdict() for r in session.execute(stmt)]
+    return _dicts(session.execute(stmt))
 
 
 def late_returns(session, period: Period) -> list[dict]:
@@ -129,7 +145,7 @@ def repeated_callers(session, as_of: datetime, count: int, days: int) -> list[di
             .where(Ticket.received_at > since, Ticket.received_at <= as_of, Ticket.caller_phone.is_not(None))
             .group_by(Ticket.caller_phone).having(func.count() >= count).order_by(func.count().desc(),
                                                                                    Ticket.caller_phone))
-    return [r._asdict() for r in session.execute(stmt)]
+    return _dicts(session.execute(stmt))
 
 
 def repeated_places(session, as_of: datetime, count: int, days: int) -> list[dict]:
@@ -138,7 +154,7 @@ def repeated_places(session, as_of: datetime, count: int, days: int) -> list[dic
             .where(Ticket.received_at > since, Ticket.received_at <= as_of, Ticket.address.is_not(None))
             .group_by(Ticket.address, Ticket.category_code).having(func.count() >= count)
             .order_by(func.count().desc(), Ticket.address))
-    return [r._asdict() for r in session.execute(stmt)]
+    return _dicts(session.execute(stmt))
 
 
 def widespread(session, period: Period, cfg: dict | None = None) -> list[dict]:
@@ -172,7 +188,7 @@ def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime)
     s = lambda cond: func.sum(case((cond, 1), else_=0))
     rows = session.execute(
         select(A.unit_code, s(new), s(is_open),
-               s(and_(is_open, A.completion_due >= as_of, A.completion_due <= horizon)),
+               s(and_(is_open, due_within(as_of, horizon))),
                s(and_(is_open, past_due(as_of))),
                s(and_(is_open, A.ticket_return_count >= 2)))
         .where(or_(is_open, new))

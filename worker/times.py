@@ -70,6 +70,10 @@ class LocalDateTime(TypeDecorator):
     def process_bind_param(self, value, dialect):
         return None if value is None else to_local(value)
 
+    def result_processor(self, dialect, coltype):
+        # Other drivers already return naive datetimes: no Python call per value read.
+        return super().result_processor(dialect, coltype) if dialect.name == "sqlite" else None
+
     def process_result_value(self, value, dialect):
         if isinstance(value, str):  # raw SQLite text from a hand-written query
             value = datetime.fromisoformat(value)

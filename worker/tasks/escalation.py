@@ -2,7 +2,7 @@
 letters (督办函) and the analysis group's notice of tickets returned twice or more."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from ..config import policy
 from ..detection import overdue_open, returned_twice, unresolved
@@ -10,7 +10,7 @@ from ..documents import organisation, pdf_name, store, unit_names
 from ..escalation import evaluate, tier_label
 from ..jobs import job
 from ..mail import Attachment
-from ..models import SupervisionItem
+from ..models import Assignment, SupervisionItem
 from ..notify import notify
 from ..periods import containing, parse_key
 from ..rendering import public_ticket
@@ -63,7 +63,10 @@ def supervision(ctx):
     names = unit_names(s)
     since = containing("week", ctx.as_of).start_at
     rules = policy("metrics").get("supervision") or {}
-    candidates = [(t, "overdue") for t in overdue_open(s, ctx.as_of)] if rules.get("overdue", True) else []
+    # Once per ticket and stage: the overdue ones with a letter from another day are not read at all.
+    lettered = exists().where(SupervisionItem.ticket_id == Assignment.ticket_id, SupervisionItem.stage == "overdue",
+                              SupervisionItem.day != day)
+    candidates = [(t, "overdue") for t in overdue_open(s, ctx.as_of, ~lettered)] if rules.get("overdue", True) else []
     strict = rules.get("unresolved_requires_unsatisfied", True)
     candidates += [(t, "unresolved") for t in unresolved(s, containing("week", ctx.as_of))
                    if t["callback_at"] is not None and since <= t["callback_at"] <= ctx.as_of
