@@ -26,6 +26,10 @@ ASSIGNMENT_COLUMNS = (A.ticket_id, A.unit_code, A.category_code, A.source, A.dis
                       A.satisfaction, A.resolved, A.redo_count, A.returned_at, A.return_reason,
                       A.ticket_return_count, A.extended_days, A.plan_date, A.reply_kind)
 
+# What a document's ticket list shows, and what supervision keys on: the daily lists read no more.
+LIST_COLUMNS = (A.ticket_id, A.unit_code, A.completion_due, A.reply_due, Ticket.number, Ticket.content,
+                Ticket.caller_name, Ticket.caller_phone)
+
 
 @lru_cache(maxsize=16)
 def open_at(as_of: datetime):
@@ -43,8 +47,9 @@ def open_at(as_of: datetime):
                                               and_(A.span_class == SPAN_TOP, A.finished_at > as_of)))
 
 
-def _rows(session, *where, order=(A.unit_code, A.completion_due, Ticket.number)) -> list[dict]:
-    stmt = select(*ASSIGNMENT_COLUMNS, *TICKET_COLUMNS).join(Ticket, Ticket.id == A.ticket_id)
+def _rows(session, *where, order=(A.unit_code, A.completion_due, Ticket.number),
+          columns=(*ASSIGNMENT_COLUMNS, *TICKET_COLUMNS)) -> list[dict]:
+    stmt = select(*columns).join(Ticket, Ticket.id == A.ticket_id)
     return _dicts(session.execute(stmt.where(*where).order_by(*order)))
 
 
@@ -73,7 +78,7 @@ def came_due_since(since: datetime):
 def overdue_open(session, as_of: datetime, *where) -> list[dict]:
     """超期: open and past due at ``as_of`` (and ``where``: the daily sheet lists those that
     ``came_due_since`` its window opened, supervision those without a letter yet)."""
-    return _rows(session, open_at(as_of), past_due(as_of), *where)
+    return _rows(session, open_at(as_of), past_due(as_of), *where, columns=LIST_COLUMNS)
 
 
 def finished_late(session, period: Period) -> list[dict]:
@@ -101,7 +106,7 @@ def due_within(as_of: datetime, horizon: datetime):
 
 def warnings(session, as_of: datetime, horizon: datetime) -> list[dict]:
     """预警: open and due between now and the horizon (``warning_horizon``)."""
-    return _rows(session, open_at(as_of), due_within(as_of, horizon))
+    return _rows(session, open_at(as_of), due_within(as_of, horizon), columns=LIST_COLUMNS)
 
 
 def returned_twice(session, as_of: datetime | None = None) -> list[dict]:
