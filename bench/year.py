@@ -75,10 +75,10 @@ def main():
     from worker.db import init_db, session_factory, session_scope
     from worker.demo_data import Generator, write_export
     from worker.detection import (
-        came_due_since,
         counts_by_unit,
         dispatched_between,
         due_within,
+        fell_due_between,
         open_at,
         overdue_open,
         past_due,
@@ -131,7 +131,7 @@ def main():
         as_of, since, horizon = _daily_window(key)
         with session_scope() as s:
             counts_by_unit(s, as_of, since, horizon)
-            overdue_open(s, as_of, came_due_since(since))
+            overdue_open(s, as_of, fell_due_between(since, as_of))
             warnings(s, as_of, horizon)
 
     def floor_periods(periods):
@@ -146,7 +146,7 @@ def main():
         as_of, since, horizon = _daily_window(key)
         with session_scope() as s:
             for where in (or_(open_at(as_of), dispatched_between(since, as_of)),
-                          and_(open_at(as_of), past_due(as_of), came_due_since(since)),
+                          and_(open_at(as_of), past_due(as_of), fell_due_between(since, as_of)),
                           and_(open_at(as_of), due_within(as_of, horizon))):
                 s.scalar(select(func.count()).select_from(Assignment).where(where))
 
@@ -178,7 +178,7 @@ def main():
 def _reference(kind, keys):
     """Our figures, to compare with the baseline's."""
     from worker.db import session_scope
-    from worker.detection import came_due_since, counts_by_unit, overdue_open, warnings
+    from worker.detection import counts_by_unit, fell_due_between, overdue_open, warnings
     from worker.metrics import compute
     from worker.periods import parse_key
 
@@ -188,7 +188,7 @@ def _reference(kind, keys):
                     for k in keys]
         as_of, since, horizon = _daily_window(keys[0])
         counts = {code: c for code, c in counts_by_unit(s, as_of, since, horizon).items() if any(c.values())}
-        return (counts, sorted(t["number"] for t in overdue_open(s, as_of, came_due_since(since))),
+        return (counts, sorted(t["number"] for t in overdue_open(s, as_of, fell_due_between(since, as_of))),
                 sorted(t["number"] for t in warnings(s, as_of, horizon)))
 
 
@@ -243,7 +243,9 @@ def orm_baseline(database, kind, keys, expected):
                     a.first_replied_at is None or a.first_replied_at > as_of)
                 if a.completion_due < as_of or reply_late:
                     c["overdue"] += 1
-                    if a.completion_due >= since or (a.reply_due is not None and a.reply_due >= since):
+                    unreplied = a.first_replied_at is None or a.first_replied_at > as_of
+                    if since <= a.completion_due < as_of or (
+                            a.reply_due is not None and since <= a.reply_due < as_of and unreplied):
                         overdue.append(s.get(Ticket, a.ticket_id).number)
             keys = ("new", "open", "warning", "overdue", "returned_twice")
             got = ({u: {k: c[k] for k in keys} for u, c in counts.items() if any(c.values())}, sorted(overdue),

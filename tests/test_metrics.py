@@ -106,7 +106,7 @@ def test_ranking_is_total_with_ties_broken_deterministically(week_history):
 def test_detections(week_history):
     from worker.calendar import load_calendar
     from worker.detection import (
-        came_due_since,
+        fell_due_between,
         finished_late,
         late_returns,
         law_enforcement,
@@ -123,8 +123,8 @@ def test_detections(week_history):
     with session_scope() as s:
         assert [t["number"] for t in overdue_open(s, as_of)] == ["T6", "T11"]   # T11: S01, due 12 Nov
         # The daily sheet lists those overdue since its window opened: both fell due 12 Nov 23:59:59.
-        assert [t["number"] for t in overdue_open(s, as_of, came_due_since(datetime(2026, 11, 12, 12, 0)))] == ["T6", "T11"]
-        assert overdue_open(s, as_of, came_due_since(datetime(2026, 11, 13, 0, 0))) == []
+        assert [t["number"] for t in overdue_open(s, as_of, fell_due_between(datetime(2026, 11, 12, 12, 0), as_of))] == ["T6", "T11"]
+        assert overdue_open(s, as_of, fell_due_between(datetime(2026, 11, 13, 0, 0), as_of)) == []
         horizon = warning_horizon(cal, as_of)
         assert horizon == datetime(2026, 11, 16, 23, 59, 59)
         assert [t["number"] for t in warnings(s, as_of, horizon)] == ["T10"]

@@ -203,6 +203,7 @@ class Assignment(Base):
               sqlite_where=text("is_open IS 1")),
         Index("ix_asg_span", "span_class", "dispatched_at"),
         Index("ix_asg_completion_due", "completion_due"),
+        Index("ix_asg_reply_due", "reply_due"),   # the daily sheet's "fell overdue since" (detection)
         Index("ix_asg_first_replied", "first_replied_at"),
         Index("ix_asg_category", "category_code", "dispatched_at"),
     )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 20:22:27.399630
+Create Date: 2026-11-21 22:23:24.313407
 """
 from alembic import op
 import sqlalchemy as sa
@@ -189,6 +189,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_asg_first_replied', ['first_replied_at'], unique=False)
         batch_op.create_index('ix_asg_open', ['dispatched_at'], unique=False, postgresql_where=sa.text('is_open IS true'), sqlite_where=sa.text('is_open IS 1'))
         batch_op.create_index('ix_asg_open_due', ['finished_at', 'completion_due'], unique=False)
+        batch_op.create_index('ix_asg_reply_due', ['reply_due'], unique=False)
         batch_op.create_index('ix_asg_span', ['span_class', 'dispatched_at'], unique=False)
         batch_op.create_index('ix_asg_unit_dispatched', ['unit_code', 'dispatched_at'], unique=False)
 
@@ -291,6 +292,7 @@ def downgrade() -> None:
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.drop_index('ix_asg_unit_dispatched')
         batch_op.drop_index('ix_asg_span')
+        batch_op.drop_index('ix_asg_reply_due')
         batch_op.drop_index('ix_asg_open_due')
         batch_op.drop_index('ix_asg_open', postgresql_where=sa.text('is_open IS true'), sqlite_where=sa.text('is_open IS 1'))
         batch_op.drop_index('ix_asg_first_replied')

@@ -10,8 +10,8 @@ from ..assignments import SATISFIED, law_codes
 from ..calendar import UnknownYearError
 from ..config import policy
 from ..detection import (
-    came_due_since,
     counts_by_unit,
+    fell_due_between,
     grade,
     law_enforcement,
     overdue_open,
@@ -85,7 +85,7 @@ def daily_sheet(ctx):
     title = "12345热线工单日调度"
     _doc, pdf = store(ctx, kind="daily_sheet", scope=ctx.period.key, title=title, template="documents/daily_sheet.html",
                      as_of=as_of, calendar_warnings=cal_warnings, unit_rows=unit_rows, totals=totals,
-                     overdue=[public_ticket(t, names) for t in overdue_open(s, as_of, came_due_since(since))],
+                     overdue=[public_ticket(t, names) for t in overdue_open(s, as_of, fell_due_between(since, as_of))],
                      warnings=[public_ticket(t, names) for t in warnings(s, as_of, horizon)], returned_twice=twice)
     label = ctx.period.label()
     notify(ctx, kind="daily_sheet", groups=_recipients(ctx, ["hotline_center"]),
