@@ -141,6 +141,24 @@ def test_detections(week_history):
         assert [t["number"] for t in law] == ["T12"]
 
 
+def test_daily_sheet_lists_what_fell_overdue_in_its_window(db, history):
+    """An urgent (安全紧急) ticket must be answered within 24 hours: the sheet of 11 Nov lists the
+    one whose reply fell due since the previous sheet, not the one overdue since the day before
+    (listed then, still counted), nor the one answered in time."""
+    from worker.detection import fell_due_between, overdue_open
+
+    history.ticket("U1", "2026-11-10 08:00", urgent="safety").dispatch("2026-11-10 09:00", "D01")
+    history.ticket("U2", "2026-11-09 08:00", urgent="safety").dispatch("2026-11-09 09:00", "D01")
+    (history.ticket("U3", "2026-11-10 08:00", urgent="safety").dispatch("2026-11-10 09:00", "D01")
+     .reply("2026-11-10 15:00", "D01"))
+    history.store()
+    as_of, since = datetime(2026, 11, 11, 12, 0), datetime(2026, 11, 10, 12, 0)
+    with session_scope() as s:
+        assert [t["number"] for t in overdue_open(s, as_of)] == ["U2", "U1"]
+        assert [(t["number"], t["reply_due"]) for t in overdue_open(s, as_of, fell_due_between(since, as_of))] == [
+            ("U1", datetime(2026, 11, 11, 9, 0))]
+
+
 def test_daily_counts_per_unit(week_history):
     """The daily sheet's counts at a moment, including tickets finished only later (open then)."""
     from worker.detection import counts_by_unit
