@@ -204,3 +204,39 @@ def test_reduced_user_agent_sheet_renders_like_the_full_one(district, tmp_path, 
             pages[name, job] = [p.read_bytes() for p in sorted(tmp_path.glob(f"{prefix.name}-*.png"))]
     for job in runs:
         assert pages["reduced", job] and pages["reduced", job] == pages["full", job], job
+
+
+def test_parser_cache_mend_parses_like_tinyhtml5(district, monkeypatch):
+    """worker.rendering mends tinyhtml5's pattern cache; the tree must be the one its own code
+    builds, for every kind of text the tokenizer scans: data, entities, attribute values in each
+    quoting, comments, raw text, CDATA, doctype, NUL characters, and a whole bulletin."""
+    from xml.etree import ElementTree
+
+    import tinyhtml5
+    from tinyhtml5 import inputstream
+
+    from worker import rendering
+
+    rendered, render_html = [], rendering.render_html
+
+    def recording(template, **context):
+        html = render_html(template, **context)
+        rendered.extend([html] if template.startswith("documents/") else [])
+        return html
+
+    monkeypatch.setattr(rendering, "render_html", recording)
+    run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")
+    assert type(inputstream.characters_until_regex) is rendering._CharsUntilPatterns
+    sample = ('<!DOCTYPE html><html><head><title>周通报 &amp; 月分析</title><style>td > p { color: red }</style>'
+              '<script>if (a < b && c) {}</script></head><body><!-- 注释 -- 内容 -->'
+              '<p class="a b" title=\'单引号\' data-x=无引号>文字&lt;img&gt; &copy; &#x4e2d; &unknown; \x00末尾</p>'
+              '<table><tr><td>1<td>2</table><textarea>原样 <b>文本</b></textarea>'
+              + str(rendering.bar_chart(["甲", "乙"], [0.9, 0.8])) + '<svg><![CDATA[ x < y ]]></svg></body></html>')
+    trees = {}
+    for cache in (dict, rendering._CharsUntilPatterns):
+        monkeypatch.setattr(inputstream, "characters_until_regex", cache())
+        trees[cache] = [ElementTree.tostring(
+            tinyhtml5.parse(doc, namespace_html_elements=False), encoding="unicode") for doc in [sample, *rendered]]
+    assert len(rendered) == 1 and "双率" in rendered[0]
+    assert trees[dict] == trees[rendering._CharsUntilPatterns]
+    assert "单引号" in trees[dict][0] and "末尾" in trees[dict][0] and "x &lt; y" in trees[dict][0]
