@@ -17,10 +17,13 @@ from __future__ import annotations
 import argparse
 import gc
 import io
+import platform
 import statistics
+import sys
 import time
 from datetime import date, datetime
 
+import weasyprint
 from markupsafe import Markup
 from pypdf import PdfReader
 from weasyprint import CSS, HTML
@@ -96,6 +99,8 @@ def main():
     ap.add_argument("--samples", type=int, default=15, help="runs of ours with hb-subset (spread is shown)")
     args = ap.parse_args()
     hb = pdf_fonts.harfbuzz_subset
+    # WeasyPrint is pure Python: how the interpreter was built (Debian's: PGO + LTO) moves the figures.
+    print(f"Python {platform.python_version()} ({sys.executable}), WeasyPrint {weasyprint.__version__}")
     if hb is None:
         print("hb-subset: libharfbuzz-subset0 is not installed; only the fontTools figures follow")
     for label, (build, n) in DOCUMENTS.items():
