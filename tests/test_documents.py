@@ -77,7 +77,9 @@ def test_weekly_bulletin_figures_and_numbering(district):
     text = pdf_text("weekly_bulletin")
     assert "第 1 期" in text and "12345热线工作周通报" in text and "2026年11月9日至11月15日" in text
     assert "0.00%" in text and "（0/1）" in text and "100.00%" in text and "（1/1）" in text
-    assert "n/a" in text                             # D20 has no evaluations
+    # D20 has no evaluations: not ranked, listed after the ranking; "n/a" never appears in Chinese text.
+    assert "n/a" not in text and "无回访评价" in text
+    assert "本周无回访评价的单位（表中“—”）不参与排名，列于排名之后：区城市管理局" in text.replace("\n", "")
     run("run", "weekly_bulletin", "--inline", "--at", "2026-11-19 10:00")
     assert "第 2 期" in pdf_text("weekly_bulletin", "2026-W47")
     run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")   # re-render keeps its number
@@ -118,7 +120,11 @@ def test_monthly_and_quarterly(district):
 def test_supervision_letter_once_per_ticket_and_stage(district):
     run("run", "supervision", "--inline", "--at", "2026-11-13 10:00")
     text = pdf_text("supervision_letter", "2026-11-13:D20")
-    assert "督办函" in text and "区城市管理局" in text and "A1" in text and "超期未办结" in text
+    # A1: dispatched Mon 9 Nov, completion due Thu 12 Nov 23:59:59, never answered: 办结超期, and the
+    # letter of Fri 13 Nov asks for it by the next working day, Mon 16 Nov.
+    flat = re.sub(r"\s", "", text)
+    assert "督办函" in text and "区城市管理局" in text and "A1" in text and "办结超期" in text
+    assert "于2026年11月16日前办理完毕" in flat and "办结时限11月12日23:59" in flat
     assert "139****5678" in text and PHONE not in text
     assert last_summary("supervision")["letters"] == 2                 # D20 and D21
     run("run", "supervision", "--inline", "--at", "2026-11-13 10:00")   # run again the same day: the same letters
@@ -137,9 +143,9 @@ def test_injection_fetches_nothing(sqlite_db):
     pdf, refused = render_pdf("documents/supervision_letter.html", doc={
         "header": "区12345政务服务热线", "issuer": "区89000民生服务中心", "title": "督办函", "date": __import__("datetime").date(2026, 11, 1),
         "issue_no": None}, unit_name=INJECTION, rows=[{"number": "X1", "content": INJECTION, "caller_name": "张*",
-                                                       "caller_phone": "138****0000", "completion_due": None,
-                                                       "stage": "overdue"}],
-        stages=["超期未办结"], stage_label=lambda r: "超期")
+                                                       "caller_phone": "138****0000", "clock_label": "办结时限",
+                                                       "clock_due": None, "stage_label": "办结超期"}],
+        stages=["办结超期"], deadline=__import__("datetime").date(2026, 11, 2))
     assert refused == []                             # nothing in the content was even tried
     text = PdfReader(__import__("io").BytesIO(pdf)).pages[0].extract_text()
     assert "<script>alert(1)</script>" in text and "file:///etc/passwd" in text

@@ -48,7 +48,9 @@ def test_sample_export_twice_changes_nothing(db):
     first = snapshot()
     assert len(first[0]) == 45 and len(first[1]) == 105
     res = run("import", str(SAMPLE))
-    assert res.exit_code == 0 and "tickets new 0, updated 0; events new 0" in res.output
+    assert res.exit_code == 0
+    assert ("105 rows read: 0 stored, 105 unchanged, 0 refused; tickets 0 new, 0 corrected; "
+            "events 0 new, 0 corrected; encoding UTF-8") in res.output
     assert snapshot() == first
 
 
@@ -88,7 +90,7 @@ def test_newer_export_updates_tickets_and_appends_new_events(sqlite_db, tmp_path
     res = run("import", str(tmp_path / "new.csv"))
     assert res.exit_code == 0, res.output
     n_new = len(body) - len(older)
-    assert f"updated 1; events new {n_new}" in res.output
+    assert f"tickets 0 new, 1 corrected; events {n_new} new, 0 corrected" in res.output
     with session_scope() as s:
         assert s.scalar(select(Ticket.content).where(Ticket.number == number)) == "更正后的诉求内容"
 
@@ -156,7 +158,7 @@ def test_unknown_format_and_dry_run(sqlite_db, tmp_path):
     res = run("import", str(tmp_path / "x.pdf"))
     assert res.exit_code == 1 and "unknown format .pdf" in res.output
     res = run("import", "--dry-run", str(SAMPLE))
-    assert res.exit_code == 0 and "rows checked" in res.output
+    assert res.exit_code == 0 and "105 rows read: 105 valid, 0 refused (dry run, nothing stored)" in res.output
     assert snapshot()[0] == []
 
 

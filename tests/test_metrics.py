@@ -80,7 +80,14 @@ def test_unit_rates_exact(week_history):
     assert d03.satisfaction.pct() == "n/a" and d03.no_callbacks and d03.meets_requirement is None
     s01 = m["S01"]
     assert s01.redo == Rate(1, 1) and s01.resolution == Rate(1, 1) and s01.satisfaction == Rate(1, 1)
-    assert s01.volume == 2 and s01.returned_twice == 1        # T7 and T11 (returned twice)
+    # T7's first callback (14 Nov) was unsatisfied and unresolved, its last (15 Nov) satisfied.
+    assert s01.first_resolution == Rate(0, 1) and s01.first_satisfaction == Rate(0, 1)
+    assert d01.first_resolution == Rate(2, 2) and d01.first_satisfaction == Rate(2, 2)
+    # T11 was returned by D01 and D02, then taken by S01: the two returning units are charged.
+    assert s01.volume == 2 and s01.returned_twice == 0
+    assert d01.returned_twice == 1 and d02.returned_twice == 1
+    # T7: dispatched Wed 11 Nov, window ended Thu 12 Nov 23:59:59, returned Fri 13 Nov: late.
+    assert d01.late_returns == 1 and d02.late_returns == 0
 
 
 def test_callback_in_next_period_counts_there(week_history):
@@ -95,12 +102,14 @@ def test_ranking_is_total_with_ties_broken_deterministically(week_history):
         result = compute(s, WEEK, cfg=cfg)
     ranked = [(u.unit_code, u.rank) for u in result.units if u.rank]
     # S02 and S03 tie on every figure: the unit code decides.  D01 (response 5/6) scores 0.9833,
-    # S01 (response 1/2: T11 unsigned) 0.95; D03, D05, D10, D21 only their response rate, 0 — by code.
-    assert ranked == [("S02", 1), ("S03", 2), ("D01", 3), ("S01", 4), ("D03", 5), ("D05", 6), ("D10", 7),
-                      ("D21", 8)]
+    # S01 (response 1/2: T11 unsigned) 0.95.  D03, D05, D10, D21 have no evaluated callback: their
+    # 双率 are n/a, so they are not ranked at all (not ranked on their response rate alone).
+    assert ranked == [("S02", 1), ("S03", 2), ("D01", 3), ("S01", 4)]
     assert round(result.by_code()["D01"].score, 4) == 0.9833
-    assert [u.unit_code for u in result.units if u.bottom] == ["D10", "D21"]
-    assert not any(u.failing for u in result.units)   # bottom, but no evaluations: n/a, never failing
+    assert [u.unit_code for u in result.unranked if u.volume] == ["D03", "D05", "D10", "D21"]
+    assert all(u.score is None for u in result.unranked)
+    assert [u.unit_code for u in result.units if u.bottom] == ["D01", "S01"]   # the last two RANKED units
+    assert not any(u.failing for u in result.units)   # bottom, but meeting the requirement
 
 
 def test_detections(week_history):
@@ -128,7 +137,11 @@ def test_detections(week_history):
         horizon = warning_horizon(cal, as_of)
         assert horizon == datetime(2026, 11, 16, 23, 59, 59)
         assert [t["number"] for t in warnings(s, as_of, horizon)] == ["T10"]
-        assert [t["number"] for t in late_returns(s, WEEK)] == ["T7"]
+        late = late_returns(s, WEEK.start_at, WEEK.end_at)
+        assert [(t["number"], t["unit_code"]) for t in late] == [("T7", "D01")]
+        # Window: Thu 12 Nov 23:59:59 (one working day after Wed 11 Nov); returned Fri 13 Nov 10:00.
+        assert late[0]["return_until"] == datetime(2026, 11, 12, 23, 59, 59)
+        assert late[0]["late_by"] == timedelta(hours=10, seconds=1)
         assert [t["number"] for t in finished_late(s, WEEK)] == ["T2"]   # replied 13 Nov, due 12 Nov
         assert [(t["number"], t["redo_count"]) for t in redos(s, WEEK)] == [("T7", 1)]
         twice = returned_twice(s, as_of)
@@ -160,19 +173,25 @@ def test_daily_sheet_lists_what_fell_overdue_in_its_window(db, history):
 
 
 def test_daily_counts_per_unit(week_history):
-    """The daily sheet's counts at a moment, including tickets finished only later (open then)."""
+    """The daily sheet's counts at a moment, including tickets finished or returned only later
+    (open then), and the tickets returned twice charged to the units that returned them."""
     from worker.detection import counts_by_unit
 
     as_of, since, horizon = datetime(2026, 11, 13, 12, 0), datetime(2026, 11, 12, 12, 0), datetime(2026, 11, 16, 23, 59, 59)
     with session_scope() as s:
-        counts = {u: tuple(c.values()) for u, c in counts_by_unit(s, as_of, since, horizon).items() if any(c.values())}
+        counts, totals = counts_by_unit(s, as_of, since, horizon)
+        counts = {u: tuple(c.values()) for u, c in counts.items() if any(c.values())}
         # (new, open, warning, overdue, returned twice).  D01: T4 open (replied 18 Nov, due 20 Nov);
-        # T2 replied at 09:00.  S01: T7 dispatched at 11:00, T11 past due and returned twice.
-        assert counts == {"D01": (0, 1, 0, 0, 0), "D03": (0, 1, 0, 1, 0), "D05": (0, 1, 1, 0, 0),
-                          "S01": (1, 2, 0, 1, 1), "D10": (0, 1, 0, 0, 0), "D21": (0, 1, 0, 0, 0)}
-        # Three hours earlier T2 (due 12 Nov, replied 13 Nov 09:00) was still open, and overdue.
-        earlier = counts_by_unit(s, datetime(2026, 11, 13, 8, 0), since, horizon)["D01"]
-        assert (earlier["open"], earlier["overdue"]) == (2, 1)
+        # T2 replied at 09:00; T7 returned at 10:00.  D01 and D02 returned T11 (returned twice, still
+        # unfinished); S01, which holds it, is not charged.  S01: T7 dispatched at 11:00, T11 past due.
+        assert counts == {"D01": (0, 1, 0, 0, 1), "D02": (0, 0, 0, 0, 1), "D03": (0, 1, 0, 1, 0),
+                          "D05": (0, 1, 1, 0, 0), "S01": (1, 2, 0, 1, 0), "D10": (0, 1, 0, 0, 0),
+                          "D21": (0, 1, 0, 0, 0)}
+        assert totals == {"new": 1, "open": 7, "warning": 1, "overdue": 2, "returned_twice": 1}  # T11 once
+        # Four hours earlier T2 (due 12 Nov, replied 13 Nov 09:00) was still open and overdue, and T7
+        # (dispatched 11 Nov, completion due Mon 16 Nov) still open at D01, which returned it at 10:00.
+        earlier = counts_by_unit(s, datetime(2026, 11, 13, 8, 0), since, horizon)[0]["D01"]
+        assert (earlier["open"], earlier["overdue"], earlier["warning"]) == (3, 1, 1)
 
 
 def test_open_at_a_past_moment_whatever_the_span(db, history):
@@ -224,7 +243,7 @@ def test_later_events_replace_the_clock_rows(week_history):
                  satisfaction="unsatisfied", resolved=False)])
         refresh(s, [t10], load_calendar(), load_rules())
         refresh(s, [t10], load_calendar(), load_rules())   # twice: nothing doubles
-        assert s.scalar(select(func.count()).select_from(AssignmentClock).where(AssignmentClock.ticket_id == t10)) == 4
+        assert s.scalar(select(func.count()).select_from(AssignmentClock).where(AssignmentClock.ticket_id == t10)) == 5   # dispatch, reply, due, last and first callback
         this_week = compute(s, WEEK).by_code()["D05"]
         next_week = compute(s, containing("week", date(2026, 11, 16))).by_code()["D05"]
     assert (this_week.volume, this_week.response, this_week.resolution.pct()) == (1, Rate(1, 1), "n/a")

@@ -8,9 +8,15 @@ centre records (review, callback, redo, close), to the accountable assignment.
 Conventions (documented defaults):
 - ``finished_at`` is the time of the last reply that review did not send back (审核退回 reopens);
 - a redo (重办) reopens the assignment and starts a new completion clock from the redo;
-- an extension counts only with the caller's consent when the rules require it, and all
-  extensions of one assignment together are capped at the rule's maximum;
-- the last callback on an assignment is the one the rates count.
+- an extension counts only with the caller's consent when the rules require it; the cap on the
+  total is applied where the due time is computed (``rules.compute_deadlines``);
+- the last callback on an assignment is the one 解决率/满意率 count, the first one the
+  初次解决率/初次满意率;
+- an assignment is *open at the unit* from its dispatch until it is returned, finished, closed or
+  superseded by a new dispatch (``open_until``, NULL while still open); a dispatch later returned
+  was open at the unit until the return (DOMAIN.md "Open at a moment");
+- "returned two or more times" (同一事项回退 2 次以上) is charged to every unit that returned the
+  ticket, once per unit (on its last return of it); the unit that finally accepts it is not.
 """
 from __future__ import annotations
 
@@ -61,7 +67,8 @@ def _new(ticket, event, seq: int) -> dict:
         "clock_started_at": event["at"], "signed_at": None, "returned_at": None, "return_reason": None,
         "suggested_unit_code": None, "first_replied_at": None, "finished_at": None, "reply_kind": None,
         "extended_days": 0, "plan_date": None, "callback_at": None, "satisfaction": None, "resolved": None,
-        "redo_count": 0, "closed_at": None}
+        "first_callback_at": None, "first_satisfaction": None, "first_resolved": None,
+        "redo_count": 0, "closed_at": None, "superseded_at": None}
 
 
 def derive_ticket(ticket: dict, events: Iterable[dict], rules: Rules) -> list[dict]:
@@ -71,6 +78,8 @@ def derive_ticket(ticket: dict, events: Iterable[dict], rules: Rules) -> list[di
     for ev in sorted(events, key=lambda e: (e["at"], e["id"] or 0)):
         kind = ev["kind"]
         if kind == E.DISPATCHED:
+            if current is not None:   # re-dispatched by the centre without a return (改派)
+                current["superseded_at"] = ev["at"]
             current = _new(ticket, ev, len(rows) + 1)
             rows.append(current)
             continue
@@ -99,25 +108,31 @@ def derive_ticket(ticket: dict, events: Iterable[dict], rules: Rules) -> list[di
                 target["finished_at"] = None
         elif kind == E.EXTENDED:
             if ev["consent"] or not rules.extension_requires_consent:
-                target["extended_days"] = min(rules.extension_max_working_days,
-                                              target["extended_days"] + (ev["days"] or 0))
+                target["extended_days"] += max(0, ev["days"] or 0)
         elif kind == E.PLANNED:
             target["plan_date"] = ev["plan_date"]
         elif kind == E.CALLBACK:
             target.update(callback_at=ev["at"], satisfaction=ev["satisfaction"], resolved=ev["resolved"])
+            if target["first_callback_at"] is None:
+                target.update(first_callback_at=ev["at"], first_satisfaction=ev["satisfaction"],
+                              first_resolved=ev["resolved"])
         elif kind == E.REDO:
             target["redo_count"] += 1
             target["finished_at"] = None
+            target["closed_at"] = None
             target["clock_started_at"] = ev["at"]
         elif kind == E.CLOSED:
             target["closed_at"] = ev["at"]
     returns = sum(1 for r in rows if r["returned_at"] is not None)
+    last_return_of_unit = {r["unit_code"]: r for r in rows if r["returned_at"] is not None}
     for r in rows:
         r["is_current"] = r is current
-        r["is_open"] = r is current and r["finished_at"] is None
-        r["span_class"] = (span_class(r["dispatched_at"], r["finished_at"])
-                           if r is current and r["finished_at"] is not None else None)
+        ends = [t for t in (r["returned_at"], r["finished_at"], r["closed_at"], r["superseded_at"]) if t is not None]
+        r["open_until"] = min(ends) if ends else None
+        r["is_open"] = r["open_until"] is None
+        r["span_class"] = None if r["is_open"] else span_class(r["dispatched_at"], r["open_until"])
         r["ticket_return_count"] = returns
+        r["charged_returned_twice"] = returns >= 2 and last_return_of_unit.get(r["unit_code"]) is r
     return rows
 
 
@@ -154,7 +169,8 @@ def clock_rows(r: dict) -> list[dict]:
 
     Only counted assignments (not returned inside the window) count on the reply, due and
     callback clocks; "late" needs no reference time because the due time itself lies before the
-    end of any period that counts it: finished after it, or not finished at all, is late.
+    end of any period that counts it: finished after it, or not finished at all, is late.  On the
+    return clock "late" marks a return made after the return window (超时回退).
     """
     counted = r["returned_in_window"] is not True
     base = dict.fromkeys(CLOCK_FLAGS, 0) | {
@@ -163,7 +179,10 @@ def clock_rows(r: dict) -> list[dict]:
     out = [base | {"clock": Clock.DISPATCHED, "at": r["dispatched_at"],
                    "responded": int(counted and r["responded_in_time"]),
                    "returned": int(r["returned_at"] is not None),
-                   "returned_twice": int(counted and r["ticket_return_count"] >= 2)}]
+                   "returned_twice": int(r["charged_returned_twice"])}]
+    if r["returned_at"] is not None:
+        out.append(base | {"clock": Clock.RETURNED, "at": r["returned_at"], "returned": 1,
+                           "late": int(not r["returned_in_window"])})
     if not counted:
         return out
     if r["first_replied_at"] is not None:
@@ -176,6 +195,11 @@ def clock_rows(r: dict) -> list[dict]:
         out.append(base | {"clock": Clock.CALLBACK, "at": r["callback_at"], "resolved": int(r["resolved"] is True),
                            "judged": int(r["resolved"] is not None), "satisfied": int(r["satisfaction"] in SATISFIED),
                            "evaluated": int(r["satisfaction"] is not None)})
+    if r["first_callback_at"] is not None:
+        out.append(base | {"clock": Clock.FIRST_CALLBACK, "at": r["first_callback_at"],
+                           "resolved": int(r["first_resolved"] is True), "judged": int(r["first_resolved"] is not None),
+                           "satisfied": int(r["first_satisfaction"] in SATISFIED),
+                           "evaluated": int(r["first_satisfaction"] is not None)})
     return out
 
 

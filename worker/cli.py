@@ -125,9 +125,9 @@ def import_cmd(files, mapping, encoding, dry_run):
             continue
         for err in report.errors:
             click.echo(f"bad row: {err}", err=True)
-        verb = "checked" if dry_run else "imported"
-        click.echo(f"{f}: {report.rows} rows {verb}, {len(report.errors)} refused; tickets new {report.tickets_new}, "
-                   f"updated {report.tickets_updated}; events new {report.events_new}")
+        click.echo(f"{f}: {report.summary(dry_run)}")
+        if report.tickets_corrected or report.events_corrected:
+            click.echo(f"{f}: corrections kept in the audit table import_corrections (old and new value, line)")
         status = status or (1 if report.errors else 0)
     sys.exit(status)
 
@@ -197,6 +197,12 @@ def deadline(at, source, urgent, extension, plan_date, calendar_file, as_json):
     from .times import iso
 
     cal, rules = _calendar(calendar_file), _rules()
+    if extension > rules.extension_max_working_days:
+        click.echo(f"note: --extension {extension}: the policy allows at most {rules.extension_max_working_days} "
+                   f"working days of extension in all (extension.max_working_days in config/rules.yaml); "
+                   f"{rules.extension_max_working_days} used", err=True)
+    if extension < 0:
+        fail(f"--extension {extension}: an extension cannot be negative", 2)
     try:
         due = deadlines_for(cal, rules, _moment(at), source, urgent, extension,
                             date.fromisoformat(plan_date) if plan_date else None)

@@ -1,7 +1,7 @@
 """Detections at a moment ``as_of``, as SQL over the assignments and events.
 
-"Open at ``as_of``" means dispatched by then, accountable (not returned), and not finished by
-then.  Lists come back as plain dicts joined with the ticket (for documents); counts per unit
+"Open at ``as_of``" means dispatched to the unit by then and not yet returned, finished, closed or
+superseded then (a dispatch later returned was open at the returning unit until its return).  Lists come back as plain dicts joined with the ticket (for documents); counts per unit
 are grouped in the database.
 """
 from __future__ import annotations
@@ -10,12 +10,15 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy.orm import aliased
 
 from .assignments import SPAN_TOP
 from .calendar import WorkCalendar
 from .config import policy
 from .models import AnalysisItem, Category, Ticket
 from .models import Assignment as A
+
+F = aliased(A)
 from .periods import Period
 from .times import end_of_day
 
@@ -27,24 +30,34 @@ ASSIGNMENT_COLUMNS = (A.ticket_id, A.unit_code, A.category_code, A.source, A.dis
                       A.ticket_return_count, A.extended_days, A.plan_date, A.reply_kind)
 
 # What a document's ticket list shows, and what supervision keys on: the daily lists read no more.
-LIST_COLUMNS = (A.ticket_id, A.unit_code, A.completion_due, A.reply_due, Ticket.number, Ticket.content,
-                Ticket.caller_name, Ticket.caller_phone)
+LIST_COLUMNS = (A.ticket_id, A.unit_code, A.completion_due, A.reply_due, A.first_replied_at, Ticket.number,
+                Ticket.content, Ticket.caller_name, Ticket.caller_phone)
+
+REPLY, COMPLETION = "reply", "completion"
+CLOCK_LABELS = {REPLY: "答复时限", COMPLETION: "办结时限"}
 
 
 @lru_cache(maxsize=16)
 def open_at(as_of: datetime):
-    """Accountable, dispatched by ``as_of`` and not finished by then (built once per moment: its
-    forty comparisons cost SQLAlchemy more to construct than the database to plan).
+    """Open at the unit at ``as_of``: dispatched by then and not yet returned, finished, closed or
+    superseded then (DOMAIN.md "Open at a moment"; a dispatch returned later was open until its
+    return).  Built once per moment: its forty comparisons cost SQLAlchemy more to construct than
+    the database to plan.
 
     One arm for the assignments still open (partial index ``ix_asg_open``), and one per span
-    class for those finished since, which exist only when ``as_of`` lies in the past: an
-    assignment finished within 2**k days of its dispatch and open at ``as_of`` was dispatched
-    in the 2**k days before it (``assignments.span_class``; index ``ix_asg_span``).  Without the
-    bound, a moment in June would read every assignment finished since June."""
-    finished_since = [and_(A.span_class == k, A.dispatched_at > as_of - timedelta(days=1 << k), A.finished_at > as_of)
-                      for k in range(SPAN_TOP)]
-    return and_(A.dispatched_at <= as_of, or_(A.is_open.is_(True), *finished_since,
-                                              and_(A.span_class == SPAN_TOP, A.finished_at > as_of)))
+    class for those that stopped being open since, which exist only when ``as_of`` lies in the
+    past: an assignment open for at most 2**k days and open at ``as_of`` was dispatched in the
+    2**k days before it (``assignments.span_class``; index ``ix_asg_span``).  Without the bound,
+    a moment in June would read every assignment finished since June."""
+    ended_since = [and_(A.span_class == k, A.dispatched_at > as_of - timedelta(days=1 << k), A.open_until > as_of)
+                   for k in range(SPAN_TOP)]
+    return and_(A.dispatched_at <= as_of, or_(A.is_open.is_(True), *ended_since,
+                                              and_(A.span_class == SPAN_TOP, A.open_until > as_of)))
+
+
+def _open_plain(as_of: datetime):
+    """The same set as ``open_at`` by the plain definition: for classifying rows already found."""
+    return and_(A.dispatched_at <= as_of, or_(A.open_until.is_(None), A.open_until > as_of))
 
 
 def _rows(session, *where, order=(A.unit_code, A.completion_due, Ticket.number),
@@ -68,6 +81,12 @@ def past_due(as_of: datetime):
     return or_(A.completion_due < as_of, and_(A.reply_due.is_not(None), A.reply_due < as_of, _unreplied(as_of)))
 
 
+def not_past_due(as_of: datetime):
+    """``past_due`` negated, written as ranges the planner can estimate."""
+    return and_(A.completion_due >= as_of, or_(A.reply_due.is_(None), A.reply_due >= as_of,
+                                               A.first_replied_at <= as_of))
+
+
 def dispatched_between(since: datetime, as_of: datetime):
     return and_(A.dispatched_at >= since, A.dispatched_at <= as_of)
 
@@ -81,10 +100,40 @@ def fell_due_between(since: datetime, as_of: datetime):
                and_(A.reply_due >= since, A.reply_due < as_of, _unreplied(as_of)))
 
 
+def missed_clock(row: dict, as_of: datetime) -> tuple[str, datetime] | None:
+    """The clock an open ticket has missed at ``as_of``: the completion due once it passed, else
+    the reply due passed without a reply; None when neither has."""
+    if row["completion_due"] is not None and row["completion_due"] < as_of:
+        return COMPLETION, row["completion_due"]
+    replied = row["first_replied_at"] is not None and row["first_replied_at"] <= as_of
+    if row["reply_due"] is not None and row["reply_due"] < as_of and not replied:
+        return REPLY, row["reply_due"]
+    return None
+
+
+def next_clock(row: dict, as_of: datetime) -> tuple[str, datetime]:
+    """The next clock that falls due for a ticket not overdue at ``as_of``: its reply due while
+    unanswered, else its completion due (DOMAIN.md: warnings go by the next clock)."""
+    replied = row["first_replied_at"] is not None and row["first_replied_at"] <= as_of
+    if row["reply_due"] is not None and not replied and row["reply_due"] <= row["completion_due"]:
+        return REPLY, row["reply_due"]
+    return COMPLETION, row["completion_due"]
+
+
+def with_clock(rows: list[dict], as_of: datetime, overdue: bool) -> list[dict]:
+    """Each row with the clock a list shows: ``clock`` (reply | completion), ``clock_label``
+    (答复时限 / 办结时限) and ``clock_due``."""
+    for r in rows:
+        clock, due = (missed_clock(r, as_of) if overdue else None) or next_clock(r, as_of)
+        r.update(clock=clock, clock_label=CLOCK_LABELS[clock], clock_due=due)
+    return rows
+
+
 def overdue_open(session, as_of: datetime, *where) -> list[dict]:
     """超期: open and past due at ``as_of`` (and ``where``: the daily sheet lists those that
-    ``fell_due_between`` its window's bounds, supervision those without a letter yet)."""
-    return _rows(session, open_at(as_of), past_due(as_of), *where, columns=LIST_COLUMNS)
+    ``fell_due_between`` its window's bounds, supervision those without a letter yet), each with
+    the clock it missed (``with_clock``)."""
+    return with_clock(_rows(session, open_at(as_of), past_due(as_of), *where, columns=LIST_COLUMNS), as_of, True)
 
 
 def finished_late(session, period: Period) -> list[dict]:
@@ -107,12 +156,32 @@ def previous_workday_same_time(cal: WorkCalendar, as_of: datetime) -> datetime:
 
 
 def due_within(as_of: datetime, horizon: datetime):
-    return and_(A.completion_due >= as_of, A.completion_due <= horizon)
+    """预警: not overdue at ``as_of``, and its next clock (the reply due while unanswered, or the
+    completion due) falls due by ``horizon``.  A ticket already overdue on one clock is listed as
+    overdue, not warned."""
+    return and_(not_past_due(as_of), or_(A.completion_due <= horizon,
+                                         and_(A.reply_due <= horizon, _unreplied(as_of))))
 
 
 def warnings(session, as_of: datetime, horizon: datetime) -> list[dict]:
-    """预警: open and due between now and the horizon (``warning_horizon``)."""
-    return _rows(session, open_at(as_of), due_within(as_of, horizon), columns=LIST_COLUMNS)
+    """预警: open and due between now and the horizon (``warning_horizon``) on either clock."""
+    rows = _rows(session, open_at(as_of), due_within(as_of, horizon), columns=LIST_COLUMNS,
+                 order=(A.unit_code, func.coalesce(A.reply_due, A.completion_due), Ticket.number))
+    return sorted(with_clock(rows, as_of, False), key=lambda r: (r["unit_code"], r["clock_due"], r["number"]))
+
+
+def returned_twice_by_unit(session, as_of: datetime) -> tuple[dict[str, int], int]:
+    """Tickets returned two or more times by ``as_of`` and not finished then (awaiting 研判): per
+    unit that returned them (the deduction item's rule: every returning unit is charged, the unit
+    holding it now is not), and in all (each ticket once)."""
+    queued = select(AnalysisItem.ticket_id).where(AnalysisItem.queued_at <= as_of)
+    finished = (select(F.ticket_id).where(F.ticket_id == A.ticket_id, F.is_current.is_(True), F.finished_at <= as_of)
+                .exists())
+    where = (A.ticket_id.in_(queued), A.returned_at <= as_of, ~finished)
+    per_unit = dict(session.execute(select(A.unit_code, func.count(func.distinct(A.ticket_id)))
+                                    .where(*where).group_by(A.unit_code)).all())
+    total = session.scalar(select(func.count(func.distinct(A.ticket_id))).where(*where)) or 0
+    return {k: int(v) for k, v in per_unit.items()}, int(total)
 
 
 def returned_twice(session, as_of: datetime | None = None) -> list[dict]:
@@ -125,10 +194,17 @@ def returned_twice(session, as_of: datetime | None = None) -> list[dict]:
     return _dicts(session.execute(stmt))
 
 
-def late_returns(session, period: Period) -> list[dict]:
-    """A return after the window closed (超时回退), flagged to the centre."""
-    return _rows(session, A.returned_in_window.is_(False), A.returned_at >= period.start_at,
-                 A.returned_at < period.end_at)
+def late_returns(session, start: datetime, end: datetime) -> list[dict]:
+    """Returns made after the return window closed (超时回退) in [start, end), oldest first, each
+    with ``late_by`` (how long after the window).  The ticket still counts for the returning unit
+    (DOMAIN.md decisions); the daily sheet lists these for the centre."""
+    rows = _rows(session, A.returned_in_window.is_(False), A.returned_at >= start, A.returned_at < end,
+                 order=(A.returned_at, Ticket.number),
+                 columns=(A.ticket_id, A.unit_code, A.dispatched_at, A.return_until, A.returned_at, A.return_reason,
+                          Ticket.number, Ticket.content, Ticket.caller_name, Ticket.caller_phone))
+    for r in rows:
+        r["late_by"] = r["returned_at"] - r["return_until"]
+    return rows
 
 
 def redos(session, period: Period) -> list[dict]:
@@ -196,22 +272,28 @@ def widespread(session, period: Period, cfg: dict | None = None) -> list[dict]:
     return sorted(out, key=lambda r: (-r["volume"], r["code"]))
 
 
-def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime) -> dict[str, dict]:
-    """Per unit: new since ``since``, open, warning, overdue, returned ≥ 2 — one grouped query.
-    ``open_at`` finds the rows; once found, each is classified by the plain definition (three
-    comparisons, not the forty of the index arms, in each of four sums)."""
+def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime) -> tuple[dict[str, dict], dict]:
+    """Per unit: new since ``since``, open, warning, overdue, returned ≥ 2 — one grouped query
+    (and one over the few tickets returned twice); and the district's totals, where a ticket
+    returned by two units counts once.  ``open_at`` finds the rows; once found, each is classified
+    by the plain definition (a few comparisons, not the forty of the index arms)."""
     new = dispatched_between(since, as_of)
-    is_open = and_(A.is_current.is_(True), A.dispatched_at <= as_of, or_(A.finished_at.is_(None), A.finished_at > as_of))
+    is_open = _open_plain(as_of)
     s = lambda cond: func.sum(case((cond, 1), else_=0))
     rows = session.execute(
         select(A.unit_code, s(new), s(is_open),
                s(and_(is_open, due_within(as_of, horizon))),
-               s(and_(is_open, past_due(as_of))),
-               s(and_(is_open, A.ticket_return_count >= 2)))
+               s(and_(is_open, past_due(as_of))))
         .where(or_(open_at(as_of), new))
         .group_by(A.unit_code))
-    return {code: {"new": int(a or 0), "open": int(b or 0), "warning": int(c or 0), "overdue": int(d or 0),
-                       "returned_twice": int(e or 0)} for code, a, b, c, d, e in rows}
+    twice, twice_total = returned_twice_by_unit(session, as_of)
+    out = {code: {"new": int(a or 0), "open": int(b or 0), "warning": int(c or 0), "overdue": int(d or 0),
+                  "returned_twice": twice.get(code, 0)} for code, a, b, c, d in rows}
+    for code, n in twice.items():
+        out.setdefault(code, {"new": 0, "open": 0, "warning": 0, "overdue": 0, "returned_twice": n})
+    totals = {k: sum(c[k] for c in out.values()) for k in ("new", "open", "warning", "overdue")}
+    totals["returned_twice"] = twice_total
+    return out, totals
 
 
 # -- grading ------------------------------------------------------------------------------------

@@ -2,19 +2,30 @@
 
 State per unit is its history of ``week_results`` (and monthly results, keyed ``2026-11``).
 Evaluating a period: store whether each unit failed it (idempotent upsert), measure the current
-run of consecutive failing periods, and fire every tier whose threshold the run has reached and
-that has not fired for this run yet (unique on unit + tier + first period of the run).  A passing
-period ends the run, so the next failing period starts a new one and tiers can fire again.
+run of consecutive failing periods, and fire at most one tier (unique on unit + tier + first
+period of the run).  A passing period ends the run, so the next failing period starts a new one
+and tiers can fire again.
+
+The ladder climbs at most one tier per evaluation (DOMAIN.md decisions): the tier fired is the
+highest whose threshold the run has reached, unless that tier or a higher one already fired in
+this run.  A tier with ``requires: NAME`` fires only once the named tier was issued in this run at
+an earlier evaluation and the unit failed again (仍不整改: 常务会议说明 after 人大质询).  So a unit
+already deep in a failing run when the service is switched on gets the highest tier reached,
+once, never every lower one the same day.
+
+A month counts only when it is covered by data from its first day (a partial first month of data
+is not assessed) and with ``min_callbacks_to_fail`` evaluations, like a week.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .config import ConfigError, load_settings, read_yaml
 from .metrics import PeriodMetrics, compute
-from .models import Escalation, WeekResult
+from .models import Assignment, Escalation, WeekResult
 from .periods import Period
 from .times import now_local
 
@@ -27,6 +38,8 @@ def tiers() -> list[dict]:
         after = t.get("after") or {}
         if not t.get("name") or len(after) != 1 or next(iter(after)) not in ("weeks", "months"):
             raise ConfigError(f"{path}: tiers[{i}] needs a name and after: {{weeks: N}} or {{months: N}}")
+        if t.get("requires") and t["requires"] not in {o.get("name") for o in out}:
+            raise ConfigError(f"{path}: tiers[{i}].requires: {t['requires']!r} is not a tier listed before it")
         out.append(t)
     return out
 
@@ -44,17 +57,28 @@ class Fired:
     history: list[WeekResult]
 
 
+def partial_first_period(session, period: Period) -> bool:
+    """True when the data begins after the period's first day (the service was switched on, or
+    the history imported, part-way through it)."""
+    first = session.scalar(select(func.min(Assignment.dispatched_at)))
+    return first is not None and first.date() > period.start
+
+
 def _upsert_results(session, result: PeriodMetrics) -> None:
     key = result.period.key
+    partial = result.period.kind == "month" and partial_first_period(session, result.period)
     existing = {r.unit_code: r for r in session.scalars(select(WeekResult).where(WeekResult.period_key == key))}
     for u in result.units:
-        detail = {"resolution": str(u.resolution), "satisfaction": str(u.satisfaction), "rank": u.rank,
+        detail = {"resolution": str(u.dual_resolution), "satisfaction": str(u.dual_satisfaction), "rank": u.rank,
                   "bottom": u.bottom, "meets": u.meets_requirement}
+        failing = u.failing and not partial
+        if partial:
+            detail["partial"] = True
         row = existing.get(u.unit_code)
         if row is None:
-            session.add(WeekResult(unit_code=u.unit_code, period_key=key, failing=u.failing, detail=detail))
+            session.add(WeekResult(unit_code=u.unit_code, period_key=key, failing=failing, detail=detail))
         else:
-            row.failing, row.detail = u.failing, detail
+            row.failing, row.detail = failing, detail
     session.flush()
 
 
@@ -68,8 +92,8 @@ def ensure_results(session, period: Period, depth: int) -> None:
         p = p.previous()
 
 
-def evaluate(session, period: Period) -> list[Fired]:
-    """Evaluate a week or a month; returns the tiers that fired now (each once per run)."""
+def evaluate(session, period: Period, at: datetime | None = None) -> list[Fired]:
+    """Evaluate a week or a month; returns the tier that fired now per unit (at most one)."""
     unit_kind = "weeks" if period.kind == "week" else "months"
     ladder = [t for t in tiers() if next(iter(t["after"])) == unit_kind]
     if not ladder:
@@ -78,6 +102,7 @@ def evaluate(session, period: Period) -> list[Fired]:
     ensure_results(session, period, depth + 1)
     failing_now = session.scalars(select(WeekResult.unit_code).where(
         WeekResult.period_key == period.key, WeekResult.failing.is_(True)).order_by(WeekResult.unit_code)).all()
+    order = {t["name"]: i for i, t in enumerate(ladder)}
     fired = []
     for unit_code in failing_now:
         run, p = [], period
@@ -85,15 +110,19 @@ def evaluate(session, period: Period) -> list[Fired]:
             run.append(r)
             p = p.previous()
         streak, run_started = len(run), run[-1].period_key
-        for tier in ladder:
-            if streak < int(tier["after"][unit_kind]):
-                continue
-            exists = session.scalar(select(Escalation.id).where(
-                Escalation.unit_code == unit_code, Escalation.tier == tier["name"],
-                Escalation.run_started == run_started))
-            if exists is None:
-                session.add(Escalation(unit_code=unit_code, tier=tier["name"], run_started=run_started,
-                                       period_key=period.key, fired_at=now_local()))
-                fired.append(Fired(unit_code, tier, run_started, streak, list(reversed(run))))
+        issued = {e.tier: e for e in session.scalars(select(Escalation).where(
+            Escalation.unit_code == unit_code, Escalation.run_started == run_started,
+            Escalation.tier.in_(list(order))))}
+        reached = [t for t in ladder if streak >= int(t["after"][unit_kind])
+                   and (not t.get("requires") or (t["requires"] in issued
+                                                  and issued[t["requires"]].period_key != period.key))]
+        if not reached:
+            continue
+        top = reached[-1]
+        if top["name"] in issued or any(order[name] > order[top["name"]] for name in issued):
+            continue
+        session.add(Escalation(unit_code=unit_code, tier=top["name"], run_started=run_started,
+                               period_key=period.key, fired_at=at or now_local()))
+        fired.append(Fired(unit_code, top, run_started, streak, list(reversed(run))))
     session.flush()
     return fired

@@ -3,9 +3,17 @@
 Driven by a column-mapping YAML (``config/import-mapping.yaml``), so an export with Chinese
 headers reads as is.  Rows are validated one by one; good rows are stored in batches (one
 transaction per batch: a row is stored whole or not at all), bad rows are reported with
-``file:line`` and the reason.  Importing the same file again changes nothing: tickets are keyed
-by 工单编号 and events by (ticket, kind, time, unit); a newer export updates ticket fields and
-appends only the events not yet stored.  Timestamps without a zone are Asia/Shanghai.
+``file:line`` and the reason.  Importing the same file again changes nothing.
+
+Identity: a ticket is its 工单编号; an event is (ticket, kind, its place among that ticket's events
+of that kind in time order) — the second 签收 of a ticket is the second 签收 whatever its time.  A
+newer export appends the events not yet stored and *corrects* the stored ones whose fields
+changed (a 签收 moved by an hour replaces the stored one, it is not a second 签收); corrected
+ticket fields (诉求内容…) replace the stored ones.  Every correction is kept in
+``import_corrections`` (file, line, old and new value) and the affected assignments are derived
+again.  An export is expected to carry each ticket's whole history, its rows together (the
+platform's export does); a batch never splits a ticket.  Timestamps without a zone are
+Asia/Shanghai.
 """
 from __future__ import annotations
 
@@ -13,19 +21,19 @@ import codecs
 import csv
 import itertools
 import json
-from collections import OrderedDict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from .assignments import refresh
 from .calendar import WorkCalendar
 from .config import ConfigError, load_settings, read_yaml
 from .db import refresh_statistics
-from .models import Category, EventKind, Ticket, TicketEvent, Unit
+from .models import Category, EventKind, ImportCorrection, Ticket, TicketEvent, Unit
 from .rules import Rules
 from .times import now_local, parse_local
 
@@ -45,15 +53,39 @@ class ImportFileError(Exception):
 @dataclass
 class ImportReport:
     path: str
-    rows: int = 0
+    rows: int = 0               # data rows read
+    rows_stored: int = 0        # rows that added or corrected something
+    rows_unchanged: int = 0     # rows already stored exactly so
     tickets_new: int = 0
-    tickets_updated: int = 0
+    tickets_corrected: int = 0
     events_new: int = 0
+    events_corrected: int = 0
+    encoding: str | None = None  # detected (CSV, JSONL); None for a workbook
     errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def summary(self, dry_run: bool = False) -> str:
+        """One line for the operator: rows read, stored, unchanged and refused, kept apart."""
+        if dry_run:
+            return (f"{self.rows} rows read: {self.rows - len(self.errors)} valid, {len(self.errors)} refused "
+                    f"(dry run, nothing stored){self._encoding()}")
+        return (f"{self.rows} rows read: {self.rows_stored} stored, {self.rows_unchanged} unchanged, "
+                f"{len(self.errors)} refused; tickets {self.tickets_new} new, {self.tickets_corrected} corrected; "
+                f"events {self.events_new} new, {self.events_corrected} corrected{self._encoding()}")
+
+    def _encoding(self) -> str:
+        return f"; encoding {self.encoding}" if self.encoding else ""
+
+
+def encoding_label(path: Path, codec: str) -> str:
+    """The detected encoding as an operator reads it: UTF-8 (with BOM), GB18030 (GBK's superset)."""
+    if codec == "utf-8-sig":
+        with path.open("rb") as fh:
+            return "UTF-8 with BOM" if fh.read(3) == codecs.BOM_UTF8 else "UTF-8"
+    return {"gb18030": "GB18030 (GBK)"}.get(codec, codec)
 
 
 @dataclass
@@ -102,13 +134,14 @@ def detect_encoding(path: Path, encoding: str | None) -> str:
 csv.field_size_limit(16 * 1024 * 1024)
 
 
-def read_rows(path: Path, encoding: str | None = None) -> Iterator[tuple[int, dict]]:
-    """(line number, {header: value}) for every data row."""
+def read_rows(path: Path, encoding: str | None = None, meta: dict | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number, {header: value}) for every data row; ``meta["encoding"]`` gets the encoding read."""
     suffix = path.suffix.lower()
+    meta = {} if meta is None else meta
     if not path.exists():
         raise ImportFileError(f"{path}: file not found")
     if suffix == ".csv":
-        enc = detect_encoding(path, encoding)
+        enc = meta["encoding"] = detect_encoding(path, encoding)
         with path.open(encoding=enc, newline="") as fh:
             reader = csv.reader(fh)
             try:
@@ -153,7 +186,7 @@ def read_rows(path: Path, encoding: str | None = None) -> Iterator[tuple[int, di
         finally:
             wb.close()
     elif suffix in (".jsonl", ".ndjson"):
-        enc = detect_encoding(path, encoding)
+        enc = meta["encoding"] = detect_encoding(path, encoding)
         with path.open(encoding=enc) as fh:
             for line, text in enumerate(fh, 1):
                 if not text.strip():
@@ -308,12 +341,15 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
         categories = set(s.scalars(select(Category.code)))
     parser = RowParser(mapping, units, categories, set(rules.channels), now_local())
     # Conflicting duplicates are looked for among the recent tickets only (exports list a ticket's
-    # events together): bounded memory however large the file.
-    first_seen: OrderedDict[str, tuple[int, dict]] = OrderedDict()
+    # events together): bounded memory however large the file.  Each entry also counts the
+    # ticket's events by kind in earlier batches, for a ticket whose rows are not together.
+    first_seen: OrderedDict[str, tuple[int, dict, Counter]] = OrderedDict()
     batch: list[tuple[int, str, dict, dict]] = []
-    rows = read_rows(path, encoding)
+    meta: dict = {}
+    rows = read_rows(path, encoding, meta)
     # Fail on the file as a whole (format, encoding, header) before any row is stored.
     first = next(rows, None)
+    report.encoding = encoding_label(path, meta["encoding"]) if meta.get("encoding") else None
     pending = [first] if first else []
     if first is not None and "__error__" not in first[1]:
         missing = [mapping.columns[f] for f in ("number", "kind", "at")
@@ -324,7 +360,7 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
 
     def flush():
         if batch and not dry_run:
-            _store(session_factory, batch, cal, rules, report)
+            _store(session_factory, path, batch, cal, rules, report, first_seen)
         batch.clear()
 
     for line, row in itertools.chain(pending, rows):
@@ -335,7 +371,7 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
             number, ticket, event = parser.parse(row)
             seen = first_seen.get(number)
             if seen is None:
-                first_seen[number] = (line, ticket)
+                first_seen[number] = (line, ticket, Counter())
                 if len(first_seen) > 50_000:
                     first_seen.popitem(last=False)
             else:
@@ -346,52 +382,98 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
         except (RowError, ConfigError) as exc:
             report.errors.append(f"{path}:{line}: {exc}")
             continue
+        if len(batch) >= batch_size and batch[-1][1] != number:
+            flush()   # only between tickets: a ticket's events are matched as a whole
         batch.append((line, number, ticket, event))
-        if len(batch) >= batch_size:
-            flush()
     flush()
     if report.events_new >= ANALYZE_AFTER_EVENTS:
         refresh_statistics(session_factory)
     return report
 
 
-def _store(session_factory, batch, cal, rules, report: ImportReport) -> None:
-    """One transaction for a batch: tickets upserted, new events appended, assignments refreshed."""
+def _value(v) -> str | None:
+    return None if v is None else (v.isoformat(sep=" ") if isinstance(v, datetime | date) else str(v))
+
+
+def _store(session_factory, path: Path, batch, cal, rules, report: ImportReport, first_seen) -> None:
+    """One transaction for a batch: tickets inserted or corrected, events matched by identity
+    (ticket, kind, place among the ticket's events of that kind) and inserted or corrected, the
+    corrections audited, the touched tickets' assignments derived again."""
+    corrected_at = now_local()
     with session_factory() as s, s.begin():
         numbers = {number for _, number, _, _ in batch}
         existing = {t.number: t for t in s.execute(select(Ticket.id, Ticket.number, *[getattr(Ticket, f)
                     for f in TICKET_FIELDS]).where(Ticket.number.in_(numbers)))}
-        latest: dict[str, dict] = {}
-        for _, number, ticket, _ in batch:
-            latest[number] = ticket
+        latest: dict[str, tuple[int, dict]] = {}
+        for line, number, ticket, _ in batch:
+            latest[number] = (line, ticket)
         ids: dict[str, int] = {n: t.id for n, t in existing.items()}
-        new = [dict(number=n, **t) for n, t in latest.items() if n not in existing]
+        new = [dict(number=n, **t) for n, (_, t) in latest.items() if n not in existing]
         if new:
             s.execute(Ticket.__table__.insert(), new)
             ids.update(dict(s.execute(select(Ticket.number, Ticket.id).where(
                 Ticket.number.in_([t["number"] for t in new]))).all()))
             report.tickets_new += len(new)
-        changed_tickets = set()
-        for n, t in latest.items():
+        audit: list[dict] = []
+        touched: set[int] = set()
+        for n, (line, t) in latest.items():
             old = existing.get(n)
-            if old is not None and any(getattr(old, f) != t[f] for f in TICKET_FIELDS):
+            changed = [f for f in TICKET_FIELDS if old is not None and getattr(old, f) != t[f]]
+            if changed:
                 s.execute(update(Ticket).where(Ticket.id == old.id).values(**t))
-                changed_tickets.add(old.id)
-                report.tickets_updated += 1
-        keys = {(ids[n], e["kind"], e["at"], e["unit_code"]) for _, n, _, e in batch}
-        stored = set(s.execute(select(TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.at, TicketEvent.unit_code)
-                               .where(TicketEvent.ticket_id.in_({k[0] for k in keys}))).all())
-        stored = {(t, k, a, u) for t, k, a, u in stored}
-        new_events, seen = [], set()
-        for _, n, _, e in batch:
-            key = (ids[n], e["kind"], e["at"], e["unit_code"])
-            if key in stored or key in seen:
-                continue
-            seen.add(key)
-            new_events.append(dict(ticket_id=ids[n], **e))
-        if new_events:
-            s.execute(TicketEvent.__table__.insert(), new_events)
-            report.events_new += len(new_events)
-        touched = sorted(changed_tickets | {e["ticket_id"] for e in new_events})
-        refresh(s, touched, cal, rules)
+                audit += [{"file": str(path), "line": line, "ticket_id": old.id, "target": "ticket", "field": f,
+                           "old_value": _value(getattr(old, f)), "new_value": _value(t[f]),
+                           "corrected_at": corrected_at} for f in changed]
+                touched.add(old.id)
+                report.tickets_corrected += 1
+        fresh_tickets = {ids[t["number"]] for t in new}
+        touched |= fresh_tickets
 
+        stored: dict[tuple[int, str], list[dict]] = defaultdict(list)
+        for ev in s.execute(select(TicketEvent.id, TicketEvent.ticket_id, *[getattr(TicketEvent, f) for f in EVENT_FIELDS])
+                            .where(TicketEvent.ticket_id.in_({ids[n] for n in numbers}))
+                            .order_by(TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.at, TicketEvent.id)):
+            stored[(ev.ticket_id, ev.kind)].append(ev._asdict())
+        in_file: dict[tuple[str, str], list[tuple[int, dict]]] = defaultdict(list)
+        for line, n, _, e in batch:
+            in_file[(n, e["kind"])].append((line, e))
+        inserts, replaced = [], []
+        for (n, kind), events in in_file.items():
+            tid, counts = ids[n], first_seen[n][2] if n in first_seen else Counter()
+            events.sort(key=lambda le: (le[1]["at"], le[0]))
+            unique, seen = [], set()
+            for line, e in events:   # the same row twice in one export is one event
+                key = tuple(e[f] for f in EVENT_FIELDS)
+                if key in seen:
+                    report.rows_unchanged += 1
+                    continue
+                seen.add(key)
+                unique.append((line, e))
+            have = stored.get((tid, kind), [])
+            for i, (line, e) in enumerate(unique, counts[kind]):
+                if i >= len(have):
+                    inserts.append(dict(ticket_id=tid, **e))
+                    report.rows_stored += 1
+                    continue
+                changed = [f for f in EVENT_FIELDS if have[i][f] != e[f]]
+                if not changed:
+                    report.rows_stored += tid in touched
+                    report.rows_unchanged += tid not in touched
+                    continue
+                replaced.append(have[i]["id"])
+                inserts.append(dict(ticket_id=tid, **e))
+                audit += [{"file": str(path), "line": line, "ticket_id": tid, "target": f"{kind}#{i + 1}", "field": f,
+                           "old_value": _value(have[i][f]), "new_value": _value(e[f]),
+                           "corrected_at": corrected_at} for f in changed]
+                report.events_corrected += 1
+                report.rows_stored += 1
+            counts[kind] += len(unique)
+        if replaced:   # removed first, so a corrected time may take another event's old place
+            s.execute(delete(TicketEvent).where(TicketEvent.id.in_(replaced)))
+        if inserts:
+            s.execute(TicketEvent.__table__.insert(), inserts)
+        report.events_new += len(inserts) - len(replaced)
+        if audit:
+            s.execute(ImportCorrection.__table__.insert(), audit)
+        touched |= {e["ticket_id"] for e in inserts}
+        refresh(s, sorted(touched), cal, rules)

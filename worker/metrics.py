@@ -8,17 +8,25 @@ assignment and clock, derived with the assignments):
   counts only in the unit's return rate);
 - 受理量 volume and 响应率 response rate: counted dispatches by dispatch time; responded means
   signed within ``response_hours`` of dispatch;
-- 解决率 / 满意率: counted assignments by callback time: 解决 ÷ (解决 + 未解决),
-  (满意 + 基本满意) ÷ evaluated;
+- 解决率 / 满意率: counted assignments by the time of their last callback (the final evaluation):
+  解决 ÷ (解决 + 未解决), (满意 + 基本满意) ÷ evaluated; 初次解决率 / 初次满意率 the same over
+  each assignment's first callback, by its time (an unsatisfied callback that led to a redo
+  counts there); ``dual_rates`` in ``config/metrics.yaml`` (final | first) says which pair is
+  the 双率 that ranks units and feeds the ladder;
 - 超期率: counted assignments by completion due inside the period: finished after due, or still
   unfinished at the end of the period (or at ``as_of`` if earlier) ÷ those due;
 - 重办率: by first reply time: assignments with a redo ÷ replied;
-- 回退率: all dispatches by dispatch time: returned ÷ dispatched; ``returned_twice``: counted
-  dispatches of tickets returned two or more times.
+- 回退率: all dispatches by dispatch time: returned ÷ dispatched; ``returned_twice``: tickets
+  returned two or more times that this unit returned (once per ticket, by the dispatch it
+  returned; the unit that finally accepts the ticket is not charged — seed 004's deduction item
+  同一事项回退 2 次以上); ``late_returns``: returns made after the return window, by return time.
 
 A rate whose denominator is 0 is ``n/a`` (``Rate.value is None``), never 0 % or 100 %.
-Ranking: composite score (weights from ``config/metrics.yaml``, re-normalised over the rates that
-are not n/a), ties broken by 解决率, 满意率, volume, then unit code — so the order is total.
+Ranking: only units with at least one of the 双率 assessable are ranked; composite score (weights
+from ``config/metrics.yaml``, re-normalised over the rates that are not n/a), ties broken by
+解决率, 满意率, volume, then unit code — so the order is total.  A unit whose 双率 are both n/a
+(no evaluated callback) is not ranked: it follows the ranking, listed as 无回访评价, and "bottom
+N" counts ranked units only.
 """
 from __future__ import annotations
 
@@ -26,11 +34,10 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, false, func, or_, select
 
 from .config import policy
 from .models import CLOCK_FLAGS, Clock, Unit
-from .models import Assignment as A
 from .models import AssignmentClock as C
 from .periods import Period
 
@@ -61,16 +68,38 @@ class UnitMetrics:
     response: Rate = Rate(0, 0)
     resolution: Rate = Rate(0, 0)
     satisfaction: Rate = Rate(0, 0)
+    first_resolution: Rate = Rate(0, 0)
+    first_satisfaction: Rate = Rate(0, 0)
     overdue: Rate = Rate(0, 0)
     redo: Rate = Rate(0, 0)
     returns: Rate = Rate(0, 0)
     returned_twice: int = 0
+    late_returns: int = 0
     score: float | None = None
     rank: int | None = None
     meets_requirement: bool | None = None  # None: not assessable (n/a)
     bottom: bool = False
     failing: bool = False
     no_callbacks: bool = False             # had volume but no evaluated callback at all
+    dual_pair: str = "final"               # which callbacks the 双率 are: final | first
+
+    @property
+    def dual_resolution(self) -> Rate:
+        """The 解决率 of the 双率 (final or first callbacks, per ``dual_rates``)."""
+        return self.first_resolution if self.dual_pair == "first" else self.resolution
+
+    @property
+    def dual_satisfaction(self) -> Rate:
+        return self.first_satisfaction if self.dual_pair == "first" else self.satisfaction
+
+    @property
+    def ranked(self) -> bool:
+        return self.rank is not None
+
+    @property
+    def timeliness(self) -> Rate:
+        """按期办结率: due in the period and finished by the due time (the complement of 超期率)."""
+        return Rate(self.overdue.den - self.overdue.num, self.overdue.den)
 
     def as_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if not isinstance(v, Rate)}
@@ -91,6 +120,15 @@ class PeriodMetrics:
     @property
     def failing(self) -> list[UnitMetrics]:
         return [u for u in self.units if u.failing]
+
+    @property
+    def ranked(self) -> list[UnitMetrics]:
+        return [u for u in self.units if u.rank is not None]
+
+    @property
+    def unranked(self) -> list[UnitMetrics]:
+        """Units with volume or returns but no assessable 双率: listed after the ranking (无回访评价)."""
+        return [u for u in self.units if u.rank is None]
 
     def total(self, attr: str) -> Rate:
         return Rate(sum(getattr(u, attr).num for u in self.units), sum(getattr(u, attr).den for u in self.units))
@@ -113,28 +151,37 @@ def comparison(now: PeriodMetrics, previous: PeriodMetrics, year_before: PeriodM
              "year_before": value(year_before, attr)} for label, attr in COMPARED]
 
 
-COUNTED = or_(A.returned_in_window.is_(None), A.returned_in_window.is_(False))
 
 # What each clock's grouped counts become: attribute of UnitMetrics ← (numerator, denominator).
 _RATES = {
     Clock.DISPATCHED: {"response": ("responded", "counted"), "returns": ("returned", "rows")},
     Clock.CALLBACK: {"resolution": ("resolved", "judged"), "satisfaction": ("satisfied", "evaluated")},
+    Clock.FIRST_CALLBACK: {"first_resolution": ("resolved", "judged"), "first_satisfaction": ("satisfied", "evaluated")},
     Clock.COMPLETION_DUE: {"overdue": ("late", "rows")},
     Clock.FIRST_REPLIED: {"redo": ("redone", "rows")},
+    Clock.RETURNED: {},
 }
 
 
-def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | None = None) -> PeriodMetrics:
-    """All ranked units' metrics for a period: one grouped range scan over the clock rows."""
+def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | None = None,
+            categories: set[str] | None = None) -> PeriodMetrics:
+    """All ranked units' metrics for a period: one grouped range scan over the clock rows.
+
+    ``categories``: only tickets of these 事项编码 and their sub-codes (the law-enforcement
+    reports); the same clocks as every other document."""
     cfg = cfg or policy("metrics")
     cutoff = min(period.end_at, as_of) if as_of else period.end_at
     kinds = cfg.get("ranked_unit_kinds") or ["department", "territorial"]
-    units = {u.code: UnitMetrics(u.code, u.name, u.kind) for u in session.scalars(
+    pair = dual_rates(cfg)
+    units = {u.code: UnitMetrics(u.code, u.name, u.kind, dual_pair=pair) for u in session.scalars(
         select(Unit).where(Unit.kind.in_(kinds), Unit.active.is_(True)).order_by(Unit.code))}
 
+    where = [C.at >= period.start_at, C.at < cutoff]
+    if categories is not None:
+        where.append(or_(false(), *[C.category_code.startswith(c, autoescape=True) for c in sorted(categories)]))
     rows = session.execute(
         select(C.unit_code, C.clock, func.count(), *(func.sum(getattr(C, f)) for f in CLOCK_FLAGS))
-        .where(C.at >= period.start_at, C.at < cutoff)
+        .where(*where)
         .group_by(C.unit_code, C.clock))
     for code, clock, n, *sums in rows:
         m = units.get(code)
@@ -145,14 +192,30 @@ def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | 
             setattr(m, attr, Rate(counts[num], counts[den]))
         if clock == Clock.DISPATCHED:
             m.dispatches, m.volume, m.returned_twice = n, counts["counted"], counts["returned_twice"]
+        elif clock == Clock.RETURNED:
+            m.late_returns = counts["late"]
 
     result = PeriodMetrics(period, list(units.values()), cfg.get("requirement") or {})
     rank(result, cfg)
     return result
 
 
+def dual_rates(cfg: dict) -> str:
+    """Which callbacks the 双率 are (``dual_rates`` in config/metrics.yaml): final or first."""
+    pair = str(cfg.get("dual_rates", "final"))
+    if pair not in ("final", "first"):
+        from .config import ConfigError
+        raise ConfigError(f"config/metrics.yaml: dual_rates: expected final or first, got {pair!r}")
+    return pair
+
+
+_WEIGHTED = {"response_rate": "response", "resolution_rate": "dual_resolution",
+             "satisfaction_rate": "dual_satisfaction", "timeliness_rate": "timeliness"}
+
+
 def score(m: UnitMetrics, weights: dict) -> float | None:
-    parts = [(w, getattr(m, name.removesuffix("_rate")).value) for name, w in weights.items()]
+    """The weighted mean of the rates named in ``weights`` that are not n/a (re-normalised)."""
+    parts = [(w, getattr(m, _WEIGHTED.get(name, name.removesuffix("_rate"))).value) for name, w in weights.items()]
     parts = [(w, v) for w, v in parts if v is not None]
     total = sum(w for w, _ in parts)
     return None if not parts or total == 0 else sum(w * v for w, v in parts) / total
@@ -166,23 +229,27 @@ def bottom_count(cfg: dict, n_ranked: int) -> int:
 
 
 def rank(result: PeriodMetrics, cfg: dict) -> None:
-    """Score, order, and mark the units meeting the requirement, in the bottom, and failing."""
+    """Score, order, and mark the units meeting the requirement, in the bottom, and failing.
+
+    Only units with an assessable 双率 are scored and ranked; the others follow in code order."""
     weights = cfg.get("weights") or {}
     req = cfg.get("requirement") or {}
     min_callbacks = int(cfg.get("min_callbacks_to_fail", 1))
     for m in result.units:
-        m.score = score(m, weights)
-        res, sat = m.resolution.value, m.satisfaction.value
-        m.no_callbacks = m.volume > 0 and m.satisfaction.den == 0 and m.resolution.den == 0
+        res, sat = m.dual_resolution.value, m.dual_satisfaction.value
+        m.no_callbacks = m.volume > 0 and m.dual_satisfaction.den == 0 and m.dual_resolution.den == 0
         if res is None and sat is None:
-            m.meets_requirement = None
+            m.meets_requirement, m.score = None, None
         else:
             m.meets_requirement = (res is None or res >= req.get("resolution_rate", 0)) and \
                                   (sat is None or sat >= req.get("satisfaction_rate", 0))
+            m.score = score(m, weights)
 
     def key(m: UnitMetrics):
-        na = m.score is None
-        return (na, -(m.score or 0), -(m.resolution.value or 0), -(m.satisfaction.value or 0), -m.volume, m.unit_code)
+        if m.score is None:
+            return (1, 0, 0, 0, 0, m.unit_code)
+        return (0, -m.score, -(m.dual_resolution.value or 0), -(m.dual_satisfaction.value or 0), -m.volume,
+                m.unit_code)
 
     result.units.sort(key=key)
     scored = [m for m in result.units if m.score is not None]
@@ -192,8 +259,30 @@ def rank(result: PeriodMetrics, cfg: dict) -> None:
     for m in scored[len(scored) - n_bottom:] if n_bottom else []:
         m.bottom = True
     for m in result.units:
-        evaluated = max(m.satisfaction.den, m.resolution.den)
+        evaluated = max(m.dual_satisfaction.den, m.dual_resolution.den)
         m.failing = bool(m.bottom and m.meets_requirement is False and evaluated >= min_callbacks)
+
+
+def category_rates(session, period: Period, categories: set[str]) -> list[dict]:
+    """Per 事项编码 among ``categories`` (sub-codes included): volume by dispatch, 满意率 and
+    解决率 by callback time, 超期率 by due time — the period's clock rows, one grouped scan."""
+    where = [C.at >= period.start_at, C.at < period.end_at,
+             or_(false(), *[C.category_code.startswith(c, autoescape=True) for c in sorted(categories)])]
+    out: dict[str, dict] = {}
+    rows = session.execute(select(C.category_code, C.clock, func.count(), func.sum(C.counted), func.sum(C.satisfied),
+                                  func.sum(C.evaluated), func.sum(C.resolved), func.sum(C.judged), func.sum(C.late))
+                           .where(*where, C.clock.in_((Clock.DISPATCHED, Clock.CALLBACK, Clock.COMPLETION_DUE)))
+                           .group_by(C.category_code, C.clock))
+    for code, clock, n, counted, sat, evaluated, res, judged, late in rows:
+        c = out.setdefault(code, {"code": code, "volume": 0, "satisfaction": Rate(0, 0), "resolution": Rate(0, 0),
+                                  "overdue": Rate(0, 0)})
+        if clock == Clock.DISPATCHED:
+            c["volume"] = int(counted or 0)
+        elif clock == Clock.CALLBACK:
+            c["satisfaction"], c["resolution"] = Rate(int(sat or 0), int(evaluated or 0)), Rate(int(res or 0), int(judged or 0))
+        else:
+            c["overdue"] = Rate(int(late or 0), int(n))
+    return list(out.values())
 
 
 def category_volumes(session, period: Period, previous: Period) -> list[tuple[str, int, int]]:

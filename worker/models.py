@@ -153,6 +153,21 @@ class TicketEvent(Base):
     )
 
 
+class ImportCorrection(Base):
+    """What a corrected re-export changed: one row per field of a ticket or an event (audit)."""
+    __tablename__ = "import_corrections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file: Mapped[str] = mapped_column(String(500))
+    line: Mapped[int] = mapped_column(Integer)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(40))   # "ticket", or the event: "signed#1"
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    corrected_at: Mapped[datetime]
+    __table_args__ = (Index("ix_corrections_ticket", "ticket_id"),)
+
+
 class Assignment(Base):
     """One dispatch of a ticket to a unit, with everything the metrics count (derived)."""
     __tablename__ = "assignments"
@@ -164,7 +179,7 @@ class Assignment(Base):
     source: Mapped[str] = mapped_column(String(32))
     law_enforcement: Mapped[bool] = mapped_column(Boolean, default=False)
     is_current: Mapped[bool] = mapped_column(Boolean)       # the ticket's accountable dispatch
-    is_open: Mapped[bool] = mapped_column(Boolean, default=False)  # accountable and not finished (latest data)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=False)  # open at the unit (latest data): open_until IS NULL
     dispatched_at: Mapped[datetime]
     clock_started_at: Mapped[datetime]    # dispatch, or the last redo (重办 starts a new clock)
     signed_at: Mapped[datetime | None]
@@ -186,9 +201,12 @@ class Assignment(Base):
     redo_count: Mapped[int] = mapped_column(Integer, default=0)
     closed_at: Mapped[datetime | None]
     ticket_return_count: Mapped[int] = mapped_column(Integer, default=0)
-    # How long the accountable assignment stayed open: finished within 2**span_class days of its
-    # dispatch (NULL while open, and when not accountable).  It bounds "open at a past moment" to
-    # a short window of dispatch times per class (see detection.open_at).
+    # When the assignment stopped being open at the unit: returned, finished, closed or superseded
+    # by a new dispatch, whichever came first (NULL while open).
+    open_until: Mapped[datetime | None]
+    # How long the assignment stayed open: ``open_until`` within 2**span_class days of its dispatch
+    # (NULL while open).  It bounds "open at a past moment" to a short window of dispatch times
+    # per class (see detection.open_at).
     span_class: Mapped[int | None] = mapped_column(SmallInteger)
     __table_args__ = (
         UniqueConstraint("ticket_id", "seq", name="uq_assignment"),
@@ -205,6 +223,7 @@ class Assignment(Base):
         Index("ix_asg_completion_due", "completion_due"),
         Index("ix_asg_reply_due", "reply_due"),   # the daily sheet's "fell overdue since" (detection)
         Index("ix_asg_first_replied", "first_replied_at"),
+        Index("ix_asg_returned", "returned_at"),
         Index("ix_asg_category", "category_code", "dispatched_at"),
     )
 
@@ -214,7 +233,9 @@ class Clock(enum.IntEnum):
     DISPATCHED = 1      # volume, response, returns
     FIRST_REPLIED = 2   # redo rate
     COMPLETION_DUE = 3  # overdue rate
-    CALLBACK = 4        # resolution and satisfaction
+    CALLBACK = 4        # resolution and satisfaction (the assignment's last callback)
+    FIRST_CALLBACK = 5  # 初次解决率 / 初次满意率 (its first callback)
+    RETURNED = 6        # returns by return time; late = after the return window (超时回退)
 
 
 CLOCK_FLAGS = ("counted", "responded", "returned", "returned_twice", "resolved", "judged", "satisfied",
@@ -323,7 +344,7 @@ class SupervisionItem(Base):
     """A ticket put under supervision (挂牌督办) at a stage; once per ticket and stage."""
     __tablename__ = "supervision_items"
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
-    stage: Mapped[str] = mapped_column(String(16), primary_key=True)  # overdue | unresolved
+    stage: Mapped[str] = mapped_column(String(16), primary_key=True)  # reply | completion | unresolved | analysis
     unit_code: Mapped[str] = mapped_column(String(32))
     day: Mapped[date] = mapped_column(Date)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .documents import organisation
 from .mail import Attachment, enqueue
 from .recipients import resolve
-from .rendering import render_html
+from .rendering import mask_text, render_html
 from .times import chinese_date
 
 ROLE_GREETING = {"unit_head": "同志", "leader_in_charge": "领导", "principal_leader": "领导",
@@ -24,6 +24,9 @@ def notify(ctx, *, kind: str, groups: list[str], subject: str, lines: list[str],
     new = 0
     period_key = ctx.run.period_key
     issuer = organisation()["issuer"]
+    # Whatever leaves the centre passes the one masking rule (DOMAIN.md "Confidentiality").
+    subject, lines = mask_text(subject), [mask_text(line) for line in lines]
+    attachments = [Attachment(mask_text(a.name), a.data) for a in attachments]
     for person in recipients.people:
         context = {"greeting": f"{person.name}{ROLE_GREETING.get(person.role, '同志')}", "lines": lines,
                    "attachments": [a.name for a in attachments], "date": chinese_date(ctx.issue_date),

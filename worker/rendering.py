@@ -34,18 +34,38 @@ log = logging.getLogger(__name__)
 
 
 # -- masking ------------------------------------------------------------------------------------
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)(\d{3,4})(\d{4})(?!\d)")
+# One masking rule for every text that leaves the centre (documents, e-mail subjects and bodies,
+# attachment names): mobile numbers keep their first three and last four digits (138****5678,
+# with any +86 prefix, spaces or hyphens); landlines keep the area code and the first digits of
+# the local number (0535-668****); 18-digit ID numbers keep the region and the last four
+# (370602********123X); a bare 7-8 digit local number is masked where the text calls it a phone.
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<![\d+])((?:(?:\+|00)?86[\s-]?)?)(1[3-9]\d)[\s-]?\d{4}[\s-]?(\d{4})(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(\(?0\d{2,3}\)?[\s-]?)(\d{3,4})([\s-]?)\d{4}(?!\d)")
+_LOCAL = re.compile(r"((?:电话|手机|座机|号码|联系方式|联系|tel|TEL|Tel)[:：]?\s*)(\d{3,4})[\s-]?\d{4}(?!\d)")
+
+
+def mask_text(text: str | None) -> str:
+    """Phone and ID numbers inside any text (a caller often repeats their number in the complaint)."""
+    if not text:
+        return ""
+    text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)}", str(text))
+    text = _MOBILE.sub(lambda m: f"{m.group(1)}{m.group(2)}****{m.group(3)}", text)
+    text = _LANDLINE.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}****", text)
+    return _LOCAL.sub(lambda m: f"{m.group(1)}{m.group(2)}****", text)
 
 
 def mask_phone(phone: str | None) -> str:
-    """138****5678; a landline keeps its area code and last four digits."""
+    """A caller's number field, by the same rule as ``mask_text``; a number in no known format
+    keeps only its first three digits."""
     if not phone:
         return ""
-    digits = re.sub(r"\D", "", str(phone))
-    if len(digits) >= 7:
-        return digits[:3] + "****" + digits[-4:]
-    return "*" * len(digits)
+    phone = str(phone).strip()
+    masked = mask_text(phone)
+    if masked != phone:
+        return masked
+    digits = re.sub(r"\D", "", phone)
+    return digits[:3] + "*" * max(4, len(digits) - 3) if len(digits) > 3 else "*" * len(digits)
 
 
 def mask_name(name: str | None) -> str:
@@ -54,14 +74,6 @@ def mask_name(name: str | None) -> str:
         return ""
     name = str(name).strip()
     return name[0] + "*" * max(1, len(name) - 1)
-
-
-def mask_text(text: str | None) -> str:
-    """Phone numbers inside free text (a caller often repeats their number in the complaint)."""
-    if not text:
-        return ""
-    text = _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", str(text))
-    return _LANDLINE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
 
 
 def public_ticket(row: dict, names: dict[str, str] | None = None) -> dict:
@@ -73,6 +85,15 @@ def public_ticket(row: dict, names: dict[str, str] | None = None) -> dict:
     if names is not None:
         out["unit_name"] = names.get(row.get("unit_code"), row.get("unit_code"))
     return out
+
+
+def return_link(link: dict, names: dict[str, str]) -> str:
+    """One return in a ticket's chain, as the daily sheet and the analysis notice print it:
+    unit, time, reason and the unit it suggested."""
+    unit = names.get(link["unit"], link["unit"])
+    suggested = names.get(link.get("suggested"), link.get("suggested")) if link.get("suggested") else "未建议"
+    return (f"{unit}于{link['returned_at'][:16]}回退，理由：{mask_text(link.get('reason')) or '未说明理由'}；"
+            f"建议承办单位：{suggested}")
 
 
 # -- charts ----------------------------------------------------------------------------------------
@@ -131,7 +152,12 @@ def line_chart(labels: list[str], series: dict[str, list[float | None]], width: 
 
 # -- environment ----------------------------------------------------------------------------------
 def _pct(rate) -> str:
-    return rate.pct() if rate is not None else "n/a"
+    """A rate as documents print it: "—" when it cannot be computed (never "n/a" in Chinese text)."""
+    return "—" if rate is None or rate.den == 0 else rate.pct()
+
+
+def _score(value) -> str:
+    return "—" if value is None else f"{100 * value:.2f}"
 
 
 def _change(now, before) -> str:
@@ -160,7 +186,7 @@ def _cn_time(value) -> str:
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(
                       disabled_extensions=("txt",), default=True, default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=_pct, change=_change, cn_date=_cn_date, cn_time=_cn_time, mask_phone=mask_phone, mask_name=mask_name,
+    env.filters.update(pct=_pct, score=_score, change=_change, cn_date=_cn_date, cn_time=_cn_time, mask_phone=mask_phone, mask_name=mask_name,
                        mask_text=mask_text)
     env.globals.update(SATISFACTION={"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"},
                        REPLY_KINDS={"normal": "正常答复", "out_of_scope": "不在受理范围", "not_true": "情况不属实",

@@ -104,7 +104,9 @@ def compute_deadlines(cal: WorkCalendar, rules: Rules, inp: DeadlineInput) -> di
 
     dispatch_ord = cal.ordinals(inp.dispatched)
     start_ord = cal.ordinals(inp.clock_start)
-    completion = eod(cal.add_working_days_array(start_ord, completion_n + inp.extended_days))
+    # The one place the extension cap (延期 at most N working days in all) is applied.
+    extension = np.clip(inp.extended_days, 0, rules.extension_max_working_days)
+    completion = eod(cal.add_working_days_array(start_ord, completion_n + extension))
     has_plan = ~np.isnat(inp.plan_date)
     if has_plan.any():
         latest_plan = inp.dispatched.astype("datetime64[D]") + np.timedelta64(rules.plan_max_calendar_days, "D")

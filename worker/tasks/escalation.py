@@ -2,10 +2,10 @@
 letters (督办函) and the analysis group's notice of tickets returned twice or more."""
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import case, exists, select
 
 from ..config import policy
-from ..detection import overdue_open, returned_twice, unresolved
+from ..detection import COMPLETION, REPLY, overdue_open, returned_twice, unresolved
 from ..documents import organisation, pdf_name, store, unit_names
 from ..escalation import evaluate, tier_label
 from ..jobs import job
@@ -13,16 +13,19 @@ from ..mail import Attachment
 from ..models import Assignment, SupervisionItem
 from ..notify import notify
 from ..periods import containing, parse_key
-from ..rendering import public_ticket
+from ..rendering import public_ticket, return_link
+from ..times import chinese_date
 from .base import make_actors
 
-STAGES = {"overdue": "超期未办结", "unresolved": "回访未解决"}
+# The failure a letter names: the clock missed, or the callback that found the matter unresolved.
+STAGES = {REPLY: "答复超期", COMPLETION: "办结超期", "unresolved": "回访未解决"}
+STAGE_CLOCK = {REPLY: "答复时限", COMPLETION: "办结时限", "unresolved": "回访时间"}
 
 
 def _ladder(ctx):
     s = ctx.session
     names = unit_names(s)
-    fired = evaluate(s, ctx.period)
+    fired = evaluate(s, ctx.period, ctx.as_of)
     for f in fired:
         unit_name = names.get(f.unit_code, f.unit_code)
         weeks = [{"label": parse_key(r.period_key).label(), "resolution": r.detail.get("resolution"),
@@ -57,24 +60,35 @@ def escalation_monthly(ctx):
     _ladder(ctx)
 
 
+def letter_deadline(ctx):
+    """The date by which a supervised unit must act: N working days after the letter
+    (``supervision.act_within_working_days`` in config/metrics.yaml)."""
+    n = int((policy("metrics").get("supervision") or {}).get("act_within_working_days", 1))
+    return ctx.cal.add_working_days(ctx.issue_date, n)
+
+
 @job("supervision", period="day", family="escalation")
 def supervision(ctx):
-    s, day = ctx.session, ctx.issue_date
+    s, day, as_of = ctx.session, ctx.issue_date, ctx.as_of
     names = unit_names(s)
-    since = containing("week", ctx.as_of).start_at
+    since = containing("week", as_of).start_at
     rules = policy("metrics").get("supervision") or {}
-    # Once per ticket and stage: the overdue ones with a letter from another day are not read at all.
-    lettered = exists().where(SupervisionItem.ticket_id == Assignment.ticket_id, SupervisionItem.stage == "overdue",
+    # Once per ticket and stage.  The stage of an overdue ticket is the clock it missed (completion
+    # once that passed, else reply); tickets with a letter for that stage from another day are not
+    # read at all, so a ticket lettered for its reply gets a second letter when it misses completion.
+    stage_now = case((Assignment.completion_due < as_of, COMPLETION), else_=REPLY)
+    lettered = exists().where(SupervisionItem.ticket_id == Assignment.ticket_id, SupervisionItem.stage == stage_now,
                               SupervisionItem.day != day)
-    candidates = [(t, "overdue") for t in overdue_open(s, ctx.as_of, ~lettered)] if rules.get("overdue", True) else []
+    candidates = [(t, t["clock"], t["clock_due"]) for t in overdue_open(s, as_of, ~lettered)] \
+        if rules.get("overdue", True) else []
     strict = rules.get("unresolved_requires_unsatisfied", True)
-    candidates += [(t, "unresolved") for t in unresolved(s, containing("week", ctx.as_of))
-                   if t["callback_at"] is not None and since <= t["callback_at"] <= ctx.as_of
+    candidates += [(t, "unresolved", t["callback_at"]) for t in unresolved(s, containing("week", as_of))
+                   if t["callback_at"] is not None and since <= t["callback_at"] <= as_of
                    and (not strict or t["satisfaction"] == "unsatisfied")]
     known = {(i.ticket_id, i.stage): i for i in s.scalars(select(SupervisionItem).where(
-        SupervisionItem.ticket_id.in_({t["ticket_id"] for t, _ in candidates} or {0})))}
+        SupervisionItem.ticket_id.in_({t["ticket_id"] for t, _, _ in candidates} or {0})))}
     todays: dict[str, list[dict]] = {}
-    for t, stage in candidates:
+    for t, stage, due in candidates:
         item = known.get((t["ticket_id"], stage))
         if item is None:
             item = SupervisionItem(ticket_id=t["ticket_id"], stage=stage, unit_code=t["unit_code"], day=day)
@@ -82,26 +96,28 @@ def supervision(ctx):
             known[(t["ticket_id"], stage)] = item
         if item.day == day:
             row = public_ticket(t, names)
-            row["stage"] = stage
+            row.update(stage=stage, stage_label=STAGES[stage], clock_label=STAGE_CLOCK[stage], clock_due=due)
             todays.setdefault(t["unit_code"], []).append(row)
     s.flush()
     letters = 0
+    deadline = letter_deadline(ctx) if todays else None
     for unit_code, rows in sorted(todays.items()):
         unit_name = names.get(unit_code, unit_code)
-        stages = sorted({STAGES[r["stage"]] for r in rows})
+        stages = [STAGES[k] for k in STAGES if any(r["stage"] == k for r in rows)]
         title = "12345热线工单督办函"
         scope = f"{day.isoformat()}:{unit_code}"
         _doc, pdf = store(ctx, kind="supervision_letter", scope=scope, title=title,
-                         template="documents/supervision_letter.html", unit_name=unit_name, rows=rows, stages=stages,
-                         stage_label=lambda r: STAGES[r["stage"]], file_name=f"{day.isoformat()}_{unit_code}.pdf")
+                          template="documents/supervision_letter.html", unit_name=unit_name, rows=rows, stages=stages,
+                          deadline=deadline, file_name=f"{day.isoformat()}_{unit_code}.pdf")
         notify(ctx, kind="supervision_letter", scope=unit_code, unit_code=unit_code, groups=["unit_head", "liaison"],
                subject=f"【督办函】{unit_name}12345热线工单 {len(rows)} 件（{'、'.join(stages)}）",
-               lines=[f"你单位承办的 {len(rows)} 件12345热线工单{'、'.join(stages)}，现予挂牌督办，详见附件督办函。"],
+               lines=[(f"你单位承办的 {len(rows)} 件12345热线工单{'、'.join(stages)}，现予挂牌督办，"
+                      f"请于{chinese_date(deadline)}前办理完毕并反馈办理情况，详见附件督办函。")],
                attachments=[Attachment(pdf_name(f"{unit_name}督办函", ctx.period.label()), pdf)])
         letters += 1
     # Tickets returned twice or more → the analysis group, once per ticket.
     fresh = []
-    queued = returned_twice(s, ctx.as_of)
+    queued = returned_twice(s, as_of)
     notified = {i.ticket_id: i for i in s.scalars(select(SupervisionItem).where(
         SupervisionItem.stage == "analysis", SupervisionItem.ticket_id.in_([t["ticket_id"] for t in queued] or [0])))}
     for t in queued:
@@ -111,14 +127,15 @@ def supervision(ctx):
             s.add(item)
         if item.day == day:
             row = public_ticket(t, names)
-            chain = "→".join(names.get(c["unit"], c["unit"]) for c in t["chain"])
-            fresh.append(f"{row['number']}：{row['content'][:60]}（回退经过：{chain}；属地兜底建议："
-                         f"{names.get(t['fallback_unit_code'], t['fallback_unit_code'] or '—')}）")
+            fresh.append(f"{row['number']}：{row['content'][:60]}")
+            fresh += [f"  {i}. {return_link(c, names)}" for i, c in enumerate(t["chain"], 1)]
+            fresh.append(f"  属地兜底建议：{names.get(t['fallback_unit_code'], t['fallback_unit_code'] or '—')}")
     if fresh:
+        n = sum(1 for t in queued if notified.get(t["ticket_id"]) is None or notified[t["ticket_id"]].day == day)
         notify(ctx, kind="analysis_notice", groups=["analysis_group"],
-               subject=f"【会商研判】{ctx.period.label()}回退两次及以上工单 {len(fresh)} 件",
-               lines=[f"以下 {len(fresh)} 件工单已回退两次及以上，请分析研判小组确定承办单位，无法确定的由属地兜底："] + fresh)
-    ctx.summary.update(letters=letters, analysis=len(fresh))
+               subject=f"【会商研判】{ctx.period.label()}回退两次及以上工单 {n} 件",
+               lines=[f"以下 {n} 件工单已回退两次及以上，请分析研判小组确定承办单位，无法确定的由属地兜底："] + fresh)
+    ctx.summary.update(letters=letters, analysis=len([x for x in fresh if not x.startswith("  ")]))
 
 
 actors = make_actors("escalation_weekly", "escalation_monthly", "supervision")

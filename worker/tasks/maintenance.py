@@ -33,8 +33,7 @@ def process_inbox(ctx):
     for path in sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.endswith(".report.txt")):
         try:
             report = import_file(session_factory(), path, ctx.cal, ctx.rules)
-            lines = [(f"{report.rows} rows, {len(report.errors)} refused, tickets new {report.tickets_new}, "
-                     f"updated {report.tickets_updated}, events new {report.events_new}")] + report.errors
+            lines = [report.summary()] + report.errors
             target = done if report.ok else failed
         except ImportFileError as exc:
             lines, target = [str(exc)], failed

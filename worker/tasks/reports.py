@@ -2,17 +2,19 @@
 quarterly and annual law-enforcement reports (日调度、执法推送、周通报、月分析、季度/年度分析)."""
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, or_, select
 
-from ..assignments import SATISFIED, law_codes
+from ..assignments import law_codes
 from ..calendar import UnknownYearError
 from ..config import policy
 from ..detection import (
     counts_by_unit,
     fell_due_between,
     grade,
+    late_returns,
     law_enforcement,
     overdue_open,
     previous_workday_same_time,
@@ -24,12 +26,12 @@ from ..detection import (
 from ..documents import pdf_name, store, unit_names
 from ..jobs import job
 from ..mail import Attachment
-from ..metrics import COUNTED, Rate, bottom_count, comparison, compute, hot_categories, trend
+from ..metrics import bottom_count, category_rates, comparison, compute, hot_categories, score, trend
 from ..models import Assignment as A
 from ..models import Category, Escalation, Ticket
 from ..notify import notify
 from ..periods import parse_key
-from ..rendering import bar_chart, line_chart, public_ticket
+from ..rendering import bar_chart, line_chart, mask_text, public_ticket, return_link
 from .base import make_actors
 
 
@@ -69,31 +71,56 @@ def daily_sheet(ctx):
     window = max([int(r.get("days", 30)) for r in repeat.values()] or [30])
     ctx.summary["graded"] = grade(s, as_of - timedelta(days=window), as_of)
     names = unit_names(s)
-    counts = counts_by_unit(s, as_of, since, horizon)
-    keys = ("new", "open", "warning", "overdue", "returned_twice")
+    counts, totals = counts_by_unit(s, as_of, since, horizon)
     unit_rows = sorted(({"code": c, "name": names.get(c, c), **v} for c, v in counts.items() if any(v.values())),
                        key=lambda r: (-r["overdue"], -r["warning"], r["code"]))
-    totals = {k: sum(r[k] for r in unit_rows) for k in keys}
     twice = []
     for t in returned_twice(s, as_of):
         if t["queued_at"] < since:
             continue  # listed on an earlier sheet; the table above still counts the open ones
         row = public_ticket(t, names)
-        row["chain"] = [dict(c, unit_name=names.get(c["unit"], c["unit"])) for c in t["chain"]]
+        row["chain"] = [return_link(c, names) for c in t["chain"]]
         row["fallback_name"] = names.get(t["fallback_unit_code"], t["fallback_unit_code"])
         twice.append(row)
+    late = []
+    for t in late_returns(s, since, as_of):
+        row = public_ticket(t, names)
+        row["late_by_text"] = duration_text(t["late_by"])
+        row["return_reason"] = mask_text(t["return_reason"])
+        late.append(row)
     title = "12345热线工单日调度"
     _doc, pdf = store(ctx, kind="daily_sheet", scope=ctx.period.key, title=title, template="documents/daily_sheet.html",
-                     as_of=as_of, calendar_warnings=cal_warnings, unit_rows=unit_rows, totals=totals,
-                     overdue=[public_ticket(t, names) for t in overdue_open(s, as_of, fell_due_between(since, as_of))],
-                     warnings=[public_ticket(t, names) for t in warnings(s, as_of, horizon)], returned_twice=twice)
+                      as_of=as_of, calendar_warnings=cal_warnings, unit_rows=unit_rows, totals=totals,
+                      overdue=[public_ticket(t, names) for t in overdue_open(s, as_of, fell_due_between(since, as_of))],
+                      warnings=[public_ticket(t, names) for t in warnings(s, as_of, horizon)], returned_twice=twice,
+                      late_returns=late)
     label = ctx.period.label()
     notify(ctx, kind="daily_sheet", groups=_recipients(ctx, ["hotline_center"]),
            subject=f"【日调度】{label}12345热线工单调度情况",
            lines=[(f"现将{label}12345热线工单调度情况发送给您：在办 {totals['open']} 件，预警 {totals['warning']} 件，"
-                  f"超期 {totals['overdue']} 件，回退两次及以上 {totals['returned_twice']} 件。")] + cal_warnings,
+                  f"超期 {totals['overdue']} 件，回退两次及以上 {totals['returned_twice']} 件，"
+                  f"超时回退 {len(late)} 件。")] + cal_warnings,
            attachments=[Attachment(pdf_name(title, label), pdf)])
-    ctx.summary.update(totals=totals, calendar_warnings=cal_warnings)
+    ctx.summary.update(totals=totals, late_returns=len(late), calendar_warnings=cal_warnings)
+
+
+def duration_text(span) -> str:
+    """How long, in the words a sheet uses: 5小时20分钟, 2天3小时 (whole minutes; a window ends at
+    23:59:59, so its last second is not counted as a minute late)."""
+    minutes = max(1, int(span.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}天{hours}小时" if hours else f"{days}天"
+    if hours:
+        return f"{hours}小时{minutes}分钟" if minutes else f"{hours}小时"
+    return f"{minutes}分钟"
+
+
+def within_text(span) -> str:
+    """"3小时内" / "4天内": the smallest whole number of hours (up to 72) or days the span fits in."""
+    hours = max(1, math.ceil(span.total_seconds() / 3600))
+    return f"{hours}小时内" if hours <= 72 else f"{math.ceil(span.total_seconds() / 86400)}天内"
 
 
 @job("law_push", period="day", family="reports")
@@ -125,8 +152,8 @@ def law_push(ctx):
 def _typical_cases(s, ctx, names, n: int):
     p = ctx.period
     in_period = and_(A.callback_at >= p.start_at, A.callback_at < p.end_at, A.is_current.is_(True))
-    cols = (A.ticket_id, A.unit_code, A.satisfaction, A.dispatched_at, A.finished_at, A.completion_due, A.resolved,
-            Ticket.number, Ticket.content, Ticket.caller_name, Ticket.caller_phone)
+    cols = (A.ticket_id, A.unit_code, A.satisfaction, A.dispatched_at, A.finished_at, A.closed_at, A.completion_due,
+            A.resolved, Ticket.number, Ticket.content, Ticket.caller_name, Ticket.caller_phone)
     good = s.execute(select(*cols).join(Ticket, Ticket.id == A.ticket_id).where(
         in_period, A.satisfaction == "satisfied", A.resolved.is_(True), A.finished_at <= A.completion_due,
         A.redo_count == 0).order_by(A.finished_at, Ticket.number)
@@ -137,7 +164,11 @@ def _typical_cases(s, ctx, names, n: int):
     positive = []
     for r in good:
         row = public_ticket(r._asdict(), names)
-        row["hours"] = max(1, int((r.finished_at - r.dispatched_at).total_seconds() // 3600))
+        # What happened, from the events: the reply the centre passed, and the closing if recorded.
+        done = [f"交办后{within_text(r.finished_at - r.dispatched_at)}答复"]
+        if r.closed_at is not None:
+            done.append(f"{within_text(r.closed_at - r.dispatched_at)}办结")
+        row["what_happened"] = "，".join(done)
         positive.append(row)
     negative = []
     for r in bad:
@@ -154,28 +185,43 @@ def _typical_cases(s, ctx, names, n: int):
     return positive, negative
 
 
-@job("weekly_bulletin", period="week", family="reports")
-def weekly_bulletin(ctx):
+def escalations_for_bulletin(s, period, names: dict[str, str]) -> list[dict]:
+    """The tiers a weekly bulletin reports: the week's own, and the monthly ones of a month that
+    ended in the week (evaluated on its first days, before the bulletin); each with whether it
+    calls for public exposure (``public_exposure`` in config/escalation.yaml)."""
     from ..escalation import tier_label, tiers
 
+    by_name = {t["name"]: t for t in tiers()}
+    rows = s.scalars(select(Escalation).order_by(Escalation.unit_code, Escalation.id)).all()
+    out = []
+    for e in rows:
+        p = parse_key(e.period_key)
+        if e.period_key == period.key or (p.kind == "month" and period.start_at < p.end_at <= period.end_at):
+            tier = by_name.get(e.tier, {"name": e.tier})
+            out.append({"unit_code": e.unit_code, "unit_name": names.get(e.unit_code, e.unit_code),
+                        "tier_label": tier_label(tier), "period": p.label(), "streak": _streak_text(e),
+                        "exposure": bool(tier.get("public_exposure"))})
+    return out
+
+
+@job("weekly_bulletin", period="week", family="reports")
+def weekly_bulletin(ctx):
     s, cfg = ctx.session, policy("metrics")
     result = compute(s, ctx.period, cfg=cfg)
     names = unit_names(s)
-    labels = {t["name"]: tier_label(t) for t in tiers()}
-    fired = s.scalars(select(Escalation).where(Escalation.period_key == ctx.period.key)
-                      .order_by(Escalation.unit_code, Escalation.id)).all()
-    escalations = [{"unit_name": names.get(e.unit_code, e.unit_code), "tier_label": labels.get(e.tier, e.tier),
-                    "period": parse_key(e.period_key).label(), "streak": _streak_text(e)} for e in fired]
+    escalations = escalations_for_bulletin(s, ctx.period, names)
     positive, negative = _typical_cases(s, ctx, names, int(cfg.get("typical_cases", 3)))
     title = "12345热线工作周通报"
     label = ctx.period.label()
     doc, pdf = store(ctx, kind="weekly_bulletin", scope=ctx.period.key, title=title, numbered=True,
-                     template="documents/weekly_bulletin.html", period_label=label, units=result.units,
+                     template="documents/weekly_bulletin.html", period_label=label, ranked=result.ranked,
+                     unranked=[u for u in result.unranked if u.volume or u.dispatches],
                      requirement=result.requirement, failing=result.failing, escalations=escalations,
-                     positive=positive, negative=negative, total_resolution=result.total("resolution"),
-                     total_satisfaction=result.total("satisfaction"),
-                     bottom_n=bottom_count(cfg, len([u for u in result.units if u.score is not None])),
-                     no_callbacks=[u.unit_name for u in result.units if u.no_callbacks])
+                     exposed=[e for e in escalations if e["exposure"]],
+                     late_returns=[u for u in result.units if u.late_returns],
+                     positive=positive, negative=negative, total_resolution=result.total("dual_resolution"),
+                     total_satisfaction=result.total("dual_satisfaction"),
+                     bottom_n=bottom_count(cfg, len(result.ranked)))
     notify(ctx, kind="weekly_bulletin", groups=_recipients(ctx, ["hotline_center", "unit_heads"]),
            subject=f"【周通报】12345热线工作周通报第{doc.issue_no}期（{label}）",
            lines=[f"现将12345热线工作周通报第{doc.issue_no}期（{label}）印发给您，请认真对照整改。"],
@@ -190,6 +236,8 @@ def _streak_text(e: Escalation) -> str:
 
 @job("monthly_analysis", period="month", family="reports")
 def monthly_analysis(ctx):
+    from ..escalation import tier_label, tiers
+
     s, cfg = ctx.session, policy("metrics")
     months = trend(s, ctx.period, 6, cfg)
     result, year_before = months[-1], compute(s, ctx.period.year_before(), cfg=cfg)
@@ -198,12 +246,20 @@ def monthly_analysis(ctx):
     volume_chart = line_chart(labels, {"受理量（件）": [sum(u.volume for u in m.units) for m in months]})
     rate_chart = line_chart(labels, {"满意率（%）": [m.total("satisfaction").value for m in months],
                                      "解决率（%）": [m.total("resolution").value for m in months]}, percent=True)
-    scored = [u for u in result.units if u.score is not None]
+    scored = result.ranked
     score_chart = bar_chart([u.unit_name.removeprefix("区") for u in scored], [u.score for u in scored])
+    names = unit_names(s)
+    exposure_tiers = {t["name"] for t in tiers() if t.get("public_exposure")}
+    publicly_exposed = [{"unit_name": names.get(e.unit_code, e.unit_code), "tier_label": tier_label(t)}
+                        for e in s.scalars(select(Escalation).where(Escalation.period_key == ctx.period.key)
+                                           .order_by(Escalation.unit_code))
+                        for t in tiers() if t["name"] == e.tier and e.tier in exposure_tiers]
     title = "12345热线工作月度分析"
     label = ctx.period.label()
     _doc, pdf = store(ctx, kind="monthly_analysis", scope=ctx.period.key, title=title, numbered=True,
-                     template="documents/monthly_analysis.html", period_label=label, units=result.units,
+                     template="documents/monthly_analysis.html", period_label=label, ranked=result.ranked,
+                     unranked=[u for u in result.unranked if u.volume or u.dispatches],
+                     publicly_exposed=publicly_exposed,
                      volume=volume, volume_change=_volume_change(volume, months[-2].volume, "上月"),
                      volume_change_year=_volume_change(volume, year_before.volume, "去年同期"),
                      comparison=comparison(result, months[-2], year_before), satisfaction=result.total("satisfaction"),
@@ -228,43 +284,42 @@ def _volume_change(volume: int, before: int, then: str) -> str:
 
 
 def _law_report(ctx, kind: str, title: str):
+    """The law-enforcement analysis for the justice bureau, on the same clocks as every document
+    (volume by dispatch, 解决率/满意率 by callback time inside the period, 超期率 by due time), so
+    a past report does not change as later callbacks arrive.  Its ABCD rating (seed 003) rates each
+    unit on its own law-enforcement tickets (``rating`` in config/metrics.yaml); a unit without
+    any in the period is not rated."""
     s, cfg = ctx.session, policy("metrics")
     p = ctx.period
     codes = law_codes(s)
     names = dict(s.execute(select(Category.code, Category.name)).all())
-    in_period = and_(A.dispatched_at >= p.start_at, A.dispatched_at < p.end_at)
-    sat = func.sum(case((A.satisfaction.in_(SATISFIED), 1), else_=0))
-    evaluated = func.sum(case((A.satisfaction.is_not(None), 1), else_=0))
-    solved = func.sum(case((A.resolved.is_(True), 1), else_=0))
-    judged = func.sum(case((A.resolved.is_not(None), 1), else_=0))
-    base = select(func.count(), sat, evaluated, solved, judged).where(
-        A.law_enforcement.is_(True), A.is_current.is_(True), in_period, COUNTED)
-    by_category = base.with_only_columns(A.category_code, func.count(), sat, evaluated, solved, judged)
-    categories = [{"code": c, "name": names.get(c, c), "volume": n, "satisfaction": Rate(int(a or 0), int(b or 0)),
-                   "resolution": Rate(int(x or 0), int(y or 0))}
-                  for c, n, a, b, x, y in s.execute(by_category.group_by(A.category_code)).all()]
+    categories = [dict(c, name=names.get(c["code"], c["code"])) for c in category_rates(s, p, codes)]
     categories.sort(key=lambda c: (-c["volume"], c["code"]))
-    n, a, b, x, y = s.execute(base).one()
-    law_volume = dict(s.execute(select(A.unit_code, func.count()).where(
-        A.law_enforcement.is_(True), A.is_current.is_(True), in_period, COUNTED).group_by(A.unit_code)).all())
-    result = compute(s, p, cfg=cfg)
-    rating = cfg.get("rating") or {"A": 0.95, "B": 0.9, "C": 0.8}
+    law = compute(s, p, cfg=cfg, categories=codes)
+    rating = cfg.get("rating") or {}
+    weights = rating.get("weights") or {"timeliness_rate": 0.2, "resolution_rate": 0.4, "satisfaction_rate": 0.4}
     supervision = {"A": "减少监督", "B": "常规监督", "C": "加强监督", "D": "重点监督", "—": "无评价，不评级"}
     ratings = []
-    for u in result.units:
-        grade = "—" if u.score is None else next((g for g in ("A", "B", "C") if u.score >= rating[g]), "D")
-        ratings.append({"unit_name": u.unit_name, "score": u.score, "grade": grade, "supervision": supervision[grade],
-                        "law_volume": law_volume.get(u.unit_code, 0)})
+    for u in law.units:
+        if not (u.dispatches or u.overdue.den or u.resolution.den or u.satisfaction.den):
+            continue  # no law-enforcement ticket of this unit in the period: not rated
+        value = score(u, weights)
+        grade = "—" if value is None else next((g for g in ("A", "B", "C") if value >= float(rating.get(g, 0))), "D")
+        ratings.append({"unit_name": u.unit_name, "volume": u.volume, "timeliness": u.timeliness,
+                        "resolution": u.resolution, "satisfaction": u.satisfaction, "score": value, "grade": grade,
+                        "supervision": supervision[grade]})
+    ratings.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), r["unit_name"]))
     label = p.label()
     chart = bar_chart([c["name"] for c in categories[:12]], [c["volume"] for c in categories[:12]], percent=False)
     _doc, pdf = store(ctx, kind=kind, scope=p.key, title=title, template="documents/law_report.html", numbered=False,
-                     period_label=label, total=n, codes=sorted(codes), satisfaction=Rate(int(a or 0), int(b or 0)),
-                     resolution=Rate(int(x or 0), int(y or 0)), categories=categories, ratings=ratings,
-                     rating=rating, category_chart=chart)
+                      period_label=label, total=law.volume, codes=sorted(codes),
+                      satisfaction=law.total("satisfaction"), resolution=law.total("resolution"),
+                      timeliness=law.total("timeliness"), categories=categories, ratings=ratings,
+                      rating={g: float(rating.get(g, 0)) for g in ("A", "B", "C")}, weights=weights, category_chart=chart)
     notify(ctx, kind=kind, groups=_recipients(ctx, ["justice_bureau", "hotline_center"]),
            subject=f"【执法监督分析】{label}12345热线涉行政执法工单分析", lines=[f"现将{label}涉行政执法工单分析报告发送给您。"],
            attachments=[Attachment(pdf_name(title, label), pdf)])
-    ctx.summary.update(tickets=n, ratings={r["unit_name"]: r["grade"] for r in ratings})
+    ctx.summary.update(tickets=law.volume, ratings={r["unit_name"]: r["grade"] for r in ratings})
 
 
 @job("quarterly_report", period="quarter", family="reports")

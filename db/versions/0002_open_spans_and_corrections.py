@@ -1,0 +1,53 @@
+"""open spans of every dispatch, late returns, import corrections, supervision stages by clock
+
+Revision ID: 0002
+Revises: 0001
+
+After this upgrade run ``hotline recompute``: it rebuilds the derived rows with the new clocks
+(first callback, returns) and the exact open span of superseded dispatches.  The SQL below fills
+``open_until`` well enough for the daily lists until then.
+"""
+from alembic import op
+import sqlalchemy as sa
+import worker.times
+
+
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('open_until', worker.times.LocalDateTime(), nullable=True))
+        batch_op.create_index('ix_asg_returned', ['returned_at'], unique=False)
+    op.execute("UPDATE assignments SET open_until = COALESCE(returned_at, finished_at, closed_at) "
+               "WHERE open_until IS NULL")
+    op.execute("UPDATE supervision_items SET stage = 'completion' WHERE stage = 'overdue'")
+    op.create_table('import_corrections',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('file', sa.String(length=500), nullable=False),
+    sa.Column('line', sa.Integer(), nullable=False),
+    sa.Column('ticket_id', sa.Integer(), nullable=False),
+    sa.Column('target', sa.String(length=40), nullable=False),
+    sa.Column('field', sa.String(length=40), nullable=False),
+    sa.Column('old_value', sa.Text(), nullable=True),
+    sa.Column('new_value', sa.Text(), nullable=True),
+    sa.Column('corrected_at', worker.times.LocalDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('import_corrections', schema=None) as batch_op:
+        batch_op.create_index('ix_corrections_ticket', ['ticket_id'], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('import_corrections', schema=None) as batch_op:
+        batch_op.drop_index('ix_corrections_ticket')
+    op.drop_table('import_corrections')
+    op.execute("DELETE FROM supervision_items WHERE stage = 'reply'")
+    op.execute("UPDATE supervision_items SET stage = 'overdue' WHERE stage = 'completion'")
+    with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.drop_index('ix_asg_returned')
+        batch_op.drop_column('open_until')

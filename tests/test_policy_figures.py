@@ -1,0 +1,411 @@
+"""Figures and lists against the policy (DOMAIN.md and its decisions), each value derived by hand.
+
+Calendar facts used below (2026): 9-13 Nov and 16-20 Nov are working weeks; 14-15 Nov a weekend.
+"N working days from t" ends at 23:59:59 of the N-th working day after t's date; 24 hours is
+elapsed time; the return window is one working day.
+"""
+from __future__ import annotations
+
+import email
+import re
+from datetime import date, datetime, timedelta
+from email import policy as email_policy
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from worker.cli import main
+from worker.db import session_scope
+from worker.models import Document, Escalation, ImportCorrection, OutboxMessage, Run, Ticket, TicketEvent
+
+
+def run(*args, code=0):
+    res = CliRunner().invoke(main, list(args))
+    assert res.exit_code == code, res.output
+    return res
+
+
+def pdf_text(kind: str, scope: str | None = None) -> str:
+    """The document's text with every blank removed (a PDF line break may fall anywhere)."""
+    with session_scope() as s:
+        q = select(Document).where(Document.kind == kind).order_by(Document.id.desc())
+        if scope:
+            q = q.where(Document.scope == scope)
+        doc = s.scalars(q).first()
+    assert doc is not None, f"no {kind} {scope or ''}"
+    return re.sub(r"\s", "", "".join(p.extract_text() for p in PdfReader(doc.path).pages))
+
+
+def summary(job: str) -> dict:
+    with session_scope() as s:
+        return s.scalars(select(Run.summary).where(Run.job == job).order_by(Run.id.desc())).first()
+
+
+def message_bodies(kind: str) -> list[str]:
+    with session_scope() as s:
+        return [m.body_text for m in s.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind))]
+
+
+# -- 1, 4, 5: the daily sheet -------------------------------------------------------------------
+@pytest.fixture
+def sheet_history(db, history):
+    h = history
+    # L1: D01 takes it Wed 11 Nov 10:00; its return window ends Thu 12 Nov 23:59:59; it returns it
+    # Fri 13 Nov 10:00 (10 hours late), suggesting S01.  超时回退: still counts for D01.
+    (h.ticket("L1", "2026-11-11 09:00").dispatch("2026-11-11 10:00", "D01").sign("2026-11-11 11:00", "D01")
+     .ret("2026-11-13 10:00", "D01", "不属于本单位职责", "S01"))
+    # L2: D02 returns it inside its window (not a late return).
+    (h.ticket("L2", "2026-11-12 09:00", phone="13800000002").dispatch("2026-11-12 10:00", "D02")
+     .ret("2026-11-12 15:00", "D02", "应由属地办理", "S02").dispatch("2026-11-12 16:00", "S02"))
+    # L3: D03 takes it Mon 9 Nov 10:00 (city: completion due Thu 12 Nov 23:59:59), never answers, and
+    # returns it late on Fri 13 Nov 15:00.  At 08:30 that morning it was still open at D03, overdue.
+    (h.ticket("L3", "2026-11-09 09:00", phone="13800000003").dispatch("2026-11-09 10:00", "D03")
+     .ret("2026-11-13 15:00", "D03", "非本单位职责", None))
+    # U1: 安全紧急, dispatched Thu 12 Nov 09:00: reply due 24 hours later, Fri 13 Nov 09:00; its
+    # completion due is three working days later, Tue 17 Nov 23:59:59.
+    h.ticket("U1", "2026-11-12 08:30", phone="13800000004", urgent="safety").dispatch("2026-11-12 09:00", "D05")
+    return h.store()
+
+
+def test_warning_and_overdue_go_by_the_next_clock(sheet_history):
+    from worker.calendar import load_calendar
+    from worker.detection import overdue_open, warning_horizon, warnings
+
+    cal = load_calendar()
+    with session_scope() as s:
+        before = datetime(2026, 11, 13, 8, 59, 30)    # 30 seconds before U1's reply due
+        warned = {t["number"]: t for t in warnings(s, before, warning_horizon(cal, before))}
+        assert warned["U1"]["clock"] == "reply" and warned["U1"]["clock_label"] == "答复时限"
+        assert warned["U1"]["clock_due"] == datetime(2026, 11, 13, 9, 0)
+        assert "U1" not in {t["number"] for t in overdue_open(s, before)}
+        after = datetime(2026, 11, 13, 9, 30)          # late on the reply, not on the completion
+        late = {t["number"]: t for t in overdue_open(s, after)}
+        assert late["U1"]["clock_label"] == "答复时限" and late["U1"]["clock_due"] == datetime(2026, 11, 13, 9, 0)
+        assert "U1" not in {t["number"] for t in warnings(s, after, warning_horizon(cal, after))}
+
+
+def test_daily_sheet_lists_late_returns_and_dispatches_open_before_their_return(sheet_history):
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-13 08:30")
+    text = pdf_text("daily_sheet")
+    # L3 fell overdue at D03 (区公安分局) on 12 Nov 23:59:59, inside the window since Thu 12 Nov 08:30;
+    # it is returned only at 15:00, so this morning it is D03's, open and overdue.
+    assert "L3" in text and "办结时限11月12日23:59" in text
+    # U1 is warned on its reply due (答复时限 Fri 13 Nov 09:00), not on its completion due.
+    assert "答复时限11月13日09:00" in text and "办结时限11月17日" not in text
+    assert "上次调度以来超时回退0件" in text        # L1 is returned later the same morning
+
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-16 08:30")   # window since Fri 13 Nov 08:30
+    text = pdf_text("daily_sheet", "2026-11-16")
+    assert "上次调度以来超时回退2件" in text
+    section = text[text.index("五、超时回退工单"):]
+    # Oldest first: L1 (区发展和改革局, 10 hours late), then L3 (区公安分局: window Tue 10 Nov
+    # 23:59:59, returned Fri 13 Nov 15:00: 2 days 15 hours late).  L2 returned in time: absent.
+    assert "1L1区发展和改革局11月11日10:0011月13日10:0010小时不属于本单位职责" in section
+    assert "2L3区公安分局11月9日10:0011月13日15:002天15小时非本单位职责" in section
+    assert "L2" not in section
+
+
+def test_weekly_bulletin_counts_late_returns_per_unit(sheet_history):
+    run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")
+    text = pdf_text("weekly_bulletin")
+    section = text[text.index("四、超时回退情况"):text.index("五、典型案例")]
+    assert "区公安分局（1件）" in section and "区发展和改革局（1件）" in section and "区教育和体育局" not in section
+    with session_scope() as s:
+        from worker.metrics import compute
+        from worker.periods import containing
+        m = compute(s, containing("week", date(2026, 11, 9))).by_code()
+        assert (m["D01"].late_returns, m["D03"].late_returns, m["D02"].late_returns) == (1, 1, 0)
+        # A late return still counts for the unit (volume, and L3 late on its due of 12 Nov);
+        # a return inside the window does not.
+        assert (m["D01"].volume, m["D02"].volume, m["D03"].volume) == (1, 0, 1)
+        assert m["D03"].overdue.num == 1 and m["D03"].overdue.den == 1
+
+
+# -- 2, 6: supervision letters and the analysis group ---------------------------------------------
+@pytest.fixture
+def supervised(db, history):
+    h = history
+    # R1: 安全紧急 at D05, dispatched Mon 16 Nov 09:00: reply due Tue 17 Nov 09:00, completion due
+    # Thu 19 Nov 23:59:59.  Never answered.
+    h.ticket("R1", "2026-11-16 08:00", urgent="safety").dispatch("2026-11-16 09:00", "D05")
+    # T11: returned by D01 and D02 with reasons and suggestions, then dispatched to S01.
+    (h.ticket("T11", "2026-11-16 08:00", phone="13900000011", street="S04").dispatch("2026-11-16 09:00", "D01")
+     .ret("2026-11-16 10:00", "D01", "非本单位职责", "D02").dispatch("2026-11-16 11:00", "D02")
+     .ret("2026-11-16 14:00", "D02", "应由属地办理", "S04").dispatch("2026-11-16 15:00", "S01"))
+    return h.store()
+
+
+def test_supervision_letter_names_the_clock_missed_and_a_date(supervised):
+    run("run", "supervision", "--inline", "--at", "2026-11-17 10:00")
+    text = pdf_text("supervision_letter", "2026-11-17:D05")
+    # Late on its reply only: 答复超期 with the reply due, never 超期未办结 with a due after the letter.
+    assert "答复超期" in text and "办结超期" not in text and "超期未办结" not in text
+    assert "答复时限11月17日09:00" in text and "11月19日" not in text
+    assert "于2026年11月18日前办理完毕" in text     # one working day after Tue 17 Nov
+    run("run", "supervision", "--inline", "--at", "2026-11-18 10:00")
+    assert summary("supervision")["letters"] == 0   # the reply stage was lettered yesterday
+    # Fri 20 Nov: the completion due (Thu 19 Nov) has passed too: a second letter, 办结超期.
+    run("run", "supervision", "--inline", "--at", "2026-11-20 10:00")
+    text = pdf_text("supervision_letter", "2026-11-20:D05")
+    assert "办结超期" in text and "办结时限11月19日23:59" in text and "于2026年11月23日前办理完毕" in text
+
+
+def test_analysis_group_notice_shows_each_return_with_reason_and_suggestion(supervised):
+    run("run", "supervision", "--inline", "--at", "2026-11-16 16:00")
+    (body,) = message_bodies("analysis_notice")
+    assert "T11" in body
+    assert "1. 区发展和改革局于2026-11-16 10:00回退，理由：非本单位职责；建议承办单位：区教育和体育局" in body
+    assert "2. 区教育和体育局于2026-11-16 14:00回退，理由：应由属地办理；建议承办单位：滨海路街道" in body
+    assert "属地兜底建议：滨海路街道" in body
+
+
+# -- 7: typical cases ---------------------------------------------------------------------------------
+def test_positive_case_says_what_happened(db, history):
+    # Replied 6 hours after dispatch, closed 49 hours after it: not "24小时内办结".
+    (history.ticket("P1", "2026-11-09 09:00", content="反映停水。").dispatch("2026-11-09 10:00", "D22")
+     .sign("2026-11-09 10:30", "D22").reply("2026-11-09 16:00", "D22").callback("2026-11-10 09:00")
+     .ev("closed", "2026-11-11 11:00", "C00"))
+    history.store()
+    run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")
+    text = pdf_text("weekly_bulletin")
+    assert "承办单位交办后6小时内答复，49小时内办结" in text and "24小时内办结" not in text
+
+
+# -- 8, 9: ranking and the first callback ----------------------------------------------------------
+def test_dual_rates_on_first_callbacks_is_a_setting(db, history):
+    from worker.config import policy
+    from worker.metrics import compute
+    from worker.periods import containing
+
+    # F1 at S01: first callback unsatisfied and unresolved (Tue 10 Nov), redo, final callback
+    # satisfied (Thu 12 Nov).  F2 at S02: one satisfied callback.
+    (history.ticket("F1", "2026-11-09 09:00").dispatch("2026-11-09 10:00", "S01").sign("2026-11-09 11:00", "S01")
+     .reply("2026-11-09 16:00", "S01").callback("2026-11-10 10:00", "unsatisfied", False)
+     .ev("redo", "2026-11-10 11:00", "C00").reply("2026-11-11 10:00", "S01").callback("2026-11-12 10:00"))
+    (history.ticket("F2", "2026-11-09 09:00", phone="13800000022").dispatch("2026-11-09 10:00", "S02")
+     .sign("2026-11-09 11:00", "S02").reply("2026-11-09 16:00", "S02").callback("2026-11-10 10:00"))
+    history.store()
+    week = containing("week", date(2026, 11, 9))
+    with session_scope() as s:
+        final = compute(s, week).by_code()
+        first = compute(s, week, cfg=dict(policy("metrics"), dual_rates="first")).by_code()
+    assert final["S01"].satisfaction.num == 1 and final["S01"].first_satisfaction.num == 0
+    assert final["S01"].meets_requirement is True and final["S01"].rank == 1      # tie with S02: code decides
+    assert first["S01"].meets_requirement is False and first["S01"].rank == 2
+    assert first["S01"].failing   # bottom (of two ranked), below the requirement, one evaluation
+
+
+# -- 10: the law-enforcement reports ---------------------------------------------------------------
+def test_law_report_uses_the_period_clocks_and_rates_law_units_only(db, history):
+    # Q3 2026.  E1 (乱罚款, D21): dispatched 10 Sep, replied in time, called back 30 Sep satisfied.
+    # E2 (乱罚款, D21): dispatched 28 Sep, called back 9 Oct unsatisfied: not Q3's callback.
+    # N1 (物业管理, D10): not law enforcement: D10 is not rated.
+    (history.ticket("E1", "2026-09-10 09:00", category="200101").dispatch("2026-09-10 10:00", "D21")
+     .sign("2026-09-10 11:00", "D21").reply("2026-09-11 10:00", "D21").callback("2026-09-30 10:00"))
+    (history.ticket("E2", "2026-09-28 09:00", category="200101", phone="13800000031")
+     .dispatch("2026-09-28 10:00", "D21").sign("2026-09-28 11:00", "D21").reply("2026-09-29 10:00", "D21")
+     .callback("2026-10-09 10:00", "unsatisfied", False))
+    (history.ticket("N1", "2026-09-10 09:00", phone="13800000032").dispatch("2026-09-10 10:00", "D10")
+     .sign("2026-09-10 11:00", "D10").reply("2026-09-11 10:00", "D10").callback("2026-09-12 10:00", "unsatisfied", False))
+    history.store()
+    run("run", "quarterly_report", "--inline", "--at", "2026-09-30 12:00")
+    text = pdf_text("quarterly_report")
+    assert "受理涉及行政执法的工单2件" in text
+    assert "回访满意率100.00%（1/1），解决率100.00%（1/1）" in text     # E2's October callback is not Q3's
+    # D21: timeliness 2/2 (both replied by their due), resolution 1/1, satisfaction 1/1: 100.00, A.
+    assert "1区综合行政执法局2100.00%100.00%100.00%100.00A减少监督" in text
+    assert "区住房和城乡建设局" not in text                              # D10: no law-enforcement ticket
+    assert summary("quarterly_report")["ratings"] == {"区综合行政执法局": "A"}
+
+
+# -- 11, 12: the ladder --------------------------------------------------------------------------------
+LADDER_UNITS = ["D20", "D01", "D02", "D03", "D04", "D05", "D06"]
+
+
+@pytest.fixture
+def failing_every_week(sqlite_db, history):
+    """Data from Mon 14 Sep 2026 to Sun 6 Dec: D20's callers are never satisfied, the others always."""
+    n, monday = 0, date(2026, 9, 14)
+    while monday <= date(2026, 11, 30):
+        for unit in LADDER_UNITS:
+            n += 1
+            bad = unit == "D20"
+            (history.ticket(f"M{n:04d}", f"{monday} 08:00", phone=f"1380001{n:04d}")
+             .dispatch(f"{monday} 09:00", unit).sign(f"{monday} 10:00", unit).reply(f"{monday} 16:00", unit)
+             .callback(f"{monday} 18:00", "unsatisfied" if bad else "satisfied", not bad))
+        monday += timedelta(days=7)
+    return history.store()
+
+
+def tiers_fired():
+    with session_scope() as s:
+        return [(e.tier, e.period_key) for e in s.scalars(select(Escalation).order_by(Escalation.id))]
+
+
+def test_monthly_tiers_skip_the_partial_month_and_climb_one_at_a_time(failing_every_week):
+    run("run", "escalation_monthly", "--inline", "--at", "2026-09-15 10:00")   # September: data from the 14th
+    assert tiers_fired() == []
+    run("run", "escalation_monthly", "--inline", "--at", "2026-10-15 10:00")   # October: a failing month
+    assert tiers_fired() == [("peoples_congress_questioning", "2026-10")]
+    run("run", "escalation_monthly", "--inline", "--at", "2026-10-15 10:00")   # again: nothing new
+    assert len(tiers_fired()) == 1
+    run("run", "escalation_monthly", "--inline", "--at", "2026-11-15 10:00")   # failed again after tier 3
+    assert tiers_fired()[-1] == ("standing_committee_explanation", "2026-11")
+
+
+def test_a_unit_deep_in_a_run_when_switched_on_gets_the_highest_tier_once(failing_every_week):
+    # The service's first weekly evaluation finds D20 failing its third week in a row (W38-W40):
+    # the principal leader's interview, once; not the leader in charge's as well.
+    run("run", "escalation_weekly", "--inline", "--at", "2026-09-30 10:00")
+    assert tiers_fired() == [("principal_leader_interview", "2026-W40")]
+    run("run", "escalation_weekly", "--inline", "--at", "2026-10-07 10:00")
+    assert tiers_fired() == [("principal_leader_interview", "2026-W40")]
+    # The first monthly evaluation, for November, finds October and November failing: tier 3 only
+    # (tier 4 needs tier 3 issued first); December's evaluation would bring tier 4.
+    run("run", "escalation_monthly", "--inline", "--at", "2026-11-20 10:00")
+    assert tiers_fired()[-1] == ("peoples_congress_questioning", "2026-11")
+    assert ("standing_committee_explanation", "2026-11") not in tiers_fired()
+
+
+def test_public_exposure_in_the_bulletin_and_the_monthly_analysis(failing_every_week):
+    run("run", "escalation_monthly", "--inline", "--at", "2026-10-15 10:00")
+    # October ends Sun 1 Nov 00:00, inside the week 26 Oct - 1 Nov: that week's bulletin reports it.
+    run("run", "weekly_bulletin", "--inline", "--at", "2026-10-28 10:00")
+    text = pdf_text("weekly_bulletin")
+    section = text[text.index("三、约谈问责情况"):text.index("四、超时回退情况")]
+    assert "区城市管理局" in section and "区人大质询并公开曝光" in section and "2026年10月" in section
+    assert "区城市管理局已提请区人大质询，在区政府作风展示台公开曝光" in section
+    run("run", "monthly_analysis", "--inline", "--at", "2026-10-15 10:00")
+    text = pdf_text("monthly_analysis")
+    assert "区城市管理局连续一个月“双率”未达到区级要求，已提请区人大对其主要负责同志进行质询" in text
+
+
+# -- 13, 14: import --------------------------------------------------------------------------------
+HEADER = ["工单编号", "受理时间", "诉求渠道", "事项编码", "紧急类型", "诉求内容", "来电人", "联系电话", "诉求地址",
+          "所属属地", "环节", "环节时间", "承办单位", "回退原因", "建议承办单位", "答复类型", "审核结果", "延期天数",
+          "来电人同意", "计划完成日期", "回访结果", "解决情况"]
+
+
+def export_rows(content="反映路灯不亮", signed="2026-11-09 11:00"):
+    base = ["202611090000001", "2026-11-09 09:00", "市12345", "0101", "", content, "张三", "13812345678",
+            "观海路1号", "S01"]
+    tail = [""] * 9
+    return [base + ["交办", "2026-11-09 10:00", "D01"] + tail,
+            base + ["签收", signed, "D01"] + tail,
+            base + ["答复", "2026-11-10 10:00", "D01", "", "", "正常答复", "", "", "", "", "", ""]]
+
+
+def write_csv(path, rows):
+    import csv
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([HEADER] + rows)
+
+
+def test_corrected_reexport_replaces_fields_and_events_with_an_audit(db, tmp_path):
+    write_csv(tmp_path / "a.csv", export_rows())
+    res = run("import", str(tmp_path / "a.csv"))
+    assert "3 rows read: 3 stored, 0 unchanged, 0 refused; tickets 1 new, 0 corrected; events 3 new" in res.output
+    # The platform corrects the content and moves the 签收 by an hour.
+    write_csv(tmp_path / "b.csv", export_rows(content="反映路灯不亮（已更正）", signed="2026-11-09 12:00"))
+    res = run("import", str(tmp_path / "b.csv"))
+    assert ("3 rows read: 3 stored, 0 unchanged, 0 refused; tickets 0 new, 1 corrected; "
+            "events 0 new, 1 corrected") in res.output
+    with session_scope() as s:
+        assert s.scalar(select(Ticket.content)) == "反映路灯不亮（已更正）"
+        signed = s.scalars(select(TicketEvent.at).where(TicketEvent.kind == "signed")).all()
+        assert signed == [datetime(2026, 11, 9, 12, 0)]              # replaced, not a second 签收
+        audit = {(c.target, c.field): (c.old_value, c.new_value, c.line) for c in s.scalars(select(ImportCorrection))}
+        assert audit == {("ticket", "content"): ("反映路灯不亮", "反映路灯不亮（已更正）", 4),
+                         ("signed#1", "at"): ("2026-11-09 11:00:00", "2026-11-09 12:00:00", 3)}
+        from worker.models import Assignment
+        assert s.scalar(select(Assignment.signed_at)) == datetime(2026, 11, 9, 12, 0)   # derived again
+    res = run("import", str(tmp_path / "b.csv"))                      # the same file again: nothing
+    assert "3 rows read: 0 stored, 3 unchanged, 0 refused; tickets 0 new, 0 corrected" in res.output
+
+
+def test_import_summary_separates_read_stored_unchanged_refused(sqlite_db, tmp_path):
+    rows = export_rows()
+    bad = list(rows[0]); bad[12] = "X99"
+    write_csv(tmp_path / "a.csv", rows[:2])
+    run("import", str(tmp_path / "a.csv"))
+    write_csv(tmp_path / "b.csv", rows + [bad, bad])
+    res = run("import", str(tmp_path / "b.csv"), code=1)
+    assert ("5 rows read: 1 stored, 2 unchanged, 2 refused; tickets 0 new, 0 corrected; events 1 new, "
+            "0 corrected; encoding UTF-8") in res.output
+
+
+# -- 15: one extension rule ----------------------------------------------------------------------------
+def test_deadline_extension_is_capped_where_the_import_caps_it():
+    # City ticket dispatched Mon 9 Nov 2026 10:00: 3 working days + at most 10 of extension = 13
+    # working days: 10-13, 16-20, 23-26 Nov → Thu 26 Nov 23:59:59, whether 10 or 12 were asked.
+    ten = CliRunner().invoke(main, ["deadline", "--at", "2026-11-09 10:00", "--source", "city", "--extension", "10",
+                                    "--json"])
+    twelve = CliRunner().invoke(main, ["deadline", "--at", "2026-11-09 10:00", "--source", "city", "--extension", "12",
+                                       "--json"])
+    assert ten.exit_code == 0 and twelve.exit_code == 0
+    assert '"completion_due": "2026-11-26T23:59:59+08:00"' in ten.stdout
+    assert ten.stdout == twelve.stdout and "at most 10 working days" in twelve.stderr
+
+
+def test_imported_extension_beyond_the_cap(db, history):
+    from worker.models import Assignment
+    (history.ticket("X1", "2026-11-09 09:00").dispatch("2026-11-09 10:00", "D01").extend("2026-11-10 09:00", "D01", 6)
+     .extend("2026-11-11 09:00", "D01", 6))
+    history.store()
+    with session_scope() as s:
+        assert s.scalar(select(Assignment.completion_due)) == datetime(2026, 11, 26, 23, 59, 59)
+
+
+# -- 16: masking ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("raw, masked", [
+    ("13812345678", "138****5678"),
+    ("+86 138 1234 5678", "+86 138****5678"),
+    ("+8613812345678", "+86138****5678"),
+    ("138-1234-5678", "138****5678"),
+    ("138 1234 5678", "138****5678"),
+    ("0535-6681234", "0535-668****"),
+    ("(0535)6681234", "(0535)668****"),
+    ("010-12345678", "010-1234****"),
+    ("370602198001011234", "370602********1234"),
+    ("37060219800101123x", "370602********123x"),
+    ("请回电13912345678或0535-6681234，身份证370602198001011234", "请回电139****5678或0535-668****，身份证370602********1234"),
+    ("座机6681234", "座机668****"),
+    ("工单202611200001234已办结，金额12345678元", "工单202611200001234已办结，金额12345678元"),
+])
+def test_masking_table(raw, masked):
+    from worker.rendering import mask_phone, mask_text
+
+    assert mask_text(raw) == masked
+    if not any(c in raw for c in "请工座"):
+        assert mask_phone(raw) == masked
+
+
+def test_message_subjects_bodies_and_attachment_names_are_masked(sqlite_db, history, tmp_path):
+    (history.ticket("Z1", "2026-11-09 09:00", phone="0535-6681234", content="回电0535-6681234或13912345678")
+     .dispatch("2026-11-09 10:00", "D20"))
+    history.store()
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-13 08:30")
+    run("run", "supervision", "--inline", "--at", "2026-11-13 10:00")
+    with session_scope() as s:
+        messages = s.scalars(select(OutboxMessage)).all()
+    texts = [m.subject + m.body_text + m.body_html + str(m.attachments) for m in messages]
+    texts.append(pdf_text("daily_sheet") + pdf_text("supervision_letter"))
+    assert messages
+    for t in texts:
+        assert "6681234" not in t and "13912345678" not in t
+    assert "0535-668****" in texts[-1] and "139****5678" in texts[-1]
+
+
+def test_eml_of_a_message_is_masked(sqlite_db, history, tmp_path):
+    (history.ticket("Z2", "2026-11-09 09:00", content="请回电13912345678").dispatch("2026-11-09 10:00", "D20"))
+    history.store()
+    run("run", "supervision", "--inline", "--at", "2026-11-13 10:00")
+    run("outbox", "send")
+    from worker.config import load_settings
+    files = list(load_settings().outbox_dir.glob("*.eml"))
+    assert files
+    for f in files:
+        msg = email.message_from_bytes(f.read_bytes(), policy=email_policy.default)
+        assert "13912345678" not in str(msg["Subject"]) + msg.get_body(("plain",)).get_content()
