@@ -187,7 +187,7 @@ def _reference(kind, keys):
             return [{u.unit_code: _rates(u) for u in compute(s, parse_key(k)).units if u.volume or u.dispatches}
                     for k in keys]
         as_of, since, horizon = _daily_window(keys[0])
-        counts = {code: c for code, c in counts_by_unit(s, as_of, since, horizon).items() if any(c.values())}
+        counts = {code: c for code, c in counts_by_unit(s, as_of, since, horizon)[0].items() if any(c.values())}
         return (counts, sorted(t["number"] for t in overdue_open(s, as_of, fell_due_between(since, as_of))),
                 sorted(t["number"] for t in warnings(s, as_of, horizon)))
 
@@ -225,28 +225,39 @@ def orm_baseline(database, kind, keys, expected):
         if kind == "open":
             as_of, since, horizon = _daily_window(keys[0])
             counts, overdue, warned = defaultdict(Counter), [], []
-            # The predicate as written from the definition, without our span classes.
-            open_then = and_(A.is_current.is_(True), A.dispatched_at <= as_of,
-                             or_(A.finished_at.is_(None), A.finished_at > as_of))
+            # The predicate as written from the definition (dispatched, not yet returned, finished
+            # or closed), without our span classes or open_until.
+            not_yet = lambda col: or_(col.is_(None), col > as_of)
+            open_then = and_(A.dispatched_at <= as_of, not_yet(A.returned_at), not_yet(A.finished_at),
+                             not_yet(A.closed_at))
             for a in s.scalars(select(A).where(or_(open_then, and_(A.dispatched_at >= since,
                                                                    A.dispatched_at <= as_of)))):
                 c = counts[a.unit_code]
                 c["new"] += since <= a.dispatched_at <= as_of
-                if not (a.is_current and a.dispatched_at <= as_of and (a.finished_at is None or a.finished_at > as_of)):
+                if not (a.dispatched_at <= as_of and all(t is None or t > as_of
+                                                         for t in (a.returned_at, a.finished_at, a.closed_at))):
                     continue
                 c["open"] += 1
-                c["returned_twice"] += a.ticket_return_count >= 2
-                if as_of <= a.completion_due <= horizon:
-                    c["warning"] += 1
-                    warned.append(s.get(Ticket, a.ticket_id).number)
-                reply_late = a.reply_due is not None and a.reply_due < as_of and (
-                    a.first_replied_at is None or a.first_replied_at > as_of)
+                unreplied = a.first_replied_at is None or a.first_replied_at > as_of
+                reply_late = a.reply_due is not None and a.reply_due < as_of and unreplied
                 if a.completion_due < as_of or reply_late:
                     c["overdue"] += 1
-                    unreplied = a.first_replied_at is None or a.first_replied_at > as_of
                     if since <= a.completion_due < as_of or (
                             a.reply_due is not None and since <= a.reply_due < as_of and unreplied):
                         overdue.append(s.get(Ticket, a.ticket_id).number)
+                elif a.completion_due <= horizon or (a.reply_due is not None and unreplied and a.reply_due <= horizon):
+                    c["warning"] += 1
+                    warned.append(s.get(Ticket, a.ticket_id).number)
+            # Returned twice by then and not finished then: charged to each unit that returned it.
+            returns = defaultdict(list)
+            for a in s.scalars(select(A).where(A.ticket_return_count >= 2)):
+                returns[a.ticket_id].append(a)
+            for rows in returns.values():
+                returned = [a for a in rows if a.returned_at is not None and a.returned_at <= as_of]
+                done = any(a.is_current and a.finished_at is not None and a.finished_at <= as_of for a in rows)
+                if len(returned) >= 2 and not done:
+                    for unit in {a.unit_code for a in returned}:
+                        counts[unit]["returned_twice"] += 1
             keys = ("new", "open", "warning", "overdue", "returned_twice")
             got = ({u: {k: c[k] for k in keys} for u, c in counts.items() if any(c.values())}, sorted(overdue),
                    sorted(warned))
