@@ -4,7 +4,7 @@ FROM python:3.11-slim-bookworm
 # CJK fonts (never tofu), Pango for WeasyPrint, hb-subset for fast font subsetting, poppler for previews.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      fonts-noto-cjk fontconfig libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils \
+      fonts-noto-cjk fonts-arphic-ukai fontconfig libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils \
  && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 10001 hotline

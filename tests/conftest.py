@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import date, timedelta
 
 import pytest
 
@@ -189,6 +190,24 @@ class TicketBuilder:
 @pytest.fixture
 def history():
     return History()
+
+
+LADDER_UNITS = ["D20", "D01", "D02", "D03", "D04", "D05", "D06"]
+
+
+@pytest.fixture
+def failing_every_week(sqlite_db, history):
+    """Data from Mon 14 Sep 2026 to Sun 6 Dec: D20's callers are never satisfied, the others always."""
+    n, monday = 0, date(2026, 9, 14)
+    while monday <= date(2026, 11, 30):
+        for unit in LADDER_UNITS:
+            n += 1
+            bad = unit == "D20"
+            (history.ticket(f"M{n:04d}", f"{monday} 08:00", phone=f"1380001{n:04d}")
+             .dispatch(f"{monday} 09:00", unit).sign(f"{monday} 10:00", unit).reply(f"{monday} 16:00", unit)
+             .callback(f"{monday} 18:00", "unsatisfied" if bad else "satisfied", not bad))
+        monday += timedelta(days=7)
+    return history.store()
 
 
 class SMTPSink:

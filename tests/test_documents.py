@@ -56,11 +56,13 @@ def last_summary(job: str) -> dict:
 def test_daily_sheet(district):
     run("run", "daily_sheet", "--inline", "--at", "2026-11-13 08:30")
     text = pdf_text("daily_sheet")
-    assert "区12345政务服务热线" in text and "12345热线工单日调度" in text and "2026年11月13日" in text
+    assert "莱山区89000民生服务中心" in text and "12345热线工单日调度" in text and "2026年11月13日" in text
     assert "区城市管理局" in text and "A1" in text
     assert "139****5678" in text and PHONE not in text and "李小明" not in text and "李**" in text
-    assert '<img src="file:///etc/' in text       # shown as text, never fetched
-    assert "工作日历缺少2027年" in text               # the calendar gap within 60 days is on the sheet
+    assert '<imgsrc="file:///etc/' in re.sub(r"\s", "", text)      # shown as text, never fetched
+    # The calendar gap within 60 days is on the sheet, in the centre's words (YAML is for doctor).
+    assert "工作日历缺少2027年" in text and "请通知系统管理员补充2027年节假日安排" in text.replace("\n", "")
+    assert "calendar.yaml" not in text and "years:" not in text
     assert "— 1 —" in text and "— 2 —" in text
 
 
@@ -142,10 +144,11 @@ def test_injection_fetches_nothing(sqlite_db):
 
     pdf, refused = render_pdf("documents/supervision_letter.html", doc={
         "header": "区12345政务服务热线", "issuer": "区89000民生服务中心", "title": "督办函", "date": __import__("datetime").date(2026, 11, 1),
-        "issue_no": None}, unit_name=INJECTION, rows=[{"number": "X1", "content": INJECTION, "caller_name": "张*",
+        "issue_no": None, "number": None, "cc": [], "printer": None}, unit_name=INJECTION, rows=[{"number": "X1", "content": INJECTION, "caller_name": "张*",
                                                        "caller_phone": "138****0000", "clock_label": "办结时限",
                                                        "clock_due": None, "stage_label": "办结超期"}],
-        stages=["办结超期"], deadline=__import__("datetime").date(2026, 11, 2))
+        stages=["办结超期"], deadline=__import__("datetime").date(2026, 11, 2),
+        contact={"office": "督办科", "name": "王敏", "phone": "0535-6213451", "email": "d@example.gov.cn"})
     assert refused == []                             # nothing in the content was even tried
     text = PdfReader(__import__("io").BytesIO(pdf)).pages[0].extract_text()
     assert "<script>alert(1)</script>" in text and "file:///etc/passwd" in text
@@ -168,7 +171,11 @@ def test_chinese_glyphs_render_and_first_page_png(district, tmp_path):
     with session_scope() as s:
         path = s.scalars(select(Document.path).where(Document.kind == "weekly_bulletin")).one()
     fonts = subprocess.run(["pdffonts", path], capture_output=True, text=True, check=True).stdout
-    assert "HotlineSerif" in fonts
+    # Fonts by role (GB/T 9704): 小标宋 → Noto Serif bold, 仿宋 → Noto Serif, 黑体 → Noto Sans bold,
+    # 楷体 → AR PL UKai (the level-2 headings of the bulletin's typical cases).
+    for face in ("Hotline-NotoSerifCJKSC-Bold", "Hotline-NotoSerifCJKSC", "Hotline-NotoSansCJKSC-Bold",
+                 "Hotline-ARPLUKaiCN"):
+        assert face in fonts, fonts
     res = run("documents", "preview", "--out", str(tmp_path))
     png = tmp_path / "weekly_bulletin.png"
     assert png.exists() and png.stat().st_size > 10_000

@@ -1,17 +1,48 @@
-"""Storing rendered documents: file by content, row in the ledger, issue numbers that continue."""
+"""Storing rendered documents: who issues them, their number and date, file and ledger row.
+
+A document's issuing body, its red header, the e-mail's sender name and signature all come from
+``config/documents.yaml`` for its kind (one voice per message).  A document is dated the working
+day it is issued (``JobContext.issue_date``); its number (发文字号, per kind and year) and its issue
+number (第 N 期) are given once and kept, with the date, when the same period is rendered again.
+"""
 from __future__ import annotations
+
+from datetime import date
 
 from sqlalchemy import func, select
 
-from .config import policy
+from .config import ConfigError, load_settings, policy
 from .models import Document, Unit
 from .rendering import render_pdf, sha256
 from .times import now_local
 
 
-def organisation() -> dict:
-    """Header, issuer and government office from ``config/documents.yaml``."""
-    return policy("documents")
+def _fill(text, cfg: dict) -> str:
+    return str(text).replace("{district}", str(cfg.get("district", ""))).replace("{short}", str(cfg.get("short", "")))
+
+
+def organisation(kind: str) -> dict:
+    """Issuer (also the red header, the e-mail's sender name and signature), number prefix, 抄送 and
+    印发机关 of a kind of document, with the district's name filled in."""
+    cfg = policy("documents")
+    where = load_settings().config_dir / "documents.yaml"
+    issuers = {k: _fill(v, cfg) for k, v in (cfg.get("issuers") or {}).items()}
+    spec = (cfg.get("kinds") or {}).get(kind) or {}
+    name = spec.get("issuer", "centre")
+    if name not in issuers:
+        raise ConfigError(f"{where}: kinds.{kind}.issuer: {name!r} is not one of issuers ({', '.join(issuers)})")
+    named = lambda key: issuers.get(key, _fill(key, cfg))
+    issuer = issuers[name]
+    return {"district": str(cfg.get("district", "")), "issuer": issuer, "header": issuer, "sender_name": issuer,
+            "signature": issuer, "number_prefix": _fill(spec["number_prefix"], cfg) if spec.get("number_prefix") else None,
+            "cc": [named(c) for c in spec.get("cc") or []],
+            "printer": named(spec["printer"]) if spec.get("printer") else None}
+
+
+def contact() -> dict:
+    """Whom units report back to (办理情况反馈, 书面材料): office, name, phone, e-mail."""
+    cfg = policy("documents")
+    return {k: _fill(v, cfg) for k, v in (cfg.get("contact") or {}).items()}
 
 
 def unit_names(session) -> dict[str, str]:
@@ -26,13 +57,35 @@ def issue_number(session, kind: str, scope: str) -> int:
     return (session.scalar(select(func.max(Document.issue_no)).where(Document.kind == kind)) or 0) + 1
 
 
+def document_number(prefix: str | None, year: int | None, number: int | None) -> str | None:
+    """发文字号: 莱热线督〔2026〕12号."""
+    return f"{prefix}〔{year}〕{number}号" if prefix and year and number else None
+
+
+def document_label(doc: Document) -> str:
+    """How a message cites its document: the 发文字号, else the 第 N 期, else its title."""
+    org = organisation(doc.kind)
+    return document_number(org["number_prefix"], doc.doc_year, doc.doc_no) or (
+        f"第{doc.issue_no}期" if doc.issue_no else doc.title)
+
+
 def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bool = False,
-          header: str | None = None, issuer: str | None = None, file_name: str | None = None,
-          **context) -> tuple[Document, bytes]:
+          file_name: str | None = None, **context) -> tuple[Document, bytes]:
     session = ctx.session
-    issue_no = issue_number(session, kind, scope) if numbered else None
-    org = organisation()
-    doc_meta = {"header": header or org["header"], "issuer": issuer or org["issuer"], "title": title, "date": ctx.issue_date, "issue_no": issue_no}
+    org = organisation(kind)
+    doc = session.scalars(select(Document).where(Document.kind == kind, Document.scope == scope)).first()
+    if doc is None:
+        doc = Document(kind=kind, scope=scope, issue_no=issue_number(session, kind, scope) if numbered else None,
+                       issued_on=ctx.issue_date)
+        if org["number_prefix"]:
+            doc.doc_year = doc.issued_on.year
+            doc.doc_no = (session.scalar(select(func.max(Document.doc_no)).where(
+                Document.kind == kind, Document.doc_year == doc.doc_year)) or 0) + 1
+        session.add(doc)
+    issued_on: date = doc.issued_on or ctx.issue_date
+    doc_meta = {"header": org["header"], "issuer": org["issuer"], "title": title, "date": issued_on,
+                "issue_no": doc.issue_no, "number": document_number(org["number_prefix"], doc.doc_year, doc.doc_no),
+                "cc": org["cc"], "printer": org["printer"], "district": org["district"]}
     pdf, refused = render_pdf(template, doc=doc_meta, **context)
     digest = sha256(pdf)
     folder = ctx.settings.documents_dir / kind
@@ -41,14 +94,10 @@ def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bo
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(pdf)
     tmp.replace(path)
-    doc = session.scalars(select(Document).where(Document.kind == kind, Document.scope == scope)).first()
-    if doc is None:
-        doc = Document(kind=kind, scope=scope, issue_no=issue_no)
-        session.add(doc)
     doc.run_id, doc.title, doc.path, doc.sha256, doc.created_at = ctx.run.id, title, str(path), digest, now_local()
     session.flush()
     ctx.summary.setdefault("documents", []).append({"kind": kind, "path": str(path), "sha256": digest,
-                                                    "issue_no": issue_no})
+                                                    "issue_no": doc.issue_no, "number": doc_meta["number"]})
     if refused:
         ctx.summary.setdefault("refused_urls", 0)
         ctx.summary["refused_urls"] += len(refused)
@@ -57,5 +106,3 @@ def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bo
 
 def pdf_name(title: str, period_label: str) -> str:
     return f"{title}（{period_label}）.pdf"
-
-

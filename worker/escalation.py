@@ -69,7 +69,8 @@ def _upsert_results(session, result: PeriodMetrics) -> None:
     partial = result.period.kind == "month" and partial_first_period(session, result.period)
     existing = {r.unit_code: r for r in session.scalars(select(WeekResult).where(WeekResult.period_key == key))}
     for u in result.units:
-        detail = {"resolution": str(u.dual_resolution), "satisfaction": str(u.dual_satisfaction), "rank": u.rank,
+        detail = {"resolution": [u.dual_resolution.num, u.dual_resolution.den],
+                  "satisfaction": [u.dual_satisfaction.num, u.dual_satisfaction.den], "rank": u.rank,
                   "bottom": u.bottom, "meets": u.meets_requirement}
         failing = u.failing and not partial
         if partial:

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from . import runs
-from .calendar import WorkCalendar, load_calendar
+from .calendar import UnknownYearError, WorkCalendar, load_calendar
 from .config import Settings, load_settings
 from .db import session_factory
 from .models import Run
 from .periods import Period, containing, parse_key
 from .rules import Rules, load_rules
+from .times import now_local
 
 log = logging.getLogger("hotline.jobs")
 
@@ -60,8 +61,19 @@ class JobContext:
 
     @property
     def issue_date(self) -> date:
-        """The date a document carries: the run's as-of date (never the clock)."""
-        return self.as_of.date()
+        """The date a new document carries: the working day it is issued.  A daily job's documents
+        speak of their moment (``as_of``); a periodic job's are issued when the run fires (the
+        slot's time, or the moment a person started it), moved to the next working day when that
+        is not one.  Never the clock at render time, so a replay dates documents as they would
+        have been dated; a re-render keeps the date first given (``documents.store``)."""
+        fired = self.params.get("fired_at")
+        moment = self.as_of if self.period is None or self.period.kind == "day" or not fired \
+            else datetime.fromisoformat(fired)
+        day = moment.date()
+        try:
+            return day if self.cal.is_workday(day) else self.cal.next_workday(day)
+        except UnknownYearError:
+            return day
 
 
 def resolve_period(kind: str, at: datetime, rule: str | None) -> tuple[Period | None, datetime]:
@@ -150,7 +162,7 @@ def manual_run(session, job_name: str, at: datetime, params: dict | None = None)
     if spec is None:
         raise KeyError(f"unknown job {job_name!r}; known: {', '.join(sorted(JOBS))}")
     period, as_of = resolve_period(spec.period_kind, at, "current")
-    params = dict(params or {}, as_of=as_of.isoformat(sep=" "))
+    params = dict(params or {}, as_of=as_of.isoformat(sep=" "), fired_at=now_local().isoformat(sep=" "))
     run, new = runs.get_or_create(session, schedule=f"manual:{job_name}", nominal_at=at, job=job_name,
                                   period_key=period.key if period else "-", params=params)
     if not new:

@@ -53,7 +53,8 @@ def message_id(idem_key: str, domain: str = "hotline.example.gov.cn") -> str:
 
 
 def enqueue(session, *, idem_key: str, kind: str, email: str, name: str, role: str, subject: str,
-            text: str, html: str, attachments: list[Attachment] = (), run_id: int | None = None) -> bool:
+            text: str, html: str, attachments: list[Attachment] = (), run_id: int | None = None,
+            sender_name: str | None = None) -> bool:
     """Add a message unless one with this key exists; returns whether it was new."""
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key == idem_key)) is not None:
         return False
@@ -63,7 +64,8 @@ def enqueue(session, *, idem_key: str, kind: str, email: str, name: str, role: s
     now = now_local()
     session.add(OutboxMessage(
         idem_key=idem_key, run_id=run_id, kind=kind, recipient_email=email, recipient_name=clean_header(name, 100),
-        recipient_role=role, subject=clean_header(subject, 300), body_text=text, body_html=html,
+        recipient_role=role, sender_name=clean_header(sender_name, 100) if sender_name else None,
+        subject=clean_header(subject, 300), body_text=text, body_html=html,
         attachments=[{"name": clean_header(a.name, 150), "sha256": a.sha256} for a in attachments],
         message_id=message_id(idem_key), state="pending", attempts=0, created_at=now, not_before=now))
     session.flush()
@@ -71,9 +73,10 @@ def enqueue(session, *, idem_key: str, kind: str, email: str, name: str, role: s
 
 
 def build(session, row: OutboxMessage, sender: str, sender_name: str) -> EmailMessage:
-    """The MIME message: RFC 2047 display names and subject, RFC 2231 attachment names."""
+    """The MIME message: RFC 2047 display names and subject, RFC 2231 attachment names.  The
+    display name is the issuing body of the message's kind (``sender_name`` only for older rows)."""
     msg = EmailMessage()
-    msg["From"] = Address(display_name=clean_header(sender_name), addr_spec=sender)
+    msg["From"] = Address(display_name=clean_header(row.sender_name or sender_name), addr_spec=sender)
     msg["To"] = Address(display_name=clean_header(row.recipient_name), addr_spec=row.recipient_email)
     msg["Subject"] = clean_header(row.subject)
     msg["Message-ID"] = row.message_id

@@ -311,12 +311,16 @@ class Document(Base):
     kind: Mapped[str] = mapped_column(String(40))
     scope: Mapped[str] = mapped_column(String(100))   # period key plus unit or tier where relevant
     issue_no: Mapped[int | None] = mapped_column(Integer)
+    issued_on: Mapped[date | None] = mapped_column(Date)       # the date it carries, kept on re-render
+    doc_year: Mapped[int | None] = mapped_column(Integer)      # 发文字号: 〔doc_year〕doc_no号, per kind
+    doc_no: Mapped[int | None] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(300))
     path: Mapped[str] = mapped_column(String(500))
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     __table_args__ = (UniqueConstraint("kind", "scope", name="uq_document"),
-                      UniqueConstraint("kind", "issue_no", name="uq_document_issue"))
+                      UniqueConstraint("kind", "issue_no", name="uq_document_issue"),
+                      UniqueConstraint("kind", "doc_year", "doc_no", name="uq_document_number"))
 
 
 class WeekResult(Base):
@@ -365,6 +369,7 @@ class OutboxMessage(Base):
     recipient_email: Mapped[str] = mapped_column(String(200))
     recipient_name: Mapped[str] = mapped_column(String(100))
     recipient_role: Mapped[str] = mapped_column(String(32))
+    sender_name: Mapped[str | None] = mapped_column(String(100))   # the issuing body of the kind
     subject: Mapped[str] = mapped_column(String(500))
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)

@@ -13,8 +13,13 @@ ROLE_GREETING = {"unit_head": "同志", "leader_in_charge": "领导", "principal
 
 
 def notify(ctx, *, kind: str, groups: list[str], subject: str, lines: list[str],
-           attachments: list[Attachment] = (), unit_code: str | None = None, scope: str = "") -> int:
-    """One message per recipient (deduplicated by address); returns how many were new."""
+           attachments: list[Attachment] = (), unit_code: str | None = None, scope: str = "",
+           contact_lines: list[str] | None = None) -> int:
+    """One message per recipient (deduplicated by address); returns how many were new.
+
+    The sender's name and the signature are the issuing body of ``kind`` (config/documents.yaml).
+    ``lines`` pass the masking rule; ``contact_lines`` (the centre's own office and phone, from the
+    configuration) are printed as they are."""
     recipients = resolve(ctx.session, groups, unit_code)
     if recipients.missing:
         ctx.summary.setdefault("missing_recipients", [])
@@ -23,19 +28,19 @@ def notify(ctx, *, kind: str, groups: list[str], subject: str, lines: list[str],
                 ctx.summary["missing_recipients"].append(m)
     new = 0
     period_key = ctx.run.period_key
-    issuer = organisation()["issuer"]
+    org = organisation(kind)
     # Whatever leaves the centre passes the one masking rule (DOMAIN.md "Confidentiality").
     subject, lines = mask_text(subject), [mask_text(line) for line in lines]
     attachments = [Attachment(mask_text(a.name), a.data) for a in attachments]
     for person in recipients.people:
         context = {"greeting": f"{person.name}{ROLE_GREETING.get(person.role, '同志')}", "lines": lines,
                    "attachments": [a.name for a in attachments], "date": chinese_date(ctx.issue_date),
-                   "subject": subject, "issuer": issuer}
+                   "subject": subject, "issuer": org["signature"], "contact": contact_lines or []}
         key = f"{ctx.run.job}|{period_key}|{person.email}|{kind}{':' + scope if scope else ''}"
         new += enqueue(ctx.session, idem_key=key, kind=kind, email=person.email, name=person.name, role=person.role,
                        subject=subject, text=render_html("mail/notice.txt", **context),
                        html=render_html("mail/notice.html", **context), attachments=list(attachments),
-                       run_id=ctx.run.id)
+                       run_id=ctx.run.id, sender_name=org["sender_name"])
     ctx.summary.setdefault("messages", 0)
     ctx.summary["messages"] += new
     return new

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import math
 import re
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,7 +26,7 @@ from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from .config import PROJECT_ROOT, load_settings
-from .fonts import FACES, prepare
+from .fonts import prepare
 from .times import chinese_date
 
 TEMPLATES = PROJECT_ROOT / "templates"
@@ -55,13 +56,17 @@ def mask_text(text: str | None) -> str:
     return _LOCAL.sub(lambda m: f"{m.group(1)}{m.group(2)}****", text)
 
 
+_COUNTRY = re.compile(r"^(?:\+|00)?86[\s-]?(?=1[3-9]\d\*)")
+
+
 def mask_phone(phone: str | None) -> str:
-    """A caller's number field, by the same rule as ``mask_text``; a number in no known format
+    """A caller's number field, by the same rule as ``mask_text``, a mobile in its national form
+    (138****5678: the +86 of a mobile adds nothing in a document); a number in no known format
     keeps only its first three digits."""
     if not phone:
         return ""
     phone = str(phone).strip()
-    masked = mask_text(phone)
+    masked = _COUNTRY.sub("", mask_text(phone))
     if masked != phone:
         return masked
     digits = re.sub(r"\D", "", phone)
@@ -112,7 +117,7 @@ def bar_chart(labels: list[str], values: list[float], width: int = 640, height: 
         h = 0 if v is None else plot_h * v / top
         y = height - bottom - h
         parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w * 0.7:.1f}" height="{h:.1f}" fill="{color}"/>')
-        shown = "n/a" if v is None else (f"{100 * v:.0f}" if percent else f"{v:.0f}")
+        shown = "—" if v is None else (f"{100 * v:.0f}" if percent else f"{v:.0f}")
         parts.append(f'<text x="{x + bar_w * 0.35:.1f}" y="{y - 2:.1f}" text-anchor="middle">{escape(shown)}</text>')
         parts.append(f'<text x="{x + bar_w * 0.35:.1f}" y="{height - bottom + 10}" text-anchor="end" '
                      f'transform="rotate(-45 {x + bar_w * 0.35:.1f} {height - bottom + 10})">{escape(label)}</text>')
@@ -120,31 +125,58 @@ def bar_chart(labels: list[str], values: list[float], width: int = 640, height: 
     return Markup("".join(parts))
 
 
+def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round axis values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten."""
+    span = max(hi - lo, 1e-9)
+    raw = span / max(1, count - 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.floor(lo / step) * step
+    out, v = [], first
+    while v < hi + step * 0.999:
+        out.append(round(v, 10))
+        v += step
+    return out
+
+
 def line_chart(labels: list[str], series: dict[str, list[float | None]], width: int = 640, height: int = 200,
                percent: bool = False) -> Markup:
+    """Lines over labelled points with a y-axis scale; a None value (no data that period) is a gap,
+    never a zero.  Counts are scaled from 0; percentages from a round value below the lowest."""
     colors = ["#b22222", "#1f4e79", "#2e7d32", "#6a1b9a"]
-    left, bottom, top_pad = 50, 30, 15
+    left, bottom, top_pad = 50, 30, 18
     values = [v for vs in series.values() for v in vs if v is not None]
     lo, hi = (min(values), max(values)) if values else (0, 1)
-    if hi == lo:
-        hi = lo + 1
+    lo = 0 if not percent else lo
+    ticks = _ticks(lo, hi if hi > lo else lo + (0.01 if percent else 1))
+    lo, hi = ticks[0], ticks[-1]
     n = max(1, len(labels) - 1)
     x = lambda i: left + (width - left - 20) * i / n
     y = lambda v: top_pad + (height - bottom - top_pad) * (1 - (v - lo) / (hi - lo))
+    shown = lambda v: f"{100 * v:.1f}" if percent else f"{v:.0f}"
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="9">',
+             f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{height - bottom}" stroke="#333"/>',
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#333"/>']
+    for t in ticks:
+        parts.append(f'<line x1="{left - 3}" y1="{y(t):.1f}" x2="{width - 10}" y2="{y(t):.1f}" stroke="#ddd"/>'
+                     f'<text x="{left - 5}" y="{y(t) + 3:.1f}" text-anchor="end">{escape(shown(t))}</text>')
     for i, label in enumerate(labels):
         parts.append(f'<text x="{x(i):.1f}" y="{height - bottom + 12}" text-anchor="middle">{escape(label)}</text>')
     for k, (name, vs) in enumerate(series.items()):
-        pts = [(x(i), y(v)) for i, v in enumerate(vs) if v is not None]
         color = colors[k % len(colors)]
-        if pts:
-            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="'
-                         + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + '"/>')
-        for (a, b), v in zip(pts, [v for v in vs if v is not None]):
-            shown = f"{100 * v:.1f}" if percent else f"{v:.0f}"
-            parts.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.5" fill="{color}"/>'
-                         f'<text x="{a:.1f}" y="{b - 5:.1f}" text-anchor="middle">{escape(shown)}</text>')
+        segment: list[tuple[float, float]] = []
+        for i, v in enumerate([*vs, None]):
+            if v is not None:
+                segment.append((x(i), y(v)))
+                continue
+            if len(segment) > 1:
+                parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="'
+                             + " ".join(f"{a:.1f},{b:.1f}" for a, b in segment) + '"/>')
+            segment = []
+        for i, v in enumerate(vs):
+            if v is not None:
+                parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}"/>'
+                             f'<text x="{x(i):.1f}" y="{y(v) - 5:.1f}" text-anchor="middle">{escape(shown(v))}</text>')
         parts.append(f'<text x="{left + 10 + 110 * k}" y="10" fill="{color}">■ {escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -220,16 +252,17 @@ class SafeFetcher(URLFetcher):
         return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": mime})
 
 
-def font_css() -> str:
-    faces = prepare(load_settings().fonts_dir)
-    rules = []
-    for face in faces:
-        rules.append(f'@font-face {{ font-family: "{face.family}"; src: url("{ASSET_SCHEME}fonts/{face.path.name}"); }}')
-    return "\n".join(rules)
+def font_css(faces: dict) -> str:
+    rules = {face.family: f'@font-face {{ font-family: "{face.family}"; src: url("{ASSET_SCHEME}fonts/{face.path.name}"); }}'
+             for face in faces.values()}
+    return "\n".join(rules.values())
 
 
-FONT_STACK = ", ".join(f'"{f}"' for f in FACES if "Bold" not in f) + ', "Noto Serif CJK SC", serif'
-BOLD_STACK = ", ".join(f'"{f}"' for f in FACES if "Bold" in f) + ', "Noto Serif CJK SC", serif'
+def font_stacks(faces: dict) -> dict[str, Markup]:
+    """``title_stack``, ``body_stack``…: each role's reduced face, then its full system face, then
+    Noto Serif CJK SC for anything else."""
+    return {f"{role}_stack": Markup(f'"{face.family}", "{face.fallback}", "Noto Serif CJK SC", serif')
+            for role, face in faces.items()}
 
 
 @lru_cache(maxsize=4)
@@ -241,8 +274,8 @@ def _stylesheet(fonts_dir: str):
 
     font_config = FontConfiguration()
     fetcher = SafeFetcher({"fonts": Path(fonts_dir), "static": TEMPLATES / "static"})
-    css_text = font_css() + "\n" + environment().get_template("documents/style.css").render(
-        font_stack=Markup(FONT_STACK), bold_stack=Markup(BOLD_STACK))
+    faces = prepare(Path(fonts_dir))
+    css_text = font_css(faces) + "\n" + environment().get_template("documents/style.css").render(**font_stacks(faces))
     return font_config, CSS(string=css_text, font_config=font_config, url_fetcher=fetcher, base_url=ASSET_SCHEME)
 
 
@@ -310,8 +343,8 @@ def _gc_paused():
             gc.enable()
 
 
-def render_pdf(template: str, **context) -> tuple[bytes, list[str]]:
-    """(PDF bytes, URLs refused while rendering)."""
+def render_layout(template: str, **context):
+    """(WeasyPrint's laid-out document, URLs refused): the pages and their boxes, before the PDF."""
     html = render_html(template, **context)
     fonts_dir = load_settings().fonts_dir
     font_config, stylesheet = _stylesheet(str(fonts_dir))
@@ -319,11 +352,19 @@ def render_pdf(template: str, **context) -> tuple[bytes, list[str]]:
     _freeze_long_lived()
     fetcher = SafeFetcher({"fonts": fonts_dir, "static": TEMPLATES / "static"})
     with _gc_paused():
-        pdf = DocumentHTML(string=html, base_url=ASSET_SCHEME, url_fetcher=fetcher).write_pdf(
+        document = DocumentHTML(string=html, base_url=ASSET_SCHEME, url_fetcher=fetcher).render(
             stylesheets=[stylesheet], font_config=font_config)
     if fetcher.refused:
         log.warning("document %s: refused %d URL(s)", template, len(fetcher.refused))
-    return _strip_volatile(pdf), fetcher.refused
+    return document, fetcher.refused
+
+
+def render_pdf(template: str, **context) -> tuple[bytes, list[str]]:
+    """(PDF bytes, URLs refused while rendering)."""
+    document, refused = render_layout(template, **context)
+    with _gc_paused():
+        pdf = document.write_pdf()
+    return _strip_volatile(pdf), refused
 
 
 def _strip_volatile(pdf: bytes) -> bytes:

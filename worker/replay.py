@@ -62,7 +62,7 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
         spec = JOBS[slot.schedule.actor]
         anchor = slot.nominal_at if spec.period_kind not in ("day", "none") else slot.effective_at
         period, as_of = resolve_period(spec.period_kind, anchor, slot.schedule.period)
-        params = dict(slot.schedule.params, as_of=as_of.isoformat(sep=" "))
+        params = dict(slot.schedule.params, as_of=as_of.isoformat(sep=" "), fired_at=slot.effective_at.isoformat(sep=" "))
         if slot.schedule.recipients:
             params["recipients"] = slot.schedule.recipients
         run, _ = runs.get_or_create(session, schedule=prefix + slot.schedule.name, nominal_at=slot.nominal_at,

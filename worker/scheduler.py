@@ -176,7 +176,8 @@ class Scheduler:
         spec = JOBS[slot.schedule.actor]
         anchor = slot.nominal_at if spec.period_kind not in ("day", "none") else slot.effective_at or slot.nominal_at
         period, as_of = resolve_period(spec.period_kind, anchor, slot.schedule.period)
-        params = dict(slot.schedule.params, as_of=as_of.isoformat(sep=" "))
+        params = dict(slot.schedule.params, as_of=as_of.isoformat(sep=" "),
+                      fired_at=(slot.effective_at or slot.nominal_at).isoformat(sep=" "))
         if slot.schedule.recipients:
             params["recipients"] = slot.schedule.recipients
         with self.factory() as s:

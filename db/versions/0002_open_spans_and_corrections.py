@@ -1,4 +1,5 @@
-"""open spans of every dispatch, late returns, import corrections, supervision stages by clock
+"""open spans of every dispatch, late returns, import corrections, supervision stages by clock,
+document numbers and issue dates, the sender of each message
 
 Revision ID: 0002
 Revises: 0001
@@ -25,6 +26,13 @@ def upgrade() -> None:
     op.execute("UPDATE assignments SET open_until = COALESCE(returned_at, finished_at, closed_at) "
                "WHERE open_until IS NULL")
     op.execute("UPDATE supervision_items SET stage = 'completion' WHERE stage = 'overdue'")
+    with op.batch_alter_table('documents', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('issued_on', sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column('doc_year', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('doc_no', sa.Integer(), nullable=True))
+        batch_op.create_unique_constraint('uq_document_number', ['kind', 'doc_year', 'doc_no'])
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('sender_name', sa.String(length=100), nullable=True))
     op.create_table('import_corrections',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('file', sa.String(length=500), nullable=False),
@@ -46,6 +54,13 @@ def downgrade() -> None:
     with op.batch_alter_table('import_corrections', schema=None) as batch_op:
         batch_op.drop_index('ix_corrections_ticket')
     op.drop_table('import_corrections')
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_column('sender_name')
+    with op.batch_alter_table('documents', schema=None) as batch_op:
+        batch_op.drop_constraint('uq_document_number', type_='unique')
+        batch_op.drop_column('doc_no')
+        batch_op.drop_column('doc_year')
+        batch_op.drop_column('issued_on')
     op.execute("DELETE FROM supervision_items WHERE stage = 'reply'")
     op.execute("UPDATE supervision_items SET stage = 'overdue' WHERE stage = 'completion'")
     with op.batch_alter_table('assignments', schema=None) as batch_op:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import case, exists, select
 
-from ..config import policy
+from ..config import policy, read_yaml
 from ..detection import COMPLETION, REPLY, overdue_open, returned_twice, unresolved
-from ..documents import organisation, pdf_name, store, unit_names
+from ..documents import contact, document_label, pdf_name, store, unit_names
 from ..escalation import evaluate, tier_label
 from ..jobs import job
 from ..mail import Attachment
+from ..metrics import Rate
 from ..models import Assignment, SupervisionItem
 from ..notify import notify
 from ..periods import containing, parse_key
@@ -22,30 +23,53 @@ STAGES = {REPLY: "答复超期", COMPLETION: "办结超期", "unresolved": "回�
 STAGE_CLOCK = {REPLY: "答复时限", COMPLETION: "办结时限", "unresolved": "回访时间"}
 
 
+def _week_row(r) -> dict:
+    """A period of the failing run as the notice's table shows it."""
+    rate = lambda v: v if isinstance(v, str) else Rate(*v)
+    res, sat = rate(r.detail.get("resolution", [0, 0])), rate(r.detail.get("satisfaction", [0, 0]))
+    show = lambda x: x if isinstance(x, str) else f"{x.pct() if x.den else '—'}（{x.num}/{x.den}）"
+    return {"label": parse_key(r.period_key).label(), "resolution": show(res), "satisfaction": show(sat),
+            "rank": r.detail.get("rank") or "—"}
+
+
+def meeting_of(ctx, tier: dict, defaults: dict) -> dict | None:
+    """When, where and with whom an interview tier meets: N working days after the notice."""
+    if not tier.get("meeting"):
+        return None
+    m = dict(defaults, **tier["meeting"])
+    return {"date": ctx.cal.add_working_days(ctx.issue_date, int(m.get("after_working_days", 3))),
+            "time": str(m.get("at", "09:30")), "place": str(m.get("place", "")), "with": str(m.get("with", ""))}
+
+
 def _ladder(ctx):
     s = ctx.session
     names = unit_names(s)
     fired = evaluate(s, ctx.period, ctx.as_of)
+    defaults = read_yaml(ctx.settings.config_dir / "escalation.yaml").get("meeting_defaults") or {}
+    office = contact()
     for f in fired:
         unit_name = names.get(f.unit_code, f.unit_code)
-        weeks = [{"label": parse_key(r.period_key).label(), "resolution": r.detail.get("resolution"),
-                  "satisfaction": r.detail.get("satisfaction"), "rank": r.detail.get("rank") or "—"} for r in f.history]
         unit_word = "周" if ctx.period.kind == "week" else "个月"
         since = parse_key(f.run_started)
         reason = (f"连续{f.streak}{unit_word}“双率”未达到区级要求且排名靠后"
                   f"（自{since.start.month}月{since.start.day}日起）")
-        title = f"关于{tier_label(f.tier)}的通知"
+        title = str(f.tier.get("title") or f"关于{tier_label(f.tier)}的通知").replace("{unit}", unit_name)
         scope = f"{f.unit_code}:{f.tier['name']}:{f.run_started}"
-        org = organisation()
-        cc_names = [org["issuer"]]
-        _doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, template="documents/interview_notice.html",
-                         header=org["government_office"], issuer=org["government_office"], unit_name=unit_name, head_title="主要负责同志", reason=reason,
-                         interviewer=f.tier.get("interviewer", ""), who="主要负责同志", action=f.tier.get("action", "约谈"),
-                         weeks=weeks, cc=cc_names, file_name=f"{scope.replace(':', '_')}.pdf")
+        meeting = meeting_of(ctx, f.tier, defaults)
+        materials_due = ctx.cal.add_working_days(ctx.issue_date, int(f.tier.get("materials_working_days", 2)))
+        decision = str(f.tier.get("decision") or tier_label(f.tier))
+        doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, template="documents/interview_notice.html",
+                         unit_name=unit_name, reason=reason, decision=decision, meeting=meeting,
+                         materials_due=materials_due, contact=office, weeks=[_week_row(r) for r in f.history],
+                         file_name=f"{scope.replace(':', '_')}.pdf")
+        when = [(f"约谈时间：{chinese_date(meeting['date'])}{meeting['time']}；地点：{meeting['place']}；"
+                f"约谈人：{meeting['with']}。")] if meeting else []
         notify(ctx, kind="interview_notice", scope=scope, unit_code=f.unit_code,
                groups=list(f.tier.get("recipients") or ["unit_head"]) + list(f.tier.get("cc") or []),
                subject=f"【{tier_label(f.tier)}】{unit_name}{reason}",
-               lines=[f"{unit_name}{reason}，根据监督约谈机制，决定{tier_label(f.tier)}。通知见附件。"],
+               lines=[f"{unit_name}{reason}。根据监督约谈机制，{decision}通知（{document_label(doc)}）见附件。"] + when,
+               contact_lines=[(f"书面材料：请于{chinese_date(materials_due)}前报{office.get('office', '')}"
+                              f"（联系人：{office.get('name', '')}，电话：{office.get('phone', '')}）。")],
                attachments=[Attachment(pdf_name(f"{unit_name}{title}", ctx.period.label()), pdf)])
     ctx.summary["escalations"] = [{"unit": f.unit_code, "tier": f.tier["name"], "streak": f.streak} for f in fired]
 
@@ -101,18 +125,21 @@ def supervision(ctx):
     s.flush()
     letters = 0
     deadline = letter_deadline(ctx) if todays else None
+    office = contact()
     for unit_code, rows in sorted(todays.items()):
         unit_name = names.get(unit_code, unit_code)
         stages = [STAGES[k] for k in STAGES if any(r["stage"] == k for r in rows)]
         title = "12345热线工单督办函"
         scope = f"{day.isoformat()}:{unit_code}"
-        _doc, pdf = store(ctx, kind="supervision_letter", scope=scope, title=title,
-                          template="documents/supervision_letter.html", unit_name=unit_name, rows=rows, stages=stages,
-                          deadline=deadline, file_name=f"{day.isoformat()}_{unit_code}.pdf")
+        doc, pdf = store(ctx, kind="supervision_letter", scope=scope, title=title,
+                         template="documents/supervision_letter.html", unit_name=unit_name, rows=rows, stages=stages,
+                         deadline=deadline, contact=office, file_name=f"{day.isoformat()}_{unit_code}.pdf")
         notify(ctx, kind="supervision_letter", scope=unit_code, unit_code=unit_code, groups=["unit_head", "liaison"],
                subject=f"【督办函】{unit_name}12345热线工单 {len(rows)} 件（{'、'.join(stages)}）",
-               lines=[(f"你单位承办的 {len(rows)} 件12345热线工单{'、'.join(stages)}，现予挂牌督办，"
-                      f"请于{chinese_date(deadline)}前办理完毕并反馈办理情况，详见附件督办函。")],
+               lines=[(f"你单位承办的 {len(rows)} 件12345热线工单{'、'.join(stages)}，现予挂牌督办"
+                      f"（{document_label(doc)}），请于{chinese_date(deadline)}前办理完毕，详见附件督办函。")],
+               contact_lines=[(f"办理情况反馈：{office.get('office', '')}（联系人：{office.get('name', '')}，"
+                              f"电话：{office.get('phone', '')}，邮箱：{office.get('email', '')}）。")],
                attachments=[Attachment(pdf_name(f"{unit_name}督办函", ctx.period.label()), pdf)])
         letters += 1
     # Tickets returned twice or more → the analysis group, once per ticket.

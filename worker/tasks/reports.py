@@ -2,6 +2,7 @@
 quarterly and annual law-enforcement reports (日调度、执法推送、周通报、月分析、季度/年度分析)."""
 from __future__ import annotations
 
+import logging
 import math
 from datetime import timedelta
 
@@ -34,18 +35,24 @@ from ..periods import parse_key
 from ..rendering import bar_chart, line_chart, mask_text, public_ticket, return_link
 from .base import make_actors
 
+log = logging.getLogger("hotline.reports")
+
 
 def _recipients(ctx, default: list[str]) -> list[str]:
     return list(ctx.params.get("recipients") or default)
 
 
 def _calendar_warnings(ctx) -> list[str]:
-    """Coverage of the next 60 days; the daily sheet prints any gap."""
+    """Coverage of the next 60 days: the daily sheet tells the centre what to do, in its words;
+    the file and the YAML key go to the log (and ``hotline doctor``), for whoever maintains it."""
     out = []
     for year in sorted({(ctx.as_of + timedelta(days=d)).year for d in (0, 60)}):
         if not ctx.cal.knows(year):
-            out.append(f"工作日历缺少{year}年的节假日安排，涉及{year}年的时限暂无法计算。请按国务院办公厅{year}年"
-                       f"部分节假日安排的通知，在 {ctx.cal.calendar_file.name} 中补充 years: {year}。")
+            out.append(f"工作日历缺少{year}年的节假日安排，涉及{year}年的时限暂无法计算。请通知系统管理员"
+                       f"补充{year}年节假日安排（依据国务院办公厅关于{year}年部分节假日安排的通知）。")
+            log.warning("calendar: no holiday data for %s within 60 days of %s: add the State Council's notice "
+                        "under 'years: %s:' in %s, then run hotline recompute", year, ctx.as_of.date(), year,
+                        ctx.cal.calendar_file)
     return out
 
 
@@ -243,9 +250,11 @@ def monthly_analysis(ctx):
     result, year_before = months[-1], compute(s, ctx.period.year_before(), cfg=cfg)
     volume = result.volume
     labels = [m.period.label()[5:] or m.period.label() for m in months]
-    volume_chart = line_chart(labels, {"受理量（件）": [sum(u.volume for u in m.units) for m in months]})
-    rate_chart = line_chart(labels, {"满意率（%）": [m.total("satisfaction").value for m in months],
-                                     "解决率（%）": [m.total("resolution").value for m in months]}, percent=True)
+    # A month without any dispatch has no data (before the service ran): a gap, not a zero.
+    volume_chart = line_chart(labels, {"受理量（件）": [m.volume if any(u.dispatches for u in m.units) else None
+                                                   for m in months]})
+    rate_chart = line_chart(labels, {"满意率（%）": [m.total("dual_satisfaction").value for m in months],
+                                     "解决率（%）": [m.total("dual_resolution").value for m in months]}, percent=True)
     scored = result.ranked
     score_chart = bar_chart([u.unit_name.removeprefix("区") for u in scored], [u.score for u in scored])
     names = unit_names(s)
@@ -262,8 +271,8 @@ def monthly_analysis(ctx):
                      publicly_exposed=publicly_exposed,
                      volume=volume, volume_change=_volume_change(volume, months[-2].volume, "上月"),
                      volume_change_year=_volume_change(volume, year_before.volume, "去年同期"),
-                     comparison=comparison(result, months[-2], year_before), satisfaction=result.total("satisfaction"),
-                     resolution=result.total("resolution"), overdue=result.total("overdue"), redo=result.total("redo"),
+                     comparison=comparison(result, months[-2], year_before),
+                     satisfaction=result.total("dual_satisfaction"), resolution=result.total("dual_resolution"), overdue=result.total("overdue"), redo=result.total("redo"),
                      returns=result.total("returns"), hot=hot_categories(s, ctx.period, int(cfg.get("hot_categories", 5))),
                      rising=hot_categories(s, ctx.period, int(cfg.get("hot_categories", 5)), by="growth"),
                      widespread=widespread(s, ctx.period, cfg)[:5], exposed=result.failing,
