@@ -123,7 +123,7 @@ def test_document_numbers_per_kind_and_year_kept_on_rerender(failing_every_week,
         numbers = [(d.scope, d.doc_year, d.doc_no) for d in docs]
     assert [n[1:] for n in numbers] == [(2026, i) for i in range(1, len(numbers) + 1)]
     first_scope = numbers[0][0]
-    assert f"莱热线督〔2026〕1号" in doc_text("supervision_letter", first_scope)
+    assert "莱热线督〔2026〕1号" in doc_text("supervision_letter", first_scope)
     run("run", "supervision", "--inline", "--at", "2026-09-29 10:00")      # rendered again: same number
     with session_scope() as s:
         again = s.scalars(select(Document).where(Document.scope == first_scope)).one()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import email
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from email import policy as email_policy
 
 import pytest
