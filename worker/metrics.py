@@ -145,8 +145,10 @@ COMPARED = (("受理量（件）", "volume"), ("满意率", "satisfaction"), ("�
 
 
 def comparison(now: PeriodMetrics, previous: PeriodMetrics, year_before: PeriodMetrics) -> list[dict]:
-    """One row per compared figure: its value now, the period before and a year before."""
-    value = lambda m, attr: m.volume if attr == "volume" else m.total(attr)
+    """One row per compared figure: its value now, the period before and a year before; a
+    period without any dispatch has no data (None: "—" in documents, not 0)."""
+    has_data = lambda m: any(u.dispatches for u in m.units)
+    value = lambda m, attr: (m.volume if has_data(m) else None) if attr == "volume" else m.total(attr)
     return [{"label": label, "now": value(now, attr), "previous": value(previous, attr),
              "year_before": value(year_before, attr)} for label, attr in COMPARED]
 

@@ -195,8 +195,8 @@ def _score(value) -> str:
 def _change(now, before) -> str:
     """环比 / 同比: a count's relative change, a rate's difference in percentage points; "—" when
     there is nothing to compare with (no volume, or a rate that is n/a)."""
-    if isinstance(now, int):
-        return "—" if not before else f"{100 * (now - before) / before:+.1f}%"
+    if now is None or before is None or isinstance(now, int):
+        return "—" if not before or now is None else f"{100 * (now - before) / before:+.1f}%"
     if now.value is None or before.value is None:
         return "—"
     return f"{100 * (now.value - before.value):+.2f}个百分点"
