@@ -33,6 +33,17 @@ def _clear_caches():
     rendering._stylesheet.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def manual_clock(monkeypatch):
+    """``hotline run`` compares --at with the clock (a period must have ended before it is reported)
+    and dates periodic documents by it.  The tests' histories lie in autumn 2026: their manual runs
+    happen on Monday 21 December 2026, 09:00 (a test may set another moment)."""
+    from datetime import datetime
+
+    import worker.jobs
+    monkeypatch.setattr(worker.jobs, "now_local", lambda: datetime(2026, 12, 21, 9, 0))
+
+
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     """A private var folder and SQLite database; the shared reduced fonts."""

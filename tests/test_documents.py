@@ -18,6 +18,15 @@ INJECTION = ('<img src="file:///etc/passwd"><link rel="stylesheet" href="http://
 PHONE = "13912345678"
 
 
+@pytest.fixture(autouse=True)
+def manual_clock(monkeypatch):
+    """These documents cover up to the fourth quarter of 2026: run on Monday 4 January 2027."""
+    from datetime import datetime
+
+    import worker.jobs
+    monkeypatch.setattr(worker.jobs, "now_local", lambda: datetime(2027, 1, 4, 9, 0))
+
+
 @pytest.fixture
 def district(sqlite_db, history):
     h = history

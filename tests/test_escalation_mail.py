@@ -140,7 +140,9 @@ def test_permanent_refusal_is_failed_then_retried(failing_unit, smtp, figures):
     weekly(date(2026, 11, 2))
     weekly(date(2026, 11, 9))
     smtp.refuse = ["550 5.1.1 mailbox unavailable"]
-    run("outbox", "send")
+    res = CliRunner().invoke(main, ["outbox", "send"])
+    assert res.exit_code == 1 and "sent 2" in res.output and "failed 1" in res.output   # the batch went on
+    assert "refused: " in res.output and "550 5.1.1 mailbox unavailable" in res.output
     res = run("outbox")
     assert "failed" in res.output and "550 5.1.1 mailbox unavailable" in res.output
     run("outbox", "retry")

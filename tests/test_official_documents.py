@@ -79,22 +79,22 @@ def test_tier_four_the_unit_head_explains_at_the_meetings(failing_every_week, cl
 
 
 def test_interview_notice_says_when_where_with_whom(failing_every_week, clock):
-    clock("2026-09-30 08:00")                                   # Wednesday before 国庆
+    clock("2026-10-09 08:00")        # Friday after 国庆: the week of 28 Sep - 4 Oct is evaluated
     run("run", "escalation_weekly", "--inline", "--at", "2026-09-30 10:00")
     text = doc_text("interview_notice", "principal_leader")
-    # Three working days after Wed 30 Sep: 8, 9 and Sat 10 Oct (a make-up working day) → 10 Oct.
-    assert "一、约谈时间：2026年10月10日09:30。" in text and "二、约谈地点：区政府第一会议室。" in text
+    # Three working days after Fri 9 Oct: Sat 10 Oct (a make-up working day), Mon 12, Tue 13 Oct.
+    assert "一、约谈时间：2026年10月13日09:30。" in text and "二、约谈地点：区政府第一会议室。" in text
     assert "三、约谈人：区政府主要领导" in text
-    assert "于2026年10月9日前形成书面材料报" in text    # two working days after the notice
+    assert "于2026年10月12日前形成书面材料报" in text    # two working days after the notice
     (msg, *_rest) = [m for m in messages("interview_notice") if m.recipient_role == "unit_head"]
-    assert "约谈时间：2026年10月10日09:30；地点：区政府第一会议室；约谈人：区政府主要领导。" in msg.body_text
-    assert "书面材料：请于2026年10月9日前报莱山区89000民生服务中心督办科（联系人：王敏，电话：0535-6213451）。" \
+    assert "约谈时间：2026年10月13日09:30；地点：区政府第一会议室；约谈人：区政府主要领导。" in msg.body_text
+    assert "书面材料：请于2026年10月12日前报莱山区89000民生服务中心督办科（联系人：王敏，电话：0535-6213451）。" \
         in msg.body_text
 
 
 def test_one_voice_per_message(failing_every_week, clock, tmp_path):
     """The PDF's issuer, the e-mail's sender name and its signature are the same body, per kind."""
-    clock("2026-09-30 08:00")
+    clock("2026-10-09 08:00")
     run("run", "escalation_weekly", "--inline", "--at", "2026-09-30 10:00")
     run("run", "supervision", "--inline", "--at", "2026-09-30 10:00")
     run("outbox", "send")
@@ -115,7 +115,7 @@ def test_one_voice_per_message(failing_every_week, clock, tmp_path):
 
 
 def test_document_numbers_per_kind_and_year_kept_on_rerender(failing_every_week, clock):
-    clock("2026-09-30 08:00")
+    clock("2026-10-09 08:00")
     run("run", "supervision", "--inline", "--at", "2026-09-29 10:00")
     run("run", "supervision", "--inline", "--at", "2026-09-30 10:00")
     with session_scope() as s:
@@ -171,7 +171,7 @@ def test_banji_sits_at_the_foot_of_the_last_page(failing_every_week, clock):
 
     from worker import documents, rendering
 
-    clock("2026-09-30 08:00")
+    clock("2026-10-09 08:00")
     layouts = []
     render_pdf = rendering.render_pdf
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -277,29 +278,50 @@ def _enqueuer(inline: bool):
 
 @main.command("run")
 @click.argument("job_name", metavar="JOB")
-@click.option("--at", "at", help="a moment inside the period to run for (default: now)")
+@click.option("--at", "at", help="a moment inside the (finished) period to run for; default: the last complete "
+                                 "period (a daily job: now)")
 @click.option("--inline", is_flag=True, help="execute in this process (no Redis needed)")
-@click.option("--dry-run", is_flag=True, help="render, but write messages as .eml instead of sending")
-def run_cmd(job_name, at, inline, dry_run):
-    """Run one job now for the period containing AT (a job: see `hotline schedules validate`)."""
+@click.option("--dry-run", is_flag=True, help="preview: documents and .eml messages in a preview folder; nothing is "
+                                             "kept or queued for sending")
+@click.option("--out", "out", type=click.Path(file_okay=False), help="the preview folder (--dry-run)")
+def run_cmd(job_name, at, inline, dry_run, out):
+    """Run one job now for the period containing AT, or the last complete period."""
     from .db import init_db, session_scope
-    from .jobs import execute, manual_run
+    from .jobs import PeriodNotEnded, execute, manual_run, preview
     from .tasks import ACTORS
 
     init_db()
+    moment = _moment(at) if at else None
+    if dry_run:
+        folder = Path(out or load_settings().var_dir / "preview").resolve()
+        try:
+            run, summary, written = preview(job_name, moment, folder)
+        except KeyError as exc:
+            fail(str(exc.args[0]), 2)
+        except PeriodNotEnded as exc:
+            fail(str(exc), 2)
+        docs = summary.get("documents", [])
+        click.echo(f"preview of {job_name} {run.period_key} (nothing kept, nothing queued for sending): "
+                   f"{len(docs)} document(s) in {folder / 'documents'}, {written} message(s) as .eml in "
+                   f"{folder / 'outbox'}")
+        for d in docs:
+            click.echo(f"  document: {d['path']}")
+        return
     inline = inline or not load_settings().redis_url
     with session_scope() as s:
         try:
-            run = manual_run(s, job_name, _moment(at))
+            run = manual_run(s, job_name, moment)
         except KeyError as exc:
             fail(str(exc.args[0]), 2)
+        except PeriodNotEnded as exc:
+            fail(str(exc), 2)
         run_id, period = run.id, run.period_key
     if not inline:
         ACTORS[job_name].send(run_id)
         click.echo(f"run {run_id}: {job_name} {period} queued")
         return
     try:
-        state = execute(run_id, dry_run=dry_run)
+        state = execute(run_id)
     except Exception as exc:  # noqa: BLE001 — the ledger has the traceback; the operator gets one line
         fail(f"run {run_id}: {job_name} {period} failed: {exc}")
     _print_run(run_id, state)
@@ -459,10 +481,18 @@ def worker(processes, threads, metrics, dead):
 
 
 # -- outbox ---------------------------------------------------------------------------------------
+def _operator(by: str | None) -> str:
+    import getpass
+
+    return by or os.environ.get("HOTLINE_OPERATOR") or getpass.getuser()
+
+
 @main.group(invoke_without_command=True)
+@click.option("--all", "show_all", is_flag=True, help="every message, sent and cancelled included")
+@click.option("--run", "run_id", type=int, help="only the messages of this run")
 @click.pass_context
-def outbox(ctx):
-    """List pending and failed messages (subcommands: send, retry)."""
+def outbox(ctx, show_all, run_id):
+    """List pending, held and failed messages (subcommands: send, retry, hold, release, cancel)."""
     if ctx.invoked_subcommand:
         return
     from sqlalchemy import select
@@ -472,18 +502,24 @@ def outbox(ctx):
 
     init_db()
     with session_scope() as s:
-        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.state.in_(("pending", "sending", "failed")))
-                         .order_by(OutboxMessage.id)).all()
+        q = select(OutboxMessage).order_by(OutboxMessage.id)
+        if not show_all:
+            q = q.where(OutboxMessage.state.in_(("pending", "sending", "failed", "held")))
+        if run_id:
+            q = q.where(OutboxMessage.run_id == run_id)
+        rows = s.scalars(q).all()
         for r in rows:
-            click.echo(f"{r.id:>6} {r.state:<8} attempts={r.attempts} {r.recipient_role:<17} {r.recipient_email:<32} "
-                       f"{r.subject[:60]}")
+            click.echo(f"{r.id:>6} {r.state:<9} attempts={r.attempts} run={r.run_id or '-'} {r.recipient_role:<17} "
+                       f"{r.recipient_email:<32} {r.subject[:60]}")
             if r.last_error:
-                click.echo(f"         last error: {r.last_error[:200]}")
-        click.echo(f"{len(rows)} message(s) pending or failed")
+                click.echo(f"         last reply: {r.last_error[:200]}")
+            if r.operator:
+                click.echo(f"         {r.state} by {r.operator} at {r.operated_at:%Y-%m-%d %H:%M}")
+        click.echo(f"{len(rows)} message(s)" + ("" if show_all else " pending, held or failed"))
 
 
 @outbox.command("send")
-@click.option("--dry-run", is_flag=True, help="write .eml files instead of sending")
+@click.option("--dry-run", is_flag=True, help="write the due messages as .eml files under outbox/preview; send nothing")
 def outbox_send(dry_run):
     """Deliver what is due now (SMTP if SMTP_HOST is set, else .eml files)."""
     from .db import init_db, session_factory
@@ -492,18 +528,63 @@ def outbox_send(dry_run):
     init_db()
     settings = load_settings()
     report = deliver(session_factory(), settings.smtp, settings.outbox_dir, dry_run=dry_run)
+    if dry_run:
+        click.echo(f"preview: {report.written} message(s) written to {settings.outbox_dir / 'preview'}; nothing sent")
+        return
     click.echo(f"sent {report.sent}, written {report.written}, deferred {report.deferred}, failed {report.failed}")
+    for r in report.refusals:
+        click.echo(f"  refused: {r}", err=True)
+    sys.exit(1 if report.failed else 0)
+
+
+def _change_messages(action: str, ids: tuple[int, ...], run_id: int | None, by: str | None) -> None:
+    from sqlalchemy import select
+
+    from .db import init_db, session_scope
+    from .mail import set_state
+    from .models import OutboxMessage
+
+    if not ids and not run_id:
+        fail(f"say which messages to {action}: message ids, or --run RUN", 2)
+    init_db()
+    with session_scope() as s:
+        targets = list(ids)
+        if run_id:
+            targets += s.scalars(select(OutboxMessage.id).where(OutboxMessage.run_id == run_id)).all()
+        changed = set_state(s, targets, action, _operator(by))
+        states = dict(s.execute(select(OutboxMessage.id, OutboxMessage.state)
+                                .where(OutboxMessage.id.in_(targets or [0]))).all())
+    for mid, old, new in changed:
+        click.echo(f"{mid}: {old} → {new}")
+    untouched = sorted(set(targets) - {c[0] for c in changed})
+    for mid in untouched:
+        click.echo(f"{mid}: left {states.get(mid, 'unknown (no such message)')}", err=True)
+    done = {"hold": "held", "release": "released", "cancel": "cancelled"}[action]
+    click.echo(f"{len(changed)} message(s) {done} by {_operator(by)}")
+    sys.exit(0 if changed or not untouched else 1)
+
+
+for _action, _help in (("hold", "Hold messages: they are not sent until released."),
+                       ("release", "Release held messages: they are sent at the next delivery."),
+                       ("cancel", "Cancel messages: they are never sent.")):
+    def _command(ids, run_id, by, _action=_action):
+        _change_messages(_action, ids, run_id, by)
+    _command.__doc__ = _help
+    outbox.command(_action)(click.argument("ids", nargs=-1, type=int)(
+        click.option("--run", "run_id", type=int, help="every message of this run")(
+            click.option("--by", help="who does it (default: $HOTLINE_OPERATOR or the login name)")(_command))))
 
 
 @outbox.command("retry")
-def outbox_retry():
+@click.option("--by", help="who does it (default: $HOTLINE_OPERATOR or the login name)")
+def outbox_retry(by):
     """Put failed messages back to pending and deliver them."""
     from .db import init_db, session_factory, session_scope
     from .mail import deliver, retry_failed
 
     init_db()
     with session_scope() as s:
-        n = retry_failed(s)
+        n = retry_failed(s, _operator(by))
     settings = load_settings()
     report = deliver(session_factory(), settings.smtp, settings.outbox_dir)
     click.echo(f"{n} failed message(s) retried: sent {report.sent}, written {report.written}, "

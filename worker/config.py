@@ -68,6 +68,7 @@ def load_settings() -> Settings:
         "sender": os.environ.get("SMTP_FROM", "12345-hotline@example.gov.cn"),
         "sender_name": os.environ.get("SMTP_FROM_NAME", "区12345政务服务热线"),
         "rate_per_second": float(os.environ.get("SMTP_RATE", "5")),
+        "timeout": float(os.environ.get("SMTP_TIMEOUT", "30")),   # connect and each command, seconds
     }
     return Settings(
         database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'hotline.db'}",

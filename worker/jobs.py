@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from . import runs
 from .calendar import UnknownYearError, WorkCalendar, load_calendar
@@ -156,18 +157,63 @@ def run_in_session(session, run: Run, settings: Settings, dry_run: bool = False)
     return JOBS[run.job].fn(ctx) or ctx.summary
 
 
-def manual_run(session, job_name: str, at: datetime, params: dict | None = None) -> Run:
-    """The ledger row of ``hotline run JOB --at T``: the period containing T; re-running re-executes it."""
+class PeriodNotEnded(ValueError):
+    """A manual run asked for a period that has not ended yet."""
+
+
+def manual_period(job_name: str, at: datetime | None) -> tuple[Period | None, datetime, datetime]:
+    """(period, as_of, at) of ``hotline run JOB [--at T]``.
+
+    Without ``--at`` a periodic job runs the last complete period (the schedules' rule) and a
+    daily one runs as of now.  With ``--at`` it runs the period containing T, which must have
+    ended: a bulletin of a week still under way would be sent with half its figures."""
     spec = JOBS.get(job_name)
     if spec is None:
         raise KeyError(f"unknown job {job_name!r}; known: {', '.join(sorted(JOBS))}")
+    now = now_local()
+    if at is None:
+        period, as_of = resolve_period(spec.period_kind, now, "previous")
+        return period, as_of, (period.start_at if period and spec.period_kind not in ("day", "none") else now)
     period, as_of = resolve_period(spec.period_kind, at, "current")
+    if spec.period_kind in ("day", "none"):
+        if at > now + timedelta(minutes=10):
+            raise PeriodNotEnded(f"--at {at:%Y-%m-%d %H:%M} is in the future")
+    elif period.end_at > now:
+        raise PeriodNotEnded(f"the {spec.period_kind} {period.key} ({period.label()}) has not ended yet; give --at "
+                             f"inside a finished {spec.period_kind}, or leave --at out to run the last complete one")
+    return period, as_of, at
+
+
+def manual_run(session, job_name: str, at: datetime | None, params: dict | None = None, commit: bool = True) -> Run:
+    """The ledger row of ``hotline run JOB [--at T]`` (see ``manual_period``); re-running re-executes it."""
+    period, as_of, nominal = manual_period(job_name, at)
     params = dict(params or {}, as_of=as_of.isoformat(sep=" "), fired_at=now_local().isoformat(sep=" "))
-    run, new = runs.get_or_create(session, schedule=f"manual:{job_name}", nominal_at=at, job=job_name,
+    run, new = runs.get_or_create(session, schedule=f"manual:{job_name}", nominal_at=nominal, job=job_name,
                                   period_key=period.key if period else "-", params=params)
     if not new:
         run.params = params
         runs.requeue(session, run.id)
-    session.commit()
+    if commit:
+        session.commit()
     return run
+
+
+def preview(job_name: str, at: datetime | None, out_dir: Path) -> tuple[Run, dict, int]:
+    """Run a job as a dry run: in one transaction rolled back at the end, its documents written under
+    ``out_dir/documents`` and its messages as .eml files under ``out_dir/outbox``.  Nothing is kept
+    in the database, nothing is queued for sending.  Returns (run, summary, messages written)."""
+    import dataclasses
+
+    from .replay import write_eml
+
+    settings = dataclasses.replace(load_settings(), var_dir=out_dir)
+    session = session_factory()()
+    try:
+        run = manual_run(session, job_name, at, commit=False)
+        summary = run_in_session(session, run, settings, dry_run=True)
+        written = write_eml(session, out_dir / "outbox", settings.smtp["sender"], settings.smtp["sender_name"])
+        return run, summary, written
+    finally:
+        session.rollback()
+        session.close()
 

@@ -10,14 +10,20 @@ The one window: a sender killed after the server accepted a message and before `
 committed leaves the row ``sending``.  After ``stale_after`` it is sent again **with the same
 Message-ID**, so a duplicate is at least recognisable as one (most mail systems and our own
 test server collapse it).  We prefer that to losing a notice.  ``hotline outbox`` shows such rows.
+
+States: pending → sending → sent | failed; an operator may put a message on ``held`` (never sent
+until released) or ``cancelled`` (never sent), with who and when kept on the row.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import smtplib
+import socket
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -95,101 +101,157 @@ class DeliveryReport:
     deferred: int = 0
     failed: int = 0
     written: int = 0
+    refusals: list[str] = field(default_factory=list)   # "recipient: server reply" of permanent failures
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
 
 
-def _due_rows(session, now: datetime, stale_after: timedelta, limit: int):
-    stale = now - stale_after
-    return session.scalars(
-        select(OutboxMessage).where(or_(
-            (OutboxMessage.state == "pending") & (OutboxMessage.not_before <= now),
-            (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at < stale)))
-        .order_by(OutboxMessage.id).limit(limit)).all()
+def _due(now: datetime, stale_after: timedelta):
+    """Pending and past its backoff, or claimed by a sender that stopped answering long ago."""
+    return or_((OutboxMessage.state == "pending") & (OutboxMessage.not_before <= now),
+               (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at < now - stale_after))
 
 
-def _claim(session, row_id: int, now: datetime, stale_after: timedelta) -> bool:
-    res = session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == row_id, or_(
-            (OutboxMessage.state == "pending"),
-            (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at < now - stale_after)))
-        .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1))
-    session.commit()
-    return res.rowcount == 1
+def claim_next(session_factory, owner: str, stale_after: timedelta, skip: set[int]) -> int | None:
+    """Claim one due message for ``owner`` in a short transaction of its own and commit.
+
+    On PostgreSQL the candidate row is locked with ``FOR UPDATE SKIP LOCKED``: a row another live
+    sender is claiming is never taken; on SQLite the IMMEDIATE transaction serialises claims.
+    The claim carries its own time and owner, so another sender treats it as stale only
+    ``stale_after`` after this very claim (SMTP timeouts keep one send far shorter)."""
+    with session_factory() as s, s.begin():
+        now = now_local()
+        q = select(OutboxMessage.id).where(_due(now, stale_after), OutboxMessage.id.not_in(skip or {0}))
+        q = q.order_by(OutboxMessage.id).limit(1)
+        if s.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        row_id = s.scalar(q)
+        if row_id is None:
+            return None
+        res = s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, _due(now, stale_after))
+                        .values(state="sending", claimed_at=now, claimed_by=owner, attempts=OutboxMessage.attempts + 1))
+        return row_id if res.rowcount == 1 else None
 
 
-def _finish(session, row_id: int, **values) -> None:
-    session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
-    session.commit()
+def _record(session_factory, row_id: int, owner: str, **values) -> bool:
+    """The outcome of a send, in a new short transaction, only if ``owner`` still holds the claim."""
+    with session_factory() as s, s.begin():
+        res = s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == owner,
+                                                    OutboxMessage.state == "sending").values(**values))
+        return res.rowcount == 1
 
 
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
+def _reply(code: int, text) -> str:
+    return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+
+
 def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = False, limit: int = 500,
-            stale_after: timedelta = timedelta(minutes=10), max_attempts: int = 8) -> DeliveryReport:
-    """Deliver what is due: over SMTP when a host is configured, else (or with dry_run) as .eml files."""
+            stale_after: timedelta = timedelta(minutes=10), max_attempts: int = 8,
+            owner: str | None = None) -> DeliveryReport:
+    """Deliver what is due: over SMTP when a host is configured, else as .eml files.
+
+    Each message is claimed, built and committed before any network I/O; sent with connect and
+    command timeouts (``SMTP_TIMEOUT``, default 30 s); and its outcome recorded in a transaction
+    of its own.  A permanent refusal (5xx, for the message or its recipient) fails that message
+    only, and the batch goes on; a temporary one (4xx) defers it with a backoff, until
+    ``max_attempts``; a lost or silent connection defers the message and ends the batch.
+    ``dry_run`` writes the due messages as .eml files under ``outbox_dir/preview`` and changes
+    nothing."""
     report = DeliveryReport()
-    to_files = dry_run or not smtp.get("host")
-    with session_factory() as session:
-        now = now_local()
-        rows = _due_rows(session, now, stale_after, limit)
-        if not rows:
-            return report
-        if to_files:
-            # Files are idempotent (one name per row), so no per-message claim is needed: write them
-            # all, then mark them in one statement.
-            outbox_dir.mkdir(parents=True, exist_ok=True)
-            for row in rows:
-                msg = build(session, row, smtp["sender"], smtp["sender_name"])
-                (outbox_dir / f"{row.id:06d}-{row.kind}.eml").write_bytes(bytes(msg))
-            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows])).values(
-                state="sent", sent_at=now_local(), attempts=OutboxMessage.attempts + 1,
-                server_reply=f"written to {outbox_dir}"))
-            session.commit()
-            report.written = len(rows)
-            return report
-        client = None
-        try:
-            client = connect(smtp)
-            for row in rows:
-                if not _claim(session, row.id, now, stale_after):
-                    continue
-                msg = build(session, row, smtp["sender"], smtp["sender_name"])
+    if dry_run:
+        folder = outbox_dir / "preview"
+        folder.mkdir(parents=True, exist_ok=True)
+        with session_factory() as session:
+            for row in session.scalars(select(OutboxMessage).where(_due(now_local(), stale_after))
+                                       .order_by(OutboxMessage.id).limit(limit)):
+                (folder / f"{row.id:06d}-{row.kind}.eml").write_bytes(bytes(build(session, row, smtp["sender"],
+                                                                                   smtp["sender_name"])))
+                report.written += 1
+        return report
+    owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    to_files = not smtp.get("host")
+    client, skip = None, set()
+    try:
+        while report.sent + report.written + report.failed + report.deferred < limit:
+            row_id = claim_next(session_factory, owner, stale_after, skip)
+            if row_id is None:
+                break
+            skip.add(row_id)
+            with session_factory() as session:
+                row = session.get(OutboxMessage, row_id)
+                msg, email_to, kind, attempts = build(session, row, smtp["sender"], smtp["sender_name"]), \
+                    row.recipient_email, row.kind, row.attempts
+                session.rollback()   # nothing of the database is held across the network
+            if to_files:
+                outbox_dir.mkdir(parents=True, exist_ok=True)
+                (outbox_dir / f"{row_id:06d}-{kind}.eml").write_bytes(bytes(msg))
+                _record(session_factory, row_id, owner, state="sent", sent_at=now_local(),
+                        server_reply=f"written to {outbox_dir}")
+                report.written += 1
+                continue
+            outcome = _send(client, smtp, msg, email_to) if client is not None else None
+            if outcome is None:   # no connection yet, or it was lost: (re)connect once and try
+                if client is not None:
+                    client.close()
                 try:
-                    refused = client.smtp.sendmail(smtp["sender"], [row.recipient_email],
-                                                   msg.as_bytes(policy=SMTP_POLICY))  # CRLF line ends
-                    reply = "250 accepted" if not refused else f"refused: {refused}"
-                    _finish(session, row.id, state="sent" if not refused else "failed", sent_at=now_local(),
-                            server_reply=reply, last_error=None if not refused else reply)
-                    report.sent += 1
-                except smtplib.SMTPResponseException as exc:
-                    text = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
-                    permanent = 500 <= exc.smtp_code < 600 or row.attempts >= max_attempts
-                    _finish(session, row.id, state="failed" if permanent else "pending", last_error=text,
-                            server_reply=text, not_before=now_local() + backoff(row.attempts))
-                    report.failed += permanent
-                    report.deferred += not permanent
-                    if isinstance(exc, smtplib.SMTPServerDisconnected):
-                        break
-                except (smtplib.SMTPServerDisconnected, OSError) as exc:
-                    _finish(session, row.id, state="pending", last_error=f"connection lost: {exc}",
-                            not_before=now_local() + backoff(row.attempts))
+                    client = connect(smtp)
+                except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+                    client = None
+                    _record(session_factory, row_id, owner, state="pending", last_error=f"SMTP unavailable: {exc}",
+                            not_before=now_local() + backoff(attempts))
                     report.deferred += 1
                     break
-                rate = float(smtp.get("rate_per_second") or 0)
-                if rate > 0:
-                    time.sleep(1 / rate)
-        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-            # No connection at all: nothing was claimed for sending, the rows stay pending.
-            session.rollback()
-            report.deferred += len(rows)
-            for row in rows:
-                if row.state == "pending":
-                    _finish(session, row.id, last_error=f"SMTP unavailable: {exc}")
-        finally:
-            if client is not None:
-                client.close()
+                outcome = _send(client, smtp, msg, email_to)
+            if outcome is None:
+                _record(session_factory, row_id, owner, state="pending", last_error="connection lost while sending",
+                        not_before=now_local() + backoff(attempts))
+                report.deferred += 1
+                break
+            code, text = outcome
+            if code < 400:
+                _record(session_factory, row_id, owner, state="sent", sent_at=now_local(), server_reply=text,
+                        last_error=None)
+                report.sent += 1
+            elif code >= 500 or attempts >= max_attempts:
+                _record(session_factory, row_id, owner, state="failed", server_reply=text, last_error=text)
+                report.failed += 1
+                report.refusals.append(f"{email_to}: {text}")
+            else:
+                _record(session_factory, row_id, owner, state="pending", server_reply=text, last_error=text,
+                        not_before=now_local() + backoff(attempts))
+                report.deferred += 1
+            rate = float(smtp.get("rate_per_second") or 0)
+            if rate > 0:
+                time.sleep(1 / rate)
+    finally:
+        if client is not None:
+            client.close()
     return report
+
+
+def _send(client, smtp: dict, msg: EmailMessage, email_to: str) -> tuple[int, str] | None:
+    """(SMTP code, reply) of one message; None when the connection was lost or timed out."""
+    try:
+        refused = client.smtp.sendmail(smtp["sender"], [email_to], msg.as_bytes(policy=SMTP_POLICY))  # CRLF
+    except smtplib.SMTPRecipientsRefused as exc:   # every recipient refused: their own codes decide
+        code, text = next(iter(exc.recipients.values()))
+        return code, _reply(code, text)
+    except smtplib.SMTPServerDisconnected:
+        return None
+    except smtplib.SMTPResponseException as exc:
+        return exc.smtp_code, _reply(exc.smtp_code, exc.smtp_error)
+    except (TimeoutError, OSError):
+        return None
+    if refused:
+        code, text = next(iter(refused.values()))
+        return code, _reply(code, text)
+    return 250, "250 accepted"
 
 
 def connect(smtp: dict):
@@ -204,12 +266,33 @@ def connect(smtp: dict):
     security = smtp.get("security", "none")
     client = yagmail.SMTP(user=user or smtp["sender"], password=password, host=smtp["host"], port=smtp["port"],
                           smtp_ssl=security == "ssl", smtp_starttls=security == "starttls",
-                          smtp_skip_login=not user, soft_email_validation=False)
+                          smtp_skip_login=not user, soft_email_validation=False,
+                          timeout=float(smtp.get("timeout") or 30))
     client.login()
     return client
 
 
-def retry_failed(session) -> int:
+def retry_failed(session, operator: str = "") -> int:
     res = session.execute(update(OutboxMessage).where(OutboxMessage.state == "failed")
-                          .values(state="pending", not_before=now_local(), attempts=0))
+                          .values(state="pending", not_before=now_local(), attempts=0, operator=operator or None,
+                                  operated_at=now_local()))
     return res.rowcount
+
+
+HOLDABLE = ("pending", "failed")
+
+
+def set_state(session, ids: list[int], action: str, operator: str) -> list[tuple[int, str, str]]:
+    """Hold, release or cancel messages; (id, old state, new state) of each changed.  A message
+    already sent, or being sent, is not touched; who did it and when is recorded on the row."""
+    to, allowed = {"hold": ("held", HOLDABLE), "cancel": ("cancelled", (*HOLDABLE, "held")),
+                   "release": ("pending", ("held",))}[action]
+    changed = []
+    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)):
+        if row.state in allowed:
+            changed.append((row.id, row.state, to))
+            row.state, row.operator, row.operated_at = to, operator, now_local()
+            if to == "pending":
+                row.not_before = now_local()
+    session.flush()
+    return changed

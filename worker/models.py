@@ -375,12 +375,15 @@ class OutboxMessage(Base):
     body_html: Mapped[str] = mapped_column(Text)
     attachments: Mapped[list] = mapped_column(JSON, default=list)  # [{"name", "sha256"}]
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed|held|cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     server_reply: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     not_before: Mapped[datetime]          # retry backoff: not attempted again before this
     claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))   # the sender holding the claim
     sent_at: Mapped[datetime | None]
+    operator: Mapped[str | None] = mapped_column(String(100))     # who last held, cancelled or retried it
+    operated_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_outbox_state", "state", "not_before"),)

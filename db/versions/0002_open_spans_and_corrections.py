@@ -1,5 +1,5 @@
 """open spans of every dispatch, late returns, import corrections, supervision stages by clock,
-document numbers and issue dates, the sender of each message
+document numbers and issue dates, the sender of each message, per-message claims and holds
 
 Revision ID: 0002
 Revises: 0001
@@ -33,6 +33,9 @@ def upgrade() -> None:
         batch_op.create_unique_constraint('uq_document_number', ['kind', 'doc_year', 'doc_no'])
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sender_name', sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column('claimed_by', sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column('operator', sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column('operated_at', worker.times.LocalDateTime(), nullable=True))
     op.create_table('import_corrections',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('file', sa.String(length=500), nullable=False),
@@ -56,6 +59,9 @@ def downgrade() -> None:
     op.drop_table('import_corrections')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_column('sender_name')
+        batch_op.drop_column('claimed_by')
+        batch_op.drop_column('operator')
+        batch_op.drop_column('operated_at')
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.drop_constraint('uq_document_number', type_='unique')
         batch_op.drop_column('doc_no')

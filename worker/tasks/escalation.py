@@ -2,8 +2,11 @@
 letters (督办函) and the analysis group's notice of tickets returned twice or more."""
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import case, exists, select
 
+from ..calendar import UnknownYearError
 from ..config import policy, read_yaml
 from ..detection import COMPLETION, REPLY, overdue_open, returned_twice, unresolved
 from ..documents import contact, document_label, pdf_name, store, unit_names
@@ -19,6 +22,8 @@ from ..times import chinese_date
 from .base import make_actors
 
 # The failure a letter names: the clock missed, or the callback that found the matter unresolved.
+log = logging.getLogger("hotline.escalation")
+
 STAGES = {REPLY: "答复超期", COMPLETION: "办结超期", "unresolved": "回访未解决"}
 STAGE_CLOCK = {REPLY: "答复时限", COMPLETION: "办结时限", "unresolved": "回访时间"}
 
@@ -32,13 +37,27 @@ def _week_row(r) -> dict:
             "rank": r.detail.get("rank") or "—"}
 
 
+def working_days_after(ctx, n: int):
+    """The date N working days after the notice; None when the calendar does not know that year
+    yet (the notice then says the date will follow: never a weekday guess)."""
+    try:
+        return ctx.cal.add_working_days(ctx.issue_date, n)
+    except UnknownYearError as exc:
+        log.warning("notice of %s: no working-day calendar for %s; the date is left to follow", ctx.issue_date, exc.year)
+        return None
+
+
 def meeting_of(ctx, tier: dict, defaults: dict) -> dict | None:
     """When, where and with whom an interview tier meets: N working days after the notice."""
     if not tier.get("meeting"):
         return None
     m = dict(defaults, **tier["meeting"])
-    return {"date": ctx.cal.add_working_days(ctx.issue_date, int(m.get("after_working_days", 3))),
+    return {"date": working_days_after(ctx, int(m.get("after_working_days", 3))),
             "time": str(m.get("at", "09:30")), "place": str(m.get("place", "")), "with": str(m.get("with", ""))}
+
+
+def when(day) -> str:
+    return chinese_date(day) if day is not None else "另行通知的日期"
 
 
 def _ladder(ctx):
@@ -56,7 +75,7 @@ def _ladder(ctx):
         title = str(f.tier.get("title") or f"关于{tier_label(f.tier)}的通知").replace("{unit}", unit_name)
         scope = f"{f.unit_code}:{f.tier['name']}:{f.run_started}"
         meeting = meeting_of(ctx, f.tier, defaults)
-        materials_due = ctx.cal.add_working_days(ctx.issue_date, int(f.tier.get("materials_working_days", 2)))
+        materials_due = working_days_after(ctx, int(f.tier.get("materials_working_days", 2)))
         decision = str(f.tier.get("decision") or tier_label(f.tier))
         doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, template="documents/interview_notice.html",
                          unit_name=unit_name, reason=reason, decision=decision, meeting=meeting,
@@ -88,7 +107,7 @@ def letter_deadline(ctx):
     """The date by which a supervised unit must act: N working days after the letter
     (``supervision.act_within_working_days`` in config/metrics.yaml)."""
     n = int((policy("metrics").get("supervision") or {}).get("act_within_working_days", 1))
-    return ctx.cal.add_working_days(ctx.issue_date, n)
+    return working_days_after(ctx, n)
 
 
 @job("supervision", period="day", family="escalation")
@@ -137,7 +156,7 @@ def supervision(ctx):
         notify(ctx, kind="supervision_letter", scope=unit_code, unit_code=unit_code, groups=["unit_head", "liaison"],
                subject=f"【督办函】{unit_name}12345热线工单 {len(rows)} 件（{'、'.join(stages)}）",
                lines=[(f"你单位承办的 {len(rows)} 件12345热线工单{'、'.join(stages)}，现予挂牌督办"
-                      f"（{document_label(doc)}），请于{chinese_date(deadline)}前办理完毕，详见附件督办函。")],
+                      f"（{document_label(doc)}），请于{when(deadline)}前办理完毕，详见附件督办函。")],
                contact_lines=[(f"办理情况反馈：{office.get('office', '')}（联系人：{office.get('name', '')}，"
                               f"电话：{office.get('phone', '')}，邮箱：{office.get('email', '')}）。")],
                attachments=[Attachment(pdf_name(f"{unit_name}督办函", ctx.period.label()), pdf)])

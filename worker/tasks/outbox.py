@@ -7,10 +7,18 @@ from ..mail import deliver
 from .base import make_actors
 
 
+class DeliveryFailed(Exception):
+    """Some messages were refused for good: the run is failed, with the counts and the replies."""
+
+
 @job("send_outbox", period="none", family="outbox")
 def send_outbox(ctx):
     report = deliver(session_factory(), ctx.settings.smtp, ctx.settings.outbox_dir, dry_run=ctx.dry_run)
-    ctx.summary.update(report.__dict__)
+    ctx.summary.update(sent=report.sent, written=report.written, deferred=report.deferred, failed=report.failed,
+                       refusals=report.refusals[:20])
+    if report.failed:
+        raise DeliveryFailed(f"{report.failed} message(s) refused permanently (sent {report.sent}, deferred "
+                             f"{report.deferred}): " + "; ".join(report.refusals[:5]))
 
 
 actors = make_actors("send_outbox")
