@@ -227,10 +227,16 @@ class SMTPSink:
     def __init__(self, port: int):
         from aiosmtpd.controller import Controller
 
-        self.port, self.messages, self.refuse = port, [], []
+        self.port, self.messages, self.refuse, self.refuse_rcpt = port, [], [], {}
         sink = self
 
         class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                if address in sink.refuse_rcpt:          # a refusal for this recipient only
+                    return sink.refuse_rcpt[address]
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, server, session, envelope):
                 if sink.refuse:
                     return sink.refuse.pop(0)

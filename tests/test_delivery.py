@@ -1,0 +1,156 @@
+"""Nothing sent by mistake, doubled, or stuck behind another message (issues 17 and 18)."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from datetime import date, timedelta
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from worker.cli import main
+from worker.db import session_factory, session_scope
+from worker.models import Document, OutboxMessage, Run
+
+JOBS = [("daily_sheet", "2026-11-13 08:30"), ("law_push", "2026-11-13 09:00"), ("supervision", "2026-11-13 10:00"),
+        ("weekly_bulletin", "2026-11-12 10:00"), ("escalation_weekly", "2026-11-12 10:00"),
+        ("monthly_analysis", "2026-10-20 10:00"), ("escalation_monthly", "2026-10-20 10:00"),
+        ("quarterly_report", "2026-09-20 10:00")]
+
+
+def cli(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def counts():
+    with session_scope() as s:
+        return tuple(s.scalar(select(func.count()).select_from(t)) for t in (Run, Document, OutboxMessage))
+
+
+def test_dry_run_of_every_job_keeps_nothing_and_queues_nothing(failing_every_week, tmp_path):
+    for job, at in JOBS:
+        res = cli("run", job, "--inline", "--dry-run", "--at", at, "--out", str(tmp_path / job))
+        assert res.exit_code == 0, res.output
+        assert "nothing kept, nothing queued for sending" in res.output
+        assert counts() == (0, 0, 0), job
+    assert list((tmp_path / "weekly_bulletin" / "documents" / "weekly_bulletin").glob("*.pdf"))
+    assert list((tmp_path / "escalation_weekly" / "outbox").glob("*.eml"))
+    res = cli("replay", "--from", "2026-10-05", "--to", "2026-10-20", "--out", str(tmp_path / "replay"))
+    assert res.exit_code == 0, res.output
+    assert counts() == (0, 0, 0)
+
+
+def test_manual_run_without_at_reports_the_last_complete_week(failing_every_week, tmp_path):
+    # The clock says Monday 21 Dec 2026: the last complete week is 14-20 Dec, never the week under way.
+    res = cli("run", "weekly_bulletin", "--inline", "--dry-run", "--out", str(tmp_path))
+    assert res.exit_code == 0 and "weekly_bulletin 2026-W51" in res.output, res.output
+    res = cli("run", "weekly_bulletin", "--inline", "--at", "2026-12-22 10:00")
+    assert res.exit_code == 2 and "2026-W52" in res.output and "has not ended yet" in res.output
+    assert counts() == (0, 0, 0)
+
+
+def test_held_messages_wait_and_cancelled_ones_never_go(failing_every_week, smtp):
+    assert cli("run", "escalation_weekly", "--inline", "--at", "2026-09-30 10:00").exit_code == 0
+    with session_scope() as s:
+        ids = s.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id)).all()
+        run_id = s.scalar(select(OutboxMessage.run_id))
+    assert len(ids) == 4           # unit head, leader in charge, principal leader, centre
+    res = cli("outbox", "hold", "--run", str(run_id), "--by", "ops-li")
+    assert res.exit_code == 0 and "4 message(s) held by ops-li" in res.output
+    assert cli("outbox", "send").exit_code == 0 and smtp.messages == []
+    assert "held by ops-li at" in cli("outbox").output
+    res = cli("outbox", "cancel", str(ids[0]), "--by", "ops-li")
+    assert f"{ids[0]}: held → cancelled" in res.output
+    assert cli("outbox", "release", *map(str, ids[1:]), "--by", "ops-wang").exit_code == 0
+    assert cli("outbox", "send").exit_code == 0
+    assert len(smtp.messages) == 3
+    with session_scope() as s:
+        first = s.get(OutboxMessage, ids[0])
+        assert (first.state, first.operator) == ("cancelled", "ops-li")
+    res = cli("outbox", "hold", str(ids[1]))                  # already sent: left alone
+    assert res.exit_code == 1 and f"{ids[1]}: left sent" in res.output
+
+
+def _letters(history, n=6):
+    for i in range(n):
+        history.ticket(f"Q{i}", "2026-11-09 08:00", phone=f"1380000{i:04d}").dispatch("2026-11-09 09:00", f"D0{i + 1}")
+    history.store()
+    res = cli("run", "supervision", "--inline", "--at", "2026-11-13 10:00")
+    assert res.exit_code == 0, res.output
+
+
+def test_a_recipient_refused_for_good_fails_that_message_and_the_batch_goes_on(sqlite_db, history, smtp, figures):
+    _letters(history)
+    with session_scope() as s:
+        rows = s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        refused = rows[0].recipient_email
+    smtp.refuse_rcpt = {refused: "550 5.1.1 <%s>: mailbox unavailable" % refused}
+    res = cli("outbox", "send")
+    assert res.exit_code == 1 and f"refused: {refused}: 550 5.1.1" in res.output
+    with session_scope() as s:
+        states = dict(s.execute(select(OutboxMessage.recipient_email, OutboxMessage.state)).all())
+    assert states.pop(refused) == "failed" and set(states.values()) == {"sent"}
+    assert len(smtp.messages) == len(rows) - 1
+    figures("faults injected")
+    figures("faults survived")
+
+
+def test_a_relay_that_never_answers_times_out_without_locking_the_database(sqlite_db, history, monkeypatch, figures):
+    _letters(history, 2)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)                          # accepts the connection, never says a word
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(silent.getsockname()[1]))
+    monkeypatch.setenv("SMTP_TIMEOUT", "2")
+    done = {}
+    sender = threading.Thread(target=lambda: done.setdefault("res", cli("outbox", "send")))
+    started = time.monotonic()
+    sender.start()
+    time.sleep(0.5)
+    # Meanwhile the database is free: another writer commits at once.
+    with session_factory()() as other:
+        other.execute(OutboxMessage.__table__.update().where(OutboxMessage.id == -1).values(attempts=0))
+        other.commit()
+    assert time.monotonic() - started < 1.5
+    sender.join(30)
+    silent.close()
+    assert not sender.is_alive() and time.monotonic() - started < 10
+    assert "deferred 1" in done["res"].output
+    with session_scope() as s:
+        states = s.scalars(select(OutboxMessage.state)).all()
+        errors = s.scalars(select(OutboxMessage.last_error).where(OutboxMessage.last_error.is_not(None))).all()
+    assert set(states) == {"pending"} and errors and "SMTP unavailable" in errors[0]
+    figures("faults injected")
+    figures("faults survived")
+
+
+@pytest.mark.postgres
+def test_two_overlapping_senders_deliver_each_message_once(postgres_db, history, smtp, figures):
+    _letters(history, 9)
+    smtp_slow = smtp
+    with session_scope() as s:
+        expected = s.scalar(select(func.count()).select_from(OutboxMessage))
+    assert expected >= 18
+    from worker.config import load_settings
+    from worker.mail import deliver
+
+    settings = load_settings()
+    smtp_cfg = dict(settings.smtp, rate_per_second=20)       # slow enough for the two to overlap
+    reports = []
+    threads = [threading.Thread(target=lambda: reports.append(deliver(session_factory(), smtp_cfg, settings.outbox_dir,
+                                                                      stale_after=timedelta(seconds=1))))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    ids = smtp_slow.by_id()
+    assert sum(r.sent for r in reports) == expected and all(r.sent for r in reports)   # both worked
+    assert len(ids) == expected and set(ids.values()) == {1}
+    figures("messages expected", expected)
+    figures("messages delivered", len(ids))
+    figures("messages duplicated", sum(n - 1 for n in ids.values()))
+    figures("messages lost", expected - len(ids))
