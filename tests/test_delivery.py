@@ -4,7 +4,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -86,7 +86,7 @@ def test_a_recipient_refused_for_good_fails_that_message_and_the_batch_goes_on(s
     with session_scope() as s:
         rows = s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
         refused = rows[0].recipient_email
-    smtp.refuse_rcpt = {refused: "550 5.1.1 <%s>: mailbox unavailable" % refused}
+    smtp.refuse_rcpt = {refused: f"550 5.1.1 <{refused}>: mailbox unavailable"}
     res = cli("outbox", "send")
     assert res.exit_code == 1 and f"refused: {refused}: 550 5.1.1" in res.output
     with session_scope() as s:
