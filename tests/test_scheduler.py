@@ -65,14 +65,61 @@ schedules:
     res = CliRunner().invoke(main, ["schedules", "validate", str(bad)])
     assert res.exit_code == 1
     out = res.output
-    assert f"{bad}:1: unknown key 'colour'" in out
+    # Each problem on the line of the offending key, with the closest valid name where there is one.
+    assert f"{bad}:2: unknown key 'colour'" in out
     assert f"{bad}:1: unknown time zone 'Mars/Olympus'" in out
-    assert f"{bad}:4: schedule 'a': bad cron expression '61 8 * * *'" in out
+    assert f"{bad}:6: schedule 'a': bad cron expression '61 8 * * *': the minute field '61' is outside 0-59" in out
     assert f"{bad}:7: duplicate schedule name 'a'" in out
-    assert f"{bad}:7: schedule 'a': unknown actor 'no_such_job'" in out
-    assert f"{bad}:7: schedule 'a': unknown recipient group 'nobody'" in out
-    assert f"{bad}:11: unknown key 'typo_key' in schedule 'c'" in out
-    assert f"{bad}:11: schedule 'c': days must be one of all, workdays, not 'weekdays'" in out
+    assert f"{bad}:8: schedule 'a': unknown actor 'no_such_job'" in out
+    assert f"{bad}:10: schedule 'a': unknown recipient group 'nobody'" in out
+    assert f"{bad}:15: unknown key 'typo_key' in schedule 'c'" in out
+    assert f"{bad}:14: schedule 'c': days must be one of all, workdays, not 'weekdays' (did you mean 'workdays'?)" in out
+
+
+def test_schedule_mistakes_get_suggestions_and_types_are_checked(tmp_path):
+    bad = tmp_path / "schedules.yaml"
+    bad.write_text("""timezone: Asia/Shanghai
+defaults:
+  on_holday: skip
+schedules:
+  - name: a
+    actor: weekly_bulletn
+    cron: "0 0 30 2 *"
+  - name: b
+    actor: daily_sheet
+    cron: "30 8 * * *"
+    recipients: hotline_center
+    first_workday_of_month: "no"
+  - name: c
+    actor: law_push
+    cron: "0 9 * *"
+    recipients: [hotline_centre]
+""", encoding="utf-8")
+    res = CliRunner().invoke(main, ["schedules", "validate", str(bad)])
+    assert res.exit_code == 1
+    lines = res.output.splitlines()
+    assert f"{bad}:3: defaults: unknown key 'on_holday' (did you mean 'on_holiday'?)" in lines
+    assert f"{bad}:6: schedule 'a': unknown actor 'weekly_bulletn' (did you mean 'weekly_bulletin'?)" in lines
+    assert f"{bad}:7: schedule 'a': bad cron expression '0 0 30 2 *': it can never fire (no such date within " \
+           f"five years)" in lines
+    # A string where a list is meant is one error, not one per letter; "no" is not taken for true.
+    assert [ln for ln in lines if "'b'" in ln] == [
+        f"{bad}:11: schedule 'b': recipients must be a list such as [hotline_center], not the string 'hotline_center'",
+        f"{bad}:12: schedule 'b': first_workday_of_month must be true or false (unquoted), not 'no'"]
+    assert f"{bad}:15: schedule 'c': bad cron expression '0 9 * *': 4 field(s) where 5 are needed: minute hour " \
+           f"day-of-month month day-of-week" in lines
+    assert f"{bad}:16: schedule 'c': unknown recipient group 'hotline_centre' (did you mean 'hotline_center'?)" in lines
+    assert len(lines) == 7
+
+
+def test_next_prints_each_slot_once_with_its_period_and_a_calendar_gap_once():
+    res = CliRunner().invoke(main, ["schedules", "next", "--count", "3", "--from", "2026-11-23 12:00"])
+    assert res.exit_code == 0
+    out = res.output
+    assert len(out.splitlines()) < 45
+    assert "  2026-11-30 Mon 09:00  reports 2026年11月23日至11月29日" in out    # the bulletin and the week it reports
+    assert "  2026-12-01 Tue 09:00  reports 2026年11月" in out                 # the monthly analysis
+    assert out.count("calendar has no data for 2027") == 1
 
 
 def test_invalid_yaml_names_the_line(tmp_path):
@@ -102,11 +149,16 @@ class Clock:
 
 
 def make_scheduler(path: Path, clock, fired: list, **kw):
+    """A scheduler whose enqueue stands for a worker that takes and completes the run at once."""
     from worker import tasks  # noqa: F401
     from worker.scheduler import Scheduler
 
-    return Scheduler(path, redis_url=None, enqueue=lambda run: fired.append((run.schedule, run.nominal_at)),
-                     clock=clock, **kw)
+    def enqueue(run):
+        fired.append((run.schedule, run.nominal_at))
+        with session_scope() as s:
+            s.execute(Run.__table__.update().where(Run.id == run.id).values(state="succeeded"))
+
+    return Scheduler(path, redis_url=None, enqueue=enqueue, clock=clock, **kw)
 
 
 def ledger():

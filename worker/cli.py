@@ -395,36 +395,52 @@ def schedules_validate(file):
 @click.option("--from", "start", help="preview from this moment (default: now)")
 @click.option("--file", "file", type=click.Path(dir_okay=False))
 def schedules_next(count, start, file):
-    """Preview the coming fire times of each schedule, with holiday skips and moves."""
+    """Preview the coming fire times of each schedule, each with the period it will report, holiday
+    moves noted; a gap in the working-day calendar is named once."""
     from datetime import timedelta
 
+    from .jobs import JOBS, resolve_period
     from .schedules import slots
 
     cfg = _schedules(file)
     cal = _calendar()
     begin = _moment(start)
+    gaps = set()
     for sched in cfg.schedules:
         if not sched.enabled:
             click.echo(f"{sched.name} ({sched.actor}): disabled")
             continue
         click.echo(f"{sched.name} ({sched.actor}, {sched.cron}, days: {sched.days})")
+        kind = JOBS[sched.actor].period_kind
         shown, cursor, horizon = 0, begin, begin + timedelta(days=400)
         while shown < count and cursor < horizon:
             batch = slots(sched, cfg.timezone, cal, cursor, min(cursor + timedelta(days=31), horizon))
             for slot in batch:
-                if slot.effective_at is None and slot.note.startswith("not the first"):
-                    continue
+                if slot.effective_at is None and "calendar has no data for" in slot.note:
+                    gaps.add(slot.nominal_at.year)
+                    click.echo(f"  from {slot.nominal_at:%Y-%m-%d} on: unknown (no working-day calendar for "
+                               f"{slot.nominal_at.year})")
+                    shown = count
+                    break
                 if slot.effective_at is None:
-                    click.echo(f"  {slot.nominal_at:%Y-%m-%d %a %H:%M}  {slot.note}")
-                elif slot.effective_at != slot.nominal_at:
-                    click.echo(f"  {slot.nominal_at:%Y-%m-%d %a %H:%M}  → {slot.effective_at:%Y-%m-%d %a %H:%M} ({slot.note})")
-                    shown += 1
+                    if not slot.note.startswith("not the first"):
+                        click.echo(f"  {slot.nominal_at:%Y-%m-%d %a %H:%M}  {slot.note}")
+                    continue
+                anchor = slot.nominal_at if kind not in ("day", "none") else slot.effective_at
+                period, _ = resolve_period(kind, anchor, sched.period)
+                reports = f"  reports {period.label()}" if period and kind != "day" else ""
+                if slot.effective_at != slot.nominal_at:
+                    click.echo(f"  {slot.nominal_at:%Y-%m-%d %a %H:%M}  → {slot.effective_at:%Y-%m-%d %a %H:%M} "
+                               f"({slot.note}){reports}")
                 else:
-                    click.echo(f"  {slot.nominal_at:%Y-%m-%d %a %H:%M}")
-                    shown += 1
+                    click.echo(f"  {slot.effective_at:%Y-%m-%d %a %H:%M}{reports}")
+                shown += 1
                 if shown >= count:
                     break
             cursor = batch[-1].nominal_at if batch else min(cursor + timedelta(days=31), horizon)
+    for year in sorted(gaps):
+        click.echo(f"note: the working-day calendar has no data for {year}: add the State Council's holiday notice "
+                   f"under 'years: {year}:' in {cal.calendar_file}, then run hotline recompute")
 
 
 @main.command()

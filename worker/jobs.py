@@ -94,10 +94,12 @@ def resolve_period(kind: str, at: datetime, rule: str | None) -> tuple[Period | 
 
 
 def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = None) -> str:
-    """Run a ledger entry to its end; returns the final state ('skipped' if someone else holds it)."""
+    """Run a ledger entry to its end; returns the final state ('skipped' if someone else holds it,
+    'superseded' if another attempt took it over meanwhile: this one's work is rolled back)."""
     factory = session_factory(database_url)
     with factory() as s:
-        if not runs.claim(s, run_id):
+        attempt = runs.claim(s, run_id)
+        if attempt is None:
             return "skipped"
         run = s.get(Run, run_id)
         spec = JOBS[run.job]
@@ -107,7 +109,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
         with factory() as hs:
             while not stop.wait(max(1.0, runs.HEARTBEAT_STALE.total_seconds() / 3)):
                 try:
-                    runs.heartbeat(hs, run_id)
+                    runs.heartbeat(hs, run_id, attempt)
                 except Exception as exc:  # noqa: BLE001 — a missed beat is retried on the next one
                     hs.rollback()
                     log.warning("run %s: heartbeat failed: %s", run_id, exc)
@@ -118,11 +120,19 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
         with factory() as s:
             run = s.get(Run, run_id)
             s.commit()  # end the read: jobs that open sessions of their own must not wait on this one
-            log.info("run %s: %s %s started", run_id, run.job, run.period_key, extra={"run_id": run_id})
+            log.info("run %s: %s %s started (attempt %s)", run_id, run.job, run.period_key, attempt,
+                     extra={"run_id": run_id})
             summary = run_in_session(s, run, load_settings(), dry_run=dry_run)
+            # Commit the results only while this attempt holds the run (on PostgreSQL the check
+            # locks the run's row until the commit, so no other attempt claims it in between).
+            if not runs.holds(s, run_id, attempt):
+                s.rollback()
+                log.warning("run %s: attempt %s was taken over by another worker; its work is dropped",
+                            run_id, attempt, extra={"run_id": run_id})
+                return "superseded"
             s.commit()
         with factory() as s:
-            runs.finish(s, run_id, "succeeded", summary=summary)
+            runs.finish(s, run_id, "succeeded", summary=summary, attempt=attempt)
         log.info("run %s: %s succeeded", run_id, spec.name, extra={"run_id": run_id})
         return "succeeded"
     except Exception as exc:
@@ -132,11 +142,16 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
         transient = is_transient(0, exc)
         try:
             with factory() as s:
+                if not runs.holds(s, run_id, attempt):   # a stale attempt: the holder decides, not us
+                    s.rollback()
+                    log.warning("run %s: attempt %s failed after being taken over: %s", run_id, attempt, exc,
+                                extra={"run_id": run_id})
+                    return "superseded"
                 if transient:  # the broker retries the message: leave the run claimable
                     runs.requeue(s, run_id, error=error)
                     s.commit()
                 else:
-                    runs.finish(s, run_id, "failed", error=error)
+                    runs.finish(s, run_id, "failed", error=error, attempt=attempt)
         except Exception:  # the database itself is gone: the sweep will find the run
             log.exception("run %s: could not record the failure", run_id, extra={"run_id": run_id})
         log.error("run %s: %s %s: %s", run_id, spec.name, "will be retried" if transient else "failed", exc,

@@ -296,7 +296,9 @@ class Run(Base):
     started_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]   # refreshed while a worker holds the run
     finished_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)       # claims so far; the holder's number
+    enqueued_at: Mapped[datetime | None]                            # the last time its message was sent
+    enqueues: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict | None] = mapped_column(JSON)
     __table_args__ = (UniqueConstraint("schedule", "nominal_at", name="uq_run_slot"),

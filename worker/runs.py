@@ -4,8 +4,11 @@
 - ``claim``: one worker at a time holds a run (``queued`` → ``running``); a run whose holder
   stopped sending heartbeats (killed, frozen) can be claimed again, so a redelivered message
   completes it exactly once.
-- ``sweep``: runs running past their time limit are marked ``failed`` (never left running) and
-  runs whose holder vanished go back to ``queued`` to be enqueued again.
+- ``sweep``: runs running past their job's time limit are marked ``failed`` (never left running)
+  and runs whose holder vanished go back to ``queued`` to be enqueued again.
+- Fencing: a claim is numbered (``attempts``); only the attempt that holds the claim records the
+  run's outcome or commits its results (``holds``, ``finish``).  A worker frozen past its heartbeat
+  whose run was taken over finds, when it resumes, that it no longer holds it, and rolls back quietly.
 """
 from __future__ import annotations
 
@@ -23,14 +26,21 @@ HEARTBEAT_STALE = timedelta(seconds=float(os.environ.get("HOTLINE_HEARTBEAT_STAL
 
 
 def create(session, *, schedule: str, nominal_at: datetime, job: str, period_key: str, params: dict) -> Run | None:
-    """Insert the run for a slot; None if the slot already has one (fired by someone else)."""
+    """Insert the run for a slot; None if the slot already has one (fired by someone else).
+
+    Only the slot's own unique key means "taken": any other integrity error (a sequence behind
+    its table after a crash, say) is raised, to be logged and retried, never read as a slot
+    already fired."""
     run = Run(schedule=schedule, nominal_at=nominal_at, job=job, period_key=period_key, params=params,
-              state="queued", created_at=now_local(), attempts=0)
+              state="queued", created_at=now_local(), attempts=0, enqueues=0)
     try:
         with session.begin_nested():
             session.add(run)
             session.flush()
     except IntegrityError:
+        taken = session.scalar(select(Run.id).where(Run.schedule == schedule, Run.nominal_at == nominal_at))
+        if taken is None:
+            raise
         return None
     return run
 
@@ -46,32 +56,57 @@ def requeue(session, run_id: int, error: str | None = None) -> None:
     session.execute(update(Run).where(Run.id == run_id).values(state="queued", error=error, finished_at=None))
 
 
-def claim(session, run_id: int, stale: timedelta = HEARTBEAT_STALE) -> bool:
+def claim(session, run_id: int, stale: timedelta = HEARTBEAT_STALE) -> int | None:
+    """Take the run (queued, or running without a heartbeat for ``stale``); the attempt number
+    held, or None when someone else holds it."""
     now = now_local()
     res = session.execute(update(Run).where(Run.id == run_id, or_(
         Run.state == "queued", (Run.state == "running") & (Run.heartbeat_at < now - stale)))
         .values(state="running", started_at=now, heartbeat_at=now, attempts=Run.attempts + 1))
     session.commit()
+    if res.rowcount != 1:
+        return None
+    return session.scalar(select(Run.attempts).where(Run.id == run_id))
+
+
+def holds(session, run_id: int, attempt: int | None) -> bool:
+    """Whether ``attempt`` still holds the run; in the caller's transaction, which on PostgreSQL then
+    keeps the run's row locked until it commits (no other attempt can claim it meanwhile)."""
+    if attempt is None:
+        return True
+    res = session.execute(update(Run).where(Run.id == run_id, Run.state == "running", Run.attempts == attempt)
+                          .values(heartbeat_at=now_local()))
     return res.rowcount == 1
 
 
-def heartbeat(session, run_id: int) -> None:
-    session.execute(update(Run).where(Run.id == run_id, Run.state == "running").values(heartbeat_at=now_local()))
+def heartbeat(session, run_id: int, attempt: int | None = None) -> None:
+    where = [Run.id == run_id, Run.state == "running"] + ([Run.attempts == attempt] if attempt is not None else [])
+    session.execute(update(Run).where(*where).values(heartbeat_at=now_local()))
     session.commit()
 
 
-def finish(session, run_id: int, state: str, summary: dict | None = None, error: str | None = None) -> None:
-    session.execute(update(Run).where(Run.id == run_id).values(
+def finish(session, run_id: int, state: str, summary: dict | None = None, error: str | None = None,
+           attempt: int | None = None) -> bool:
+    """Record the outcome; with ``attempt``, only if that attempt still holds the run."""
+    where = [Run.id == run_id] + ([Run.attempts == attempt, Run.state == "running"] if attempt is not None else [])
+    res = session.execute(update(Run).where(*where).values(
         state=state, finished_at=now_local(), summary=summary, error=error))
     session.commit()
+    return res.rowcount == 1
 
 
-def sweep(session, time_limit: timedelta, stale: timedelta = HEARTBEAT_STALE, max_attempts: int = 3) -> dict:
-    """Mark runs past their time limit failed; put runs whose holder vanished back in the queue."""
+def sweep(session, time_limits: dict[str, timedelta] | timedelta, stale: timedelta = HEARTBEAT_STALE,
+          max_attempts: int = 3) -> dict:
+    """Mark runs past their job's time limit failed; put runs whose holder vanished back in the queue."""
     now = now_local()
-    timed_out = session.execute(update(Run).where(Run.state == "running", Run.started_at < now - time_limit)
-                                .values(state="failed", finished_at=now, error=f"exceeded the time limit of {time_limit}")
-                                .returning(Run.id)).scalars().all()
+    if isinstance(time_limits, timedelta):
+        time_limits = {None: time_limits}
+    timed_out = []
+    for job, limit in time_limits.items():
+        where = [Run.state == "running", Run.started_at < now - limit] + ([Run.job == job] if job else [])
+        timed_out += session.execute(update(Run).where(*where)
+                                     .values(state="failed", finished_at=now, error=f"exceeded the time limit of {limit}")
+                                     .returning(Run.id)).scalars().all()
     orphaned = session.execute(select(Run.id, Run.attempts).where(Run.state == "running",
                                                                   Run.heartbeat_at < now - stale)).all()
     requeued, abandoned = [], []

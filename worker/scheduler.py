@@ -6,11 +6,17 @@ Guards, from the inside out:
 - a Redis lease (``SET key token NX PX``, renewed by compare-and-expire) keeps one replica active;
   a replica that dies or stalls loses the lease within ``lease_seconds`` and another takes over;
 - after downtime, missed slots follow each schedule's misfire policy (skip / run_once /
-  catch_up within the grace window); what is not run is recorded as ``skipped``;
-- every tick also sweeps the ledger: runs past their time limit become ``failed``, runs whose worker
-  vanished are queued again, queued runs whose message was lost are enqueued again.
-The file is reloaded when it changes; an invalid edit is logged, recorded as a failed ``config``
-run (``hotline runs``), and the last valid configuration keeps running.
+  catch_up within the grace window); what is not run is recorded as ``skipped`` with the reason,
+  so every slot since the last one the ledger knows (up to ``MAX_LOOKBACK``) has its row;
+- each schedule is handled on its own: an error in one (a cron that can never fire, a job that
+  cannot be enqueued) is logged and recorded once, and the others go on; a schedule's marker
+  advances only past the slots recorded in the ledger, so an error never loses a slot;
+- every tick also sweeps the ledger: runs past their own job's time limit become ``failed``, runs
+  whose worker vanished are queued again, and a queued run nobody took is enqueued again at most
+  once per interval, the interval doubling each time (no re-queue storm while no worker runs).
+``schedules.yaml`` and ``calendar.yaml`` are reloaded when they change; an invalid edit of either is
+logged, recorded as a failed ``config`` run (``hotline runs``), and the last valid version keeps
+running.
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from . import runs
 from .calendar import load_calendar
@@ -35,8 +41,11 @@ from .schedules import ScheduleError, ScheduleFile, Slot, load, slots
 from .times import now_local
 
 log = logging.getLogger("hotline.scheduler")
-# A queued run with no progress for this long has lost its message (an enqueuer died): send it again.
+# A queued run with no progress for this long has lost its message (an enqueuer died): send it again,
+# then after twice as long, and so on (``runs.enqueues`` counts the sends).
 REQUEUE_AFTER = timedelta(seconds=float(os.environ.get("HOTLINE_REQUEUE_AFTER", "300")))
+# How far back a scheduler that was down looks for slots to account for.
+MAX_LOOKBACK = timedelta(days=7)
 
 RENEW = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"""
 RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"""
@@ -77,16 +86,19 @@ class Lease:
 
 class Scheduler:
     def __init__(self, schedules_path: Path, *, redis_url: str | None, enqueue: Callable[[Run], None],
-                 lease_seconds: float = 15, tick_seconds: float = 5, tolerance: timedelta = timedelta(minutes=5),
-                 clock: Callable[[], datetime] = now_local, lease_key: str = "hotline:scheduler:leader",
+                 lease_seconds: float = 15, tick_seconds: float = 5, tolerance: timedelta = timedelta(seconds=60),
+                 clock: Callable[[], datetime] = now_local, lease_key: str | None = None,
                  database_url: str | None = None):
         self.path = Path(schedules_path)
         self.enqueue, self.clock, self.tick_seconds, self.tolerance = enqueue, clock, tick_seconds, tolerance
         self.factory = session_factory(database_url)
-        self.lease = Lease(redis_url, lease_key, lease_seconds) if redis_url else None
+        namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
+        self.lease = Lease(redis_url, lease_key or f"{namespace}:scheduler:leader", lease_seconds) if redis_url else None
         self.config: ScheduleFile | None = None
+        self.calendar = None
         self._mtime: float | None = None
         self._bad_digest: str | None = None
+        self._reported: set[str] = set()   # problems already recorded in the ledger
         self.checked_until: dict[str, datetime] = {}
         self.waiting_from: dict[str, datetime] = {}
         self.stop_event = threading.Event()
@@ -97,80 +109,94 @@ class Scheduler:
             mtime = self.path.stat().st_mtime
         except OSError:
             mtime = None
+        self._reload_calendar()
         if mtime == self._mtime and self.config is not None:
             return
         self._mtime = mtime
         try:
             config = load(self.path)
         except ScheduleError as exc:
-            import hashlib
-            digest = hashlib.sha256("\n".join(exc.problems).encode()).hexdigest()
-            if digest != self._bad_digest:
-                self._bad_digest = digest
-                log.error("schedules: invalid edit, keeping the last valid configuration:\n%s", exc)
-                with self.factory() as s:
-                    runs.create(s, schedule="scheduler:config", nominal_at=self.clock(), job="config",
-                                period_key="-", params={"file": str(self.path)})
-                    row = s.scalars(select(Run).where(Run.schedule == "scheduler:config")
-                                    .order_by(Run.id.desc())).first()
-                    if row is not None:
-                        row.state, row.error, row.finished_at = "failed", str(exc), self.clock()
-                    s.commit()
+            self.report_problem("config", f"schedules: invalid edit, keeping the last valid configuration:\n{exc}",
+                                {"file": str(self.path)})
             if self.config is None:
                 raise
             return
         if self.config is None or config.digest != self.config.digest:
             log.info("schedules: loaded %d schedules from %s", len(config.schedules), self.path)
-        self.config, self._bad_digest = config, None
+        self.config = config
+
+    def _reload_calendar(self) -> None:
+        """The working-day calendar, reloaded when its file changes; a broken edit keeps the last
+        valid one (and is reported once), as for the schedules."""
+        from .config import ConfigError
+
+        try:
+            self.calendar = load_calendar()
+        except (ConfigError, OSError) as exc:
+            self.report_problem("config", f"calendar: invalid edit, keeping the last valid calendar: {exc}",
+                                {"file": "calendar"})
+            if self.calendar is None:
+                raise
+
+    def report_problem(self, job: str, message: str, params: dict, exc_info: bool = False) -> None:
+        """Log a problem and record it once as a failed run in the ledger (``hotline runs --failed``)."""
+        import hashlib
+
+        digest = hashlib.sha256(message.encode()).hexdigest()
+        if digest in self._reported:
+            return
+        self._reported.add(digest)
+        log.error("%s", message, exc_info=exc_info)
+        with self.factory() as s:
+            run = runs.create(s, schedule=f"scheduler:{job}", nominal_at=self.clock(), job=job, period_key="-",
+                              params=params)
+            if run is not None:
+                run.state, run.error, run.finished_at = "failed", message, self.clock()
+            s.commit()
 
     # -- one pass ----------------------------------------------------------------------------
+    def decide(self, s, sched, now: datetime) -> tuple[list[tuple[Slot, str]], datetime | None]:
+        """(slot, decision) for every slot of ``sched`` up to ``now`` not yet in the ledger: fire |
+        skipped: why; and the first slot still waiting for a later working day, if any."""
+        if sched.name not in self.checked_until:
+            # Resume after the last slot the ledger knows; a schedule never run starts now.
+            last = s.scalar(select(func.max(Run.nominal_at)).where(Run.schedule == sched.name))
+            self.checked_until[sched.name] = last or now
+        start = max(self.checked_until[sched.name], now - MAX_LOOKBACK)
+        if sched.name in self.waiting_from:   # a slot moved to a later working day, not fired yet
+            start = min(start, self.waiting_from[sched.name])
+        candidates = slots(sched, self.config.timezone, self.calendar, start, now)
+        if not candidates:
+            return [], None
+        known = set(s.scalars(select(Run.nominal_at).where(
+            Run.schedule == sched.name, Run.nominal_at >= candidates[0].nominal_at)))
+        pending = [c for c in candidates if c.nominal_at not in known]
+        waiting = [c for c in pending if c.effective_at is not None and c.effective_at > now]
+        ready = [c for c in pending if c.effective_at is not None and c.effective_at <= now]
+        out = [(c, f"skipped: {c.note}") for c in pending
+               if c.effective_at is None and not c.note.startswith("not the first")]
+        missed = [c for c in ready if now - c.effective_at > self.tolerance]
+        on_time = [c for c in ready if now - c.effective_at <= self.tolerance]
+        grace = timedelta(minutes=sched.grace_minutes)
+        beyond = "skipped: missed beyond the grace window"
+        if sched.misfire == "skip":
+            out += [(c, "skipped: missed while the scheduler was down (misfire: skip)") for c in missed]
+        elif sched.misfire == "run_once":
+            late = [c for c in missed if now - c.effective_at <= grace]
+            keep = late[-1:] if not on_time else []
+            out += [(c, "fire" if c in keep else (beyond if c not in late else
+                                                  "skipped: missed (misfire: run_once ran the latest)"))
+                    for c in missed]
+        else:
+            out += [(c, "fire" if now - c.effective_at <= grace else beyond) for c in missed]
+        out += [(c, "fire") for c in on_time]
+        out.sort(key=lambda d: d[0].nominal_at)
+        return out, (waiting[0].nominal_at - timedelta(seconds=1) if waiting else None)
+
     def due_slots(self, now: datetime) -> list[tuple[Slot, str]]:
-        """(slot, decision) for every slot up to ``now`` not yet in the ledger: fire | skipped: why."""
-        cal = load_calendar()
-        out = []
+        """Every schedule's decisions (see ``decide``); for previews and tests."""
         with self.factory() as s:
-            for sched in self.config.schedules:
-                if not sched.enabled:
-                    continue
-                if sched.name not in self.checked_until:
-                    # Resume after the last slot the ledger knows; a schedule never run starts now.
-                    last = s.scalar(select(func.max(Run.nominal_at)).where(Run.schedule == sched.name))
-                    self.checked_until[sched.name] = last or now
-                window = max(timedelta(minutes=sched.grace_minutes), self.tolerance)
-                start = max(self.checked_until[sched.name], now - window)
-                if sched.name in self.waiting_from:   # a slot moved to a later working day, not fired yet
-                    start = min(start, self.waiting_from[sched.name])
-                candidates = slots(sched, self.config.timezone, cal, start, now)
-                if not candidates:
-                    continue
-                known = set(s.scalars(select(Run.nominal_at).where(
-                    Run.schedule == sched.name, Run.nominal_at >= candidates[0].nominal_at)))
-                pending = [c for c in candidates if c.nominal_at not in known]
-                waiting = [c for c in pending if c.effective_at is not None and c.effective_at > now]
-                ready = [c for c in pending if c.effective_at is not None and c.effective_at <= now]
-                for c in pending:
-                    if c.effective_at is None and not c.note.startswith("not the first"):
-                        out.append((c, f"skipped: {c.note}"))
-                missed = [c for c in ready if now - c.effective_at > self.tolerance]
-                on_time = [c for c in ready if now - c.effective_at <= self.tolerance]
-                grace = timedelta(minutes=sched.grace_minutes)
-                if sched.misfire == "skip":
-                    out += [(c, "skipped: missed while the scheduler was down (misfire: skip)") for c in missed]
-                elif sched.misfire == "run_once":
-                    late = [c for c in missed if now - c.effective_at <= grace]
-                    keep = late[-1:] if not on_time else []
-                    out += [(c, "fire" if c in keep else "skipped: missed (misfire: run_once ran the latest)")
-                            for c in missed]
-                else:
-                    out += [(c, "fire" if now - c.effective_at <= grace else "skipped: missed beyond the grace window")
-                            for c in missed]
-                out += [(c, "fire") for c in on_time]
-                self.checked_until[sched.name] = now
-                if waiting:
-                    self.waiting_from[sched.name] = waiting[0].nominal_at - timedelta(seconds=1)
-                else:
-                    self.waiting_from.pop(sched.name, None)
-        return out
+            return [d for sched in self.config.schedules if sched.enabled for d in self.decide(s, sched, now)[0]]
 
     def fire(self, slot: Slot, decision: str) -> Run | None:
         spec = JOBS[slot.schedule.actor]
@@ -187,6 +213,8 @@ class Scheduler:
                 return None  # another replica (or an earlier life of this one) has the slot
             if decision != "fire":
                 run.state, run.error, run.finished_at = "skipped", decision.removeprefix("skipped: "), self.clock()
+            else:
+                run.enqueued_at, run.enqueues = self.clock(), 1
             s.commit()
             s.refresh(run)
         if decision == "fire":
@@ -194,27 +222,72 @@ class Scheduler:
         return run
 
     def tick(self) -> list[Run]:
+        """One pass: each schedule on its own, its marker advanced only past the slots recorded."""
         self.reload_if_changed()
         now = self.clock()
-        fired = [r for slot, decision in self.due_slots(now) if (r := self.fire(slot, decision)) is not None]
+        fired = []
+        for sched in self.config.schedules:
+            if not sched.enabled:
+                continue
+            try:
+                with self.factory() as s:
+                    decisions, waiting = self.decide(s, sched, now)
+                for slot, decision in decisions:
+                    run = self.fire(slot, decision)
+                    self._log_slot(slot, decision, run)
+                    if run is not None and decision == "fire":
+                        fired.append(run)
+                self.checked_until[sched.name] = now
+                if waiting:
+                    self.waiting_from[sched.name] = waiting
+                else:
+                    self.waiting_from.pop(sched.name, None)
+            except Exception as exc:  # noqa: BLE001 — one schedule's fault never stops the others
+                self.report_problem("config", f"schedule {sched.name!r} (line {sched.line}): "
+                                              f"{type(exc).__name__}: {exc}", {"schedule": sched.name}, exc_info=True)
         self.sweep()
         return fired
 
+    @staticmethod
+    def _log_slot(slot: Slot, decision: str, run: Run | None) -> None:
+        """Every slot fired, skipped or moved, with the reason (one line each)."""
+        if run is None:
+            return
+        moved = (f" (moved from {slot.nominal_at:%Y-%m-%d %H:%M}: {slot.note})"
+                 if slot.effective_at and slot.effective_at != slot.nominal_at else "")
+        if decision == "fire":
+            log.info("slot %s %s fired as run %s%s", slot.schedule.name,
+                     f"{(slot.effective_at or slot.nominal_at):%Y-%m-%d %H:%M}", run.id, moved,
+                     extra={"run_id": run.id})
+        else:
+            log.info("slot %s %s %s", slot.schedule.name, f"{slot.nominal_at:%Y-%m-%d %H:%M}", decision,
+                     extra={"run_id": run.id})
+
     def sweep(self) -> None:
-        limit = max((j.time_limit for j in JOBS.values()), default=timedelta(minutes=10))
+        now = self.clock()
         with self.factory() as s:
-            result = runs.sweep(s, limit)
-            stale_queued = s.scalars(select(Run).where(Run.state == "queued",
-                                                       Run.created_at < self.clock() - REQUEUE_AFTER)).all()
-            for run in [r for r in stale_queued if r.attempts >= 5]:   # retried enough: give up loudly
-                run.state, run.finished_at = "failed", self.clock()
-                run.error = f"gave up after {run.attempts} attempts: {run.error or ''}"
+            result = runs.sweep(s, {name: spec.time_limit for name, spec in JOBS.items()})
+            requeue = [s.get(Run, i) for i in result["requeued"]]
+            # A queued run nobody took: its message is lost (or no worker runs).  Send it again once
+            # the interval has passed since the last send, the interval doubling with each send.
+            stale = now - REQUEUE_AFTER
+            for run in s.scalars(select(Run).where(Run.state == "queued", or_(
+                    Run.enqueued_at < stale, Run.enqueued_at.is_(None) & (Run.created_at < stale)))):
+                last = run.enqueued_at or run.created_at
+                if last > now - REQUEUE_AFTER * (2 ** min(run.enqueues, 6)):
+                    continue
+                if run.enqueues >= 8:   # a day and more of re-sends: give up loudly
+                    run.state, run.finished_at = "failed", now
+                    run.error = f"no worker took the run after {run.enqueues} sends: {run.error or ''}"
+                    continue
+                requeue.append(run)
+            for run in requeue:
+                if run is not None:
+                    run.enqueued_at, run.enqueues = now, run.enqueues + 1
             s.commit()
-            stale_queued = [r for r in stale_queued if r.state == "queued"]
-            requeue = [s.get(Run, i) for i in result["requeued"]] + list(stale_queued)
         for run in requeue:
             if run is not None:
-                log.warning("run %s (%s) re-enqueued", run.id, run.job, extra={"run_id": run.id})
+                log.warning("run %s (%s) re-enqueued (send %d)", run.id, run.job, run.enqueues, extra={"run_id": run.id})
                 self.enqueue(run)
 
     # -- the process -------------------------------------------------------------------------

@@ -28,7 +28,43 @@ class _LineLoader(yaml.SafeLoader):
 def _construct_mapping(loader, node, deep=False):
     mapping = yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
     mapping["__line__"] = node.start_mark.line + 1
+    mapping["__lines__"] = {k.value: k.start_mark.line + 1 for k, _ in node.value if hasattr(k, "value")}
     return mapping
+
+
+def suggest(word, known) -> str:
+    """" (did you mean 'weekly_bulletin'?)" for a near miss, else the list of what is known."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(map(str, known)))})"
+
+
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7),
+               ("second", 0, 59))
+
+
+def cron_problem(cron) -> str | None:
+    """What is wrong with a cron expression, in words: which field, which range; or one that can
+    never fire (30 February)."""
+    import re
+
+    if not isinstance(cron, str):
+        return f"a cron must be a quoted string such as \"30 8 * * *\", not {cron!r}"
+    fields = cron.split()
+    if len(fields) not in (5, 6):
+        return f"{len(fields)} field(s) where 5 are needed: minute hour day-of-month month day-of-week"
+    for text, (label, lo, hi) in zip(fields, CRON_FIELDS, strict=False):
+        for number in re.findall(r"\d+", text.split("/")[0]) if not re.search(r"[A-Za-z]", text) else []:
+            if not lo <= int(number) <= hi:
+                return f"the {label} field {text!r} is outside {lo}-{hi}"
+    if not croniter.is_valid(cron):
+        return "not a valid expression (croniter syntax: minute hour day-of-month month day-of-week)"
+    try:
+        croniter(cron, datetime(2026, 1, 1), max_years_between_matches=5).get_next(datetime)
+    except Exception:  # noqa: BLE001 — croniter's "no match" error differs between its releases
+        return "it can never fire (no such date within five years)"
+    return None
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -87,16 +123,18 @@ def load(path: Path | str) -> ScheduleFile:
                              f"{getattr(exc, 'problem', exc)}")]) from None
     if not isinstance(data, dict):
         raise ScheduleError([f"{path}:1: expected a mapping with timezone and schedules"])
-    for key in set(data) - TOP_KEYS - {"__line__"}:
-        problems.append(f"{path}:{data['__line__']}: unknown key {key!r} (expected {', '.join(sorted(TOP_KEYS))})")
+    for key in set(data) - TOP_KEYS - {"__line__", "__lines__"}:
+        problems.append(f"{path}:{data['__lines__'].get(key, data['__line__'])}: unknown key {key!r}"
+                        f"{suggest(key, TOP_KEYS)}")
     try:
         tz = ZoneInfo(str(data.get("timezone", "Asia/Shanghai")))
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"{path}:{data.get('__line__', 1)}: unknown time zone {data.get('timezone')!r}")
         tz = ZoneInfo("Asia/Shanghai")
-    defaults = {k: v for k, v in (data.get("defaults") or {}).items() if k != "__line__"}
+    defaults = {k: v for k, v in (data.get("defaults") or {}).items() if k not in ("__line__", "__lines__")}
     for key in set(defaults) - SCHEDULE_KEYS:
-        problems.append(f"{path}:{data['defaults']['__line__']}: defaults: unknown key {key!r}")
+        problems.append(f"{path}:{data['defaults']['__lines__'].get(key, data['defaults']['__line__'])}: defaults: "
+                        f"unknown key {key!r}{suggest(key, SCHEDULE_KEYS)}")
     schedules, names = [], set()
     items = data.get("schedules")
     if not isinstance(items, list) or not items:
@@ -107,9 +145,12 @@ def load(path: Path | str) -> ScheduleFile:
             problems.append(f"{path}: a schedule entry is not a mapping: {item!r}")
             continue
         line = item.pop("__line__", 0)
+        lines = item.pop("__lines__", {})
         where = f"{path}:{line}"
+        at = lambda key, lines=lines, line=line: f"{path}:{lines.get(key, line)}"   # the line of the key
         for key in set(item) - SCHEDULE_KEYS:
-            problems.append(f"{where}: unknown key {key!r} in schedule {item.get('name', '?')!r}")
+            problems.append(f"{at(key)}: unknown key {key!r} in schedule {item.get('name', '?')!r}"
+                            f"{suggest(key, SCHEDULE_KEYS)}")
         spec = {**{k: v for k, v in defaults.items() if k in SCHEDULE_KEYS}, **{k: v for k, v in item.items()
                                                                                 if k in SCHEDULE_KEYS}}
         name = spec.get("name")
@@ -120,30 +161,40 @@ def load(path: Path | str) -> ScheduleFile:
             problems.append(f"{where}: duplicate schedule name {name!r}")
         names.add(name)
         if spec.get("actor") not in JOBS:
-            problems.append(f"{where}: schedule {name!r}: unknown actor {spec.get('actor')!r} "
-                            f"(known: {', '.join(sorted(JOBS))})")
-        if not isinstance(spec.get("cron"), str) or not croniter.is_valid(spec["cron"]):
-            problems.append(f"{where}: schedule {name!r}: bad cron expression {spec.get('cron')!r}")
+            problems.append(f"{at('actor')}: schedule {name!r}: unknown actor {spec.get('actor')!r}"
+                            f"{suggest(spec.get('actor'), JOBS)}")
+        problem = cron_problem(spec.get("cron"))
+        if problem:
+            problems.append(f"{at('cron')}: schedule {name!r}: bad cron expression {spec.get('cron')!r}: {problem}")
         for key, allowed in (("days", {"all", "workdays"}), ("on_holiday", {"skip", "next_workday"}),
                              ("misfire", {"skip", "run_once", "catch_up"}), ("period", {"previous", "current"})):
             if key in spec and spec[key] not in allowed:
-                problems.append(f"{where}: schedule {name!r}: {key} must be one of {', '.join(sorted(allowed))}, "
-                                f"not {spec[key]!r}")
-        for group in spec.get("recipients") or []:
+                problems.append(f"{at(key)}: schedule {name!r}: {key} must be one of {', '.join(sorted(allowed))}, "
+                                f"not {spec[key]!r}{suggest(spec[key], allowed)}")
+        recipients = spec.get("recipients") or []
+        if not isinstance(recipients, list):
+            problems.append(f"{at('recipients')}: schedule {name!r}: recipients must be a list such as "
+                            f"[{recipients}], not the string {recipients!r}")
+            recipients = []
+        for group in recipients:
             if group not in GROUPS:
-                problems.append(f"{where}: schedule {name!r}: unknown recipient group {group!r}")
+                problems.append(f"{at('recipients')}: schedule {name!r}: unknown recipient group {group!r}"
+                                f"{suggest(group, GROUPS)}")
         grace = spec.get("grace_minutes", 720)
-        if not isinstance(grace, int) or grace < 0:
-            problems.append(f"{where}: schedule {name!r}: grace_minutes must be a whole number of minutes")
-        if not isinstance(spec.get("enabled", True), bool):
-            problems.append(f"{where}: schedule {name!r}: enabled must be true or false")
-        params = {k: v for k, v in (spec.get("params") or {}).items() if k != "__line__"}
+        if not isinstance(grace, int) or isinstance(grace, bool) or grace < 0:
+            problems.append(f"{at('grace_minutes')}: schedule {name!r}: grace_minutes must be a whole number of "
+                            f"minutes, not {grace!r}")
+        for key in ("enabled", "first_workday_of_month"):
+            if key in spec and not isinstance(spec[key], bool):
+                problems.append(f"{at(key)}: schedule {name!r}: {key} must be true or false (unquoted), "
+                                f"not {spec[key]!r}")
+        params = {k: v for k, v in (spec.get("params") or {}).items() if k not in ("__line__", "__lines__")}
         schedules.append(Schedule(
             name=name, actor=spec.get("actor"), cron=spec.get("cron"), days=spec.get("days", "all"),
             on_holiday=spec.get("on_holiday", "skip"), period=spec.get("period", "previous"),
-            recipients=list(spec.get("recipients") or []), misfire=spec.get("misfire", "run_once"),
-            grace_minutes=grace if isinstance(grace, int) else 720, enabled=spec.get("enabled", True),
-            first_workday_of_month=bool(spec.get("first_workday_of_month", False)), params=params, line=line))
+            recipients=list(recipients), misfire=spec.get("misfire", "run_once"),
+            grace_minutes=grace if isinstance(grace, int) else 720, enabled=spec.get("enabled", True) is True,
+            first_workday_of_month=spec.get("first_workday_of_month", False) is True, params=params, line=line))
     if problems:
         raise ScheduleError(problems)
     return ScheduleFile(path, tz, schedules, digest)

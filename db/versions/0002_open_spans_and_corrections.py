@@ -1,5 +1,5 @@
 """open spans of every dispatch, late returns, import corrections, supervision stages by clock,
-document numbers and issue dates, the sender of each message, per-message claims and holds
+document numbers and issue dates, the sender of each message, per-message claims and holds, run re-sends
 
 Revision ID: 0002
 Revises: 0001
@@ -31,6 +31,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('doc_year', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('doc_no', sa.Integer(), nullable=True))
         batch_op.create_unique_constraint('uq_document_number', ['kind', 'doc_year', 'doc_no'])
+    with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('enqueued_at', worker.times.LocalDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('enqueues', sa.Integer(), nullable=False, server_default='0'))
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sender_name', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('claimed_by', sa.String(length=100), nullable=True))
@@ -57,6 +60,9 @@ def downgrade() -> None:
     with op.batch_alter_table('import_corrections', schema=None) as batch_op:
         batch_op.drop_index('ix_corrections_ticket')
     op.drop_table('import_corrections')
+    with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.drop_column('enqueues')
+        batch_op.drop_column('enqueued_at')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_column('sender_name')
         batch_op.drop_column('claimed_by')
