@@ -9,11 +9,16 @@
 - Dead-lettered messages stay in Redis's ``dramatiq:<queue>.XQ`` set (``hotline worker --dead``).
 - ``Prometheus``: Dramatiq's exporter in ``hotline worker --metrics`` (port ``dramatiq_prom_port``,
   default 9191).
+- ``WorkerRegistry``: each worker process announces itself in Redis (``<namespace>:workers:<id>``,
+  renewed every 10 s, expiring after 30 s), so ``hotline doctor`` counts the live workers.
 """
 from __future__ import annotations
 
 import os
 import smtplib
+import socket
+import threading
+import time
 
 import dramatiq
 from dramatiq.middleware import (
@@ -36,6 +41,45 @@ def is_transient(retries: int, exc: Exception) -> bool:
     return isinstance(exc, TRANSIENT) and retries < 5
 
 
+class WorkerRegistry(dramatiq.Middleware):
+    """Announce each worker process in Redis while it runs (see ``hotline doctor``)."""
+
+    def __init__(self, url: str, namespace: str, every: float = 10.0):
+        self.url, self.namespace, self.every = url, namespace, every
+        self.stop = threading.Event()
+        self.key = f"{namespace}:workers:{socket.gethostname()}:{os.getpid()}"
+
+    def after_worker_boot(self, broker, worker):
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
+
+        def beat():
+            while True:
+                try:
+                    client.set(self.key, time.strftime("%Y-%m-%d %H:%M:%S"), ex=int(self.every * 3))
+                except redis.RedisError:
+                    pass
+                if self.stop.wait(self.every):
+                    break
+            try:
+                client.delete(self.key)
+            except redis.RedisError:
+                pass
+
+        threading.Thread(target=beat, daemon=True, name="worker-registry").start()
+
+    def before_worker_shutdown(self, broker, worker):
+        self.stop.set()
+
+
+def live_workers(url: str, namespace: str) -> list[str]:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    return sorted(k.decode().removeprefix(f"{namespace}:workers:") for k in client.scan_iter(f"{namespace}:workers:*"))
+
+
 def middleware(prometheus: bool = False) -> list:
     mw = [AgeLimit(max_age=24 * 3600 * 1000), TimeLimit(), ShutdownNotifications(), Callbacks(), Pipelines(),
           Retries(max_retries=5, min_backoff=5_000, max_backoff=300_000, retry_when=is_transient), CurrentMessage()]
@@ -53,7 +97,8 @@ def make_broker(url: str | None = None, prometheus: bool = False):
     elif url:
         from dramatiq.brokers.redis import RedisBroker
         namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
-        broker = RedisBroker(url=url, namespace=namespace, middleware=middleware(prometheus))
+        broker = RedisBroker(url=url, namespace=namespace,
+                             middleware=[*middleware(prometheus), WorkerRegistry(url, namespace)])
     else:
         from dramatiq.brokers.stub import StubBroker
         broker = StubBroker(middleware=middleware(False))

@@ -833,13 +833,15 @@ def doctor(today):
             report(False, "smtp", str(exc), "check SMTP_HOST, SMTP_PORT, SMTP_SECURITY, SMTP_USER/SMTP_PASSWORD")
     else:
         report(None, "smtp", f"SMTP_HOST not set: messages are written as .eml files to {settings.outbox_dir}")
-    for family, weight in (("Noto Serif CJK SC", "regular"), ("Noto Serif CJK SC", "bold")):
+    from .fonts import role_faces
+    for (family, weight), roles in _by_face(role_faces()).items():
         try:
             path, _ = find_system_font(family, weight)
-            report(True, f"CJK font {family} {weight}", str(path))
+            report(True, f"CJK font {family} {weight} ({', '.join(roles)})", str(path))
         except FontMissing as exc:
-            report(False, f"CJK font {family} {weight}", str(exc),
-                   "apt-get install fonts-noto-cjk (documents would otherwise show empty boxes)")
+            report(False, f"CJK font {family} {weight} ({', '.join(roles)})", str(exc),
+                   "apt-get install fonts-noto-cjk fonts-arphic-ukai, or map the role to an installed face in "
+                   "config/documents.yaml (fonts:); documents would otherwise show empty boxes")
     try:
         cal = load_calendar()
         start = date.fromisoformat(today) if today else date.today()
@@ -869,7 +871,69 @@ def doctor(today):
                 click.echo(f"       {g}")
         else:
             report(True, "directory", "every unit has a head with an e-mail address and a leader in charge")
+        for ok, what, detail, todo in _operations(settings):
+            report(ok, what, detail, todo)
     sys.exit(1 if problems else 0)
+
+
+def _by_face(roles: dict) -> dict:
+    out: dict = {}
+    for role, face in roles.items():
+        out.setdefault(face, []).append(role)
+    return out
+
+
+def _operations(settings) -> list[tuple[bool | None, str, str, str]]:
+    """Live workers, queue lag, the scheduler's lease and last tick, the outbox, recent failures."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from .alerts import settings as alert_settings
+    from .db import session_scope
+    from .models import OutboxMessage, Run
+    from .times import now_local
+
+    out = []
+    cfg, now = alert_settings(), now_local()
+    namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
+    with session_scope() as s:
+        queued = s.execute(select(func.count(), func.min(Run.created_at)).where(Run.state == "queued")).one()
+        by_state = dict(s.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all())
+        oldest = s.scalar(select(func.min(OutboxMessage.created_at)).where(OutboxMessage.state.in_(("pending", "sending"))))
+        failed = s.execute(select(Run.id, Run.job, Run.period_key, Run.error).where(
+            Run.state == "failed", Run.finished_at >= now - timedelta(days=1)).order_by(Run.id.desc())).all()
+    if settings.redis_url:
+        try:
+            import redis
+
+            from .broker import live_workers
+            workers = live_workers(settings.redis_url, namespace)
+            out.append((bool(workers), "workers", f"{len(workers)} live: {', '.join(workers[:5]) or 'none'}",
+                        "start workers: hotline worker (queued runs wait until one runs)"))
+            client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+            holder = client.get(f"{namespace}:scheduler:leader")
+            tick = client.get(f"{namespace}:scheduler:last_tick")
+            age = (now - datetime.fromisoformat(tick.decode().split("|")[0])).total_seconds() if tick else None
+            out.append((age is not None and age < 120, "scheduler",
+                        (f"lease held by {holder.decode() if holder else 'nobody'}; last tick "
+                        f"{'never (or over 2 minutes ago)' if age is None else f'{age:.0f} s ago'}"),
+                        "start the scheduler: hotline scheduler"))
+        except Exception as exc:  # noqa: BLE001 — Redis is reported above
+            out.append((False, "workers", f"cannot read Redis: {exc}", "fix REDIS_URL"))
+    lag = (now - queued[1]).total_seconds() / 60 if queued[0] else 0
+    out.append((lag < int(cfg.get("queued_minutes", 15)), "queue",
+                f"{queued[0]} run(s) queued" + (f", the oldest for {lag:.0f} min" if queued[0] else ""),
+                "no worker takes the runs: check the workers and Redis"))
+    backlog = (now - oldest).total_seconds() / 60 if oldest else 0
+    states = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "empty"
+    out.append((backlog < int(cfg.get("outbox_backlog_minutes", 30)) and not by_state.get("failed"), "outbox",
+                states + (f"; the oldest waiting for {backlog:.0f} min" if oldest else ""),
+                "hotline outbox shows the server's replies; hotline outbox retry after fixing the cause"))
+    out.append((not failed, "runs", f"{len(failed)} failed in the last day" + "".join(
+        f"\n       {r.id} {r.job} {r.period_key}: {(r.error or '').strip().splitlines()[0][:120] if r.error else ''}"
+        for r in failed[:5]), "hotline runs --failed"))
+    return out
 
 
 if __name__ == "__main__":

@@ -114,7 +114,8 @@ def _due(now: datetime, stale_after: timedelta):
                (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at < now - stale_after))
 
 
-def claim_next(session_factory, owner: str, stale_after: timedelta, skip: set[int]) -> int | None:
+def claim_next(session_factory, owner: str, stale_after: timedelta, skip: set[int],
+               kinds: tuple[str, ...] | None = None) -> int | None:
     """Claim one due message for ``owner`` in a short transaction of its own and commit.
 
     On PostgreSQL the candidate row is locked with ``FOR UPDATE SKIP LOCKED``: a row another live
@@ -124,6 +125,8 @@ def claim_next(session_factory, owner: str, stale_after: timedelta, skip: set[in
     with session_factory() as s, s.begin():
         now = now_local()
         q = select(OutboxMessage.id).where(_due(now, stale_after), OutboxMessage.id.not_in(skip or {0}))
+        if kinds:
+            q = q.where(OutboxMessage.kind.in_(kinds))
         q = q.order_by(OutboxMessage.id).limit(1)
         if s.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
@@ -153,7 +156,7 @@ def _reply(code: int, text) -> str:
 
 def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = False, limit: int = 500,
             stale_after: timedelta = timedelta(minutes=10), max_attempts: int = 8,
-            owner: str | None = None) -> DeliveryReport:
+            owner: str | None = None, kinds: tuple[str, ...] | None = None) -> DeliveryReport:
     """Deliver what is due: over SMTP when a host is configured, else as .eml files.
 
     Each message is claimed, built and committed before any network I/O; sent with connect and
@@ -179,7 +182,7 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
     client, skip = None, set()
     try:
         while report.sent + report.written + report.failed + report.deferred < limit:
-            row_id = claim_next(session_factory, owner, stale_after, skip)
+            row_id = claim_next(session_factory, owner, stale_after, skip, kinds)
             if row_id is None:
                 break
             skip.add(row_id)

@@ -99,6 +99,7 @@ class Scheduler:
         self._mtime: float | None = None
         self._bad_digest: str | None = None
         self._reported: set[str] = set()   # problems already recorded in the ledger
+        self._watched_at: datetime | None = None
         self.checked_until: dict[str, datetime] = {}
         self.waiting_from: dict[str, datetime] = {}
         self.stop_event = threading.Event()
@@ -147,11 +148,13 @@ class Scheduler:
             return
         self._reported.add(digest)
         log.error("%s", message, exc_info=exc_info)
+        from .alerts import alert
         with self.factory() as s:
             run = runs.create(s, schedule=f"scheduler:{job}", nominal_at=self.clock(), job=job, period_key="-",
                               params=params)
             if run is not None:
                 run.state, run.error, run.finished_at = "failed", message, self.clock()
+            alert(s, f"{job}:{digest[:16]}", "配置有误，已继续使用上一份有效配置", [message[:2000]], now=self.clock())
             s.commit()
 
     # -- one pass ----------------------------------------------------------------------------
@@ -246,7 +249,37 @@ class Scheduler:
                 self.report_problem("config", f"schedule {sched.name!r} (line {sched.line}): "
                                               f"{type(exc).__name__}: {exc}", {"schedule": sched.name}, exc_info=True)
         self.sweep()
+        self.watch(now)
         return fired
+
+    def watch(self, now: datetime) -> None:
+        """Once a minute: the alert checks that need no event (``alerts.watch``), the alerts sent at
+        once, and the tick's time for ``hotline doctor``."""
+        from .alerts import deliver_alerts, watch
+
+        self._beacon(now)
+        if self._watched_at is not None and now - self._watched_at < timedelta(minutes=1):
+            return
+        self._watched_at = now
+        try:
+            with self.factory() as s:
+                watch(s, now, self.calendar)
+                s.commit()
+            deliver_alerts(self.factory)
+        except Exception:
+            log.exception("alert checks failed")
+
+    def _beacon(self, now: datetime) -> None:
+        """The last tick's time and this replica's token, for ``hotline doctor`` (expires in 2 minutes)."""
+        if self.lease is None:
+            return
+        import redis
+
+        try:
+            self.lease.client.set(self.lease.key.replace(":leader", ":last_tick"),
+                                  f"{now.isoformat(sep=' ')}|{self.lease.token}", ex=120)
+        except redis.RedisError:
+            pass
 
     @staticmethod
     def _log_slot(slot: Slot, decision: str, run: Run | None) -> None:
@@ -267,6 +300,11 @@ class Scheduler:
         now = self.clock()
         with self.factory() as s:
             result = runs.sweep(s, {name: spec.time_limit for name, spec in JOBS.items()})
+            from .alerts import alert
+            for run_id in result["timed_out"] + result["abandoned"]:
+                run = s.get(Run, run_id)
+                alert(s, f"run_failed:{run_id}", f"任务失败：{run.job}（{run.period_key}，运行 {run_id}）",
+                      [run.error or "", "详见 hotline runs --failed。"], job=run.job, now=now)
             requeue = [s.get(Run, i) for i in result["requeued"]]
             # A queued run nobody took: its message is lost (or no worker runs).  Send it again once
             # the interval has passed since the last send, the interval doubling with each send.

@@ -1,0 +1,121 @@
+"""Alerts to the owners (运维告警): failures nobody would otherwise notice, by e-mail.
+
+Owners come from ``config/alerts.yaml`` (a default list and per-job owners).  Each alert is an
+outbox message of kind ``alert``, keyed by its cause and day: the same cause alerts once a day,
+whatever the number of ticks or retries that meet it.  Causes:
+- a run failed, timed out or was given up (``run_failed``);
+- a message refused for good by the relay (``message_refused``);
+- an invalid edit of ``schedules.yaml`` or ``calendar.yaml``, or a schedule that faults (``config``);
+- the calendar lacks a year within ``calendar_days`` (``calendar``);
+- a queued run no worker took for ``queued_minutes`` (``no_worker``);
+- the oldest message waiting longer than ``outbox_backlog_minutes`` (``outbox_backlog``).
+The scheduler runs ``watch`` and delivers alerts itself (``deliver_alerts``), so a dead worker
+pool is reported by e-mail too.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from .config import ConfigError, load_settings, read_yaml
+from .mail import enqueue
+from .models import OutboxMessage, Run
+from .times import now_local
+
+log = logging.getLogger("hotline.alerts")
+
+
+def settings() -> dict:
+    path = load_settings().config_dir / "alerts.yaml"
+    try:
+        data = read_yaml(path)
+    except ConfigError:
+        return {"default": []}
+    for key in ("default",):
+        if not isinstance(data.get(key, []), list):
+            raise ConfigError(f"{path}: {key} must be a list of e-mail addresses")
+    return data
+
+
+def owners(job: str | None = None) -> list[str]:
+    cfg = settings()
+    out = list(cfg.get("default") or [])
+    for address in ((cfg.get("owners") or {}).get(job) or []) if job else []:
+        if address not in out:
+            out.append(address)
+    return out
+
+
+def alert(session, cause: str, subject: str, lines: list[str], job: str | None = None,
+          now: datetime | None = None) -> int:
+    """Queue one alert e-mail per owner for ``cause`` today; returns how many were new."""
+    from .rendering import render_html
+
+    now = now or now_local()
+    new = 0
+    context = {"greeting": "运维值班同志", "lines": lines, "attachments": [], "date": f"{now:%Y-%m-%d %H:%M}",
+               "subject": subject, "issuer": "12345热线报表与通知服务", "contact": []}
+    for address in owners(job):
+        new += enqueue(session, idem_key=f"alert|{cause}|{now.date()}|{address}", kind="alert", email=address,
+                       name="运维值班", role="operations", subject=f"【告警】{subject}",
+                       text=render_html("mail/notice.txt", **context), html=render_html("mail/notice.html", **context),
+                       sender_name="12345热线报表与通知服务")
+    if new:
+        log.warning("alert %s: %s", cause, subject)
+    return new
+
+
+def alert_now(cause: str, subject: str, lines: list[str], job: str | None = None) -> None:
+    """``alert`` in a transaction of its own (from a failure path); never raises."""
+    from .db import session_scope
+
+    try:
+        with session_scope() as s:
+            alert(s, cause, subject, lines, job)
+    except Exception:
+        log.exception("could not queue the alert %s", cause)
+
+
+def watch(session, now: datetime, calendar=None) -> list[str]:
+    """The checks that need no event: queued runs nobody takes, an outbox backlog, a calendar gap.
+    Returns the causes alerted (new or already alerted today)."""
+    cfg = settings()
+    causes = []
+    queued = now - timedelta(minutes=int(cfg.get("queued_minutes", 15)))
+    stuck = session.execute(select(func.count(), func.min(Run.created_at)).where(
+        Run.state == "queued", Run.created_at < queued)).one()
+    if stuck[0]:
+        causes.append("no_worker")
+        alert(session, "no_worker", f"{stuck[0]} 个任务排队超过 {cfg.get('queued_minutes', 15)} 分钟无人执行",
+              [f"最早的一个自 {stuck[1]:%Y-%m-%d %H:%M} 起排队。请检查 worker 进程（hotline doctor）。"], now=now)
+    backlog = now - timedelta(minutes=int(cfg.get("outbox_backlog_minutes", 30)))
+    waiting = session.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(
+        OutboxMessage.state.in_(("pending", "sending")), OutboxMessage.kind != "alert",
+        OutboxMessage.created_at < backlog)).one()
+    if waiting[0]:
+        causes.append("outbox_backlog")
+        alert(session, "outbox_backlog", f"{waiting[0]} 封邮件等待发送超过 {cfg.get('outbox_backlog_minutes', 30)} 分钟",
+              [f"最早的一封自 {waiting[1]:%Y-%m-%d %H:%M} 起等待。请检查邮件服务器（hotline outbox, hotline doctor）。"],
+              now=now)
+    if calendar is not None:
+        days = int(cfg.get("calendar_days", 60))
+        missing = sorted({(now + timedelta(days=d)).year for d in range(days + 1)} - {c.year for c in calendar.coverage()})
+        for year in missing:
+            causes.append(f"calendar:{year}")
+            alert(session, f"calendar:{year}", f"工作日历缺少{year}年节假日安排",
+                  [(f"{days}天内将用到{year}年的工作日历。请在 {calendar.calendar_file} 的 years: 下补充国务院办公厅"
+                   f"{year}年节假日安排，然后运行 hotline recompute。")], now=now)
+    return causes
+
+
+def deliver_alerts(session_factory) -> None:
+    """Send the pending alerts now (the scheduler calls it: no worker needed)."""
+    from .mail import deliver
+
+    current = load_settings()
+    try:
+        deliver(session_factory, current.smtp, current.outbox_dir, kinds=("alert",), limit=50)
+    except Exception:
+        log.exception("could not deliver the alerts")
