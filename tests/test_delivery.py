@@ -35,7 +35,7 @@ def test_dry_run_of_every_job_keeps_nothing_and_queues_nothing(failing_every_wee
         assert res.exit_code == 0, res.output
         assert "nothing kept, nothing queued for sending" in res.output
         assert counts() == (0, 0, 0), job
-    assert list((tmp_path / "weekly_bulletin" / "documents" / "weekly_bulletin").glob("*.pdf"))
+    assert list((tmp_path / "weekly_bulletin" / "documents" / "weekly_bulletin").rglob("*.pdf"))
     assert list((tmp_path / "escalation_weekly" / "outbox").glob("*.eml"))
     res = cli("replay", "--from", "2026-10-05", "--to", "2026-10-20", "--out", str(tmp_path / "replay"))
     assert res.exit_code == 0, res.output
@@ -154,3 +154,41 @@ def test_two_overlapping_senders_deliver_each_message_once(postgres_db, history,
     figures("messages delivered", len(ids))
     figures("messages duplicated", sum(n - 1 for n in ids.values()))
     figures("messages lost", expected - len(ids))
+
+
+def test_every_version_sent_is_kept_and_can_be_got_back(sqlite_db, history, tmp_path):
+    import hashlib
+
+    from worker.models import DocumentVersion
+
+    (history.ticket("V1", "2026-11-09 08:00").dispatch("2026-11-09 09:00", "D01").sign("2026-11-09 10:00", "D01")
+     .reply("2026-11-10 10:00", "D01").callback("2026-11-11 10:00"))
+    history.store()
+    assert cli("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00").exit_code == 0
+    assert cli("outbox", "send").exit_code == 0
+    with session_scope() as s:
+        sent = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "weekly_bulletin")).first()
+        sent_sha = sent.attachments[0]["sha256"]
+    assert cli("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00").exit_code == 0   # the same bytes
+    # A late callback changes the week's figures: rendering again makes version 2 beside version 1.
+    from tests.conftest import History
+    late = History()
+    (late.ticket("V2", "2026-11-10 08:00", phone="13800000002").dispatch("2026-11-10 09:00", "D02")
+     .sign("2026-11-10 10:00", "D02").reply("2026-11-10 16:00", "D02").callback("2026-11-12 10:00", "unsatisfied", False))
+    late.store()
+    assert cli("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00").exit_code == 0
+    with session_scope() as s:
+        versions = s.scalars(select(DocumentVersion).order_by(DocumentVersion.version)).all()
+        assert [(v.version, v.path.endswith(f"weekly_bulletin/2026-W46/v{v.version}.pdf")) for v in versions] == [
+            (1, True), (2, True)]
+        assert versions[0].sha256 == sent_sha != versions[1].sha256
+    res = cli("documents", "get", "weekly_bulletin", "2026-W46", "--version", "1", "--out", str(tmp_path / "v1.pdf"))
+    assert res.exit_code == 0 and "v1" in res.output and "verified" in res.output
+    assert hashlib.sha256((tmp_path / "v1.pdf").read_bytes()).hexdigest() == sent_sha   # what was sent
+    listing = cli("documents", "list", "--kind", "weekly_bulletin").output
+    assert "2026-W46" in listing and "    v1 " in listing and "    v2 " in listing and "莱热线通〔2026〕1号" in listing
+    path = cli("documents", "get", "weekly_bulletin", "2026-W46", "--version", "2").output.strip()
+    with open(path, "ab") as fh:
+        fh.write(b"%tampered")
+    res = cli("documents", "get", "weekly_bulletin", "2026-W46", "--version", "2", "--out", str(tmp_path / "v2.pdf"))
+    assert res.exit_code == 1 and "the file was altered" in res.output

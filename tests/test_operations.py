@@ -52,7 +52,7 @@ def test_replay_previews_a_changed_schedule_and_keeps_nothing(sqlite_db, history
     assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
     assert "weekly_bulletin         2" in a.output and "daily_sheet" not in a.output
     assert "daily_sheet             7" in b.output             # 9–17 Nov: seven working days
-    assert len(list((tmp_path / "b" / "documents" / "daily_sheet").glob("*.pdf"))) == 7
+    assert len(list((tmp_path / "b" / "documents" / "daily_sheet").rglob("*.pdf"))) == 7
     assert len(list((tmp_path / "a" / "outbox").glob("*.eml"))) >= 2
     with session_scope() as s:                                   # preview only: nothing kept
         assert s.scalar(select(func.count()).select_from(Run)) == 0

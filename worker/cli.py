@@ -753,6 +753,75 @@ def documents():
     """The documents archive."""
 
 
+@documents.command("list")
+@click.option("--kind", help="only this kind (daily_sheet, weekly_bulletin, supervision_letter…)")
+@click.option("--key", help="only keys containing this text (a period, a unit code)")
+@click.option("--limit", default=50, show_default=True)
+def documents_list(kind, key, limit):
+    """Every document with its versions: number, date, SHA-256 and file."""
+    from sqlalchemy import select
+
+    from .db import init_db, session_scope
+    from .documents import document_label
+    from .models import Document, DocumentVersion
+
+    init_db()
+    with session_scope() as s:
+        q = select(Document).order_by(Document.kind, Document.scope).limit(limit)
+        if kind:
+            q = q.where(Document.kind == kind)
+        if key:
+            q = q.where(Document.scope.contains(key))
+        docs = s.scalars(q).all()
+        versions: dict[int, list] = {}
+        for v in s.scalars(select(DocumentVersion).where(DocumentVersion.document_id.in_([d.id for d in docs] or [0]))
+                           .order_by(DocumentVersion.version)):
+            versions.setdefault(v.document_id, []).append(v)
+        for d in docs:
+            click.echo(f"{d.kind:<20} {d.scope:<40} {document_label(d)}  {d.title}")
+            for v in versions.get(d.id, []):
+                click.echo(f"    v{v.version}  {v.created_at:%Y-%m-%d %H:%M}  sha256:{v.sha256[:16]}  {v.path}")
+        click.echo(f"{len(docs)} document(s)")
+
+
+@documents.command("get")
+@click.argument("kind")
+@click.argument("key")
+@click.option("--version", "version", type=int, help="this version (default: the latest)")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="copy it here (default: print its path)")
+def documents_get(kind, key, version, out):
+    """Find a document version by KIND and KEY, check its SHA-256, and copy it to --out."""
+    import hashlib
+    import shutil
+
+    from sqlalchemy import select
+
+    from .db import init_db, session_scope
+    from .models import Document, DocumentVersion
+
+    init_db()
+    with session_scope() as s:
+        doc = s.scalars(select(Document).where(Document.kind == kind, Document.scope == key)).first()
+        if doc is None:
+            fail(f"no {kind} with the key {key!r} (hotline documents list --kind {kind})", 1)
+        q = select(DocumentVersion).where(DocumentVersion.document_id == doc.id)
+        q = q.where(DocumentVersion.version == version) if version else q.order_by(DocumentVersion.version.desc())
+        v = s.scalars(q.limit(1)).first()
+        if v is None:
+            fail(f"{kind} {key} has no version {version}", 1)
+        path, digest, number = Path(v.path), v.sha256, v.version
+    if not path.exists():
+        fail(f"{path}: the file of v{number} is missing from the archive", 1)
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        fail(f"{path}: its SHA-256 differs from the ledger's ({digest[:16]}…): the file was altered", 1)
+    if out:
+        shutil.copyfile(path, out)
+        click.echo(f"{kind} {key} v{number} → {out} (sha256 {digest[:16]}…, verified)")
+    else:
+        click.echo(str(path))
+
+
 @documents.command("preview")
 @click.option("--out", "out", default="out/preview", show_default=True, type=click.Path(file_okay=False))
 def documents_preview(out):

@@ -8,11 +8,12 @@ number (第 N 期) are given once and kept, with the date, when the same period 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import func, select
 
 from .config import ConfigError, load_settings, policy
-from .models import Document, Unit
+from .models import Document, DocumentVersion, Unit
 from .rendering import render_pdf, sha256
 from .times import now_local
 
@@ -70,7 +71,7 @@ def document_label(doc: Document) -> str:
 
 
 def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bool = False,
-          file_name: str | None = None, **context) -> tuple[Document, bytes]:
+          **context) -> tuple[Document, bytes]:
     session = ctx.session
     org = organisation(kind)
     doc = session.scalars(select(Document).where(Document.kind == kind, Document.scope == scope)).first()
@@ -88,20 +89,36 @@ def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bo
                 "cc": org["cc"], "printer": org["printer"], "district": org["district"]}
     pdf, refused = render_pdf(template, doc=doc_meta, **context)
     digest = sha256(pdf)
-    folder = ctx.settings.documents_dir / kind
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (file_name or f"{scope}.pdf").replace("/", "_")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(pdf)
-    tmp.replace(path)
-    doc.run_id, doc.title, doc.path, doc.sha256, doc.created_at = ctx.run.id, title, str(path), digest, now_local()
+    doc.run_id, doc.title, doc.sha256, doc.created_at = ctx.run.id, title, digest, now_local()
+    doc.path = doc.path or ""
     session.flush()
-    ctx.summary.setdefault("documents", []).append({"kind": kind, "path": str(path), "sha256": digest,
+    doc.path = str(_keep_version(ctx, doc, kind, scope, pdf, digest))
+    session.flush()
+    ctx.summary.setdefault("documents", []).append({"kind": kind, "path": doc.path, "sha256": digest,
                                                     "issue_no": doc.issue_no, "number": doc_meta["number"]})
     if refused:
         ctx.summary.setdefault("refused_urls", 0)
         ctx.summary["refused_urls"] += len(refused)
     return doc, pdf
+
+
+def _keep_version(ctx, doc: Document, kind: str, scope: str, pdf: bytes, digest: str) -> Path:
+    """The file of this rendering: the latest version's when the bytes are the same, else a new
+    version ``<kind>/<key>/v<N>.pdf`` (written atomically); an earlier version is never touched."""
+    latest = ctx.session.scalars(select(DocumentVersion).where(DocumentVersion.document_id == doc.id)
+                                 .order_by(DocumentVersion.version.desc()).limit(1)).first()
+    if latest is not None and latest.sha256 == digest and Path(latest.path).exists():
+        return Path(latest.path)
+    number = (latest.version + 1) if latest is not None else 1
+    folder = ctx.settings.documents_dir / kind / scope.replace("/", "_").replace(":", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"v{number}.pdf"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pdf)
+    tmp.replace(path)
+    ctx.session.add(DocumentVersion(document_id=doc.id, version=number, path=str(path), sha256=digest,
+                                    run_id=ctx.run.id, created_at=now_local()))
+    return path
 
 
 def pdf_name(title: str, period_label: str) -> str:

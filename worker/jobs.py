@@ -102,7 +102,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
         if attempt is None:
             return "skipped"
         run = s.get(Run, run_id)
-        spec = JOBS[run.job]
+        spec, period_key = JOBS[run.job], run.period_key
     stop = threading.Event()
 
     def beat():
@@ -153,7 +153,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
                 else:
                     runs.finish(s, run_id, "failed", error=error, attempt=attempt)
                     from .alerts import alert_now
-                    alert_now(f"run_failed:{run_id}", f"任务失败：{spec.name}（{run.period_key}，运行 {run_id}）",
+                    alert_now(f"run_failed:{run_id}", f"任务失败：{spec.name}（{period_key}，运行 {run_id}）",
                               [f"错误：{type(exc).__name__}: {str(exc)[:500]}", "详见 hotline runs --failed。"],
                               job=spec.name)
         except Exception:  # the database itself is gone: the sweep will find the run

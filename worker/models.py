@@ -325,6 +325,20 @@ class Document(Base):
                       UniqueConstraint("kind", "doc_year", "doc_no", name="uq_document_number"))
 
 
+class DocumentVersion(Base):
+    """Every distinct rendering of a document, kept as its own file (``<kind>/<key>/v<N>.pdf``): a
+    re-render that changes the content adds a version and never overwrites what was sent."""
+    __tablename__ = "document_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("document_id", "version", name="uq_document_version"),)
+
+
 class WeekResult(Base):
     """Whether a unit failed a week (双率 below requirement and bottom-ranked)."""
     __tablename__ = "week_results"

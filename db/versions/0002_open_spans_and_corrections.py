@@ -1,5 +1,5 @@
 """open spans of every dispatch, late returns, import corrections, supervision stages by clock,
-document numbers and issue dates, the sender of each message, per-message claims and holds, run re-sends
+document numbers and issue dates, the sender of each message, per-message claims and holds, run re-sends, document versions
 
 Revision ID: 0002
 Revises: 0001
@@ -39,6 +39,21 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('claimed_by', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('operator', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('operated_at', worker.times.LocalDateTime(), nullable=True))
+    op.create_table('document_versions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('document_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('path', sa.String(length=500), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', worker.times.LocalDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('document_id', 'version', name='uq_document_version')
+    )
+    op.execute("INSERT INTO document_versions (document_id, version, path, sha256, run_id, created_at) "
+               "SELECT id, 1, path, sha256, run_id, created_at FROM documents")
     op.create_table('import_corrections',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('file', sa.String(length=500), nullable=False),
@@ -60,6 +75,7 @@ def downgrade() -> None:
     with op.batch_alter_table('import_corrections', schema=None) as batch_op:
         batch_op.drop_index('ix_corrections_ticket')
     op.drop_table('import_corrections')
+    op.drop_table('document_versions')
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.drop_column('enqueues')
         batch_op.drop_column('enqueued_at')

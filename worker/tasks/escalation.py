@@ -79,8 +79,7 @@ def _ladder(ctx):
         decision = str(f.tier.get("decision") or tier_label(f.tier))
         doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, template="documents/interview_notice.html",
                          unit_name=unit_name, reason=reason, decision=decision, meeting=meeting,
-                         materials_due=materials_due, contact=office, weeks=[_week_row(r) for r in f.history],
-                         file_name=f"{scope.replace(':', '_')}.pdf")
+                         materials_due=materials_due, contact=office, weeks=[_week_row(r) for r in f.history])
         when = [(f"约谈时间：{chinese_date(meeting['date'])}{meeting['time']}；地点：{meeting['place']}；"
                 f"约谈人：{meeting['with']}。")] if meeting else []
         notify(ctx, kind="interview_notice", scope=scope, unit_code=f.unit_code,
@@ -152,7 +151,7 @@ def supervision(ctx):
         scope = f"{day.isoformat()}:{unit_code}"
         doc, pdf = store(ctx, kind="supervision_letter", scope=scope, title=title,
                          template="documents/supervision_letter.html", unit_name=unit_name, rows=rows, stages=stages,
-                         deadline=deadline, contact=office, file_name=f"{day.isoformat()}_{unit_code}.pdf")
+                         deadline=deadline, contact=office)
         notify(ctx, kind="supervision_letter", scope=unit_code, unit_code=unit_code, groups=["unit_head", "liaison"],
                subject=f"【督办函】{unit_name}12345热线工单 {len(rows)} 件（{'、'.join(stages)}）",
                lines=[(f"你单位承办的 {len(rows)} 件12345热线工单{'、'.join(stages)}，现予挂牌督办"
