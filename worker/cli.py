@@ -124,8 +124,15 @@ def import_cmd(files, mapping, encoding, dry_run):
             click.echo(f"error: {exc}", err=True)
             status = 1
             continue
+        except Exception as exc:  # noqa: BLE001 — one line naming the file, never a traceback
+            click.echo(f"error: {f}: the import stopped ({type(exc).__name__}: {str(exc).splitlines()[0][:300]}); "
+                       f"the batches stored before it are complete, nothing is half-written", err=True)
+            status = 1
+            continue
         for err in report.errors:
             click.echo(f"bad row: {err}", err=True)
+        for note in report.warnings:
+            click.echo(f"warning: {note}", err=True)
         click.echo(f"{f}: {report.summary(dry_run)}")
         if report.tickets_corrected or report.events_corrected:
             click.echo(f"{f}: corrections kept in the audit table import_corrections (old and new value, line)")

@@ -21,16 +21,19 @@ import codecs
 import csv
 import itertools
 import json
+import math
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DataError
 
 from .assignments import refresh
-from .calendar import WorkCalendar
+from .calendar import UnknownYearError, WorkCalendar
 from .config import ConfigError, load_settings, read_yaml
 from .db import refresh_statistics
 from .models import Category, EventKind, ImportCorrection, Ticket, TicketEvent, Unit
@@ -62,6 +65,7 @@ class ImportReport:
     events_corrected: int = 0
     encoding: str | None = None  # detected (CSV, JSONL); None for a workbook
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # rows stored with a note
 
     @property
     def ok(self) -> bool:
@@ -132,6 +136,54 @@ def detect_encoding(path: Path, encoding: str | None) -> str:
 
 # Fields up to 16 MB parse, so an oversized 诉求内容 is refused by its own rule, with its line.
 csv.field_size_limit(16 * 1024 * 1024)
+MAX_LINE_CHARS = 16 * 1024 * 1024          # a longer physical line is refused unread (memory stays bounded)
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024     # a workbook unpacking to more is refused before it is opened
+MAX_SHEET_ROWS = 2_000_000
+TOO_LONG = "\ufffftoo-long\n"             # what a refused line reads as (a noncharacter: never in data)
+
+
+class _BoundedLines:
+    """The lines of a text file, each read with a length limit: a line longer than
+    ``MAX_LINE_CHARS`` is skipped chunk by chunk and stands as ``TOO_LONG``."""
+
+    def __init__(self, fh, limit: int = MAX_LINE_CHARS):
+        self.fh, self.limit = fh, limit
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = self.fh.readline(self.limit)
+        if not line:
+            raise StopIteration
+        if len(line) < self.limit or line.endswith("\n"):
+            return line
+        while (rest := self.fh.readline(self.limit)) and not rest.endswith("\n"):
+            pass
+        return TOO_LONG
+
+
+def _check_workbook(path: Path) -> None:
+    """Refuse a workbook by its unpacked size and its row count before openpyxl reads it (a zip bomb
+    of blank rows or one huge string would otherwise cost minutes and gigabytes)."""
+    import re
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            unpacked = sum(i.file_size for i in z.infolist())
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise ImportFileError(f"{path}: the workbook unpacks to {unpacked // 2**20} MB, more than the limit "
+                                      f"of {MAX_UNPACKED_BYTES // 2**20} MB; export it as CSV")
+            for name in (n for n in z.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")):
+                with z.open(name) as fh:
+                    head = fh.read(4096).decode("utf-8", "replace")
+                m = re.search(r'<dimension ref="[A-Z]+\d+:[A-Z]+(\d+)"', head)
+                if m and int(m.group(1)) > MAX_SHEET_ROWS:
+                    raise ImportFileError(f"{path}: {name} claims {int(m.group(1)):,} rows, more than the limit of "
+                                          f"{MAX_SHEET_ROWS:,}")
+    except zipfile.BadZipFile as exc:
+        raise ImportFileError(f"{path}: not a readable XLSX workbook ({exc})") from None
 
 
 def read_rows(path: Path, encoding: str | None = None, meta: dict | None = None) -> Iterator[tuple[int, dict]]:
@@ -143,62 +195,88 @@ def read_rows(path: Path, encoding: str | None = None, meta: dict | None = None)
     if suffix == ".csv":
         enc = meta["encoding"] = detect_encoding(path, encoding)
         with path.open(encoding=enc, newline="") as fh:
-            reader = csv.reader(fh)
+            reader = csv.reader(_BoundedLines(fh))
             try:
                 headers = [h.strip() for h in next(reader)]
             except StopIteration:
                 raise ImportFileError(f"{path}: the file is empty") from None
             except csv.Error as exc:
                 raise ImportFileError(f"{path}:1: {exc}") from None
+            _check_headers(path, headers)
             while True:
+                line = reader.line_num + 1   # where the record starts (a quoted field may span lines)
                 try:
                     values = next(reader)
                 except StopIteration:
                     break
                 except csv.Error as exc:
-                    yield reader.line_num, {"__error__": f"malformed CSV: {exc}"}
+                    yield line, {"__error__": f"malformed CSV: {exc}"}
+                    continue
+                if values == [TOO_LONG.strip()]:
+                    yield line, {"__error__": f"the line is longer than {MAX_LINE_CHARS // 2**20} MB; not read"}
                     continue
                 if not any(v.strip() for v in values):
                     continue
                 if len(values) != len(headers):
-                    yield reader.line_num, {"__error__": f"{len(values)} columns, the header has {len(headers)}"}
+                    yield line, {"__error__": f"{len(values)} columns, the header has {len(headers)}"}
                     continue
-                yield reader.line_num, dict(zip(headers, values))
+                yield line, dict(zip(headers, values))
     elif suffix in (".xlsx", ".xlsm"):
-        import zipfile
 
         from openpyxl import load_workbook
+        _check_workbook(path)
         try:
             wb = load_workbook(path, read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-            raise ImportFileError(f"{path}: not a readable XLSX workbook ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 — openpyxl raises many kinds for a damaged workbook
+            raise ImportFileError(f"{path}: not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
         try:
             rows = wb.active.iter_rows(values_only=True)
             headers = [str(h).strip() if h is not None else "" for h in next(rows, [])]
             if not any(headers):
                 raise ImportFileError(f"{path}: the first sheet has no header row")
+            _check_headers(path, headers)
             for line, values in enumerate(rows, 2):
                 if values is None or all(v is None or str(v).strip() == "" for v in values):
                     continue
                 yield line, {h: ("" if v is None else v) for h, v in zip(headers, values)}
-        except zipfile.BadZipFile as exc:
-            raise ImportFileError(f"{path}: the workbook is truncated or damaged ({exc})") from None
+        except ImportFileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — damaged sheet XML, truncated archive
+            raise ImportFileError(f"{path}: the workbook is truncated or damaged ({type(exc).__name__}: {exc}); "
+                                  "the rows before the damage were not stored") from None
         finally:
             wb.close()
     elif suffix in (".jsonl", ".ndjson"):
         enc = meta["encoding"] = detect_encoding(path, encoding)
         with path.open(encoding=enc) as fh:
-            for line, text in enumerate(fh, 1):
+            for line, text in enumerate(_BoundedLines(fh), 1):
+                if text == TOO_LONG:
+                    yield line, {"__error__": f"the line is longer than {MAX_LINE_CHARS // 2**20} MB; not read"}
+                    continue
                 if not text.strip():
                     continue
                 try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    yield line, {"__error__": f"not valid JSON ({exc.msg})"}
+                    obj = json.loads(text, parse_constant=_no_constant)
+                except (json.JSONDecodeError, ValueError) as exc:
+                    yield line, {"__error__": f"not valid JSON ({getattr(exc, 'msg', exc)})"}
                     continue
-                yield line, obj if isinstance(obj, dict) else {"__error__": "not a JSON object"}
+                yield line, obj if isinstance(obj, dict) else {"__error__": f"not a JSON object but a "
+                                                                            f"{type(obj).__name__}"}
     else:
         raise ImportFileError(f"{path}: unknown format {suffix or '(no extension)'}; expected .csv, .xlsx or .jsonl")
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a value an export holds")
+
+
+def _check_headers(path: Path, headers: list[str]) -> None:
+    seen = set()
+    for h in headers:
+        if h and h in seen:
+            raise ImportFileError(f"{path}:1: the column {h!r} appears twice in the header; which one holds the "
+                                  "data is unclear")
+        seen.add(h)
 
 
 # -- validating one row -----------------------------------------------------------------------
@@ -208,15 +286,23 @@ class RowError(Exception):
 
 class RowParser:
     def __init__(self, mapping: Mapping, units: set[str], categories: set[str], channels: set[str],
-                 now: datetime):
+                 now: datetime, plan_max_days: int = 90):
         self.m, self.units, self.categories, self.channels = mapping, units, categories, channels
         self.latest = now + mapping.future_tolerance
+        self.plan_max_days = plan_max_days
+        self.warnings: list[str] = []   # about the row just parsed: stored, with a note
 
     def raw(self, row: dict, name: str):
         header = self.m.columns.get(name)
         value = row.get(header, row.get(name)) if header else row.get(name)
+        if isinstance(value, dict | list):
+            raise RowError(f"{header or name}: {str(value)[:40]} is not a single value")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RowError(f"{header or name}: {value} is not a value")
         if isinstance(value, str):
             value = value.strip()
+            if "\x00" in value:
+                raise RowError(f"{header or name}: contains a NUL character")
         return None if value in (None, "") else value
 
     def word(self, row: dict, name: str):
@@ -283,23 +369,30 @@ class RowParser:
         if len(content) > self.m.max_content_chars:
             raise RowError(f"{self.m.columns.get('content')}: {len(content)} characters, more than the "
                            f"limit of {self.m.max_content_chars}")
+        received = self.time(row, "received_at", required=True)
         ticket = {"source": source, "category_code": category, "urgent_kind": self.word(row, "urgent_kind"),
                       "content": content, "caller_name": _text(self.raw(row, "caller_name")),
                       "caller_phone": _text(self.raw(row, "caller_phone")), "address": _text(self.raw(row, "address")),
                       "territorial_unit_code": self.unit(row, "territorial_unit_code"),
-                      "received_at": self.time(row, "received_at", required=True)}
+                      "received_at": received}
         kind = self.word(row, "kind")
         if kind not in {k.value for k in EventKind}:
             raise RowError(f"{self.m.columns['kind']}: unknown event {kind!r}")
         at = self.time(row, "at", required=True)
+        if at < received:
+            raise RowError(f"{self.m.columns.get('at')}: {at} is before the ticket was received "
+                           f"({self.m.columns.get('received_at')} {received})")
         unit = self.unit(row, "unit_code")
         if kind in ("dispatched", "signed", "returned", "replied") and not unit:
             raise RowError(f"{self.m.columns.get('unit_code')}: a '{kind}' event needs the unit")
         days = self.raw(row, "days")
         try:
             days = None if days is None else int(float(days))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise RowError(f"{self.m.columns.get('days')}: {days!r} is not a number of days") from None
+        if days is not None and not 0 <= days <= 3650:
+            raise RowError(f"{self.m.columns.get('days')}: {days} days of extension; expected 0 to 3650 "
+                           f"(the policy allows 10 working days)")
         satisfaction = self.word(row, "satisfaction")
         if satisfaction is not None and satisfaction not in SATISFACTION:
             raise RowError(f"{self.m.columns.get('satisfaction')}: unknown evaluation {satisfaction!r}")
@@ -311,6 +404,10 @@ class RowParser:
                      "review_passed": self.flag(row, "review_passed"), "days": days, "consent": self.flag(row, "consent"),
                      "plan_date": _plan_date(self.raw(row, "plan_date"), self.m.columns.get("plan_date")),
                      "satisfaction": satisfaction, "resolved": self.flag(row, "resolved")}
+        if event["plan_date"] and (event["plan_date"] - at.date()).days > self.plan_max_days:
+            self.warnings.append(f"{self.m.columns.get('plan_date')}: {event['plan_date']} is more than "
+                                 f"{self.plan_max_days} days after the event; the due time is capped at "
+                                 f"{self.plan_max_days} days (列入计划)")
         return number, ticket, event
 
 
@@ -330,16 +427,57 @@ def _plan_date(value, header) -> date | None:
 
 
 # -- storing ----------------------------------------------------------------------------------
+IMPORT_LOCK = 48_120_345   # PostgreSQL advisory lock key of "an import is storing"
+
+
+@contextmanager
+def import_lock(session_factory):
+    """One import stores at a time: PostgreSQL's advisory lock (held by a connection of its own), or on
+    SQLite an exclusive lock on a file beside the database.  Two imports of the same file (an operator
+    and the inbox, say) then run one after the other and the second finds everything stored."""
+    engine = session_factory.kw["bind"]
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": IMPORT_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": IMPORT_LOCK})
+                conn.commit()
+        return
+    import fcntl
+
+    database = engine.url.database
+    lock_path = Path(f"{database}.import-lock") if database and database != ":memory:" else None
+    if lock_path is None:
+        yield
+        return
+    with lock_path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rules, mapping: Mapping | None = None,
                 encoding: str | None = None, dry_run: bool = False, batch_size: int = 2000,
                 progress=None) -> ImportReport:
+    """Import one export (see the module's docstring); serialised with other imports."""
+    if dry_run:
+        return _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress)
+    with import_lock(session_factory):
+        return _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress)
+
+
+def _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress) -> ImportReport:
     path = Path(path)
     mapping = mapping or Mapping.load()
     report = ImportReport(str(path))
     with session_factory() as s:
         units = set(s.scalars(select(Unit.code)))
         categories = set(s.scalars(select(Category.code)))
-    parser = RowParser(mapping, units, categories, set(rules.channels), now_local())
+    parser = RowParser(mapping, units, categories, set(rules.channels), now_local(), rules.plan_max_calendar_days)
     # Conflicting duplicates are looked for among the recent tickets only (exports list a ticket's
     # events together): bounded memory however large the file.  Each entry also counts the
     # ticket's events by kind in earlier batches, for a ticket whose rows are not together.
@@ -360,7 +498,7 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
 
     def flush():
         if batch and not dry_run:
-            _store(session_factory, path, batch, cal, rules, report, first_seen)
+            _store_or_isolate(session_factory, path, list(batch), cal, rules, report, first_seen)
         batch.clear()
 
     for line, row in itertools.chain(pending, rows):
@@ -382,6 +520,9 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
         except (RowError, ConfigError) as exc:
             report.errors.append(f"{path}:{line}: {exc}")
             continue
+        finally:
+            report.warnings += [f"{path}:{line}: {w}" for w in parser.warnings]
+            parser.warnings.clear()
         if len(batch) >= batch_size and batch[-1][1] != number:
             flush()   # only between tickets: a ticket's events are matched as a whole
         batch.append((line, number, ticket, event))
@@ -391,8 +532,51 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
     return report
 
 
+# What storing one ticket can meet that the row checks could not see: a due time in a year the
+# calendar lacks, a value the database refuses.
+STORE_ERRORS = (UnknownYearError, DataError, ValueError, OverflowError)
+
+
+def _store_or_isolate(session_factory, path, batch, cal, rules, report, first_seen) -> None:
+    """Store a batch; when it fails, store its halves, down to the single ticket whose rows are then
+    reported with the reason — the rest of the file is stored, nothing is half-written."""
+    try:
+        _store(session_factory, path, batch, cal, rules, report, first_seen)
+        return
+    except STORE_ERRORS as exc:
+        reason = exc
+    tickets = list(dict.fromkeys(number for _, number, _, _ in batch))
+    if len(tickets) == 1:
+        why = str(getattr(reason, "orig", None) or reason).splitlines()[0]
+        report.errors += [f"{path}:{line}: ticket {number}: {why}" for line, number, _, _ in batch]
+        return
+    half = set(tickets[: len(tickets) // 2])
+    for part in ([b for b in batch if b[1] in half], [b for b in batch if b[1] not in half]):
+        _store_or_isolate(session_factory, path, part, cal, rules, report, first_seen)
+
+
 def _value(v) -> str | None:
     return None if v is None else (v.isoformat(sep=" ") if isinstance(v, datetime | date) else str(v))
+
+
+def _before_dispatch(batch, stored: dict, ids: dict) -> list[tuple[int, str, str]]:
+    """(line, ticket, reason) of the events dated before the ticket's first dispatch (交办): nothing
+    happens at a unit before the ticket reaches it."""
+    first: dict[str, datetime] = {}
+    numbers = {tid: n for n, tid in ids.items()}
+    for (tid, kind), events in stored.items():
+        if kind == "dispatched" and events:
+            n = numbers[tid]
+            first[n] = min(first.get(n, events[0]["at"]), events[0]["at"])
+    for _, n, _, e in batch:
+        if e["kind"] == "dispatched":
+            first[n] = min(first.get(n, e["at"]), e["at"])
+    out = []
+    for line, n, _, e in batch:
+        if e["kind"] != "dispatched" and (n not in first or e["at"] < first[n]):
+            out.append((line, n, f"a '{e['kind']}' event at {e['at']} comes before the ticket was dispatched"
+                                 + (f" ({first[n]})" if n in first else " (no 交办 event)")))
+    return out
 
 
 def _store(session_factory, path: Path, batch, cal, rules, report: ImportReport, first_seen) -> None:
@@ -437,8 +621,13 @@ def _store(session_factory, path: Path, batch, cal, rules, report: ImportReport,
         in_file: dict[tuple[str, str], list[tuple[int, dict]]] = defaultdict(list)
         for line, n, _, e in batch:
             in_file[(n, e["kind"])].append((line, e))
+        refused = _before_dispatch(batch, stored, ids)
+        for line, n, reason in refused:
+            report.errors.append(f"{path}:{line}: ticket {n}: {reason}")
+        skip_lines = {line for line, _, _ in refused}
         inserts, replaced = [], []
         for (n, kind), events in in_file.items():
+            events[:] = [(line, e) for line, e in events if line not in skip_lines]
             tid, counts = ids[n], first_seen[n][2] if n in first_seen else Counter()
             events.sort(key=lambda le: (le[1]["at"], le[0]))
             unique, seen = [], set()
