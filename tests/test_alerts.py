@@ -127,3 +127,26 @@ def test_doctor_reports_workers_scheduler_queue_outbox_and_failures(sqlite_db, r
     finally:
         for key in client.scan_iter(f"{namespace}:*"):
             client.delete(key)
+
+
+def test_prometheus_series_with_our_own_names(sqlite_db, history, tmp_path):
+    import urllib.request
+
+    from tests.conftest import free_port
+    from worker.db import session_factory
+    from worker.monitoring import serve
+
+    history.ticket("M1", "2026-11-09 08:00").dispatch("2026-11-09 09:00", "D01")
+    history.store()
+    assert CliRunner().invoke(main, ["run", "supervision", "--inline", "--at", "2026-11-13 10:00"]).exit_code == 0
+    csv_path = tmp_path / "x.csv"
+    csv_path.write_text("工单编号,环节,环节时间\nA,交办,bad\n", encoding="utf-8")
+    CliRunner().invoke(main, ["import", str(csv_path)])
+    port = free_port()
+    serve(session_factory(), port, last_tick=lambda: __import__("time").monotonic() - 3)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert 'hotline_runs{job="supervision",state="succeeded"} 1.0' in text
+    assert 'hotline_last_success_timestamp_seconds{schedule="manual:supervision"}' in text
+    assert 'hotline_outbox_messages{state="pending"} 2.0' in text and "hotline_outbox_oldest_waiting_seconds" in text
+    assert 'hotline_import_rows_total{outcome="refused"} 1.0' in text
+    assert "hotline_scheduler_tick_lag_seconds 3." in text

@@ -59,3 +59,27 @@ def test_replay_previews_a_changed_schedule_and_keeps_nothing(sqlite_db, history
         assert s.scalar(select(func.count()).select_from(Document)) == 0
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
     assert (PROJECT_ROOT / "schedules.yaml").exists()
+
+
+def test_replay_counts_what_it_produced_and_compares(sqlite_db, history, tmp_path):
+    """Data already in the database (a week's messages) is not counted as the replay's."""
+    for i, day in enumerate(("2026-11-09", "2026-11-10")):
+        (history.ticket(f"R{i}", f"{day} 08:00", phone=f"1380000000{i}").dispatch(f"{day} 09:00", "D20")
+         .sign(f"{day} 10:00", "D20"))
+    history.store()
+    assert CliRunner().invoke(main, ["run", "daily_sheet", "--inline", "--at", "2026-11-06 08:30"]).exit_code == 0
+    changed = tmp_path / "changed.yaml"
+    changed.write_text("schedules:\n  - name: sheet\n    actor: daily_sheet\n    cron: \"30 8 * * *\"\n"
+                       "    days: workdays\n    recipients: [hotline_center]\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["replay", "--from", "2026-11-09", "--to", "2026-11-13", "--schedules", str(changed),
+                                    "--compare", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "5 documents and 5 messages" in res.output                  # five sheets, one message each
+    assert "  hotline_center       5" in res.output                      # not the message of 6 Nov
+    assert "compared with the current schedules" in res.output
+    import re
+    lines = {m.group(1): m.group(2).split() for ln in res.output.splitlines()
+             if (m := re.match(r"  ((?:runs of|messages to) \S+)\s+(\d+\s+\d+(?:\s+\(\S+\))?)$", ln))}
+    assert lines["runs of daily_sheet"][-2:] == ["5", "5"]                 # the same sheets either way
+    assert lines["runs of law_push"] == ["5", "0", "(-5)"]                 # the preview drops the push
+    assert lines["messages to justice_bureau"] == ["5", "0", "(-5)"]

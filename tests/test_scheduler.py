@@ -414,3 +414,28 @@ def test_redis_restarted_while_schedulers_run(sqlite_db, env, tmp_path, figures)
     assert states == {"succeeded"}
     figures("faults injected")                               # Redis killed and restarted
     figures("faults survived")
+
+
+def test_one_log_format_per_process(capsys, monkeypatch):
+    """HOTLINE_LOG_FORMAT=json: every line of the process is JSON, Dramatiq's and ours alike."""
+    import json
+    import logging
+
+    from worker import logs
+
+    monkeypatch.setenv("HOTLINE_LOG_FORMAT", "json")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        logs.setup()
+        logging.getLogger("dramatiq.worker.WorkerThread").info("worker started")
+        logging.getLogger("hotline.scheduler").info("slot x fired", extra={"run_id": 7})
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert [(x["logger"], x["msg"], x.get("run_id")) for x in lines] == [
+            ("dramatiq.worker.WorkerThread", "worker started", None), ("hotline.scheduler", "slot x fired", 7)]
+        monkeypatch.setenv("HOTLINE_LOG_FORMAT", "text")
+        logs.setup()
+        logging.getLogger("hotline.scheduler").info("slot y fired", extra={"run_id": 8})
+        assert capsys.readouterr().err.rstrip().endswith("hotline.scheduler [%d] slot y fired (run 8)" % __import__("os").getpid())
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])

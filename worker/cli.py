@@ -454,7 +454,9 @@ def schedules_next(count, start, file):
 @click.option("--inline", is_flag=True, help="execute jobs in this process instead of enqueueing them")
 @click.option("--tick", default=5.0, show_default=True, help="seconds between passes")
 @click.option("--lease", default=15.0, show_default=True, help="seconds a replica holds the Redis lease")
-def scheduler(inline, tick, lease):
+@click.option("--metrics-port", type=int, help="serve the hotline_* Prometheus series on this port")
+@click.option("--metrics-addr", default="127.0.0.1", show_default=True, help="the address to serve them on")
+def scheduler(inline, tick, lease, metrics_port, metrics_addr):
     """The long-running scheduler (several replicas may run; one is active)."""
     from . import logs
     from .db import init_db
@@ -467,8 +469,13 @@ def scheduler(inline, tick, lease):
     if not settings.redis_url and not inline:
         fail("REDIS_URL is not set: start Redis and set REDIS_URL, or use --inline (single process)", 2)
     try:
-        Scheduler(settings.schedules_file, redis_url=settings.redis_url, enqueue=_enqueuer(inline),
-                  tick_seconds=tick, lease_seconds=lease).run_forever()
+        sched = Scheduler(settings.schedules_file, redis_url=settings.redis_url, enqueue=_enqueuer(inline),
+                          tick_seconds=tick, lease_seconds=lease)
+        if metrics_port:
+            from .db import session_factory
+            from .monitoring import serve
+            serve(session_factory(), metrics_port, metrics_addr, lambda: sched.last_tick_monotonic)
+        sched.run_forever()
     except ScheduleError as exc:
         fail(f"schedules.yaml is invalid and there is no earlier valid version:\n{exc}", 2)
 
@@ -497,7 +504,7 @@ def worker(processes, threads, metrics, dead):
     init_db()
     if metrics:
         os.environ["HOTLINE_PROMETHEUS"] = "1"
-    os.environ["HOTLINE_JSON_LOGS"] = "1"  # the worker processes log JSON lines with the run id
+    os.environ["HOTLINE_WORKER_LOGS"] = "1"  # the worker processes log in HOTLINE_LOG_FORMAT, Dramatiq's lines too
     from dramatiq.cli import main as dramatiq_main
     sys.argv = ["hotline-worker", "worker.tasks", "--processes", str(processes), "--threads", str(threads)]
     sys.exit(dramatiq_main())
@@ -716,43 +723,72 @@ def demo(out, weeks, until, per_day, seed):
 @click.option("--to", "end", required=True, help="last day of the span")
 @click.option("--out", "out", default="out/replay", show_default=True, type=click.Path(file_okay=False))
 @click.option("--schedules", "schedules_file", type=click.Path(dir_okay=False), help="a schedules file to preview")
+@click.option("--compare", is_flag=True, help="also replay the current schedules and show what differs")
 @click.option("--send", is_flag=True, help="keep the results and deliver the messages (default: preview only)")
-def replay(start, end, out, schedules_file, send):
+def replay(start, end, out, schedules_file, compare, send):
     """Run the schedules as they would have fired over a past span, on the real data."""
     from datetime import timedelta
-
-    from tqdm import tqdm
 
     from . import tasks  # noqa: F401
     from .db import init_db, session_factory
     from .mail import deliver
-    from .replay import plan, with_var, write_eml
-    from .replay import replay as do_replay
     init_db()
-    config = _schedules(schedules_file)
     settings = load_settings()
     out_dir = Path(out).resolve()
-    target = settings if send else with_var(settings, out_dir)
     begin = datetime.combine(date.fromisoformat(start), datetime.min.time())
     finish = datetime.combine(date.fromisoformat(end), datetime.min.time()) + timedelta(days=1)
+    if send and compare:
+        fail("--compare is a preview: leave out --send", 2)
+    result = _replay_once(_schedules(schedules_file), begin, finish, out_dir, settings, keep=send)
+    if send:
+        report = deliver(session_factory(), settings.smtp, settings.outbox_dir)
+        click.echo(f"kept; messages sent {report.sent}, written {report.written}, deferred {report.deferred}")
+    else:
+        click.echo(f"preview only (nothing kept, nothing sent): {len(result.documents)} documents and "
+                   f"{sum(result.messages.values())} messages in {out_dir}")
+    _summary(result)
+    if compare:
+        current = _replay_once(_schedules(None), begin, finish, out_dir / "current", settings, keep=False)
+        click.echo(f"compared with the current schedules ({settings.schedules_file}):")
+        _comparison(result, current)
+
+
+def _replay_once(config, begin, finish, out_dir: Path, settings, keep: bool):
+    """One replay in its own session: committed when ``keep``, else rolled back with its messages
+    written as .eml files under ``out_dir/outbox``."""
+    from tqdm import tqdm
+
+    from .db import session_factory
+    from .replay import plan, with_var, write_eml
+    from .replay import replay as do_replay
+
+    target = settings if keep else with_var(settings, out_dir)
     s = session_factory()()
     try:
         with tqdm(total=len(plan(config, begin, finish)), desc="replay", unit=" slots",
                   disable=not sys.stderr.isatty()) as bar:
-            result = do_replay(s, config, begin, finish, target, prefix="" if send else "replay:", progress=bar.update)
-        if send:
+            result = do_replay(s, config, begin, finish, target, prefix="" if keep else "replay:", progress=bar.update)
+        if keep:
             s.commit()
-            report = deliver(session_factory(), settings.smtp, settings.outbox_dir)
-            click.echo(f"kept; messages sent {report.sent}, written {report.written}, deferred {report.deferred}")
         else:
-            n = write_eml(s, out_dir / "outbox", settings.smtp["sender"], settings.smtp["sender_name"])
+            write_eml(s, out_dir / "outbox", settings.smtp["sender"], settings.smtp["sender_name"])
             s.rollback()
-            click.echo(f"preview only (nothing kept, nothing sent): {len(result.documents)} documents and "
-                       f"{n} messages in {out_dir}")
     finally:
         s.close()
-    _summary(result)
+    return result
 
+
+def _comparison(new, current) -> None:
+    """What the previewed schedules produce beside the current ones: runs, documents, messages, tiers."""
+    rows = [("documents", len(current.documents), len(new.documents))]
+    rows += [(f"runs of {j}", current.runs.get(j, 0), new.runs.get(j, 0)) for j in sorted(set(current.runs) | set(new.runs))]
+    rows += [(f"messages to {r}", current.messages.get(r, 0), new.messages.get(r, 0))
+             for r in sorted(set(current.messages) | set(new.messages))]
+    rows += [(f"escalations {t}", current.escalations.get(t, 0), new.escalations.get(t, 0))
+             for t in sorted(set(current.escalations) | set(new.escalations))]
+    click.echo(f"  {'':<34} {'current':>8} {'preview':>8}")
+    for label, a, b in rows:
+        click.echo(f"  {label:<34} {a:>8} {b:>8}{'' if a == b else f'  ({b - a:+d})'}")
 
 
 @main.group()

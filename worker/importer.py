@@ -36,7 +36,7 @@ from .assignments import refresh
 from .calendar import UnknownYearError, WorkCalendar
 from .config import ConfigError, load_settings, read_yaml
 from .db import refresh_statistics
-from .models import Category, EventKind, ImportCorrection, Ticket, TicketEvent, Unit
+from .models import Category, EventKind, ImportCorrection, ImportLog, Ticket, TicketEvent, Unit
 from .rules import Rules
 from .times import now_local, parse_local
 
@@ -467,7 +467,12 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
     if dry_run:
         return _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress)
     with import_lock(session_factory):
-        return _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress)
+        report = _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress)
+    with session_factory() as s, s.begin():
+        s.add(ImportLog(file=str(path)[:500], finished_at=now_local(), rows_read=report.rows,
+                        rows_stored=report.rows_stored, rows_unchanged=report.rows_unchanged,
+                        rows_refused=len(report.errors)))
+    return report
 
 
 def _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress) -> ImportReport:

@@ -153,6 +153,18 @@ class TicketEvent(Base):
     )
 
 
+class ImportLog(Base):
+    """One row per file imported: what it read and what became of the rows (for the metrics)."""
+    __tablename__ = "import_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file: Mapped[str] = mapped_column(String(500))
+    finished_at: Mapped[datetime]
+    rows_read: Mapped[int] = mapped_column(Integer)
+    rows_stored: Mapped[int] = mapped_column(Integer)
+    rows_unchanged: Mapped[int] = mapped_column(Integer)
+    rows_refused: Mapped[int] = mapped_column(Integer)
+
+
 class ImportCorrection(Base):
     """What a corrected re-export changed: one row per field of a ticket or an event (audit)."""
     __tablename__ = "import_corrections"

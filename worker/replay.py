@@ -50,8 +50,12 @@ def plan(config: ScheduleFile, start: datetime, end: datetime):
 
 def replay(session, config: ScheduleFile, start: datetime, end: datetime, settings: Settings, *,
            prefix: str = "", progress=None, sender: tuple[str, str] = ("", "")) -> ReplayReport:
-    """Run every slot in (start, end] inside ``session``; the caller commits or rolls back."""
+    """Run every slot in (start, end] inside ``session``; the caller commits or rolls back.  The report
+    counts only what this replay produced (not what the database held before it)."""
     report = ReplayReport()
+    from sqlalchemy import func
+    first_escalation = session.scalar(select(func.max(Escalation.id))) or 0
+    first_message = session.scalar(select(func.max(OutboxMessage.id))) or 0
     for slot in plan(config, start, end):
         if progress:
             progress(1)
@@ -79,9 +83,9 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
             run.state, run.error = "failed", f"{type(exc).__name__}: {exc}"
             report.failures.append(f"{slot.schedule.name} {slot.nominal_at:%Y-%m-%d %H:%M}: {exc}")
         session.flush()
-    for e in session.scalars(select(Escalation)):
+    for e in session.scalars(select(Escalation).where(Escalation.id > first_escalation)):
         report.escalations[e.tier] += 1
-    for m in session.scalars(select(OutboxMessage)):
+    for m in session.scalars(select(OutboxMessage).where(OutboxMessage.id > first_message)):
         report.messages[m.recipient_role] += 1
     return report
 

@@ -25,6 +25,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -100,6 +101,7 @@ class Scheduler:
         self._bad_digest: str | None = None
         self._reported: set[str] = set()   # problems already recorded in the ledger
         self._watched_at: datetime | None = None
+        self.last_tick_monotonic: float | None = None   # for the tick-lag series
         self.checked_until: dict[str, datetime] = {}
         self.waiting_from: dict[str, datetime] = {}
         self.stop_event = threading.Event()
@@ -258,6 +260,7 @@ class Scheduler:
         from .alerts import deliver_alerts, watch
 
         self._beacon(now)
+        self.last_tick_monotonic = time.monotonic()
         if self._watched_at is not None and now - self._watched_at < timedelta(minutes=1):
             return
         self._watched_at = now

@@ -54,6 +54,16 @@ def upgrade() -> None:
     )
     op.execute("INSERT INTO document_versions (document_id, version, path, sha256, run_id, created_at) "
                "SELECT id, 1, path, sha256, run_id, created_at FROM documents")
+    op.create_table('import_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('file', sa.String(length=500), nullable=False),
+    sa.Column('finished_at', worker.times.LocalDateTime(), nullable=False),
+    sa.Column('rows_read', sa.Integer(), nullable=False),
+    sa.Column('rows_stored', sa.Integer(), nullable=False),
+    sa.Column('rows_unchanged', sa.Integer(), nullable=False),
+    sa.Column('rows_refused', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
     op.create_table('import_corrections',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('file', sa.String(length=500), nullable=False),
@@ -76,6 +86,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_corrections_ticket')
     op.drop_table('import_corrections')
     op.drop_table('document_versions')
+    op.drop_table('import_log')
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.drop_column('enqueues')
         batch_op.drop_column('enqueued_at')

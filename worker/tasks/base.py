@@ -11,8 +11,10 @@ def make_actors(*names: str) -> dict[str, dramatiq.Actor]:
     for name in names:
         spec = JOBS[name]
 
-        def run(run_id: int, _name=name) -> str:
-            return execute(run_id)
+        def run(run_id: int, _name=name) -> None:
+            # The outcome is in the ledger; returning it would make Dramatiq warn on every run that
+            # no Results middleware stores it.
+            execute(run_id)
 
         run.__name__ = name
         actors[name] = dramatiq.actor(run, actor_name=name, queue_name=spec.family,
