@@ -436,6 +436,8 @@ def test_one_log_format_per_process(capsys, monkeypatch):
         monkeypatch.setenv("HOTLINE_LOG_FORMAT", "text")
         logs.setup()
         logging.getLogger("hotline.scheduler").info("slot y fired", extra={"run_id": 8})
-        assert capsys.readouterr().err.rstrip().endswith("hotline.scheduler [%d] slot y fired (run 8)" % __import__("os").getpid())
+        pid = __import__("os").getpid()
+        assert capsys.readouterr().err.rstrip().endswith(f"hotline.scheduler [{pid}] slot y fired (run 8)")
     finally:
-        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
