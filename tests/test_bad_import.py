@@ -240,3 +240,40 @@ def test_three_simultaneous_imports_of_one_file_serialise(db, tmp_path, figures)
     assert stored == [0, 0, 600]                     # one stored everything, the others found it stored
     figures("faults injected")
     figures("faults survived")
+
+
+def test_policy_files_are_checked_with_file_line_and_suggestion(env, tmp_path, monkeypatch, figures):
+    """config/metrics.yaml mistakes: named by file and line before any job reads them; a running
+    process keeps the last valid version."""
+    import shutil
+    import time
+
+    from worker.config import policy
+
+    folder = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", folder)
+    monkeypatch.setenv("HOTLINE_CONFIG", str(folder))
+    policy.cache_clear()
+    assert policy("metrics")["weights"]["resolution_rate"] == 0.45
+    metrics = folder / "metrics.yaml"
+    text = metrics.read_text(encoding="utf-8")
+    broken = (text.replace("resolution_rate: 0.90", 'resolution_rate: "90%"', 1)
+              .replace("  resolution_rate: 0.45", "  resolutoin_rate: 0.95", 1)
+              .replace("mode: count", "mode: cnt", 1).replace("satisfaction_rate: 0.45", "satisfaction_rate: -0.45", 1))
+    metrics.write_text(broken, encoding="utf-8")
+    lines = broken.splitlines()
+    line_of = lambda needle: next(i for i, ln in enumerate(lines, 1) if needle in ln)
+    res = CliRunner().invoke(main, ["doctor"])
+    out = res.output
+    assert res.exit_code == 1 and "[FAIL] policy metrics.yaml" in out
+    assert f"{metrics}:{line_of('90%')}: resolution_rate: expected a number such as 0.90, not '90%'" in out
+    assert f"{metrics}:{line_of('mode: cnt')}: mode: must be one of count, percent, not 'cnt' (did you mean 'count'?)" \
+        in out
+    assert f"{metrics}:{line_of('resolutoin_rate')}: weights: unknown key 'resolutoin_rate' (did you mean " \
+           f"'resolution_rate'?)" in out
+    assert f"{metrics}:{line_of('-0.45')}: satisfaction_rate: -0.45 is outside 0 to 1" in out
+    os_time = time.time() + 5
+    __import__("os").utime(metrics, (os_time, os_time))
+    assert policy("metrics")["weights"]["resolution_rate"] == 0.45     # the last valid version stays in force
+    figures("bad inputs tried", 4)
+    figures("bad inputs refused cleanly", 4)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 import yaml
@@ -100,8 +99,38 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
-@cache
+_policies: dict[Path, tuple[float, dict]] = {}
+
+
 def policy(name: str, config_dir: str | None = None) -> dict:
-    """One of the policy files in the config folder: ``rules``, ``metrics``, ``escalation``."""
+    """One of the policy files in the config folder (``metrics``, ``escalation``, ``documents``…),
+    checked against its schema (``worker.policy_schema``) and read again when the file changes.
+    An invalid edit is reported (log, and the error of the job that reads it) while the last valid
+    version of the file, if this process has one, stays in force."""
+    import logging
+
+    from .policy_schema import check
+
     folder = Path(config_dir) if config_dir else load_settings().config_dir
-    return read_yaml(folder / f"{name}.yaml")
+    path = folder / f"{name}.yaml"
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = -1.0
+    known = _policies.get(path)
+    if known is not None and known[0] == mtime:
+        return known[1]
+    try:
+        check(name, path)
+        data = read_yaml(path)
+    except ConfigError as exc:
+        if known is None:
+            raise
+        logging.getLogger("hotline.config").error("%s\nkeeping the last valid version of %s", exc, path)
+        _policies[path] = (mtime, known[1])
+        return known[1]
+    _policies[path] = (mtime, data)
+    return data
+
+
+policy.cache_clear = _policies.clear

@@ -113,6 +113,7 @@ class Scheduler:
         except OSError:
             mtime = None
         self._reload_calendar()
+        self._check_policies()
         if mtime == self._mtime and self.config is not None:
             return
         self._mtime = mtime
@@ -127,6 +128,21 @@ class Scheduler:
         if self.config is None or config.digest != self.config.digest:
             log.info("schedules: loaded %d schedules from %s", len(config.schedules), self.path)
         self.config = config
+
+    def _check_policies(self) -> None:
+        """The policy files under config/: an invalid edit is reported once and alerted; the workers
+        keep the last valid version they read (``config.policy``)."""
+        from .config import ConfigError, load_settings
+        from .policy_schema import CHECKS, check
+
+        folder = load_settings().config_dir
+        for name in CHECKS:
+            path = folder / f"{name}.yaml"
+            try:
+                check(name, path)
+            except ConfigError as exc:
+                self.report_problem("config", f"{path.name}: invalid edit, the last valid version stays in force:\n"
+                                              f"{exc}", {"file": str(path)})
 
     def _reload_calendar(self) -> None:
         """The working-day calendar, reloaded when its file changes; a broken edit keeps the last
