@@ -51,6 +51,8 @@ def test_misfire_policy_after_eight_minutes_down_and_every_slot_in_the_ledger(sq
     assert [r[0] for r in rows] == [f"10:0{i}" for i in range(9)]     # every slot accounted for, once
     assert all(state == "skipped" and error for _, state, error in rows if _ not in fired)
     figures("schedule slots fired", len(fired))
+    figures("schedule slots expected in the ledger", 9)
+    figures("schedule slots lost", 9 - len(rows))
 
 
 def test_one_failing_schedule_loses_no_slot_and_stops_no_other(sqlite_db, tmp_path, monkeypatch):
