@@ -110,7 +110,7 @@ def test_daily_sheet_lists_late_returns_and_dispatches_open_before_their_return(
 def test_weekly_bulletin_counts_late_returns_per_unit(sheet_history):
     run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")
     text = pdf_text("weekly_bulletin")
-    section = text[text.index("四、超时回退情况"):text.index("五、典型案例")]
+    section = text[text.index("五、超时回退情况"):text.index("六、典型案例")]
     assert "区公安分局（1件）" in section and "区发展和改革局（1件）" in section and "区教育和体育局" not in section
     with session_scope() as s:
         from worker.metrics import compute
@@ -256,7 +256,7 @@ def test_public_exposure_in_the_bulletin_and_the_monthly_analysis(failing_every_
     # October ends Sun 1 Nov 00:00, inside the week 26 Oct - 1 Nov: that week's bulletin reports it.
     run("run", "weekly_bulletin", "--inline", "--at", "2026-10-28 10:00")
     text = pdf_text("weekly_bulletin")
-    section = text[text.index("三、约谈问责情况"):text.index("四、超时回退情况")]
+    section = text[text.index("三、约谈问责情况"):text.index("五、超时回退情况")]
     assert "区城市管理局" in section and "区人大质询并公开曝光" in section and "2026年10月" in section
     assert "区城市管理局已提请区人大质询，在区政府作风展示台公开曝光" in section
     run("run", "monthly_analysis", "--inline", "--at", "2026-10-15 10:00")

@@ -213,6 +213,26 @@ def redos(session, period: Period) -> list[dict]:
     return _rows(session, A.redo_count > 0, A.callback_at >= period.start_at, A.callback_at < period.end_at)
 
 
+def unresolved_callbacks(session, start: datetime, end: datetime, unsatisfied_only: bool = True) -> list[dict]:
+    """Callbacks made in [start, end] that found the matter unresolved (未解决) — and unsatisfied
+    when ``unsatisfied_only`` — each with the ticket's accountable unit, as recorded by the callback
+    event itself (a later callback does not hide it)."""
+    from .models import TicketEvent as E
+
+    where = [E.kind == "callback", E.at >= start, E.at <= end, E.resolved.is_(False), A.is_current.is_(True)]
+    if unsatisfied_only:
+        where.append(E.satisfaction == "unsatisfied")
+    stmt = (select(*LIST_COLUMNS, E.at.label("callback_at"), E.satisfaction)
+            .join(Ticket, Ticket.id == A.ticket_id).join(E, E.ticket_id == A.ticket_id)
+            .where(*where).order_by(A.unit_code, Ticket.number, E.at))
+    seen, out = set(), []
+    for row in _dicts(session.execute(stmt)):
+        if row["ticket_id"] not in seen:   # the first such callback of the window
+            seen.add(row["ticket_id"])
+            out.append(row)
+    return out
+
+
 def unresolved(session, period: Period) -> list[dict]:
     """Callbacks in the period that found the matter unresolved (未解决)."""
     return _rows(session, A.is_current.is_(True), A.resolved.is_(False), A.callback_at >= period.start_at,

@@ -373,12 +373,15 @@ class Escalation(Base):
 
 
 class SupervisionItem(Base):
-    """A ticket put under supervision (挂牌督办) at a stage; once per ticket and stage."""
+    """A ticket put under supervision (挂牌督办) at a stage; once per ticket and stage.  With the
+    letter's deadline it is the supervision ledger (``worker.supervision``: open, overdue on the
+    letter, closed — 销号)."""
     __tablename__ = "supervision_items"
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
     stage: Mapped[str] = mapped_column(String(16), primary_key=True)  # reply | completion | unresolved | analysis
     unit_code: Mapped[str] = mapped_column(String(32))
     day: Mapped[date] = mapped_column(Date)
+    deadline: Mapped[date | None] = mapped_column(Date)   # the letter's date to act by
 
 
 class Blob(Base):

@@ -14,13 +14,18 @@ ROLE_GREETING = {"unit_head": "同志", "leader_in_charge": "领导", "principal
 
 def notify(ctx, *, kind: str, groups: list[str], subject: str, lines: list[str],
            attachments: list[Attachment] = (), unit_code: str | None = None, scope: str = "",
-           contact_lines: list[str] | None = None) -> int:
-    """One message per recipient (deduplicated by address); returns how many were new.
+           contact_lines: list[str] | None = None, people: list | None = None) -> int:
+    """One message per recipient (deduplicated by address); returns how many were new.  A recipient
+    without an address is reported in the run's summary (``missing_recipients``), never skipped silently.
 
     The sender's name and the signature are the issuing body of ``kind`` (config/documents.yaml).
     ``lines`` pass the masking rule; ``contact_lines`` (the centre's own office and phone, from the
     configuration) are printed as they are."""
     recipients = resolve(ctx.session, groups, unit_code)
+    if people is not None:   # named people instead of groups (a leader's own digest)
+        recipients.people = []
+        for person in people:
+            recipients.add(person, person.role)
     if recipients.missing:
         ctx.summary.setdefault("missing_recipients", [])
         for m in recipients.missing:

@@ -67,6 +67,11 @@ def directory_gaps(session) -> list[str]:
         overseen = session.scalar(select(Oversight.person_id).where(Oversight.unit_code == unit.code).limit(1))
         if overseen is None:
             gaps.append(f"unit {unit.code} {unit.name}: no leader in charge oversees it")
+        if session.scalar(select(Person.id).where(Person.role == "liaison", Person.unit_code == unit.code,
+                                                  Person.email.is_not(None)).limit(1)) is None:
+            gaps.append(f"unit {unit.code} {unit.name}: no liaison with an e-mail address (its daily list cannot go)")
+    for leader in session.scalars(select(Person).where(Person.role == "leader_in_charge", Person.email.is_(None))):
+        gaps.append(f"leader in charge {leader.name}: no e-mail address (the weekly digest cannot go)")
     for role in ("hotline_center", "justice_bureau", "principal_leader", "peoples_congress", "analysis_group"):
         if session.scalar(select(Person.id).where(Person.role == role, Person.email.is_not(None)).limit(1)) is None:
             gaps.append(f"nobody with an e-mail address holds the role {role}")

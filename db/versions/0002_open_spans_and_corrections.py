@@ -1,5 +1,5 @@
 """open spans of every dispatch, late returns, import corrections, supervision stages by clock,
-document numbers and issue dates, the sender of each message, per-message claims and holds, run re-sends, document versions
+document numbers and issue dates, the sender of each message, per-message claims and holds, run re-sends, document versions, supervision deadlines
 
 Revision ID: 0002
 Revises: 0001
@@ -26,6 +26,8 @@ def upgrade() -> None:
     op.execute("UPDATE assignments SET open_until = COALESCE(returned_at, finished_at, closed_at) "
                "WHERE open_until IS NULL")
     op.execute("UPDATE supervision_items SET stage = 'completion' WHERE stage = 'overdue'")
+    with op.batch_alter_table('supervision_items', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('deadline', sa.Date(), nullable=True))
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('issued_on', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('doc_year', sa.Integer(), nullable=True))
@@ -100,6 +102,8 @@ def downgrade() -> None:
         batch_op.drop_column('doc_no')
         batch_op.drop_column('doc_year')
         batch_op.drop_column('issued_on')
+    with op.batch_alter_table('supervision_items', schema=None) as batch_op:
+        batch_op.drop_column('deadline')
     op.execute("DELETE FROM supervision_items WHERE stage = 'reply'")
     op.execute("UPDATE supervision_items SET stage = 'overdue' WHERE stage = 'completion'")
     with op.batch_alter_table('assignments', schema=None) as batch_op:

@@ -8,6 +8,6 @@ from .. import logs as _logs
 _logs.setup_from_env()
 _broker.setup()
 
-from . import escalation, maintenance, outbox, reports
+from . import escalation, maintenance, outbox, reports, units
 
-ACTORS = {**reports.actors, **escalation.actors, **outbox.actors, **maintenance.actors}
+ACTORS = {**reports.actors, **escalation.actors, **outbox.actors, **maintenance.actors, **units.actors}

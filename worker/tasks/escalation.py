@@ -8,7 +8,7 @@ from sqlalchemy import case, exists, select
 
 from ..calendar import UnknownYearError
 from ..config import policy, read_yaml
-from ..detection import COMPLETION, REPLY, overdue_open, returned_twice, unresolved
+from ..detection import COMPLETION, REPLY, overdue_open, returned_twice, unresolved_callbacks
 from ..documents import contact, document_label, pdf_name, store, unit_names
 from ..escalation import evaluate, tier_label
 from ..jobs import job
@@ -124,16 +124,16 @@ def supervision(ctx):
     candidates = [(t, t["clock"], t["clock_due"]) for t in overdue_open(s, as_of, ~lettered)] \
         if rules.get("overdue", True) else []
     strict = rules.get("unresolved_requires_unsatisfied", True)
-    candidates += [(t, "unresolved", t["callback_at"]) for t in unresolved(s, containing("week", as_of))
-                   if t["callback_at"] is not None and since <= t["callback_at"] <= as_of
-                   and (not strict or t["satisfaction"] == "unsatisfied")]
+    candidates += [(t, "unresolved", t["callback_at"]) for t in unresolved_callbacks(s, since, as_of, strict)]
     known = {(i.ticket_id, i.stage): i for i in s.scalars(select(SupervisionItem).where(
         SupervisionItem.ticket_id.in_({t["ticket_id"] for t, _, _ in candidates} or {0})))}
     todays: dict[str, list[dict]] = {}
+    deadline = letter_deadline(ctx) if candidates else None
     for t, stage, due in candidates:
         item = known.get((t["ticket_id"], stage))
         if item is None:
-            item = SupervisionItem(ticket_id=t["ticket_id"], stage=stage, unit_code=t["unit_code"], day=day)
+            item = SupervisionItem(ticket_id=t["ticket_id"], stage=stage, unit_code=t["unit_code"], day=day,
+                                   deadline=deadline)
             s.add(item)
             known[(t["ticket_id"], stage)] = item
         if item.day == day:
@@ -142,7 +142,6 @@ def supervision(ctx):
             todays.setdefault(t["unit_code"], []).append(row)
     s.flush()
     letters = 0
-    deadline = letter_deadline(ctx) if todays else None
     office = contact()
     for unit_code, rows in sorted(todays.items()):
         unit_name = names.get(unit_code, unit_code)

@@ -33,6 +33,8 @@ from ..models import Category, Escalation, Ticket
 from ..notify import notify
 from ..periods import parse_key
 from ..rendering import bar_chart, line_chart, mask_text, public_ticket, return_link
+from ..supervision import counts_by_unit as letter_counts
+from ..supervision import ladder_states, ledger, since_text
 from .base import make_actors
 
 log = logging.getLogger("hotline.reports")
@@ -56,7 +58,7 @@ def _calendar_warnings(ctx) -> list[str]:
     return out
 
 
-def _window_start(ctx):
+def window_start(ctx):
     try:
         return previous_workday_same_time(ctx.cal, ctx.as_of)
     except UnknownYearError:
@@ -72,7 +74,7 @@ def daily_sheet(ctx):
     except UnknownYearError as exc:
         cal_warnings.append(f"预警时限无法按工作日计算（{exc.year}年工作日历缺失）。")
         horizon = as_of + timedelta(days=1)
-    since = _window_start(ctx)
+    since = window_start(ctx)
     # Grade (敏感/重大/一般, A/B/C) the tickets of the repeat window, so repeats seen today count.
     repeat = policy("metrics").get("repeat") or {}
     window = max([int(r.get("days", 30)) for r in repeat.values()] or [30])
@@ -136,7 +138,7 @@ def law_push(ctx):
     names = unit_names(s)
     categories = dict(s.execute(select(Category.code, Category.name)).all())
     rows = []
-    for t in law_enforcement(s, _window_start(ctx), ctx.as_of):
+    for t in law_enforcement(s, window_start(ctx), ctx.as_of):
         row = public_ticket(t, names)
         row["category_name"] = categories.get(t["category_code"], t["category_code"])
         finished = t["finished_at"] is not None and t["finished_at"] <= ctx.as_of
@@ -218,13 +220,25 @@ def weekly_bulletin(ctx):
     names = unit_names(s)
     escalations = escalations_for_bulletin(s, ctx.period, names)
     positive, negative = _typical_cases(s, ctx, names, int(cfg.get("typical_cases", 3)))
+    ladder_rows = sorted(({"unit_name": names.get(c, c), "streak": st.streak, "tier": st.tier_label or "—",
+                           "since": since_text(st), "next": st.next_tier or "—"}
+                          for c, st in ladder_states(s, ctx.period).items() if st.streak),
+                         key=lambda r: (-r["streak"], r["unit_name"]))
+    overdue_letters: dict[str, list] = {}
+    for e in ledger(s, ctx.period.end_at):
+        if e.state == "overdue":
+            overdue_letters.setdefault(e.unit_code, []).append(e)
+    overdue_rows = [{"unit_name": names.get(c, c), "count": len(es), "numbers": "、".join(e.number for e in es[:8])
+                     + ("等" if len(es) > 8 else ""), "oldest": min(e.deadline for e in es)}
+                    for c, es in sorted(overdue_letters.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
     title = "12345热线工作周通报"
     label = ctx.period.label()
     doc, pdf = store(ctx, kind="weekly_bulletin", scope=ctx.period.key, title=title, numbered=True,
                      template="documents/weekly_bulletin.html", period_label=label, ranked=result.ranked,
                      unranked=[u for u in result.unranked if u.volume or u.dispatches],
                      requirement=result.requirement, failing=result.failing, escalations=escalations,
-                     exposed=[e for e in escalations if e["exposure"]],
+                     exposed=[e for e in escalations if e["exposure"]], ladder=ladder_rows,
+                     overdue_letters=overdue_rows,
                      late_returns=[u for u in result.units if u.late_returns],
                      positive=positive, negative=negative, total_resolution=result.total("dual_resolution"),
                      total_satisfaction=result.total("dual_satisfaction"),
@@ -258,6 +272,9 @@ def monthly_analysis(ctx):
     scored = result.ranked
     score_chart = bar_chart([u.unit_name.removeprefix("区") for u in scored], [u.score for u in scored])
     names = unit_names(s)
+    letters = [{"unit_name": names.get(c, c), **counts}
+               for c, counts in sorted(letter_counts(ledger(s, ctx.period.end_at), ctx.period).items())
+               if any(counts.values())]
     exposure_tiers = {t["name"] for t in tiers() if t.get("public_exposure")}
     publicly_exposed = [{"unit_name": names.get(e.unit_code, e.unit_code), "tier_label": tier_label(t)}
                         for e in s.scalars(select(Escalation).where(Escalation.period_key == ctx.period.key)
@@ -268,7 +285,7 @@ def monthly_analysis(ctx):
     _doc, pdf = store(ctx, kind="monthly_analysis", scope=ctx.period.key, title=title, numbered=True,
                      template="documents/monthly_analysis.html", period_label=label, ranked=result.ranked,
                      unranked=[u for u in result.unranked if u.volume or u.dispatches],
-                     publicly_exposed=publicly_exposed,
+                     publicly_exposed=publicly_exposed, letters=letters,
                      volume=volume, volume_change=_volume_change(volume, months[-2].volume, "上月"),
                      volume_change_year=_volume_change(volume, year_before.volume, "去年同期"),
                      comparison=comparison(result, months[-2], year_before),

@@ -1,0 +1,132 @@
+"""Actors that speak to the units and their leaders before it is too late (预警, seed 004 日调度;
+seed 002 即督快响): each unit's own daily list, and each leader in charge's weekly digest."""
+from __future__ import annotations
+
+from sqlalchemy import and_, select
+
+from ..config import policy
+from ..detection import LIST_COLUMNS, fell_due_between, overdue_open, warning_horizon, warnings
+from ..documents import pdf_name, store, unit_names
+from ..jobs import job
+from ..mail import Attachment
+from ..metrics import compute
+from ..models import Assignment as A
+from ..models import Oversight, Person, Ticket, TicketEvent
+from ..notify import notify
+from ..rendering import mask_text
+from ..supervision import ladder_states, ledger, since_text
+from .base import make_actors
+from .reports import window_start
+
+SECTIONS = (("warning", "即将到期（预警）"), ("overdue", "新增超期"), ("redo", "退回重办"),
+            ("reassigned", "回退后改派给你单位"))
+
+
+def _line(t: dict, clock: str) -> str:
+    return f"{t['number']}：{mask_text(t['content'])[:40]}（{clock}）"
+
+
+def _when(label: str, due) -> str:
+    return f"{label} {due.month}月{due.day}日 {due:%H:%M}"
+
+
+@job("unit_daily", period="day", family="units")
+def unit_daily(ctx):
+    """Each unit with something to act on gets one message with only its own tickets: due within
+    the warning window on either clock, newly overdue, sent back for redo, re-dispatched to it after a
+    return (each with its clock); to its liaisons, copied to its head when ``copy_head`` is set.
+    No message on a day with nothing to say."""
+    s, as_of = ctx.session, ctx.as_of
+    since, horizon = window_start(ctx), warning_horizon(ctx.cal, as_of)
+    by_unit: dict[str, dict[str, list[str]]] = {}
+
+    def add(unit, section, line):
+        by_unit.setdefault(unit, {}).setdefault(section, []).append(line)
+
+    for t in warnings(s, as_of, horizon):
+        add(t["unit_code"], "warning", _line(t, _when(t["clock_label"], t["clock_due"])))
+    for t in overdue_open(s, as_of, fell_due_between(since, as_of)):
+        add(t["unit_code"], "overdue", _line(t, f"已超过{_when(t['clock_label'], t['clock_due'])}"))
+    redone = s.execute(select(*LIST_COLUMNS, TicketEvent.at).join(Ticket, Ticket.id == A.ticket_id)
+                       .join(TicketEvent, and_(TicketEvent.ticket_id == A.ticket_id, TicketEvent.kind == "redo"))
+                       .where(A.is_current.is_(True), TicketEvent.at > since, TicketEvent.at <= as_of)
+                       .order_by(A.unit_code, Ticket.number))
+    for r in redone:
+        t = r._asdict()
+        add(t["unit_code"], "redo", _line(t, f"{t['at'].month}月{t['at'].day}日 {t['at']:%H:%M}退回重办，"
+                                             f"{_when('办结时限', t['completion_due'])}"))
+    moved = s.execute(select(*LIST_COLUMNS, A.dispatched_at).join(Ticket, Ticket.id == A.ticket_id)
+                      .where(A.dispatched_at > since, A.dispatched_at <= as_of, A.seq > 1, A.ticket_return_count >= 1)
+                      .order_by(A.unit_code, Ticket.number))
+    for r in moved:
+        t = r._asdict()
+        add(t["unit_code"], "reassigned", _line(t, f"{t['dispatched_at'].month}月{t['dispatched_at'].day}日改派，"
+                                                   f"{_when('办结时限', t['completion_due'])}"))
+    names = unit_names(s)
+    groups = ["liaison"] + (["unit_head"] if ctx.params.get("copy_head") else [])
+    sent = 0
+    for unit, sections in sorted(by_unit.items()):
+        n = {k: len(sections.get(k, [])) for k, _ in SECTIONS}
+        lines = [f"截至{as_of.month}月{as_of.day}日 {as_of:%H:%M}，你单位承办的以下12345热线工单需及时办理："]
+        for key, title in SECTIONS:
+            if sections.get(key):
+                lines.append(f"{title}（{len(sections[key])}件）：")
+                lines += [f"{i}. {line}" for i, line in enumerate(sections[key], 1)]
+        subject = (f"【工单提醒】{names.get(unit, unit)}今日需关注工单 {sum(n.values())} 件（预警 {n['warning']}、"
+                   f"超期 {n['overdue']}、重办 {n['redo']}、改派 {n['reassigned']}）")
+        sent += notify(ctx, kind="unit_daily", scope=unit, unit_code=unit, groups=groups, subject=subject, lines=lines)
+    ctx.summary.update(units=len(by_unit), messages=sent)
+
+
+@job("leader_digest", period="week", family="units")
+def leader_digest(ctx):
+    """Each leader in charge gets, with the weekly bulletin, one page on the units they oversee: 双率
+    and rank, the change on the week before, overdue, ladder state, open supervision letters, and the
+    units one failing week away from a tier (提前预警)."""
+    s = ctx.session
+    names = unit_names(s)
+    cfg = policy("metrics")
+    now, before = compute(s, ctx.period, cfg=cfg).by_code(), compute(s, ctx.period.previous(), cfg=cfg).by_code()
+    ranked = sum(1 for u in now.values() if u.rank)
+    ladder = ladder_states(s, ctx.period)
+    letters: dict[str, list] = {}
+    for e in ledger(s, ctx.period.end_at):
+        if e.state != "closed":
+            letters.setdefault(e.unit_code, []).append(e)
+    leaders = s.scalars(select(Person).where(Person.role == "leader_in_charge").order_by(Person.id)).all()
+    documents = 0
+    for leader in leaders:
+        units = sorted(s.scalars(select(Oversight.unit_code).where(Oversight.person_id == leader.id)))
+        if not units:
+            continue
+        rows, warned = [], []
+        for code in units:
+            m, p, st = now.get(code), before.get(code), ladder.get(code)
+            if m is None:
+                continue
+            sat, prev = m.dual_satisfaction, (p.dual_satisfaction if p else None)
+            trend = "—" if sat.value is None or prev is None or prev.value is None else \
+                f"{100 * (sat.value - prev.value):+.2f}个百分点"
+            open_letters = letters.get(code, [])
+            rows.append({"unit_name": names.get(code, code), "resolution": m.dual_resolution,
+                         "satisfaction": sat, "rank": f"{m.rank}/{ranked}" if m.rank else "—", "trend": trend,
+                         "overdue": m.overdue, "tier": (st.tier_label if st and st.tier_label else "—"),
+                         "streak": f"连续{st.streak}周（{since_text(st)}）" if st and st.streak else "—",
+                         "letters": f"{sum(1 for e in open_letters if e.state == 'overdue')}/{len(open_letters)}"})
+            if st and st.next_tier:
+                warned.append(f"{names.get(code, code)}已连续{st.streak}周“双率”未达标，下周仍未达标将启动"
+                              f"“{st.next_tier}”")
+        label = ctx.period.label()
+        title = f"分管单位12345热线工作周报（{leader.name}）"
+        _doc, pdf = store(ctx, kind="leader_digest", scope=f"{ctx.period.key}:{leader.id}", title=title,
+                         template="documents/leader_digest.html", period_label=label, leader=leader.name,
+                         rows=rows, warned=warned)
+        notify(ctx, kind="leader_digest", scope=str(leader.id), people=[leader], groups=[],
+               subject=f"【分管单位周报】{label}分管单位“双率”及督办情况",
+               lines=[f"现将{label}您分管的 {len(rows)} 个单位12345热线工作情况报送您。"] + warned,
+               attachments=[Attachment(pdf_name(title, label), pdf)])
+        documents += 1
+    ctx.summary.update(leaders=documents)
+
+
+actors = make_actors("unit_daily", "leader_digest")
