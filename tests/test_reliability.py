@@ -198,3 +198,48 @@ def test_only_the_slot_key_means_taken(postgres_db):
         with pytest.raises(IntegrityError):
             runs.create(s, schedule="y", nominal_at=datetime(2026, 11, 2), job="daily_sheet",
                         period_key="2026-11-02", params={})
+
+
+@pytest.mark.redis
+def test_a_waiting_message_is_not_sent_again_only_a_lost_one(sqlite_db, tmp_path, redis_url, monkeypatch):
+    """No worker for a while: the run's message still waits in Redis, so it is not doubled; once the
+    message is really gone (Redis restarted without persistence), the run is sent again."""
+    import uuid
+
+    import redis
+
+    import worker.scheduler
+    from worker.scheduler import Scheduler
+
+    namespace = f"hotline-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("HOTLINE_REDIS_NAMESPACE", namespace)
+    monkeypatch.setattr(worker.scheduler, "REQUEUE_AFTER", timedelta(seconds=4))
+    client = redis.Redis.from_url(redis_url)
+    sent = []
+
+    def enqueue(run):   # what Dramatiq's Redis broker does: the message in <ns>:<queue>.msgs
+        message_id = uuid.uuid4().hex
+        client.hset(f"{namespace}:reports.msgs", message_id, b"{}")
+        sent.append(message_id)
+        return message_id
+
+    path = tmp_path / "s.yaml"
+    path.write_text("schedules:\n  - name: sheet\n    actor: daily_sheet\n    cron: \"30 8 * * *\"\n", encoding="utf-8")
+    clock = Clock(datetime(2026, 11, 16, 8, 29, 58))
+    sched = Scheduler(path, redis_url=redis_url, enqueue=enqueue, clock=clock)
+    try:
+        for _ in range(40):
+            clock.now += timedelta(seconds=1)
+            sched.tick()
+        assert len(sent) == 1                       # waiting in Redis for a worker: never doubled
+        client.delete(f"{namespace}:reports.msgs")  # the message is lost
+        for _ in range(40):
+            clock.now += timedelta(seconds=1)
+            sched.tick()
+        assert len(sent) == 2
+        with session_scope() as s:
+            run = s.scalars(select(Run).where(Run.schedule == "sheet")).one()
+            assert run.message_id == sent[-1] and run.enqueues == 2
+    finally:
+        for key in client.scan_iter(f"{namespace}:*"):
+            client.delete(key)

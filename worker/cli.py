@@ -273,13 +273,14 @@ def _enqueuer(inline: bool):
     from .tasks import ACTORS
 
     def enqueue(run):
+        """Send the run; the broker's message id, so the scheduler can tell a lost message later."""
         if inline:
             try:
                 execute(run.id)
             except Exception as exc:  # noqa: BLE001 — recorded in the ledger; the scheduler goes on
                 click.echo(f"run {run.id} ({run.job}) failed: {exc}", err=True)
-        else:
-            ACTORS[run.job].send(run.id)
+            return None
+        return ACTORS[run.job].send(run.id).message_id
     return enqueue
 
 

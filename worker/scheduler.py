@@ -31,7 +31,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from . import runs
 from .calendar import load_calendar
@@ -239,8 +239,31 @@ class Scheduler:
             s.commit()
             s.refresh(run)
         if decision == "fire":
-            self.enqueue(run)
+            self._send(run)
         return run
+
+    def _send(self, run: Run) -> None:
+        """Enqueue the run and keep the broker's message id on it (when the enqueuer gives one)."""
+        message_id = self.enqueue(run)
+        if isinstance(message_id, str):
+            with self.factory() as s:
+                s.execute(update(Run).where(Run.id == run.id).values(message_id=message_id))
+                s.commit()
+
+    def message_alive(self, run: Run) -> bool:
+        """Whether the run's last message still waits in Redis (queued, or delayed for a retry):
+        then nothing was lost, only no worker took it yet — re-sending would only double it."""
+        if self.lease is None or not run.message_id:
+            return False
+        import redis
+
+        namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
+        queue = JOBS[run.job].family if run.job in JOBS else run.job
+        try:
+            return any(self.lease.client.hexists(f"{namespace}:{q}.msgs", run.message_id)
+                       for q in (queue, f"{queue}.DQ"))
+        except redis.RedisError:
+            return False
 
     def tick(self) -> list[Run]:
         """One pass: each schedule on its own, its marker advanced only past the slots recorded."""
@@ -331,7 +354,7 @@ class Scheduler:
             for run in s.scalars(select(Run).where(Run.state == "queued", or_(
                     Run.enqueued_at < stale, Run.enqueued_at.is_(None) & (Run.created_at < stale)))):
                 last = run.enqueued_at or run.created_at
-                if last > now - REQUEUE_AFTER * (2 ** min(run.enqueues, 6)):
+                if last > now - REQUEUE_AFTER * (2 ** min(run.enqueues, 6)) or self.message_alive(run):
                     continue
                 if run.enqueues >= 8:   # a day and more of re-sends: give up loudly
                     run.state, run.finished_at = "failed", now
@@ -345,7 +368,7 @@ class Scheduler:
         for run in requeue:
             if run is not None:
                 log.warning("run %s (%s) re-enqueued (send %d)", run.id, run.job, run.enqueues, extra={"run_id": run.id})
-                self.enqueue(run)
+                self._send(run)
 
     # -- the process -------------------------------------------------------------------------
     def run_forever(self) -> None:

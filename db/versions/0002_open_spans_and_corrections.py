@@ -36,6 +36,7 @@ def upgrade() -> None:
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('enqueued_at', worker.times.LocalDateTime(), nullable=True))
         batch_op.add_column(sa.Column('enqueues', sa.Integer(), nullable=False, server_default='0'))
+        batch_op.add_column(sa.Column('message_id', sa.String(length=64), nullable=True))
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sender_name', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('claimed_by', sa.String(length=100), nullable=True))
@@ -90,6 +91,7 @@ def downgrade() -> None:
     op.drop_table('document_versions')
     op.drop_table('import_log')
     with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.drop_column('message_id')
         batch_op.drop_column('enqueues')
         batch_op.drop_column('enqueued_at')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
