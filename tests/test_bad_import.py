@@ -267,13 +267,39 @@ def test_policy_files_are_checked_with_file_line_and_suggestion(env, tmp_path, m
     out = res.output
     assert res.exit_code == 1 and "[FAIL] policy metrics.yaml" in out
     assert f"{metrics}:{line_of('90%')}: resolution_rate: expected a number such as 0.90, not '90%'" in out
-    assert f"{metrics}:{line_of('mode: cnt')}: mode: must be one of count, percent, not 'cnt' (did you mean 'count'?)" \
+    assert f"{metrics}:{line_of('mode: cnt')}: mode must be one of count, percent, not 'cnt' (did you mean 'count'?)" \
         in out
-    assert f"{metrics}:{line_of('resolutoin_rate')}: weights: unknown key 'resolutoin_rate' (did you mean " \
+    assert f"{metrics}:{line_of('resolutoin_rate')}: unknown key 'resolutoin_rate' (did you mean " \
            f"'resolution_rate'?)" in out
-    assert f"{metrics}:{line_of('-0.45')}: satisfaction_rate: -0.45 is outside 0 to 1" in out
+    assert f"{metrics}:{line_of('-0.45')}: satisfaction_rate: -0.45 is outside the allowed range" in out
+    # A weight sum that is not 1 is named too, on its own.
+    metrics.write_text(text.replace("  response_rate: 0.10", "  response_rate: 0.60", 1), encoding="utf-8")
+    out = CliRunner().invoke(main, ["doctor"]).output
+    assert f"{metrics}:{line_of('weights:')}: weights: the weights add up to 1.5; they must add up to 1" in out
+    metrics.write_text(broken, encoding="utf-8")
     os_time = time.time() + 5
     __import__("os").utime(metrics, (os_time, os_time))
     assert policy("metrics")["weights"]["resolution_rate"] == 0.45     # the last valid version stays in force
+    figures("bad inputs tried", 4)
+    figures("bad inputs refused cleanly", 4)
+
+
+def test_calendar_and_directory_edits_are_checked_by_the_same_schema(sqlite_db, tmp_path, monkeypatch, figures):
+    calendar = tmp_path / "calendar.yaml"
+    calendar.write_text("years:\n  2027:\n    holidays: 2027-01-01..2027-01-03\n    workday: [2027-01-04]\n",
+                        encoding="utf-8")
+    monkeypatch.setenv("HOTLINE_CALENDAR", str(calendar))
+    res = CliRunner().invoke(main, ["calendar", "check"])
+    assert res.exit_code == 2
+    assert f"{calendar}:3: holidays must be a list such as [2027-01-01..2027-01-03], not the string" in res.output
+    assert f"{calendar}:4: unknown key 'workday' (did you mean 'workdays'?)" in res.output
+    directory = tmp_path / "district.yaml"
+    directory.write_text("units:\n  - code: X1\n    name: 新单位\n    kind: depratment\npeople:\n  - name: 王五\n"
+                         "    role: unit_head\n    unit: X1\n    emial: a@example.gov.cn\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["directory", "load", str(directory)])
+    assert res.exit_code == 1 and "nothing was changed" in res.output
+    assert f"{directory}:4: kind must be one of" in res.output and "not 'depratment' (did you mean 'department'?)" \
+        in res.output
+    assert f"{directory}:9: unknown key 'emial' (did you mean 'email'?)" in res.output
     figures("bad inputs tried", 4)
     figures("bad inputs refused cleanly", 4)

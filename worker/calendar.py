@@ -60,6 +60,8 @@ def _package_years() -> dict[int, tuple[set[date], set[date]]]:
 def _override_years(path: Path) -> dict[int, tuple[set[date], set[date]]]:
     if not path.exists():
         return {}
+    from .policy_schema import check
+    check("calendar", path)   # keys and types, each problem on its line (worker.schema)
     data = read_yaml(path)
     unknown = set(data) - {"years"}
     if unknown:

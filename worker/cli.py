@@ -933,7 +933,6 @@ def doctor(today):
 
     from .calendar import load_calendar
     from .fonts import FontMissing, find_system_font
-    from .rules import load_rules
     from .schedules import ScheduleError, load
 
     settings = load_settings()
@@ -998,11 +997,11 @@ def doctor(today):
             report(True, "calendar", f"covered through {cal.coverage()[-1].year}")
     except ConfigError as exc:
         report(False, "calendar", str(exc), "fix calendar.yaml")
-    from .policy_schema import CHECKS, check
-    for name in ("rules", *CHECKS):
+    from .policy_schema import MODELS, check
+    for name in MODELS:
         path = settings.config_dir / f"{name}.yaml"
         try:
-            check(name, path) if name != "rules" else load_rules(path)
+            check(name, path)
             report(True, f"policy {name}.yaml", str(path))
         except ConfigError as exc:
             report(False, f"policy {name}.yaml", f"{len(str(exc).splitlines())} problem(s)", "fix the file (line below)")

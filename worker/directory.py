@@ -43,6 +43,9 @@ def _need(item: dict, key: str, where: str) -> str:
 
 def load_directory(session, path: Path | str) -> dict[str, int]:
     path = Path(path)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        from .policy_schema import check
+        check("directory", path)   # types and keys, each problem on its line (worker.schema)
     data = _read(path)
     unknown = set(data) - {"district", "units", "people", "categories"}
     if unknown:

@@ -1,160 +1,262 @@
-"""The policy files' schema: every value checked at load, each problem with the file and the line of
-its key, and the closest valid name for a misspelt one (``config/metrics.yaml``,
-``config/escalation.yaml``, ``config/documents.yaml``, ``config/alerts.yaml``; ``rules.yaml`` is checked
-by ``worker.rules``, ``schedules.yaml`` by ``worker.schedules``)."""
+"""The policy files' schemas (pydantic, through ``worker.schema``): every value checked at load, each
+problem with the file and the line of its key, and the closest valid name for a misspelt one.
+
+``check(name, path)`` validates ``config/<name>.yaml`` (metrics, escalation, documents, alerts,
+rules); ``calendar.yaml`` and the directory file have their models here too.  Callers: the loader
+of each file (``config.policy``, ``rules.load_rules``, ``calendar``, ``directory``), ``hotline doctor``
+and the scheduler's reload.
+"""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import Field, ValidationError, model_validator
 
 from .config import ConfigError
-from .schedules import _LineLoader, suggest
+from .schema import Strict, load_yaml, plain, problems
 
-RATES = {"response_rate", "resolution_rate", "satisfaction_rate", "timeliness_rate"}
-METRICS_KEYS = {"requirement", "bottom", "weights", "ranked_unit_kinds", "min_callbacks_to_fail", "dual_rates",
-                "warning_working_days", "repeat", "widespread", "hot_categories", "typical_cases",
-                "law_enforcement_codes", "grading", "rating", "supervision"}
+Share = Annotated[float, Field(ge=0, le=1)]
+Count = Annotated[int, Field(ge=0)]
 
 
-class _Check:
-    def __init__(self, path: Path):
-        self.path, self.problems = path, []
-
-    def at(self, mapping: dict, key: str) -> str:
-        lines = mapping.get("__lines__", {}) if isinstance(mapping, dict) else {}
-        return f"{self.path}:{lines.get(key, mapping.get('__line__', 1) if isinstance(mapping, dict) else 1)}"
-
-    def fail(self, mapping, key, message):
-        self.problems.append(f"{self.at(mapping, key)}: {key}: {message}")
-
-    def keys(self, mapping: dict, known: set[str], where: str = ""):
-        for key in mapping:
-            if key not in known and not key.startswith("__"):
-                self.problems.append(f"{self.at(mapping, key)}: {where}unknown key {key!r}{suggest(key, known)}")
-
-    def number(self, mapping: dict, key: str, lo: float | None = None, hi: float | None = None, whole=False):
-        if key not in mapping:
-            return None
-        value = mapping[key]
-        kind = int if whole else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kind):
-            self.fail(mapping, key, f"expected {'a whole number' if whole else 'a number'}"
-                                    f"{' such as 0.90' if not whole and hi == 1 else ''}, not {value!r}")
-            return None
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            self.fail(mapping, key, f"{value} is outside {lo} to {hi}")
-            return None
-        return value
-
-    def choice(self, mapping: dict, key: str, allowed: set[str]):
-        if key in mapping and mapping[key] not in allowed:
-            self.fail(mapping, key, f"must be one of {', '.join(sorted(allowed))}, not {mapping[key]!r}"
-                                    f"{suggest(mapping[key], allowed)}")
-
-    def weights(self, mapping: dict, key: str):
-        w = mapping.get(key)
-        if w is None:
-            return
-        if not isinstance(w, dict):
-            self.fail(mapping, key, "expected a mapping of rate → weight")
-            return
-        self.keys(w, RATES, f"{key}: ")
-        values = [self.number(w, k, 0, 1) for k in w if not k.startswith("__")]
-        if all(v is not None for v in values) and values and abs(sum(values) - 1) > 0.001:
-            self.fail(mapping, key, f"the weights add up to {sum(values):g}; they must add up to 1")
+def _adds_to_one(weights: dict[str, float | None]) -> None:
+    given = [w for w in weights.values() if w is not None]
+    if given and abs(sum(given) - 1) > 0.001:
+        raise ValueError(f"the weights add up to {sum(given):g}; they must add up to 1")
 
 
-def _load(path: Path) -> dict:
+class Weights(Strict):
+    response_rate: Share | None = None
+    resolution_rate: Share | None = None
+    satisfaction_rate: Share | None = None
+    timeliness_rate: Share | None = None
+
+    @model_validator(mode="after")
+    def _sum(self):
+        _adds_to_one(self.model_dump())
+        return self
+
+
+class Requirement(Strict):
+    resolution_rate: Share = 0.9
+    satisfaction_rate: Share = 0.9
+
+
+class Bottom(Strict):
+    mode: Literal["count", "percent"] = "count"
+    value: Annotated[float, Field(gt=0, le=100)] = 5
+
+
+class Rating(Strict):
+    weights: Weights | None = None
+    A: Share = 0.95
+    B: Share = 0.9
+    C: Share = 0.8
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.A >= self.B >= self.C:
+            raise ValueError("the thresholds must fall from A to B to C")
+        return self
+
+
+class Supervision(Strict):
+    overdue: bool = True
+    unresolved_requires_unsatisfied: bool = True
+    act_within_working_days: Annotated[int, Field(ge=0, le=30)] = 1
+
+
+class Metrics(Strict):
+    requirement: Requirement = Field(default_factory=Requirement)
+    bottom: Bottom = Field(default_factory=Bottom)
+    weights: Weights = Field(default_factory=Weights)
+    ranked_unit_kinds: list[Literal["department", "territorial"]] = Field(
+        default_factory=lambda: ["department", "territorial"])
+    min_callbacks_to_fail: Count = 1
+    dual_rates: Literal["final", "first"] = "final"
+    warning_working_days: Count = 1
+    repeat: dict[str, Any] = Field(default_factory=dict)
+    widespread: dict[str, Any] = Field(default_factory=dict)
+    hot_categories: Count = 5
+    typical_cases: Count = 3
+    law_enforcement_codes: list[str] = Field(default_factory=list)
+    grading: dict[str, Any] = Field(default_factory=dict)
+    rating: Rating = Field(default_factory=Rating)
+    supervision: Supervision = Field(default_factory=Supervision)
+
+
+class Meeting(Strict):
+    after_working_days: Count = 3
+    at: str = "09:30"
+    place: str = ""
+    with_: str = Field("", alias="with")
+
+
+class Tier(Strict):
+    name: str
+    label: str | None = None
+    after: dict[Literal["weeks", "months"], Annotated[int, Field(ge=1)]]
+    title: str | None = None
+    decision: str | None = None
+    meeting: Meeting | None = None
+    materials_working_days: Count = 2
+    recipients: list[str] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    public_exposure: bool = False
+    requires: str | None = None
+    interviewer: str | None = None
+    action: str | None = None
+
+    @model_validator(mode="after")
+    def _one_unit(self):
+        if len(self.after) != 1:
+            raise ValueError("after: expected {weeks: N} or {months: N}")
+        return self
+
+
+class Escalation(Strict):
+    meeting_defaults: Meeting = Field(default_factory=Meeting)
+    tiers: list[Tier]
+
+    @model_validator(mode="after")
+    def _requires(self):
+        seen = []
+        for tier in self.tiers:
+            if tier.requires and tier.requires not in seen:
+                raise ValueError(f"tier {tier.name!r}: requires {tier.requires!r}, which is not a tier listed before it")
+            seen.append(tier.name)
+        return self
+
+
+class Kind(Strict):
+    issuer: str = "centre"
+    number_prefix: str | None = None
+    cc: list[str] = Field(default_factory=list)
+    printer: str | None = None
+
+
+class Face(Strict):
+    family: str
+    weight: Literal["regular", "bold"] = "regular"
+
+
+class Fonts(Strict):
+    title: Face | None = None
+    body: Face | None = None
+    heading1: Face | None = None
+    heading2: Face | None = None
+
+
+class Contact(Strict):
+    office: str = ""
+    name: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+class Documents(Strict):
+    district: str = ""
+    short: str = ""
+    issuers: dict[str, str]
+    kinds: dict[str, Kind] = Field(default_factory=dict)
+    contact: Contact = Field(default_factory=Contact)
+    fonts: Fonts = Field(default_factory=Fonts)
+
+    @model_validator(mode="after")
+    def _issuers(self):
+        for kind, spec in self.kinds.items():
+            if spec.issuer not in self.issuers:
+                from .schema import suggest
+                raise ValueError(f"kinds.{kind}.issuer: {spec.issuer!r} is not one of issuers"
+                                 f"{suggest(spec.issuer, self.issuers)}")
+        return self
+
+
+class Alerts(Strict):
+    default: list[str] = Field(default_factory=list)
+    owners: dict[str, list[str]] = Field(default_factory=dict)
+    queued_minutes: Annotated[int, Field(ge=1)] = 15
+    outbox_backlog_minutes: Annotated[int, Field(ge=1)] = 30
+    calendar_days: Annotated[int, Field(ge=1)] = 60
+
+
+class Channel(Strict):
+    label: str | None = None
+    reply_working_days: Count | None = None
+    completion_working_days: Count
+
+
+class Rules(Strict):
+    channels: dict[str, Channel]
+    urgent_kinds: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    return_window_working_days: Count
+    extension: dict[str, Any] = Field(default_factory=dict)
+    plan: dict[str, Any] = Field(default_factory=dict)
+    ownership_dispute_hours: Count
+    response_hours: Count
+
+
+class Year(Strict):
+    holidays: list[str] = Field(default_factory=list)
+    workdays: list[str] = Field(default_factory=list)
+
+
+class Calendar(Strict):
+    years: dict[int, Year | None] = Field(default_factory=dict)
+
+
+class DirectoryUnit(Strict):
+    code: str
+    name: str
+    kind: Literal["department", "territorial", "hotline_center", "justice_bureau", "analysis_group", "leadership"]
+    parent: str | None = None
+    active: bool = True
+
+
+class DirectoryPerson(Strict):
+    name: str
+    email: str | None = None
+    role: Literal["unit_head", "leader_in_charge", "principal_leader", "peoples_congress", "hotline_center",
+                  "justice_bureau", "analysis_group", "liaison"]
+    unit: str | None = None
+    title: str | None = None
+    oversees: list[str] = Field(default_factory=list)
+
+
+class DirectoryCategory(Strict):
+    code: str
+    name: str
+    law_enforcement: bool = False
+    urgent_kind: Literal["policy", "livelihood", "safety"] | None = None
+    tourism: bool = False
+    should_handle: bool = True
+
+
+class Directory(Strict):
+    district: str | None = None
+    units: list[DirectoryUnit] = Field(default_factory=list)
+    people: list[DirectoryPerson] = Field(default_factory=list)
+    categories: list[DirectoryCategory] = Field(default_factory=list)
+
+
+MODELS = {"metrics": Metrics, "escalation": Escalation, "documents": Documents, "alerts": Alerts, "rules": Rules}
+CHECKS = {k: v for k, v in MODELS.items() if k != "rules"}   # the ones without a loader of their own
+
+
+def problems_of(model, path: Path) -> list[str]:
+    data = load_yaml(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"{path}:{mark.line + 1 if mark else '?'}: not valid YAML "
-                          f"({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return data
-
-
-def check_metrics(path: Path) -> list[str]:
-    data, c = _load(path), _Check(path)
-    c.keys(data, METRICS_KEYS)
-    req = data.get("requirement") or {}
-    c.keys(req, {"resolution_rate", "satisfaction_rate"}, "requirement: ")
-    for k in ("resolution_rate", "satisfaction_rate"):
-        c.number(req, k, 0, 1)
-    bottom = data.get("bottom") or {}
-    c.keys(bottom, {"mode", "value"}, "bottom: ")
-    c.choice(bottom, "mode", {"count", "percent"})
-    c.number(bottom, "value", 0, 100)
-    c.weights(data, "weights")
-    c.choice(data, "dual_rates", {"final", "first"})
-    for k in ("min_callbacks_to_fail", "warning_working_days", "hot_categories", "typical_cases"):
-        c.number(data, k, 0, None, whole=True)
-    rating = data.get("rating") or {}
-    c.keys(rating, {"weights", "A", "B", "C"}, "rating: ")
-    c.weights(rating, "weights")
-    grades = [c.number(rating, g, 0, 1) for g in ("A", "B", "C")]
-    if all(g is not None for g in grades) and grades and not grades[0] >= grades[1] >= grades[2]:
-        c.fail(rating, "C", "the thresholds must fall from A to B to C")
-    supervision = data.get("supervision") or {}
-    c.keys(supervision, {"overdue", "unresolved_requires_unsatisfied", "act_within_working_days"}, "supervision: ")
-    c.number(supervision, "act_within_working_days", 0, 30, whole=True)
-    return c.problems
-
-
-def check_escalation(path: Path) -> list[str]:
-    data, c = _load(path), _Check(path)
-    c.keys(data, {"tiers", "meeting_defaults"})
-    names = []
-    for tier in data.get("tiers") or []:
-        c.keys(tier, {"name", "label", "after", "title", "decision", "meeting", "materials_working_days",
-                      "recipients", "cc", "public_exposure", "requires", "interviewer", "action"}, "tiers: ")
-        after = tier.get("after") or {}
-        if len([k for k in after if not k.startswith("__")]) != 1 or not ({"weeks", "months"} & set(after)):
-            c.fail(tier, "after", "expected {weeks: N} or {months: N}")
-        if tier.get("requires") and tier["requires"] not in names:
-            c.fail(tier, "requires", f"{tier['requires']!r} is not a tier listed before it{suggest(tier['requires'], names)}")
-        names.append(tier.get("name"))
-    return c.problems
-
-
-def check_documents(path: Path) -> list[str]:
-    data, c = _load(path), _Check(path)
-    c.keys(data, {"district", "issuers", "kinds", "short", "contact", "fonts"})
-    issuers = set(data.get("issuers") or {})
-    for kind, spec in (data.get("kinds") or {}).items():
-        if kind.startswith("__") or not isinstance(spec, dict):
-            continue
-        c.keys(spec, {"issuer", "number_prefix", "cc", "printer"}, f"kinds.{kind}: ")
-        if spec.get("issuer", "centre") not in issuers:
-            c.fail(spec, "issuer", f"{spec.get('issuer')!r} is not one of issuers{suggest(spec.get('issuer'), issuers)}")
-    for role, spec in (data.get("fonts") or {}).items():
-        if not role.startswith("__") and isinstance(spec, dict):
-            c.choice(spec, "weight", {"regular", "bold"})
-    return c.problems
-
-
-def check_alerts(path: Path) -> list[str]:
-    data, c = _load(path), _Check(path)
-    c.keys(data, {"default", "owners", "queued_minutes", "outbox_backlog_minutes", "calendar_days"})
-    if not isinstance(data.get("default", []), list):
-        c.fail(data, "default", "expected a list of e-mail addresses")
-    for k in ("queued_minutes", "outbox_backlog_minutes", "calendar_days"):
-        c.number(data, k, 1, None, whole=True)
-    return c.problems
-
-
-CHECKS = {"metrics": check_metrics, "escalation": check_escalation, "documents": check_documents,
-          "alerts": check_alerts}
+        model.model_validate(plain(data))
+    except ValidationError as exc:
+        return problems(exc, data, path, model, with_key=True)
+    return []
 
 
 def check(name: str, path: Path) -> None:
     """Raise ``ConfigError`` listing every problem of a policy file, each with its line."""
-    if name in CHECKS:
-        problems = CHECKS[name](path)
-        if problems:
-            raise ConfigError("\n".join(problems))
+    model = MODELS.get(name) or {"calendar": Calendar, "directory": Directory}.get(name)
+    if model is not None:
+        found = problems_of(model, path)
+        if found:
+            raise ConfigError("\n".join(found))

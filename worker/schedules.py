@@ -9,36 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from croniter import croniter
+from pydantic import Field, ValidationError, field_validator
 
 from .calendar import UnknownYearError, WorkCalendar
-
-SCHEDULE_KEYS = {"name", "actor", "cron", "days", "on_holiday", "period", "recipients", "misfire", "grace_minutes",
-                 "enabled", "first_workday_of_month", "params"}
-TOP_KEYS = {"timezone", "defaults", "schedules"}
-
-
-class _LineLoader(yaml.SafeLoader):
-    """A loader that remembers the line of every mapping (as ``__line__``)."""
-
-
-def _construct_mapping(loader, node, deep=False):
-    mapping = yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-    mapping["__line__"] = node.start_mark.line + 1
-    mapping["__lines__"] = {k.value: k.start_mark.line + 1 for k, _ in node.value if hasattr(k, "value")}
-    return mapping
-
-
-def suggest(word, known) -> str:
-    """" (did you mean 'weekly_bulletin'?)" for a near miss, else the list of what is known."""
-    import difflib
-
-    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(map(str, known)))})"
-
+from .config import ConfigError
+from .schema import Strict, load_yaml, plain, suggest
+from .schema import _line as schema_line
+from .schema import describe as schema_describe
 
 CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7),
                ("second", 0, 59))
@@ -65,9 +46,6 @@ def cron_problem(cron) -> str | None:
     except Exception:  # noqa: BLE001 — croniter's "no match" error differs between its releases
         return "it can never fire (no such date within five years)"
     return None
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 @dataclass
@@ -101,100 +79,127 @@ class ScheduleError(Exception):
         super().__init__("\n".join(problems))
 
 
+class ScheduleFields(Strict):
+    """One schedule, or the ``defaults`` every schedule takes (so every field is optional here;
+    ``ScheduleSpec`` requires what a schedule needs once the defaults are merged)."""
+    name: str | None = None
+    actor: str | None = None
+    cron: str | None = None
+    days: Literal["all", "workdays"] = "all"
+    on_holiday: Literal["skip", "next_workday"] = "skip"
+    period: Literal["previous", "current"] = "previous"
+    recipients: list[str] = Field(default_factory=list)
+    misfire: Literal["skip", "run_once", "catch_up"] = "run_once"
+    grace_minutes: Annotated[int, Field(ge=0)] = 720
+    enabled: bool = True
+    first_workday_of_month: bool = False
+    params: dict = Field(default_factory=dict)
+
+    @field_validator("actor")
+    @classmethod
+    def _actor(cls, actor):
+        from .jobs import JOBS
+        if actor is not None and actor not in JOBS:
+            raise ValueError(f"unknown actor {actor!r}{suggest(actor, JOBS)}")
+        return actor
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, cron):
+        problem = cron_problem(cron) if cron is not None else None
+        if problem:
+            raise ValueError(f"bad cron expression {cron!r}: {problem}")
+        return cron
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, groups):
+        from .recipients import GROUPS
+        bad = [g for g in groups if g not in GROUPS]
+        if bad:
+            raise ValueError("; ".join(f"unknown recipient group {g!r}{suggest(g, GROUPS)}" for g in bad))
+        return groups
+
+
+class ScheduleSpec(ScheduleFields):
+    name: str
+    actor: str
+    cron: str
+
+
+class FileFields(Strict):
+    timezone: str = "Asia/Shanghai"
+    defaults: ScheduleFields = Field(default_factory=ScheduleFields)
+    schedules: list = Field(default_factory=list)
+
+
 def load(path: Path | str) -> ScheduleFile:
-    """Parse and validate; raises ``ScheduleError`` listing every problem with its line."""
+    """Parse and validate (pydantic models, ``worker.schema``); raises ``ScheduleError`` listing every
+    problem on the line of its key, with the closest valid name for a misspelt key, actor, value
+    or recipient group."""
     from . import tasks  # noqa: F401  (registers the jobs)
-    from .jobs import JOBS
-    from .recipients import GROUPS
 
     path = Path(path)
-    problems: list[str] = []
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScheduleError([f"{path}: cannot read: {exc}"]) from None
+    try:
+        data = load_yaml(path, text)
+    except ConfigError as exc:
+        raise ScheduleError(str(exc).splitlines()) from None
     import hashlib
     digest = hashlib.sha256(text.encode()).hexdigest()
+    problems: list[str] = []
+    top = {k: v for k, v in data.items() if not k.startswith("__")} | {"schedules": []}
     try:
-        data = yaml.load(text, Loader=_LineLoader) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ScheduleError([(f"{path}:{mark.line + 1 if mark else '?'}: not valid YAML: "
-                             f"{getattr(exc, 'problem', exc)}")]) from None
-    if not isinstance(data, dict):
-        raise ScheduleError([f"{path}:1: expected a mapping with timezone and schedules"])
-    for key in set(data) - TOP_KEYS - {"__line__", "__lines__"}:
-        problems.append(f"{path}:{data['__lines__'].get(key, data['__line__'])}: unknown key {key!r}"
-                        f"{suggest(key, TOP_KEYS)}")
+        FileFields.model_validate(plain(top))
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = err["loc"]
+            line = schema_line(data, loc)
+            prefix = "defaults: " if loc and loc[0] == "defaults" and len(loc) > 1 else ""
+            problems += [f"{path}:{line}: {prefix}{part}" for part in schema_describe(err, FileFields).split("; ")]
     try:
         tz = ZoneInfo(str(data.get("timezone", "Asia/Shanghai")))
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"{path}:{data.get('__line__', 1)}: unknown time zone {data.get('timezone')!r}")
+        problems.append(f"{path}:{data['__lines__'].get('timezone', 1)}: unknown time zone {data.get('timezone')!r}")
         tz = ZoneInfo("Asia/Shanghai")
-    defaults = {k: v for k, v in (data.get("defaults") or {}).items() if k not in ("__line__", "__lines__")}
-    for key in set(defaults) - SCHEDULE_KEYS:
-        problems.append(f"{path}:{data['defaults']['__lines__'].get(key, data['defaults']['__line__'])}: defaults: "
-                        f"unknown key {key!r}{suggest(key, SCHEDULE_KEYS)}")
-    schedules, names = [], set()
+    defaults = {k: v for k, v in plain(data.get("defaults") or {}).items() if k in ScheduleFields.model_fields}
     items = data.get("schedules")
     if not isinstance(items, list) or not items:
-        problems.append(f"{path}:{data.get('__line__', 1)}: 'schedules' must be a non-empty list")
+        problems.append(f"{path}:{data['__lines__'].get('schedules', 1)}: 'schedules' must be a non-empty list")
         items = []
+    schedules, names = [], set()
     for item in items:
         if not isinstance(item, dict):
-            problems.append(f"{path}: a schedule entry is not a mapping: {item!r}")
+            problems.append(f"{path}:{data['__lines__'].get('schedules', 1)}: a schedule entry is not a mapping: "
+                            f"{item!r}")
             continue
-        line = item.pop("__line__", 0)
-        lines = item.pop("__lines__", {})
-        where = f"{path}:{line}"
-        at = lambda key, lines=lines, line=line: f"{path}:{lines.get(key, line)}"   # the line of the key
-        for key in set(item) - SCHEDULE_KEYS:
-            problems.append(f"{at(key)}: unknown key {key!r} in schedule {item.get('name', '?')!r}"
-                            f"{suggest(key, SCHEDULE_KEYS)}")
-        spec = {**{k: v for k, v in defaults.items() if k in SCHEDULE_KEYS}, **{k: v for k, v in item.items()
-                                                                                if k in SCHEDULE_KEYS}}
-        name = spec.get("name")
-        if not name:
-            problems.append(f"{where}: a schedule needs a name")
-            continue
+        line, name = item.get("__line__", 0), item.get("name")
         if name in names:
-            problems.append(f"{where}: duplicate schedule name {name!r}")
+            problems.append(f"{path}:{line}: duplicate schedule name {name!r}")
         names.add(name)
-        if spec.get("actor") not in JOBS:
-            problems.append(f"{at('actor')}: schedule {name!r}: unknown actor {spec.get('actor')!r}"
-                            f"{suggest(spec.get('actor'), JOBS)}")
-        problem = cron_problem(spec.get("cron"))
-        if problem:
-            problems.append(f"{at('cron')}: schedule {name!r}: bad cron expression {spec.get('cron')!r}: {problem}")
-        for key, allowed in (("days", {"all", "workdays"}), ("on_holiday", {"skip", "next_workday"}),
-                             ("misfire", {"skip", "run_once", "catch_up"}), ("period", {"previous", "current"})):
-            if key in spec and spec[key] not in allowed:
-                problems.append(f"{at(key)}: schedule {name!r}: {key} must be one of {', '.join(sorted(allowed))}, "
-                                f"not {spec[key]!r}{suggest(spec[key], allowed)}")
-        recipients = spec.get("recipients") or []
-        if not isinstance(recipients, list):
-            problems.append(f"{at('recipients')}: schedule {name!r}: recipients must be a list such as "
-                            f"[{recipients}], not the string {recipients!r}")
-            recipients = []
-        for group in recipients:
-            if group not in GROUPS:
-                problems.append(f"{at('recipients')}: schedule {name!r}: unknown recipient group {group!r}"
-                                f"{suggest(group, GROUPS)}")
-        grace = spec.get("grace_minutes", 720)
-        if not isinstance(grace, int) or isinstance(grace, bool) or grace < 0:
-            problems.append(f"{at('grace_minutes')}: schedule {name!r}: grace_minutes must be a whole number of "
-                            f"minutes, not {grace!r}")
-        for key in ("enabled", "first_workday_of_month"):
-            if key in spec and not isinstance(spec[key], bool):
-                problems.append(f"{at(key)}: schedule {name!r}: {key} must be true or false (unquoted), "
-                                f"not {spec[key]!r}")
-        params = {k: v for k, v in (spec.get("params") or {}).items() if k not in ("__line__", "__lines__")}
+        try:
+            spec = ScheduleSpec.model_validate(defaults | plain(item))
+        except ValidationError as exc:
+            for err in exc.errors():
+                key = err["loc"][0] if err["loc"] else ""
+                where = f"{path}:{item.get('__lines__', {}).get(key, line)}"
+                message = schema_describe(err, ScheduleSpec)
+                if err["type"] == "extra_forbidden":
+                    problems.append(f"{where}: {message.split(' (')[0]} in schedule {name or '?'!r}"
+                                    f"{message[len(message.split(' (')[0]):]}")
+                elif err["type"] == "missing" and key == "name":
+                    problems.append(f"{where}: a schedule needs a name")
+                else:
+                    problems += [f"{where}: schedule {name or '?'!r}: {part}" for part in message.split("; ")]
+            continue
         schedules.append(Schedule(
-            name=name, actor=spec.get("actor"), cron=spec.get("cron"), days=spec.get("days", "all"),
-            on_holiday=spec.get("on_holiday", "skip"), period=spec.get("period", "previous"),
-            recipients=list(recipients), misfire=spec.get("misfire", "run_once"),
-            grace_minutes=grace if isinstance(grace, int) else 720, enabled=spec.get("enabled", True) is True,
-            first_workday_of_month=spec.get("first_workday_of_month", False) is True, params=params, line=line))
+            name=spec.name, actor=spec.actor, cron=spec.cron, days=spec.days, on_holiday=spec.on_holiday,
+            period=spec.period, recipients=list(spec.recipients), misfire=spec.misfire,
+            grace_minutes=spec.grace_minutes, enabled=spec.enabled,
+            first_workday_of_month=spec.first_workday_of_month, params=dict(spec.params), line=line))
     if problems:
         raise ScheduleError(problems)
     return ScheduleFile(path, tz, schedules, digest)
