@@ -129,6 +129,27 @@ def redis_url():
     return REDIS_URL
 
 
+def document_text(kind: str, scope: str | None = None, flat: bool = False) -> str:
+    """The text of the newest stored document of a kind (and scope); ``flat`` removes every blank,
+    since a PDF line break may fall anywhere in a phrase."""
+    import re
+
+    from pypdf import PdfReader
+    from sqlalchemy import select
+
+    from worker.db import session_scope
+    from worker.models import Document
+
+    with session_scope() as s:
+        q = select(Document).where(Document.kind == kind).order_by(Document.id.desc())
+        if scope:
+            q = q.where(Document.scope == scope)
+        doc = s.scalars(q).first()
+    assert doc is not None, f"no {kind} {scope or ''}"
+    text = "".join(p.extract_text() for p in PdfReader(doc.path).pages)
+    return re.sub(r"\s", "", text) if flat else text
+
+
 class History:
     """Hand-built ticket histories, stored through the same path an import takes."""
 

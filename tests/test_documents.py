@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from tests.conftest import document_text
 from worker.cli import main
 from worker.db import session_scope
 from worker.models import Document, Run
@@ -48,13 +49,7 @@ def run(*args):
     return res
 
 
-def pdf_text(kind: str, scope: str | None = None) -> str:
-    with session_scope() as s:
-        q = select(Document).where(Document.kind == kind).order_by(Document.id.desc())
-        if scope:
-            q = q.where(Document.scope == scope)
-        doc = s.scalars(q).first()
-    return "".join(p.extract_text() for p in PdfReader(doc.path).pages)
+pdf_text = document_text
 
 
 def last_summary(job: str) -> dict:

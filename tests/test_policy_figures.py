@@ -7,18 +7,17 @@ elapsed time; the return window is one working day.
 from __future__ import annotations
 
 import email
-import re
 from datetime import date, datetime
 from email import policy as email_policy
 
 import pytest
 from click.testing import CliRunner
-from pypdf import PdfReader
 from sqlalchemy import select
 
+from tests.conftest import document_text
 from worker.cli import main
 from worker.db import session_scope
-from worker.models import Document, Escalation, ImportCorrection, OutboxMessage, Run, Ticket, TicketEvent
+from worker.models import Escalation, ImportCorrection, OutboxMessage, Run, Ticket, TicketEvent
 
 
 def run(*args, code=0):
@@ -28,14 +27,7 @@ def run(*args, code=0):
 
 
 def pdf_text(kind: str, scope: str | None = None) -> str:
-    """The document's text with every blank removed (a PDF line break may fall anywhere)."""
-    with session_scope() as s:
-        q = select(Document).where(Document.kind == kind).order_by(Document.id.desc())
-        if scope:
-            q = q.where(Document.scope == scope)
-        doc = s.scalars(q).first()
-    assert doc is not None, f"no {kind} {scope or ''}"
-    return re.sub(r"\s", "", "".join(p.extract_text() for p in PdfReader(doc.path).pages))
+    return document_text(kind, scope, flat=True)
 
 
 def summary(job: str) -> dict:
