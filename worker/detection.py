@@ -233,12 +233,6 @@ def unresolved_callbacks(session, start: datetime, end: datetime, unsatisfied_on
     return out
 
 
-def unresolved(session, period: Period) -> list[dict]:
-    """Callbacks in the period that found the matter unresolved (未解决)."""
-    return _rows(session, A.is_current.is_(True), A.resolved.is_(False), A.callback_at >= period.start_at,
-                 A.callback_at < period.end_at)
-
-
 def law_enforcement(session, start: datetime, end: datetime) -> list[dict]:
     """Tickets of the selected 事项编码 (sub-codes included), dispatched or called back in [start, end)."""
     active = or_(and_(A.dispatched_at >= start, A.dispatched_at < end),

@@ -103,10 +103,6 @@ class DeliveryReport:
     written: int = 0
     refusals: list[str] = field(default_factory=list)   # "recipient: server reply" of permanent failures
 
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
 
 def _due(now: datetime, stale_after: timedelta):
     """Pending and past its backoff, or claimed by a sender that stopped answering long ago."""
