@@ -192,3 +192,21 @@ def test_every_version_sent_is_kept_and_can_be_got_back(sqlite_db, history, tmp_
         fh.write(b"%tampered")
     res = cli("documents", "get", "weekly_bulletin", "2026-W46", "--version", "2", "--out", str(tmp_path / "v2.pdf"))
     assert res.exit_code == 1 and "the file was altered" in res.output
+
+
+def test_a_dry_run_of_the_inbox_stores_and_moves_nothing(sqlite_db, monkeypatch, tmp_path):
+    import shutil
+
+    from worker import tasks  # noqa: F401 — registers the jobs
+    from worker.config import PROJECT_ROOT
+    from worker.jobs import preview
+    from worker.models import Ticket
+
+    inbox = tmp_path / "preview" / "inbox"        # the preview's own var folder
+    inbox.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "db" / "seed" / "sample-export.csv", inbox / "export.csv")
+    _run, summary, _n = preview("process_inbox", None, tmp_path / "preview")
+    assert summary["files"][0]["outcome"] == "would go to done"
+    assert (inbox / "export.csv").exists() and not (inbox / "done" / "export.csv").exists()
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 0

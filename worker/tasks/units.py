@@ -110,8 +110,9 @@ def leader_digest(ctx):
             open_letters = letters.get(code, [])
             rows.append({"unit_name": names.get(code, code), "resolution": m.dual_resolution,
                          "satisfaction": sat, "rank": f"{m.rank}/{ranked}" if m.rank else "—", "trend": trend,
-                         "overdue": m.overdue, "tier": (st.tier_label if st and st.tier_label else "—"),
-                         "streak": f"连续{st.streak}周（{since_text(st)}）" if st and st.streak else "—",
+                         "overdue": m.overdue,
+                         "ladder": "—" if not (st and st.streak) else
+                         f"{st.tier_label or '尚未启动问责'}\n连续{st.streak}周（{since_text(st)}）",
                          "letters": f"{sum(1 for e in open_letters if e.state == 'overdue')}/{len(open_letters)}"})
             if st and st.next_tier:
                 warned.append(f"{names.get(code, code)}已连续{st.streak}周“双率”未达标，下周仍未达标将启动"
@@ -119,7 +120,8 @@ def leader_digest(ctx):
         label = ctx.period.label()
         title = f"分管单位12345热线工作周报（{leader.name}）"
         _doc, pdf = store(ctx, kind="leader_digest", scope=f"{ctx.period.key}:{leader.id}", title=title,
-                         template="documents/leader_digest.html", period_label=label, leader=leader.name,
+                         template="documents/leader_digest.html", period_label=label,
+                         leader=f"{leader.name}{leader.title or '同志'}",
                          rows=rows, warned=warned)
         notify(ctx, kind="leader_digest", scope=str(leader.id), people=[leader], groups=[],
                subject=f"【分管单位周报】{label}分管单位“双率”及督办情况",
