@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from tests.conftest import document_text
 from worker.cli import main
+from worker.config import PROJECT_ROOT
 from worker.db import session_scope
 from worker.models import Document, Run
 
@@ -221,6 +222,19 @@ def test_reduced_user_agent_sheet_renders_like_the_full_one(district, tmp_path, 
             pages[name, job] = [p.read_bytes() for p in sorted(tmp_path.glob(f"{prefix.name}-*.png"))]
     for job in runs:
         assert pages["reduced", job] and pages["reduced", job] == pages["full", job], job
+
+
+def test_the_patched_libraries_are_the_locked_versions():
+    """worker.rendering mends tinyhtml5's internals and leans on WeasyPrint's: an upgrade must be a
+    deliberate change of requirements.lock, made with this test and the next one passing."""
+    from importlib.metadata import version
+
+    pins = dict(line.split("==") for line in (PROJECT_ROOT / "requirements.lock").read_text().splitlines()
+                if "==" in line and not line.startswith(("#", " ")))
+    for package in ("tinyhtml5", "weasyprint", "pydyf", "fonttools"):
+        assert version(package) == pins[package], (
+            f"{package} {version(package)} is installed, requirements.lock pins {pins[package]}: "
+            f"re-check worker/rendering.py's mends before changing the lock")
 
 
 def test_parser_cache_mend_parses_like_tinyhtml5(district, monkeypatch):

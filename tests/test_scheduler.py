@@ -41,7 +41,7 @@ schedules:
 
 def test_shipped_schedules_are_valid():
     res = CliRunner().invoke(main, ["schedules", "validate"])
-    assert res.exit_code == 0 and "13 schedules, valid" in res.output
+    assert res.exit_code == 0 and "16 schedules, valid" in res.output
 
 
 def test_every_problem_is_reported_with_its_line(tmp_path):
@@ -116,7 +116,7 @@ def test_next_prints_each_slot_once_with_its_period_and_a_calendar_gap_once():
     res = CliRunner().invoke(main, ["schedules", "next", "--count", "3", "--from", "2026-11-23 12:00"])
     assert res.exit_code == 0
     out = res.output
-    assert len(out.splitlines()) < 52             # 13 schedules, 3 slots each, at most
+    assert len(out.splitlines()) < 64             # 16 schedules, 3 slots each, at most
     assert "  2026-11-30 Mon 09:00  reports 2026年11月23日至11月29日" in out    # the bulletin and the week it reports
     assert "  2026-12-01 Tue 09:00  reports 2026年11月" in out                 # the monthly analysis
     assert out.count("calendar has no data for 2027") == 1
@@ -165,6 +165,21 @@ def ledger():
     with session_scope() as s:
         return [(r.schedule, r.nominal_at, r.state, r.error) for r in s.scalars(select(Run).order_by(Run.nominal_at,
                                                                                                  Run.schedule))]
+
+
+def test_the_scheduler_wakes_on_the_slot_not_a_tick_later(sqlite_db, tmp_path):
+    """Between passes the scheduler sleeps until the next slot of any schedule (a few ms past it),
+    at most one tick: the 08:30 sheet goes out at 08:30:00, not up to a tick later."""
+    path = tmp_path / "s.yaml"
+    path.write_text('schedules:\n  - name: sheet\n    actor: daily_sheet\n    cron: "30 8 * * *"\n'
+                    '  - name: bulletin\n    actor: weekly_bulletin\n    cron: "0 9 * * 1"\n'
+                    '  - name: idle\n    actor: send_outbox\n    cron: "* * * * *"\n    enabled: false\n',
+                    encoding="utf-8")
+    sched = make_scheduler(path, lambda: datetime(2026, 12, 21, 8, 29), [], tick_seconds=5)
+    sched.reload_if_changed()
+    assert sched.seconds_to_wait(datetime(2026, 12, 21, 8, 29, 58, 250000)) == pytest.approx(1.755)
+    assert sched.seconds_to_wait(datetime(2026, 12, 21, 8, 25)) == 5          # never longer than a tick
+    assert sched.seconds_to_wait(datetime(2026, 12, 21, 8, 59, 59, 999000)) == pytest.approx(0.006)
 
 
 def test_holiday_skip_move_and_two_replicas_fire_once(sqlite_db, tmp_path):

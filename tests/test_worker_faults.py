@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -191,4 +192,50 @@ def test_postgres_connections_dropped_mid_run(postgres_db, history, redis_url, f
         stop(worker)
         client = redis.Redis.from_url(redis_url)
         for key in client.scan_iter(f"{namespace}*"):
+            client.delete(key)
+
+
+@pytest.mark.redis
+def test_health_answers_for_the_scheduler_and_workers_of_this_host(sqlite_db, redis_url, tmp_path):
+    """The containers' healthchecks: `hotline health scheduler|worker` exits 0 once a process of that
+    role runs on this host, 1 with the reason before it starts and after a worker stops."""
+    import redis
+
+    schedules = tmp_path / "schedules.yaml"
+    schedules.write_text("schedules:\n  - name: idle\n    actor: send_outbox\n    cron: \"0 0 1 1 *\"\n",
+                         encoding="utf-8")
+    namespace = f"hotline-test-{uuid.uuid4().hex[:8]}"
+    env = dict(os.environ, REDIS_URL=redis_url, HOTLINE_REDIS_NAMESPACE=namespace, HOTLINE_SCHEDULES=str(schedules))
+
+    def health(role):
+        return subprocess.run([sys.executable, "-m", "worker.cli", "health", role], check=False, env=env,
+                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=30)
+
+    def until_healthy(role):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            res = health(role)
+            if res.returncode == 0:
+                return res
+            time.sleep(0.5)
+        raise AssertionError(f"{role} never healthy: {res.stderr}")
+
+    for role in ("scheduler", "worker"):
+        res = health(role)
+        assert res.returncode == 1 and f"unhealthy: no live {role} on" in res.stderr
+    procs = [spawn(["scheduler", "--tick", "1"], env), spawn(["worker", "--processes", "1", "--threads", "1"], env)]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert until_healthy("scheduler").stdout.strip().endswith(" active")
+        assert until_healthy("worker").stdout.startswith("healthy: ")
+        # A scheduler that stops answering is unhealthy within 30 s: its word expires.
+        assert 0 < client.ttl(f"{namespace}:alive:scheduler:{socket.gethostname()}") <= 30
+        procs[1].send_signal(signal.SIGTERM)   # as `docker stop` does: the main process only
+        procs[1].wait(timeout=15)
+        res = health("worker")
+        assert res.returncode == 1 and "unhealthy" in res.stderr, client.keys(f"{namespace}:workers:*")
+    finally:
+        for proc in procs:
+            stop(proc)
+        for key in client.scan_iter(f"{namespace}:*"):
             client.delete(key)

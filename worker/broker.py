@@ -9,14 +9,15 @@
 - Dead-lettered messages stay in Redis's ``dramatiq:<queue>.XQ`` set (``hotline worker --dead``).
 - ``Prometheus``: Dramatiq's exporter in ``hotline worker --metrics`` (port ``dramatiq_prom_port``,
   default 9191).
-- ``WorkerRegistry``: each worker process announces itself in Redis (``<namespace>:workers:<id>``,
-  renewed every 10 s, expiring after 30 s), so ``hotline doctor`` counts the live workers.
+- ``WorkerRegistry``: each worker process announces itself in Redis (``<namespace>:workers:<host>:<pid>``,
+  renewed every 10 s while its consumer and worker threads all live, expiring after 30 s), so
+  ``hotline doctor`` counts the live workers and ``hotline health worker`` (a container's
+  healthcheck) finds this host's.
 """
 from __future__ import annotations
 
 import os
 import smtplib
-import socket
 import threading
 import time
 
@@ -47,30 +48,36 @@ class WorkerRegistry(dramatiq.Middleware):
     def __init__(self, url: str, namespace: str, every: float = 10.0):
         self.url, self.namespace, self.every = url, namespace, every
         self.stop = threading.Event()
-        self.key = f"{namespace}:workers:{socket.gethostname()}:{os.getpid()}"
+        from .config import instance_name
+
+        self.key = f"{namespace}:workers:{instance_name()}:{os.getpid()}"
 
     def after_worker_boot(self, broker, worker):
         import redis
 
-        client = redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
+        self.client = redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
 
         def beat():
-            while True:
+            while not self.stop.is_set():
+                threads = [*worker.consumers.values(), *worker.workers]
                 try:
-                    client.set(self.key, time.strftime("%Y-%m-%d %H:%M:%S"), ex=int(self.every * 3))
+                    if all(thread.is_alive() for thread in threads):
+                        self.client.set(self.key, time.strftime("%Y-%m-%d %H:%M:%S"), ex=int(self.every * 3))
                 except redis.RedisError:
                     pass
-                if self.stop.wait(self.every):
-                    break
-            try:
-                client.delete(self.key)
-            except redis.RedisError:
-                pass
+                self.stop.wait(self.every)
 
         threading.Thread(target=beat, daemon=True, name="worker-registry").start()
 
     def before_worker_shutdown(self, broker, worker):
+        """Withdrawn at once, not when the key expires: a stopping worker is no longer healthy."""
+        import redis
+
         self.stop.set()
+        try:
+            self.client.delete(self.key)
+        except redis.RedisError:
+            pass
 
 
 def live_workers(url: str, namespace: str) -> list[str]:

@@ -65,12 +65,17 @@ def main():
 
 
 @main.command("init-db")
-def init_db_cmd():
+@click.option("--directory", "with_directory", is_flag=True,
+              help="then load the directory file (HOTLINE_CONFIG/directory.yaml) when there is one")
+def init_db_cmd(with_directory):
     """Create or upgrade the database schema (Alembic)."""
     from .db import init_db
 
     init_db()
-    click.echo(f"database ready: {load_settings().database_url}")
+    settings = load_settings()
+    click.echo(f"database ready: {settings.database_url}")
+    if with_directory and settings.directory_file.exists():
+        _load_directory(settings.directory_file)
 
 
 # -- directory and import -------------------------------------------------------------------------
@@ -80,19 +85,26 @@ def directory():
 
 
 @directory.command("load")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
 def directory_load(file):
-    """Load (upsert) units, people and categories from FILE (YAML, or CSV per section)."""
-    from .db import init_db, session_scope
-    from .directory import load_directory
+    """Load (upsert) units, people and categories from FILE (YAML, or CSV per section); by default
+    the directory file of the configuration (HOTLINE_CONFIG/directory.yaml, or the demo district)."""
+    from .db import init_db
 
     init_db()
+    _load_directory(file or load_settings().directory_file)
+
+
+def _load_directory(file) -> None:
+    from .db import session_scope
+    from .directory import load_directory
+
     try:
         with session_scope() as s:
             counts = load_directory(s, file)
     except ConfigError as exc:
         fail(f"{exc} — nothing was changed", 1)
-    click.echo(", ".join(f"{n} {k}" for k, n in counts.items()) + " loaded")
+    click.echo(f"{file}: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + " loaded")
 
 
 @main.command("import")
@@ -511,6 +523,37 @@ def worker(processes, threads, metrics, dead):
     sys.exit(dramatiq_main())
 
 
+@main.command()
+@click.argument("role", type=click.Choice(["scheduler", "worker"]))
+def health(role):
+    """Exit 0 if a ROLE process on this host is alive (a container's healthcheck).
+
+    A scheduler replica (active or standing by) says so in Redis after every pass; a worker process
+    while its consumer and worker threads all run.  Both keys expire within 30 s of the last word."""
+    import redis
+
+    from .broker import live_workers
+    from .config import instance_name
+    from .scheduler import alive_key
+
+    settings = load_settings()
+    if not settings.redis_url:
+        fail("REDIS_URL is not set: the health of the scheduler and workers is kept in Redis", 2)
+    host = instance_name()
+    try:
+        if role == "scheduler":
+            state = redis.Redis.from_url(settings.redis_url, socket_timeout=5).get(alive_key("scheduler", host))
+            found = [f"{host} {state.decode()}"] if state else []
+        else:
+            namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
+            found = [w for w in live_workers(settings.redis_url, namespace) if w.startswith(f"{host}:")]
+    except redis.RedisError as exc:
+        fail(f"unhealthy: Redis unreachable ({exc})", 1)
+    if not found:
+        fail(f"unhealthy: no live {role} on {host} in the last 30 s", 1)
+    click.echo(f"healthy: {', '.join(found)}")
+
+
 # -- outbox ---------------------------------------------------------------------------------------
 def _operator(by: str | None) -> str:
     import getpass
@@ -644,8 +687,20 @@ def _summary(report, elapsed: float | None = None) -> None:
         click.echo(f"done in {elapsed:.0f} s")
 
 
+def _demo_folder() -> Path:
+    """Where a demo goes by default: beside the service's own files in HOTLINE_VAR (the image's
+    non-root user can write nowhere else), or ./out in a checkout."""
+
+    var = os.environ.get("HOTLINE_VAR")
+    folder = Path(var) / "demo" if var else Path.cwd() / "out"
+    if not os.access(folder.parent, os.W_OK):
+        fail(f"{folder.parent} is not writable: pass --out FOLDER or set HOTLINE_VAR", 2)
+    return folder
+
+
 @main.command()
-@click.option("--out", "out", default="out", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", "out", type=click.Path(file_okay=False),
+              help="the demo's folder (default: $HOTLINE_VAR/demo when HOTLINE_VAR is set, else ./out)")
 @click.option("--weeks", default=8, show_default=True, help="weeks of schedules to replay")
 @click.option("--until", "until", default="2026-11-16", show_default=True,
               help="replay up to this date (the default span crosses 国庆 2026)")
@@ -661,7 +716,7 @@ def demo(out, weeks, until, per_day, seed):
     from tqdm import tqdm
 
     started = time.time()
-    out_dir = Path(out).resolve()
+    out_dir = Path(out).resolve() if out else _demo_folder()
     for sub in ("documents", "outbox", "hotline.db", "hotline.db-wal", "hotline.db-shm", "export.csv"):
         target = out_dir / sub
         if target.is_dir():

@@ -1,8 +1,13 @@
 """Settings and the policy files.
 
 Mechanism lives in code; policy lives in YAML next to the project (``config/*.yaml``,
-``calendar.yaml``, ``schedules.yaml``).  Every path can be moved with an environment
-variable so a deployment keeps its policy outside the image.
+``calendar.yaml``, ``schedules.yaml``, the directory ``db/seed/district.yaml``).
+
+A deployment keeps all of it in one folder outside the image, ``HOTLINE_CONFIG``: the policy files,
+``schedules.yaml``, ``calendar.yaml`` and ``directory.yaml`` side by side (``deploy/init-config.sh``
+fills one from the shipped files).  A folder, not single files, is what a container mounts: an editor
+that saves by rename leaves a single-file bind mount on the old inode, and the scheduler would never
+see the edit.  ``HOTLINE_SCHEDULES``, ``HOTLINE_CALENDAR`` and ``HOTLINE_DIRECTORY`` still move one file.
 """
 from __future__ import annotations
 
@@ -19,9 +24,23 @@ class ConfigError(Exception):
     """A policy or settings file is wrong; the message names the file and the field."""
 
 
+def instance_name() -> str:
+    """This process's host as the health keys and the worker registry name it: the host name, or
+    ``HOTLINE_INSTANCE`` where containers share one (Docker's host network)."""
+    import socket
+
+    return os.environ.get("HOTLINE_INSTANCE") or socket.gethostname()
+
+
 def _path(env: str, default: Path) -> Path:
     value = os.environ.get(env)
     return Path(value) if value else default
+
+
+def _policy_file(env: str, name: str, default: Path) -> Path:
+    """A file of its own variable, else NAME in the ``HOTLINE_CONFIG`` folder, else the project's."""
+    folder = os.environ.get("HOTLINE_CONFIG")
+    return _path(env, Path(folder) / name if folder else default)
 
 
 @dataclass(frozen=True)
@@ -31,6 +50,7 @@ class Settings:
     config_dir: Path
     calendar_file: Path
     schedules_file: Path
+    directory_file: Path
     var_dir: Path
     smtp: dict = field(default_factory=dict)
 
@@ -73,8 +93,10 @@ def load_settings() -> Settings:
         database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'hotline.db'}",
         redis_url=os.environ.get("REDIS_URL") or None,
         config_dir=_path("HOTLINE_CONFIG", PROJECT_ROOT / "config"),
-        calendar_file=_path("HOTLINE_CALENDAR", PROJECT_ROOT / "calendar.yaml"),
-        schedules_file=_path("HOTLINE_SCHEDULES", PROJECT_ROOT / "schedules.yaml"),
+        calendar_file=_policy_file("HOTLINE_CALENDAR", "calendar.yaml", PROJECT_ROOT / "calendar.yaml"),
+        schedules_file=_policy_file("HOTLINE_SCHEDULES", "schedules.yaml", PROJECT_ROOT / "schedules.yaml"),
+        directory_file=_policy_file("HOTLINE_DIRECTORY", "directory.yaml",
+                                    PROJECT_ROOT / "db" / "seed" / "district.yaml"),
         var_dir=var_dir,
         smtp=smtp,
     )

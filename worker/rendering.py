@@ -81,6 +81,9 @@ def mask_name(name: str | None) -> str:
     return name[0] + "*" * max(1, len(name) - 1)
 
 
+SATISFACTION_WORDS = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
+
+
 def public_ticket(row: dict, names: dict[str, str] | None = None) -> dict:
     """A ticket row as documents may show it: caller masked, content masked, unit names resolved."""
     out = dict(row)
@@ -220,7 +223,7 @@ def environment() -> Environment:
                       disabled_extensions=("txt",), default=True, default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=_pct, score=_score, change=_change, cn_date=_cn_date, cn_time=_cn_time, mask_phone=mask_phone, mask_name=mask_name,
                        mask_text=mask_text)
-    env.globals.update(SATISFACTION={"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"},
+    env.globals.update(SATISFACTION=SATISFACTION_WORDS,
                        REPLY_KINDS={"normal": "正常答复", "out_of_scope": "不在受理范围", "not_true": "情况不属实",
                                     "explained": "解释说明", "planned": "列入计划"})
     return env
@@ -317,6 +320,10 @@ def _mend_parser_cache() -> None:
 
     if type(getattr(inputstream, "characters_until_regex", None)) is dict:
         inputstream.characters_until_regex = _CharsUntilPatterns()
+    else:   # a tinyhtml5 other than requirements.lock's: documents still render, only slower
+        logging.getLogger("hotline.rendering").warning(
+            "tinyhtml5 %s has no characters_until_regex dict: the parser-cache mend is off (see requirements.lock)",
+            getattr(inputstream, "__version__", "?"))
 
 
 @lru_cache(maxsize=1)

@@ -31,15 +31,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from croniter import croniter
 from sqlalchemy import func, or_, select, update
 
 from . import runs
 from .calendar import load_calendar
+from .config import instance_name
 from .db import session_factory
 from .jobs import JOBS, resolve_period
 from .models import Run
 from .schedules import ScheduleError, ScheduleFile, Slot, load, slots
-from .times import now_local
+from .times import TZ, now_local
 
 log = logging.getLogger("hotline.scheduler")
 # A queued run with no progress for this long has lost its message (an enqueuer died): send it again,
@@ -50,6 +52,12 @@ MAX_LOOKBACK = timedelta(days=7)
 
 RENEW = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"""
 RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"""
+
+
+def alive_key(role: str, host: str | None = None) -> str:
+    """The Redis key in which a process of ROLE on HOST says it is alive (``hotline health``)."""
+    namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
+    return f"{namespace}:alive:{role}:{host or instance_name()}"
 
 
 class Lease:
@@ -323,6 +331,18 @@ class Scheduler:
         except redis.RedisError:
             pass
 
+    def _alive(self, state: str) -> None:
+        """This replica's liveness for ``hotline health scheduler`` (a container's healthcheck): set
+        after every pass, so a process stuck in a pass or cut off from Redis goes unhealthy."""
+        if self.lease is None:
+            return
+        import redis
+
+        try:
+            self.lease.client.set(alive_key("scheduler"), state, ex=int(max(30, 3 * self.tick_seconds)))
+        except redis.RedisError:
+            pass
+
     @staticmethod
     def _log_slot(slot: Slot, decision: str, run: Run | None) -> None:
         """Every slot fired, skipped or moved, with the reason (one line each)."""
@@ -371,6 +391,20 @@ class Scheduler:
                 self._send(run)
 
     # -- the process -------------------------------------------------------------------------
+    def seconds_to_wait(self, now: datetime) -> float:
+        """Until the next slot of any schedule, and never longer than a tick: a job starts on its
+        minute, not up to a tick after it, while edits, the lease and the sweep are still seen to
+        every tick.  (A few milliseconds past the slot, so that the pass finds it due.)"""
+        if self.config is None:
+            return self.tick_seconds
+        tz = self.config.timezone
+        start = now.replace(tzinfo=tz)
+        upcoming = [croniter(sched.cron, start).get_next(datetime) for sched in self.config.schedules if sched.enabled]
+        if not upcoming:
+            return self.tick_seconds
+        until = (min(upcoming).astimezone(tz).replace(tzinfo=None) - now).total_seconds() + 0.005
+        return min(self.tick_seconds, max(0.0, until))
+
     def run_forever(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
@@ -386,7 +420,9 @@ class Scheduler:
                     self.tick()
                 except Exception:  # a bad tick must not end the process; the next one retries
                     log.exception("scheduler tick failed")
-            self.stop_event.wait(self.tick_seconds)
+            self._alive("active" if holds else "standby")
+            precise = datetime.now(TZ).replace(tzinfo=None)   # the ledger's clock keeps whole seconds
+            self.stop_event.wait(self.seconds_to_wait(precise) if holds else self.tick_seconds)
         if self.lease:
             self.lease.release()
         log.info("scheduler: stopped")
