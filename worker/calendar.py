@@ -107,10 +107,12 @@ class WorkCalendar:
             raise ConfigError(f"{self.calendar_file}: no calendar year is known")
         self.first_year, self.last_year = min(years), max(years)
         self.origin = date(self.first_year, 1, 1)
+        self.origin_day = int(np.datetime64(self.origin, "D").view(np.int64))
         n_days = (date(self.last_year, 12, 31) - self.origin).days + 1
         weekday = (np.arange(n_days) + self.origin.weekday()) % 7
         is_work = weekday < 5
         known = np.zeros(n_days, dtype=bool)
+        self.holidays = frozenset(d for holidays, _ in years.values() for d in holidays)   # 法定节假日
         for year, (holidays, workdays) in years.items():
             start = (date(year, 1, 1) - self.origin).days
             end = (date(year, 12, 31) - self.origin).days
@@ -123,6 +125,10 @@ class WorkCalendar:
         self.known = known
         self.work_cum = np.cumsum(is_work, dtype=np.int64)
         self.unknown_cum = np.cumsum(~known, dtype=np.int64)
+        # The k-th working day of the table (k counted as work_cum counts): adding n working days
+        # is then two lookups, nth_workday[work_cum[start] + n], with no search per row.
+        self.nth_workday = np.searchsorted(self.work_cum, np.arange(self.work_cum[-1] + 1), side="left")
+        self.gapless = bool(known.all())   # no unknown year between the first and the last
 
     # -- scalar helpers -------------------------------------------------------------------
     def coverage(self) -> list[Coverage]:
@@ -157,9 +163,12 @@ class WorkCalendar:
     # -- vectorized -----------------------------------------------------------------------
     def ordinals(self, days: np.ndarray) -> np.ndarray:
         """``datetime64`` array (any unit) → day ordinals into the table; checks coverage."""
-        ords = (days.astype("datetime64[D]") - np.datetime64(self.origin, "D")).astype(np.int64)
-        bad = (ords < 0) | (ords >= len(self.is_work))
-        if bad.any() or (~self.known[np.clip(ords, 0, len(self.known) - 1)]).any():
+        ords = days.astype("datetime64[D]").view(np.int64) - self.origin_day
+        if len(ords) == 0:
+            return ords
+        low, high = ords.min(), ords.max()   # NaT is the smallest int64: below the table
+        if low < 0 or high >= len(self.is_work) or (
+                not self.gapless and (~self.known[np.clip(ords, 0, len(self.known) - 1)]).any()):
             self._raise_first_unknown(ords)
         return ords
 
@@ -169,20 +178,23 @@ class WorkCalendar:
             if not self.knows(day.year):
                 raise UnknownYearError(day.year, self.calendar_file)
 
-    def add_working_days_array(self, start_ords: np.ndarray, n: np.ndarray) -> np.ndarray:
+    def add_working_days_array(self, start_ords: np.ndarray, n) -> np.ndarray:
         """For each start day (ordinal, not counted), the date of its n-th following working day."""
+        return (self.add_working_days_ords(start_ords, n) + self.origin_day).view("datetime64[D]")
+
+    def add_working_days_ords(self, start_ords: np.ndarray, n) -> np.ndarray:
+        """As ``add_working_days_array``, as table ordinals (N an array or one number for all)."""
         target = self.work_cum[start_ords] + n
-        end = np.searchsorted(self.work_cum, target, side="left")
-        overflow = end >= len(self.work_cum)
-        if overflow.any():
+        if len(target) and target.max() >= len(self.nth_workday):
             raise UnknownYearError(self.last_year + 1, self.calendar_file)
-        gaps = self.unknown_cum[end] - self.unknown_cum[start_ords]
-        if gaps.any():
+        end = self.nth_workday[target]
+        gaps = None if self.gapless else self.unknown_cum[end] - self.unknown_cum[start_ords]
+        if gaps is not None and gaps.any():
             i = int(np.flatnonzero(gaps)[0])
             for o in range(int(start_ords[i]), int(end[i]) + 1):
                 if not self.known[o]:
                     raise UnknownYearError((self.origin + timedelta(days=o)).year, self.calendar_file)
-        return np.datetime64(self.origin, "D") + end
+        return end
 
     def add_working_days_dates(self, start_ords: np.ndarray, n: np.ndarray) -> list[date]:
         return self.add_working_days_array(start_ords, n).astype(object).tolist()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 
 from ..assignments import law_codes
 from ..calendar import UnknownYearError
@@ -15,10 +15,15 @@ from ..detection import (
     counts_by_unit,
     fell_due_between,
     grade,
+    graded_new,
     late_returns,
     law_enforcement,
     overdue_open,
     previous_workday_same_time,
+    recurring_problems,
+    repeat_ledger,
+    repeat_rule,
+    repeated_places,
     returned_twice,
     warning_horizon,
     warnings,
@@ -27,14 +32,25 @@ from ..detection import (
 from ..documents import pdf_name, store, unit_names
 from ..jobs import job
 from ..mail import Attachment
-from ..metrics import bottom_count, category_rates, comparison, compute, hot_categories, score, trend
+from ..metrics import (
+    bottom_count,
+    category_rates,
+    comparison,
+    compute,
+    hot_categories,
+    score,
+    trend,
+    unit_category_volumes,
+)
 from ..models import Assignment as A
 from ..models import Category, Escalation, Ticket
 from ..notify import notify
-from ..periods import parse_key
-from ..rendering import bar_chart, line_chart, mask_text, public_ticket, return_link
+from ..periods import containing, parse_key
+from ..rendering import bar_chart, line_chart, mask_phone, mask_text, public_ticket, return_link
+from ..spreadsheets import LAW_PUSH_COLUMNS, law_push_rows, workbook
 from ..supervision import counts_by_unit as letter_counts
 from ..supervision import ladder_states, ledger, since_text
+from ..triage import triage
 from .base import make_actors
 
 log = logging.getLogger("hotline.reports")
@@ -63,6 +79,23 @@ def window_start(ctx):
         return previous_workday_same_time(ctx.cal, ctx.as_of)
     except UnknownYearError:
         return ctx.as_of - timedelta(days=1)
+
+
+def _alert_widespread(ctx, since: datetime) -> None:
+    """普遍性 (class A, seed 002 「实时监测…及时预警」): a category that became widespread this week
+    since the last sheet is told to the centre that day, not only in the monthly analysis."""
+    s, as_of = ctx.session, ctx.as_of
+    week = containing("week", as_of)
+    known = {w["code"] for w in widespread(s, week, until=since)} if since > week.start_at else set()
+    fresh = [w for w in widespread(s, week, until=as_of) if w["code"] not in known]
+    if not fresh:
+        return
+    lines = [f"本周（{week.label()}）以来，以下事项呈普遍性，请研判并督促相关单位及时处置："]
+    lines += [f"{w['name']}（{w['code']}）：{w['volume']} 件，涉及 {w['units']} 个承办单位"
+              + (f"，前几周周均 {w['baseline']:g} 件，明显上升" if w["spike"] else "") for w in fresh]
+    notify(ctx, kind="widespread_alert", groups=_recipients(ctx, ["hotline_center"]),
+           subject=f"【普遍性预警】{'、'.join(w['name'] for w in fresh)}", lines=lines)
+    ctx.summary["widespread_alerts"] = [w["code"] for w in fresh]
 
 
 @job("daily_sheet", period="day", family="reports")
@@ -97,13 +130,16 @@ def daily_sheet(ctx):
         row["late_by_text"] = duration_text(t["late_by"])
         row["return_reason"] = mask_text(t["return_reason"])
         late.append(row)
+    levels = (policy("metrics").get("grading") or {}).get("daily_sheet_levels") or ["敏感", "重大"]
     title = "12345热线工单日调度"
     _doc, pdf = store(ctx, kind="daily_sheet", scope=ctx.period.key, title=title, template="documents/daily_sheet.html",
                       as_of=as_of, calendar_warnings=cal_warnings, unit_rows=unit_rows, totals=totals,
                       overdue=[public_ticket(t, names) for t in overdue_open(s, as_of, fell_due_between(since, as_of))],
                       warnings=[public_ticket(t, names) for t in warnings(s, as_of, horizon)], returned_twice=twice,
-                      late_returns=late)
+                      ownership_hours=ctx.rules.ownership_dispute_hours, late_returns=late, levels=levels,
+                      graded=[public_ticket(t, names) for t in graded_new(s, since, as_of, levels)])
     label = ctx.period.label()
+    _alert_widespread(ctx, since)
     notify(ctx, kind="daily_sheet", groups=_recipients(ctx, ["hotline_center"]),
            subject=f"【日调度】{label}12345热线工单调度情况",
            lines=[(f"现将{label}12345热线工单调度情况发送给您：在办 {totals['open']} 件，预警 {totals['warning']} 件，"
@@ -137,39 +173,55 @@ def law_push(ctx):
     s = ctx.session
     names = unit_names(s)
     categories = dict(s.execute(select(Category.code, Category.name)).all())
+    cfg = policy("metrics")
+    tourism_cfg = cfg.get("tourism_triage") or {}
+    tourism_codes = set(s.scalars(select(Category.code).where(Category.tourism.is_(True))))
+    places = {(r["address"], r["category_code"]) for r in repeated_places(
+        s, ctx.as_of, *repeat_rule(cfg.get("repeat") or {}, "same_address_category"))} if tourism_cfg else set()
     rows = []
     for t in law_enforcement(s, window_start(ctx), ctx.as_of):
+        level = triage(t, tourism_cfg, tourism_codes, ctx.cal.holidays, places)
         row = public_ticket(t, names)
         row["category_name"] = categories.get(t["category_code"], t["category_code"])
+        row["triage"], row["triage_level"] = (level.text, level.level) if level else ("—", "")
         finished = t["finished_at"] is not None and t["finished_at"] <= ctx.as_of
         row["status"] = "已答复" if finished else ("已超期" if t["completion_due"] < ctx.as_of else "办理中")
         if t["callback_at"] is None or t["callback_at"] > ctx.as_of:
             row["satisfaction"], row["resolved"] = None, None
         rows.append(row)
-    codes = sorted(policy("metrics").get("law_enforcement_codes") or [])
+    codes = sorted(cfg.get("law_enforcement_codes") or [])
     title = "12345热线涉行政执法工单推送"
     label = ctx.period.label()
     _doc, pdf = store(ctx, kind="law_push", scope=ctx.period.key, title=title, template="documents/law_push.html",
                      rows=rows, codes=codes, period_label=label)
+    sheet = workbook(title, LAW_PUSH_COLUMNS, law_push_rows(rows))
     notify(ctx, kind="law_push", groups=_recipients(ctx, ["justice_bureau"]),
            subject=f"【执法监督推送】{label}涉行政执法工单 {len(rows)} 件",
-           lines=[f"现将{label}12345热线受理的涉行政执法工单 {len(rows)} 件推送给您，请查收附件。"],
-           attachments=[Attachment(pdf_name(title, label), pdf)])
+           lines=[(f"现将{label}12345热线受理的涉行政执法工单 {len(rows)} 件推送给您，请查收附件"
+                   "（PDF 供阅读，XLSX 为同一批工单的数据表，可导入系统）。")],
+           attachments=[Attachment(pdf_name(title, label), pdf),
+                        Attachment(pdf_name(title, label).removesuffix(".pdf") + ".xlsx", sheet)])
     ctx.summary["tickets"] = len(rows)
 
 
 def _typical_cases(s, ctx, names, n: int):
+    """The period's best and worst handled tickets.  The period's rows are taken first (a
+    materialised CTE over the callback index), then ordered: left to itself the planner walks an
+    index in finish order and throws away every earlier ticket of the whole history."""
     p = ctx.period
-    in_period = and_(A.callback_at >= p.start_at, A.callback_at < p.end_at, A.is_current.is_(True))
-    cols = (A.ticket_id, A.unit_code, A.satisfaction, A.dispatched_at, A.finished_at, A.closed_at, A.completion_due,
-            A.resolved, Ticket.number, Ticket.content, Ticket.caller_name, Ticket.caller_phone)
-    good = s.execute(select(*cols).join(Ticket, Ticket.id == A.ticket_id).where(
-        in_period, A.satisfaction == "satisfied", A.resolved.is_(True), A.finished_at <= A.completion_due,
-        A.redo_count == 0).order_by(A.finished_at, Ticket.number)
-        .limit(n)).all()
-    bad = s.execute(select(*cols).join(Ticket, Ticket.id == A.ticket_id).where(
-        in_period, or_(A.satisfaction == "unsatisfied", A.finished_at > A.completion_due))
-        .order_by(A.redo_count.desc(), A.finished_at.desc(), Ticket.number).limit(n)).all()
+    period = (select(A.ticket_id, A.unit_code, A.satisfaction, A.dispatched_at, A.finished_at, A.closed_at,
+                     A.completion_due, A.resolved, A.redo_count)
+              .where(A.callback_at >= p.start_at, A.callback_at < p.end_at, A.is_current.is_(True))
+              .cte("period_callbacks").prefix_with("MATERIALIZED"))
+    cols = (*(c for c in period.c if c.name != "redo_count"), Ticket.number, Ticket.content, Ticket.caller_name,
+            Ticket.caller_phone)
+    c = period.c
+    good = s.execute(select(*cols).join(Ticket, Ticket.id == c.ticket_id).where(
+        c.satisfaction == "satisfied", c.resolved.is_(True), c.finished_at <= c.completion_due, c.redo_count == 0)
+        .order_by(c.finished_at, Ticket.number).limit(n)).all()
+    bad = s.execute(select(*cols).join(Ticket, Ticket.id == c.ticket_id).where(
+        or_(c.satisfaction == "unsatisfied", c.finished_at > c.completion_due))
+        .order_by(c.redo_count.desc(), c.finished_at.desc(), Ticket.number).limit(n)).all()
     positive = []
     for r in good:
         row = public_ticket(r._asdict(), names)
@@ -194,10 +246,11 @@ def _typical_cases(s, ctx, names, n: int):
     return positive, negative
 
 
-def escalations_for_bulletin(s, period, names: dict[str, str]) -> list[dict]:
-    """The tiers a weekly bulletin reports: the week's own, and the monthly ones of a month that
-    ended in the week (evaluated on its first days, before the bulletin); each with whether it
-    calls for public exposure (``public_exposure`` in config/escalation.yaml)."""
+def escalations_reported(s, period, names: dict[str, str]) -> list[dict]:
+    """The ladder notices a document of PERIOD reports: the period's own, and those of a period of
+    the other kind that ended in it (a month's, evaluated on its first days, in the week's bulletin;
+    the weeks' in the month's documents); each with whether it calls for public exposure
+    (``public_exposure`` in config/escalation.yaml)."""
     from ..escalation import tier_label, tiers
 
     by_name = {t["name"]: t for t in tiers()}
@@ -205,11 +258,11 @@ def escalations_for_bulletin(s, period, names: dict[str, str]) -> list[dict]:
     out = []
     for e in rows:
         p = parse_key(e.period_key)
-        if e.period_key == period.key or (p.kind == "month" and period.start_at < p.end_at <= period.end_at):
+        if e.period_key == period.key or (p.kind != period.kind and period.start_at < p.end_at <= period.end_at):
             tier = by_name.get(e.tier, {"name": e.tier})
             out.append({"unit_code": e.unit_code, "unit_name": names.get(e.unit_code, e.unit_code),
                         "tier_label": tier_label(tier), "period": p.label(), "streak": _streak_text(e),
-                        "exposure": bool(tier.get("public_exposure"))})
+                        "fired_at": e.fired_at, "exposure": bool(tier.get("public_exposure"))})
     return out
 
 
@@ -218,7 +271,7 @@ def weekly_bulletin(ctx):
     s, cfg = ctx.session, policy("metrics")
     result = compute(s, ctx.period, cfg=cfg)
     names = unit_names(s)
-    escalations = escalations_for_bulletin(s, ctx.period, names)
+    escalations = escalations_reported(s, ctx.period, names)
     positive, negative = _typical_cases(s, ctx, names, int(cfg.get("typical_cases", 3)))
     ladder_rows = sorted(({"unit_name": names.get(c, c), "streak": st.streak, "tier": st.tier_label or "—",
                            "since": since_text(st), "next": st.next_tier or "—"}
@@ -257,8 +310,6 @@ def _streak_text(e: Escalation) -> str:
 
 @job("monthly_analysis", period="month", family="reports")
 def monthly_analysis(ctx):
-    from ..escalation import tier_label, tiers
-
     s, cfg = ctx.session, policy("metrics")
     months = trend(s, ctx.period, 6, cfg)
     result, year_before = months[-1], compute(s, ctx.period.year_before(), cfg=cfg)
@@ -275,17 +326,19 @@ def monthly_analysis(ctx):
     letters = [{"unit_name": names.get(c, c), **counts}
                for c, counts in sorted(letter_counts(ledger(s, ctx.period.end_at), ctx.period).items())
                if any(counts.values())]
-    exposure_tiers = {t["name"] for t in tiers() if t.get("public_exposure")}
-    publicly_exposed = [{"unit_name": names.get(e.unit_code, e.unit_code), "tier_label": tier_label(t)}
-                        for e in s.scalars(select(Escalation).where(Escalation.period_key == ctx.period.key)
-                                           .order_by(Escalation.unit_code))
-                        for t in tiers() if t["name"] == e.tier and e.tier in exposure_tiers]
+    publicly_exposed = [e for e in escalations_reported(s, ctx.period, names) if e["exposure"]]
+    categories = dict(s.execute(select(Category.code, Category.name)).all())
+    repeats = [dict(m, unit_name=names.get(m["unit_code"], m["unit_code"] or "—"),
+                    matter=(f"来电人{mask_phone(m['caller_phone'])}反复来电" if m["kind"] == "caller" else
+                            f"{mask_text(m['address'])}·{categories.get(m['category_code'], m['category_code'])}"))
+               for m in repeat_ledger(s, ctx.period.end_at, cfg)]
     title = "12345热线工作月度分析"
     label = ctx.period.label()
     _doc, pdf = store(ctx, kind="monthly_analysis", scope=ctx.period.key, title=title, numbered=True,
                      template="documents/monthly_analysis.html", period_label=label, ranked=result.ranked,
                      unranked=[u for u in result.unranked if u.volume or u.dispatches],
                      publicly_exposed=publicly_exposed, letters=letters,
+                     adjusted=[u for u in result.ranked + result.unranked if u.adjustments], repeats=repeats,
                      volume=volume, volume_change=_volume_change(volume, months[-2].volume, "上月"),
                      volume_change_year=_volume_change(volume, year_before.volume, "去年同期"),
                      comparison=comparison(result, months[-2], year_before),
@@ -298,6 +351,38 @@ def monthly_analysis(ctx):
            subject=f"【月分析】{label}12345热线工作分析", lines=[f"现将{label}12345热线工作分析报告发送给您。"],
            attachments=[Attachment(pdf_name(title, label), pdf)])
     ctx.summary.update(volume=volume, exposed=[u.unit_code for u in result.failing])
+
+
+@job("monthly_summary", period="month", family="reports")
+def monthly_summary(ctx):
+    """月总结 (seed 004): the material of the month's 专题调度会议 — the month's figures, the ranking
+    with the assessment scores, the bottom units whose heads make a statement (表态发言、整改承诺),
+    the month's escalations and exposures.  To the centre and the leaders; each bottom unit's head
+    is told that the unit speaks."""
+    s, cfg = ctx.session, policy("metrics")
+    result = compute(s, ctx.period, cfg=cfg)
+    names = unit_names(s)
+    speakers = [u for u in result.ranked if u.bottom]
+    label = ctx.period.label()
+    title = f"全区政务服务热线专题调度会议材料（{label}）"
+    _doc, pdf = store(ctx, kind="monthly_summary", scope=ctx.period.key, title=title, numbered=True,
+                      template="documents/monthly_summary.html", period_label=label, ranked=result.ranked,
+                      volume=result.volume, satisfaction=result.total("dual_satisfaction"),
+                      resolution=result.total("dual_resolution"), overdue=result.total("overdue"),
+                      requirement=result.requirement, speakers=speakers,
+                      escalations=escalations_reported(s, ctx.period, names),
+                      adjusted=[u for u in result.ranked + result.unranked if u.adjustments])
+    attachment = Attachment(pdf_name("专题调度会议材料", label), pdf)
+    notify(ctx, kind="monthly_summary", groups=_recipients(ctx, ["hotline_center", "principal_leader"]),
+           subject=f"【月总结】{label}全区政务服务热线专题调度会议材料",
+           lines=[f"现将{label}全区政务服务热线专题调度会议材料发送给您。"], attachments=[attachment])
+    for u in speakers:
+        notify(ctx, kind="monthly_summary_speaker", unit_code=u.unit_code, groups=["unit_head"],
+               subject=f"【表态发言】{u.unit_name}{label}热线综合排名第{u.rank}名",
+               lines=[(f"{u.unit_name}{label}12345热线综合排名第{u.rank}名（共{len(result.ranked)}个单位），"
+                       "位列排名靠后单位。请你单位主要负责人在本月全区政务服务热线专题调度会议上作表态发言、"
+                       "提出整改承诺，会议时间另行通知。")], attachments=[attachment])
+    ctx.summary.update(speakers=[u.unit_code for u in speakers])
 
 
 def _volume_change(volume: int, before: int, then: str) -> str:
@@ -335,17 +420,32 @@ def _law_report(ctx, kind: str, title: str):
                         "resolution": u.resolution, "satisfaction": u.satisfaction, "score": value, "grade": grade,
                         "supervision": supervision[grade]})
     ratings.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), r["unit_name"]))
+    units = unit_names(s)
+    by_unit = [{"unit_name": units.get(code, code), "total": sum(n for _, n in pairs),
+                "categories": [{"code": c, "name": names.get(c, c), "volume": n} for c, n in pairs]}
+               for code, pairs in unit_category_volumes(s, p, codes).items()]
+    by_unit.sort(key=lambda u: (-u["total"], u["unit_name"]))
+    recurring_count = int(((cfg.get("repeat") or {}).get("same_address_category") or {}).get("count", 3))
+    recurring = [dict(r, name=names.get(r["category_code"], r["category_code"]),
+                      unit_names=[units.get(u, u) for u in r["units"]], address=mask_text(r["address"]))
+                 for r in recurring_problems(s, p, codes, recurring_count)]
     label = p.label()
     chart = bar_chart([c["name"] for c in categories[:12]], [c["volume"] for c in categories[:12]], percent=False)
     _doc, pdf = store(ctx, kind=kind, scope=p.key, title=title, template="documents/law_report.html", numbered=False,
                       period_label=label, total=law.volume, codes=sorted(codes),
                       satisfaction=law.total("satisfaction"), resolution=law.total("resolution"),
                       timeliness=law.total("timeliness"), categories=categories, ratings=ratings,
-                      rating={g: float(rating.get(g, 0)) for g in ("A", "B", "C")}, weights=weights, category_chart=chart)
+                      rating={g: float(rating.get(g, 0)) for g in ("A", "B", "C")}, weights=weights, category_chart=chart,
+                      by_unit=by_unit, recurring=recurring, recurring_count=recurring_count)
     notify(ctx, kind=kind, groups=_recipients(ctx, ["justice_bureau", "hotline_center"]),
            subject=f"【执法监督分析】{label}12345热线涉行政执法工单分析", lines=[f"现将{label}涉行政执法工单分析报告发送给您。"],
            attachments=[Attachment(pdf_name(title, label), pdf)])
     ctx.summary.update(tickets=law.volume, ratings={r["unit_name"]: r["grade"] for r in ratings})
+
+
+@job("monthly_law_report", period="month", family="reports")
+def monthly_law_report(ctx):
+    _law_report(ctx, "monthly_law_report", "12345热线涉行政执法工单月度分析")
 
 
 @job("quarterly_report", period="quarter", family="reports")
@@ -358,5 +458,5 @@ def annual_report(ctx):
     _law_report(ctx, "annual_report", "12345热线涉行政执法工单年度分析")
 
 
-actors = make_actors("daily_sheet", "law_push", "weekly_bulletin", "monthly_analysis", "quarterly_report",
-                     "annual_report")
+actors = make_actors("daily_sheet", "law_push", "weekly_bulletin", "monthly_analysis", "monthly_summary",
+                     "monthly_law_report", "quarterly_report", "annual_report")
