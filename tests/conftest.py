@@ -186,7 +186,7 @@ class History:
         return self
 
 
-EVENT_DEFAULTS = {"unit_code": "", "reason": None, "suggested_unit_code": None, "reply_kind": None, "review_passed": None,
+EVENT_DEFAULTS = {"unit_code": "", "reason": None, "note": None, "suggested_unit_code": None, "reply_kind": None, "review_passed": None,
                       "days": None, "consent": None, "plan_date": None, "satisfaction": None, "resolved": None}
 
 
@@ -209,8 +209,11 @@ class TicketBuilder:
     def ret(self, at, unit, reason="不属于本单位职责", suggested=None):
         return self.ev("returned", at, unit, reason=reason, suggested_unit_code=suggested)
 
-    def reply(self, at, unit, kind="normal", plan_date=None):
-        return self.ev("replied", at, unit, reply_kind=kind, plan_date=plan_date)
+    def reply(self, at, unit, kind="normal", plan_date=None, note=None):
+        return self.ev("replied", at, unit, reply_kind=kind, plan_date=plan_date, note=note)
+
+    def review(self, at, passed=True):
+        return self.ev("reviewed", at, "C00", review_passed=passed)
 
     def callback(self, at, satisfaction="satisfied", resolved=True):
         return self.ev("callback", at, "C00", satisfaction=satisfaction, resolved=resolved)

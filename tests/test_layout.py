@@ -86,14 +86,15 @@ def test_no_text_crosses_a_cell_border(long_values, monkeypatch):
     for job, at in (("daily_sheet", "2026-11-13 08:30"), ("daily_sheet", "2026-11-16 08:30"),
                     ("law_push", "2026-11-10 09:00"), ("weekly_bulletin", "2026-11-12 10:00"),
                     ("escalation_weekly", "2026-11-12 10:00"), ("supervision", "2026-11-13 10:00"),
-                    ("monthly_analysis", "2026-11-20 10:00"), ("quarterly_report", "2026-11-20 10:00")):
+                    ("monthly_analysis", "2026-11-20 10:00"), ("monthly_summary", "2026-11-20 10:00"),
+                    ("monthly_law_report", "2026-11-20 10:00"), ("quarterly_report", "2026-11-20 10:00")):
         if job == "quarterly_report":   # the fourth quarter ends with the year
             monkeypatch.setattr(worker.jobs, "now_local", lambda: datetime(2027, 1, 4, 9, 0))
         res = CliRunner().invoke(main, ["run", job, "--inline", "--at", at])
         assert res.exit_code == 0, res.output
     kinds = {t.split("/")[-1].removesuffix(".html") for t in seen}
     assert kinds == {"daily_sheet", "law_push", "weekly_bulletin", "interview_notice", "supervision_letter",
-                     "monthly_analysis", "law_report"}
+                     "monthly_analysis", "monthly_summary", "law_report"}
     for template, (problems, _texts) in seen.items():
         assert problems == [], template
     # Ticket numbers (15 digits) and masked phones stay whole on one line wherever they are listed.

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from tests.conftest import document_text
 from worker.cli import main
 from worker.db import session_scope
+from worker.detection import returned_twice_by_unit
 from worker.models import Escalation, ImportCorrection, OutboxMessage, Run, Ticket, TicketEvent
 
 
@@ -91,7 +92,7 @@ def test_daily_sheet_lists_late_returns_and_dispatches_open_before_their_return(
     run("run", "daily_sheet", "--inline", "--at", "2026-11-16 08:30")   # window since Fri 13 Nov 08:30
     text = pdf_text("daily_sheet", "2026-11-16")
     assert "上次调度以来超时回退2件" in text
-    section = text[text.index("五、超时回退工单"):]
+    section = text[text.index("六、超时回退工单"):]
     # Oldest first: L1 (区发展和改革局, 10 hours late), then L3 (区公安分局: window Tue 10 Nov
     # 23:59:59, returned Fri 13 Nov 15:00: 2 days 15 hours late).  L2 returned in time: absent.
     assert "1L1区发展和改革局11月11日10:0011月13日10:0010小时不属于本单位职责" in section
@@ -383,3 +384,246 @@ def test_eml_of_a_message_is_masked(sqlite_db, history, tmp_path):
     for f in files:
         msg = email.message_from_bytes(f.read_bytes(), policy=email_policy.default)
         assert "13912345678" not in str(msg["Subject"]) + msg.get_body(("plain",)).get_content()
+
+
+def test_ownership_not_fixed_within_24_hours_goes_to_the_analysis_group(db, history):
+    """即督快响 (seed 002, rules.yaml ownership_dispute_hours: 24): a ticket returned once and not
+    accepted by any unit 24 hours after its first dispatch goes to the analysis group at that
+    moment, with its chain — without waiting for a second return.  One re-dispatched and signed in
+    time does not; neither does one never returned (that is the response clock's business)."""
+    h = history
+    # O1: dispatched Mon 16 Nov 09:00, returned 11:00, never re-dispatched → queued Tue 17 Nov 09:00.
+    (h.ticket("O1", "2026-11-16 08:00", street="S04").dispatch("2026-11-16 09:00", "D01")
+     .ret("2026-11-16 11:00", "D01", "非本单位职责", "D02"))
+    # O2: returned, re-dispatched to D02 at 13:00 but not signed by Tue 09:00; signed at 10:00 → queued Tue 09:00.
+    (h.ticket("O2", "2026-11-16 08:00").dispatch("2026-11-16 09:00", "D01")
+     .ret("2026-11-16 11:00", "D01", "非本单位职责", "D02").dispatch("2026-11-16 13:00", "D02")
+     .sign("2026-11-17 10:00", "D02"))
+    # O3: returned, re-dispatched and signed Monday → owner fixed in time, not queued.
+    (h.ticket("O3", "2026-11-16 08:00").dispatch("2026-11-16 09:00", "D01")
+     .ret("2026-11-16 11:00", "D01", "非本单位职责", "D02").dispatch("2026-11-16 13:00", "D02")
+     .sign("2026-11-16 14:00", "D02"))
+    # O4: never returned, never signed: not an ownership dispute.
+    h.ticket("O4", "2026-11-16 08:00").dispatch("2026-11-16 09:00", "D01")
+    h.store()
+    from worker.detection import returned_twice
+
+    with session_scope() as s:
+        before = returned_twice(s, datetime(2026, 11, 17, 8, 59))
+        queued = {t["number"]: t for t in returned_twice(s, datetime(2026, 11, 17, 9, 0))}
+        twice_by_unit = returned_twice_by_unit(s, datetime(2026, 11, 18, 9, 0))
+    assert before == []
+    assert sorted(queued) == ["O1", "O2"]
+    assert queued["O1"]["queued_at"] == datetime(2026, 11, 17, 9, 0)
+    assert queued["O1"]["why"] == "交办满24小时仍未明确承办单位"
+    assert [c["unit"] for c in queued["O1"]["chain"]] == ["D01"]
+    # Not charged as "returned two or more times": that deduction needs two returns.
+    assert twice_by_unit == ({}, 0)
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-17 08:30")
+    assert "O1" not in document_text("daily_sheet", flat=True)   # queued at 09:00, after this sheet
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-18 08:30")
+    section = document_text("daily_sheet", flat=True).split("五、", 1)[1].split("六、", 1)[0]
+    assert "或交办满24小时仍未明确承办单位，2件" in section
+    assert "1O1反映物业问题交办满24小时仍未明确承办单位1.区发展和改革局于2026-11-1611:00回退" in section
+    assert "O2" in section and "O3" not in section
+    run("run", "supervision", "--inline", "--at", "2026-11-17 10:00")
+    (body,) = message_bodies("analysis_notice")
+    assert "O1（交办满24小时仍未明确承办单位）" in body and "O3" not in body
+
+
+def test_daily_sheet_opens_with_the_new_sensitive_and_major_tickets(db, history):
+    """Seed 004 日调度: the daily sheet opens with the new 敏感/重大 tickets since the last sheet,
+    each with the rule that graded it (config/metrics.yaml grading.severity, first match wins)."""
+    h = history
+    # Since the last sheet (Mon 16 Nov 08:30) up to Tue 17 Nov 08:30:
+    h.ticket("G1", "2026-11-16 10:00", content="工地拖欠工资，多名工人欠薪").dispatch("2026-11-16 11:00", "D05")
+    h.ticket("G2", "2026-11-16 15:00", content="小区内有人扬言爆炸，联系电话13912345678",
+             urgent="safety").dispatch("2026-11-16 15:10", "D01")
+    h.ticket("G3", "2026-11-16 16:00", content="路灯不亮").dispatch("2026-11-16 16:10", "S01")
+    # Before the window: listed on the earlier sheet, not again.
+    h.ticket("G0", "2026-11-16 08:00", content="楼体坍塌风险").dispatch("2026-11-16 08:10", "D05")
+    h.store()
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-17 08:30")
+    text = pdf_text("daily_sheet", "2026-11-17")
+    section = text[text.index("一、新增敏感、重大事项"):text.index("二、各承办单位办理情况")]
+    assert "苗头性、倾向性、敏感性信息，2件" in section
+    # 敏感 first (安全紧急事项 matches before 群体性关键词), then 重大; the phone in the content masked.
+    assert section.index("G2") < section.index("G1")
+    assert "G2敏感安全紧急事项" in section and "139****5678" in section and "13912345678" not in section
+    assert "G1重大重大关键词工地拖欠工资" in section
+    assert "G3" not in section and "G0" not in section
+
+
+def test_monthly_analysis_lists_each_deduction_and_the_assessment_score(db, history):
+    """Seed 004's 扣分项 (config/metrics.yaml adjustments: 回退2次以上 −1 per ticket, charged to
+    each returning unit; 超时回退 −0.5 per return), listed unit by unit in October's analysis; the
+    ranking itself stays on the composite score."""
+    h = history
+    # A1: returned by D01 then D02 inside the window, then dispatched to S01: both returners charged.
+    (h.ticket("A1", "2026-10-12 08:00").dispatch("2026-10-12 09:00", "D01").ret("2026-10-12 10:00", "D01", "非本单位职责")
+     .dispatch("2026-10-12 11:00", "D02").ret("2026-10-12 12:00", "D02", "非本单位职责").dispatch("2026-10-12 13:00", "S01"))
+    # A2: D03 returns on Thu 15 Oct, after its window (one working day: Tue 13 Oct 23:59:59).
+    (h.ticket("A2", "2026-10-12 08:00").dispatch("2026-10-12 09:00", "D03").sign("2026-10-12 10:00", "D03")
+     .ret("2026-10-15 09:00", "D03", "非本单位职责").dispatch("2026-10-15 10:00", "S02"))
+    h.store()
+    run("run", "monthly_analysis", "--inline", "--at", "2026-10-20 10:00")
+    text = pdf_text("monthly_analysis")
+    section = text[text.index("六、考核扣分、加分情况"):]
+    assert "区发展和改革局同一事项回退2次以上1-1" in section
+    assert "区教育和体育局同一事项回退2次以上1-1" in section
+    assert "首接责任制落实不到位（超时回退）1-0.5" in section
+    assert section.count("同一事项回退2次以上") == 2 and "滨海路街道" not in section
+
+
+def test_monthly_summary_names_the_speakers_and_the_months_escalations(failing_every_week):
+    """Seed 004 月总结: the 专题调度会议's material for October — seven units ranked (D20's callers
+    never satisfied: last), the bottom five (config/metrics.yaml bottom: 5) speak (表态发言), each
+    head told so; October's ladder notice (D20: 区人大质询并公开曝光) listed."""
+    run("run", "escalation_monthly", "--inline", "--at", "2026-10-15 10:00")
+    run("run", "monthly_summary", "--inline", "--at", "2026-10-15 10:00")
+    text = pdf_text("monthly_summary", "2026-10")
+    assert "全区政务服务热线专题调度会议材料（2026年10月）" in text
+    speakers = text[text.index("三、表态发言单位"):text.index("四、约谈问责及公开曝光情况")]
+    # All 100 % but D20 (0 %): ties by code, so D01 and D02 rank first and second.
+    assert "区城市管理局7/7" in speakers and "未达标" in speakers
+    assert speakers.count("/7") == 5 and "区发展和改革局" not in speakers
+    measures = text[text.index("四、约谈问责及公开曝光情况"):text.index("五、考核扣分、加分情况")]
+    assert "区城市管理局区人大质询并公开曝光（公开曝光）" in measures
+    (body,) = [b for b in message_bodies("monthly_summary_speaker") if "区城市管理局" in b]
+    assert "区城市管理局2026年10月12345热线综合排名第7名（共7个单位）" in body and "表态发言" in body
+    with session_scope() as s:
+        heads = {m.recipient_email for m in s.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "monthly_summary_speaker"))}
+    assert "head.d20@example.gov.cn" in heads and "head.d01@example.gov.cn" not in heads and len(heads) == 5
+
+
+def test_monthly_law_report_by_department_and_problem_type_with_recurring_problems(db, history):
+    """Seeds 000/001/003 (按月度…提供相关信息): October's law-enforcement analysis for the justice
+    bureau — each department's volume per 事项编码, and 屡次不改: the same address and code raised
+    three times (config/metrics.yaml repeat.same_address_category.count) in the month."""
+    h = history
+    for i, day in enumerate(("2026-10-12", "2026-10-14", "2026-10-20")):   # 乱罚款 at one address, 3 times
+        h.ticket(f"F{i}", f"{day} 08:00", category="200101", address="观海路8号",
+                 phone=f"1390000000{i}").dispatch(f"{day} 09:00", "D21")
+    h.ticket("F9", "2026-10-13 08:00", category="200201", address="港城路2号").dispatch("2026-10-13 09:00", "D21")
+    h.ticket("Q1", "2026-10-13 08:00", category="200201", address="港城路9号").dispatch("2026-10-13 09:00", "D18")
+    h.ticket("N1", "2026-10-13 08:00", category="0101", address="观海路8号").dispatch("2026-10-13 09:00", "D18")
+    h.store()
+    run("run", "monthly_law_report", "--inline", "--at", "2026-10-20 10:00")
+    text = pdf_text("monthly_law_report", "2026-10")
+    assert "12345热线涉行政执法工单月度分析" in text
+    by_unit = text[text.index("三、各执法部门受理情况"):text.index("四、屡次不改问题")]
+    assert "1区综合行政执法局4乱罚款（200101）3件；乱查封（200201）1件" in by_unit
+    assert by_unit.endswith("2区市场监督管理局1乱查封（200201）1件")   # N1 (0101) is not law enforcement
+    recurring = text[text.index("四、屡次不改问题"):]
+    assert "观海路8号乱罚款（200101）3" in recurring and "区综合行政执法局" in recurring
+    assert "港城路" not in recurring
+
+
+def test_law_push_carries_the_same_rows_as_a_spreadsheet(db, history, smtp):
+    """Seed 003 (执法监督): the daily push reaches the justice bureau as a PDF and, for loading into
+    its system, an XLSX of the same tickets: codes as text, times as date-times, callers masked,
+    ticket text never a formula."""
+    import io
+
+    from openpyxl import load_workbook
+
+    (history.ticket("X1", "2026-11-10 08:00", category="200101", content="=HYPERLINK(\"http://x\") 乱罚款",
+                    phone="13912345678").dispatch("2026-11-10 10:00", "D21"))
+    history.ticket("X2", "2026-11-10 08:00", category="0101").dispatch("2026-11-10 10:00", "D21")
+    history.store()
+    run("run", "law_push", "--inline", "--at", "2026-11-11 09:00")
+    run("outbox", "send")
+    (msg,) = [m for to, m in smtp.messages if "执法监督推送" in m["Subject"]]
+    parts = {p.get_filename(): p for p in msg.iter_attachments()}
+    (sheet,) = [p for name, p in parts.items() if name.endswith(".xlsx")]
+    assert sheet.get_content_type() == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert any(name.endswith(".pdf") for name in parts)
+    rows = list(load_workbook(io.BytesIO(sheet.get_content())).active.iter_rows(values_only=True))
+    assert rows[0][:4] == ("工单编号", "事项编码", "事项类别", "承办单位")
+    assert len(rows) == 2                                   # X1 only: 0101 is not law enforcement
+    number, code, name, unit, dispatched, due, status, triaged, content, caller, phone, *_ = rows[1]
+    assert (number, code, name, unit) == ("X1", "200101", "乱罚款", "区综合行政执法局")
+    assert dispatched == datetime(2026, 11, 10, 10, 0)
+    assert due == datetime(2026, 11, 13, 23, 59, 59)         # 3 working days after Tue 10 Nov
+    assert phone == "139****5678" and caller == "张*"
+    assert content.startswith("=HYPERLINK") and status == "办理中" and triaged == "—"
+    book = load_workbook(io.BytesIO(sheet.get_content()))
+    assert book.active["I2"].data_type == "s"              # stored as text, not a formula
+
+
+def test_a_widespread_problem_is_alerted_to_the_centre_the_day_it_is_seen(db, history):
+    """Class A 普遍性 (seed 002, config/metrics.yaml widespread.min_units: 12): 社保缴费 handled by
+    twelve units within the week is told to the centre on the first daily sheet after it happened,
+    once — not only in the monthly analysis."""
+    units = [f"D{i:02d}" for i in range(1, 13)]
+    for i, unit in enumerate(units):
+        history.ticket(f"S{i:02d}", "2026-11-17 09:00", category="0301", phone=f"1370000{i:04d}") \
+            .dispatch("2026-11-17 10:00", unit)
+    history.store()
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-17 08:30")   # before they came in
+    assert message_bodies("widespread_alert") == []
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-18 08:30")
+    bodies = message_bodies("widespread_alert")
+    assert bodies and all("社保缴费（0301）：12 件，涉及 12 个承办单位" in b for b in bodies)
+    with session_scope() as s:
+        sent_to = {m.recipient_email for m in s.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "widespread_alert"))}
+    assert sent_to == {"center@example.gov.cn"}
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-19 08:30")   # the same week: told once
+    assert len(message_bodies("widespread_alert")) == len(bodies)
+
+
+def test_monthly_analysis_keeps_the_repeat_complaint_ledger(db, history):
+    """Class B 反复性 (seed 004: 建立工作台账…逐一回访销号; config/metrics.yaml repeat: 3 times within 30
+    days): October's analysis lists each repeated matter with its tickets, the unit holding the
+    latest and its state — closed (已销号) only when all are replied and the last callback found it
+    resolved and satisfied."""
+    h = history
+    for i, day in enumerate(("2026-10-05", "2026-10-12", "2026-10-20")):   # one caller, three times
+        t = (h.ticket(f"C{i}", f"{day} 08:00", phone="13911112222", address=f"港城路{i + 10}号", category="0201")
+             .dispatch(f"{day} 09:00", "D05").reply(f"{day} 15:00", "D05"))
+        if i == 2:
+            t.callback(f"{day} 18:00", "satisfied", True)
+    for i, day in enumerate(("2026-10-06", "2026-10-13", "2026-10-21")):   # one place and problem, three times
+        t = (h.ticket(f"P{i}", f"{day} 08:00", phone=f"1360000000{i}", address="港城路3号", category="0101")
+             .dispatch(f"{day} 09:00", "S02").reply(f"{day} 15:00", "S02"))
+        if i == 2:
+            t.callback(f"{day} 18:00", "unsatisfied", False)
+    h.store()
+    run("run", "monthly_analysis", "--inline", "--at", "2026-10-20 10:00")
+    text = pdf_text("monthly_analysis")
+    ledger_ = text[text.index("七、反复投诉事项工作台账"):]
+    assert "群众反复投诉的事项2项，其中已回访销号1项" in ledger_
+    assert "1来电人139****2222反复来电3C0C1C2区司法局已销号" in ledger_
+    assert "2港城路3号·物业管理3P0P1P2初家街道跟踪回访中" in ledger_
+    assert "13911112222" not in text
+
+
+def test_tourism_clues_are_triaged_red_orange_yellow_in_the_push(db, history):
+    """Seed 002 (涉旅执法线索“红橙黄”三色研判, config/metrics.yaml tourism_triage: focus 2, public
+    holiday 1, peak season 1, repeat 1; 红 ≥ 3, 橙 ≥ 2, else 黄): only law-enforcement tickets about
+    tourism get a level, with the reasons."""
+    h = history
+    # T1: 国庆 (Sat 3 Oct 2026, a public holiday, in the 10-01..10-07 peak season) and 虚假宣传: 2+1+1 → 红.
+    h.ticket("T1", "2026-10-03 10:00", category="200101", content="景区门口虚假宣传，游客被乱罚款") \
+        .dispatch("2026-10-03 11:00", "D21")
+    # T2: an ordinary Friday in November, 短斤少两 at a 民宿: focus only, 2 → 橙.
+    h.ticket("T2", "2026-11-06 10:00", category="200101", content="民宿老板短斤少两") \
+        .dispatch("2026-11-06 11:00", "D21")
+    # T3: a 民宿 complaint with nothing else: 0 → 黄.  T4: not about tourism: no level.
+    h.ticket("T3", "2026-11-06 10:00", category="200201", content="民宿被乱查封") \
+        .dispatch("2026-11-06 11:00", "D21")
+    h.ticket("T4", "2026-11-06 10:00", category="200201", content="商铺被乱查封") \
+        .dispatch("2026-11-06 11:00", "D21")
+    h.store()
+    from worker.calendar import load_calendar
+
+    cal = load_calendar()
+    assert date(2026, 10, 3) in cal.holidays and date(2026, 11, 6) not in cal.holidays
+    run("run", "law_push", "--inline", "--at", "2026-11-07 09:00")
+    text = pdf_text("law_push")
+    assert "T1，红色（重点问题：虚假宣传、重要节假日、旅游旺季）" not in text   # T1 is not in this day's window
+    assert "T2，橙色（重点问题：短斤少两）" in text and "T3，黄色" in text and "T4，" not in text
+    run("run", "law_push", "--inline", "--at", "2026-10-04 09:00")
+    assert "T1，红色（重点问题：虚假宣传、重要节假日、旅游旺季）" in pdf_text("law_push", "2026-10-04")

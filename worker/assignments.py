@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -203,6 +203,23 @@ def clock_rows(r: dict) -> list[dict]:
     return out
 
 
+def analysis_due(rows: list[dict], ownership_hours: int) -> datetime | None:
+    """When a ticket goes to the analysis group (分析研判小组), or None: at its second return, or —
+    if earlier — ``ownership_hours`` after its first dispatch (即督快响) when by then it had been
+    returned and no unit held it accepted (a dispatch signed and not returned at that moment).
+    A ticket never returned by then is the response clock's business (签收), not this one."""
+    returned = sorted(r["returned_at"] for r in rows if r["returned_at"] is not None)
+    if not returned:
+        return None
+    candidates = [returned[1]] if len(returned) >= 2 else []
+    deadline = min(r["dispatched_at"] for r in rows) + timedelta(hours=ownership_hours)
+    accepted = any(r["signed_at"] is not None and r["signed_at"] <= deadline
+                   and (r["returned_at"] is None or r["returned_at"] > deadline) for r in rows)
+    if returned[0] <= deadline and not accepted:
+        candidates.append(deadline)
+    return min(candidates) if candidates else None
+
+
 _ASSIGNMENT_COLUMNS = {c.name for c in Assignment.__table__.columns} - {"id"}
 _EVENT_COLUMNS = [TicketEvent.id, TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.at, TicketEvent.unit_code,
                   TicketEvent.reason, TicketEvent.suggested_unit_code, TicketEvent.reply_kind,
@@ -237,11 +254,12 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
         ticket["urgent_kind"] = ticket["urgent_kind"] or cat_urgent.get(ticket["category_code"])
         derived = derive_ticket(ticket, events.get(tid, []), rules)
         rows.extend(derived)
-        returned = [r for r in derived if r["returned_at"] is not None]
-        if len(returned) >= 2:
-            queue.append({"ticket_id": tid, "queued_at": returned[1]["returned_at"], "chain": [
+        queued_at = analysis_due(derived, rules.ownership_dispute_hours)
+        if queued_at is not None:
+            queue.append({"ticket_id": tid, "queued_at": queued_at, "chain": [
                 {"unit": r["unit_code"], "returned_at": r["returned_at"].isoformat(sep=" "),
-                 "reason": r["return_reason"], "suggested": r["suggested_unit_code"]} for r in returned]})
+                 "reason": r["return_reason"], "suggested": r["suggested_unit_code"]}
+                for r in derived if r["returned_at"] is not None]})
     add_deadlines(rows, cal, rules, codes)
     session.execute(delete(AssignmentClock).where(AssignmentClock.ticket_id.in_(ticket_ids)))
     session.execute(delete(Assignment).where(Assignment.ticket_id.in_(ticket_ids)))

@@ -169,12 +169,14 @@ class Generator:
         elif not should_handle:
             reply_kind = "explained"
         replied = signed + timedelta(days=handle_days * 1.4)  # weekends and holidays stretch the calendar
-        events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": reply_kind, "plan_date": plan})
+        events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": reply_kind, "plan_date": plan,
+                       "note": REPLY_NOTES[reply_kind]})
         if r.random() < 0.05:
             events.append({"kind": "reviewed", "at": replied + timedelta(hours=3), "unit_code": "C00",
                            "review_passed": False})
             replied = replied + timedelta(hours=r.uniform(10, 40))
-            events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": reply_kind})
+            events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": reply_kind,
+                           "note": REPLY_NOTES[reply_kind]})
         events.append({"kind": "reviewed", "at": replied + timedelta(hours=2), "unit_code": "C00", "review_passed": True})
         callback = replied + timedelta(hours=r.uniform(6, 40))
         sat_p = (0.55, 0.15) if poor else (0.86, 0.1)
@@ -188,12 +190,21 @@ class Generator:
                 redo = callback + timedelta(hours=1)
                 events.append({"kind": "redo", "at": redo, "unit_code": "C00"})
                 replied = redo + timedelta(days=r.uniform(0.5, 3))
-                events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": "normal"})
+                events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": "normal",
+                               "note": REPLY_NOTES["normal"]})
                 callback = replied + timedelta(hours=r.uniform(6, 30))
                 continue
             break
         events.append({"kind": "closed", "at": callback + timedelta(hours=1), "unit_code": "C00"})
         return [dict(ticket, **e) for e in events if e["at"] <= until]
+
+
+# The reply's text (答复内容) by reply kind: fixed, so the random stream of the demo is unchanged.
+REPLY_NOTES = {"normal": "经现场核实，已安排专人处理，问题已解决，并已电话告知来电人办理结果。",
+               "planned": "该问题需统筹安排资金和施工，已列入年度工作计划，将在计划期限内完成并告知来电人。",
+               "explained": "经核实，该诉求不属于本单位职责范围，已向来电人解释说明并告知相关政策和办理渠道。",
+               "out_of_scope": "经核实，该诉求不在热线受理范围内，已向来电人说明。",
+               "not_true": "经现场核查，来电人反映情况与实际不符，已向来电人反馈核查情况。"}
 
 
 def write_export(path: Path, rows: Iterator[list[dict]], mapping: Mapping | None = None, progress=None) -> int:

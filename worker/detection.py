@@ -20,6 +20,7 @@ from .models import Assignment as A
 
 F = aliased(A)
 from .periods import Period
+from .rules import load_rules
 from .times import end_of_day
 
 TICKET_COLUMNS = (Ticket.number, Ticket.content, Ticket.caller_name, Ticket.caller_phone, Ticket.address,
@@ -177,7 +178,7 @@ def returned_twice_by_unit(session, as_of: datetime) -> tuple[dict[str, int], in
     queued = select(AnalysisItem.ticket_id).where(AnalysisItem.queued_at <= as_of)
     finished = (select(F.ticket_id).where(F.ticket_id == A.ticket_id, F.is_current.is_(True), F.finished_at <= as_of)
                 .exists())
-    where = (A.ticket_id.in_(queued), A.returned_at <= as_of, ~finished)
+    where = (A.ticket_id.in_(queued), A.ticket_return_count >= 2, A.returned_at <= as_of, ~finished)
     per_unit = dict(session.execute(select(A.unit_code, func.count(func.distinct(A.ticket_id)))
                                     .where(*where).group_by(A.unit_code)).all())
     total = session.scalar(select(func.count(func.distinct(A.ticket_id))).where(*where)) or 0
@@ -185,13 +186,21 @@ def returned_twice_by_unit(session, as_of: datetime) -> tuple[dict[str, int], in
 
 
 def returned_twice(session, as_of: datetime | None = None) -> list[dict]:
-    """Tickets returned two or more times, with the chain and the territorial fallback (属地兜底)."""
+    """The analysis group's queue: tickets returned two or more times, or whose owner was not fixed
+    within ``ownership_dispute_hours`` of the first dispatch, with the chain of returns, the
+    territorial fallback (属地兜底) and ``why`` (the rule that queued it)."""
     stmt = (select(AnalysisItem.ticket_id, AnalysisItem.chain, AnalysisItem.fallback_unit_code,
                    AnalysisItem.queued_at, *TICKET_COLUMNS, Ticket.category_code)
             .join(Ticket, Ticket.id == AnalysisItem.ticket_id).order_by(AnalysisItem.queued_at, Ticket.number))
     if as_of is not None:
         stmt = stmt.where(AnalysisItem.queued_at <= as_of)
-    return _dicts(session.execute(stmt))
+    rows = _dicts(session.execute(stmt))
+    hours = load_rules().ownership_dispute_hours
+    for row in rows:
+        returns = [link["returned_at"] for link in row["chain"]]
+        twice = len(returns) >= 2 and returns[1] == row["queued_at"].isoformat(sep=" ")
+        row["why"] = "回退两次" if twice else f"交办满{hours}小时仍未明确承办单位"
+    return rows
 
 
 def late_returns(session, start: datetime, end: datetime) -> list[dict]:
@@ -252,6 +261,43 @@ def repeated_callers(session, as_of: datetime, count: int, days: int) -> list[di
     return _dicts(session.execute(stmt))
 
 
+def repeat_ledger(session, as_of: datetime, cfg: dict | None = None) -> list[dict]:
+    """The repeat-complaint ledger (反复投诉工作台账, seed 004: 建立工作台账…逐一回访销号): each
+    repeated matter of ``repeat`` in config/metrics.yaml as of ``as_of`` — the same caller, or the same
+    address and 事项编码 — with its tickets, the unit holding the latest, and its state: 已销号 when
+    every ticket is replied and the latest callback found it resolved and satisfied, else 跟踪回访中."""
+    from .assignments import SATISFIED
+
+    repeat = (cfg or policy("metrics")).get("repeat") or {}
+    matters = [("caller", r, (Ticket.caller_phone,), (r["caller_phone"],)) for r in repeated_callers(
+        session, as_of, *repeat_rule(repeat, "same_phone"))]
+    matters += [("place", r, (Ticket.address, Ticket.category_code), (r["address"], r["category_code"]))
+                for r in repeated_places(session, as_of, *repeat_rule(repeat, "same_address_category"))]
+    out = []
+    for kind, group, columns, values in matters:
+        days = repeat_rule(repeat, "same_phone" if kind == "caller" else "same_address_category")[1]
+        tickets = _dicts(session.execute(
+            select(Ticket.number, Ticket.received_at, Ticket.category_code, A.unit_code, A.finished_at,
+                   A.satisfaction, A.resolved)
+            .outerjoin(A, and_(A.ticket_id == Ticket.id, A.is_current.is_(True)))
+            .where(*[c == v for c, v in zip(columns, values, strict=True)],
+                   Ticket.received_at > as_of - timedelta(days=days), Ticket.received_at <= as_of)
+            .order_by(Ticket.received_at, Ticket.number)))
+        latest = tickets[-1]
+        closed = (all(t["finished_at"] is not None and t["finished_at"] <= as_of for t in tickets)
+                  and latest["resolved"] is True and latest["satisfaction"] in SATISFIED)
+        out.append({"kind": kind, "caller_phone": group.get("caller_phone"), "address": group.get("address"),
+                    "category_code": group.get("category_code") or latest["category_code"], "n": len(tickets),
+                    "numbers": [t["number"] for t in tickets], "unit_code": latest["unit_code"],
+                    "state": "已销号" if closed else "跟踪回访中"})
+    return out
+
+
+def repeat_rule(repeat: dict, name: str) -> tuple[int, int]:
+    rule = repeat.get(name) or {"count": 3, "days": 30}
+    return int(rule["count"]), int(rule["days"])
+
+
 def repeated_places(session, as_of: datetime, count: int, days: int) -> list[dict]:
     since = as_of - timedelta(days=days)
     stmt = (select(Ticket.address, Ticket.category_code, func.count().label("n"))
@@ -261,20 +307,41 @@ def repeated_places(session, as_of: datetime, count: int, days: int) -> list[dic
     return _dicts(session.execute(stmt))
 
 
-def widespread(session, period: Period, cfg: dict | None = None) -> list[dict]:
-    """普遍性: categories handled by at least K units in the period, or spiking against the weeks before."""
+def recurring_problems(session, period: Period, categories: set[str], count: int) -> list[dict]:
+    """屡次不改: the same problem (address and 事项编码 among ``categories``) raised ``count`` times
+    or more by tickets received in the period, with the units that held them."""
+    in_codes = or_(literal(False), *[Ticket.category_code.startswith(c, autoescape=True) for c in sorted(categories)])
+    stmt = (select(Ticket.address, Ticket.category_code, func.count(func.distinct(Ticket.id)).label("n"),
+                   func.min(Ticket.received_at).label("first"), func.max(Ticket.received_at).label("last"))
+            .where(Ticket.received_at >= period.start_at, Ticket.received_at < period.end_at,
+                   Ticket.address.is_not(None), in_codes)
+            .group_by(Ticket.address, Ticket.category_code).having(func.count(func.distinct(Ticket.id)) >= count)
+            .order_by(func.count(func.distinct(Ticket.id)).desc(), Ticket.address))
+    rows = _dicts(session.execute(stmt))
+    for row in rows:
+        row["units"] = sorted(set(session.scalars(
+            select(A.unit_code).join(Ticket, Ticket.id == A.ticket_id).where(
+                Ticket.address == row["address"], Ticket.category_code == row["category_code"],
+                Ticket.received_at >= period.start_at, Ticket.received_at < period.end_at, A.is_current.is_(True)))))
+    return rows
+
+
+def widespread(session, period: Period, cfg: dict | None = None, until: datetime | None = None) -> list[dict]:
+    """普遍性: categories handled by at least K units in the period, or spiking against the weeks
+    before; ``until``: counting only what was dispatched by then (a week seen on one of its days)."""
     cfg = (cfg or policy("metrics")).get("widespread") or {}
     weeks = int(cfg.get("spike_weeks", 4))
     span = period.end_at - period.start_at
     before = period.start_at - span * weeks
-    in_period = and_(A.dispatched_at >= period.start_at, A.dispatched_at < period.end_at)
+    end = min(period.end_at, until) if until else period.end_at
+    in_period = and_(A.dispatched_at >= period.start_at, A.dispatched_at < end)
     rows = session.execute(
         select(A.category_code, Category.name,
                func.count(func.distinct(case((in_period, A.unit_code)))).label("units"),
                func.sum(case((in_period, 1), else_=0)).label("volume"),
                func.sum(case((A.dispatched_at < period.start_at, 1), else_=0)).label("before"))
         .join(Category, Category.code == A.category_code, isouter=True)
-        .where(A.is_current.is_(True), A.dispatched_at >= before, A.dispatched_at < period.end_at)
+        .where(A.is_current.is_(True), A.dispatched_at >= before, A.dispatched_at < end)
         .group_by(A.category_code, Category.name))
     out = []
     for code, name, units, volume, prior in rows:
@@ -311,6 +378,18 @@ def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime)
 
 
 # -- grading ------------------------------------------------------------------------------------
+def graded_new(session, since: datetime, as_of: datetime, levels: list[str]) -> list[dict]:
+    """Tickets received in [since, as_of) graded at one of LEVELS (苗头性、倾向性、敏感性信息 for the
+    daily sheet), highest level first, each with the rule that graded it and the unit holding it."""
+    order = case(*[(Ticket.severity == level, i) for i, level in enumerate(levels)], else_=len(levels))
+    stmt = (select(Ticket.id.label("ticket_id"), Ticket.number, Ticket.content, Ticket.caller_name,
+                   Ticket.caller_phone, Ticket.received_at, Ticket.severity, Ticket.grade_rule, A.unit_code)
+            .outerjoin(A, and_(A.ticket_id == Ticket.id, A.is_current.is_(True)))
+            .where(Ticket.received_at >= since, Ticket.received_at < as_of, Ticket.severity.in_(levels))
+            .order_by(order, Ticket.received_at, Ticket.number))
+    return _dicts(session.execute(stmt))
+
+
 def grade(session, since: datetime, as_of: datetime, cfg: dict | None = None) -> int:
     """Severity and class by the configured rules, as UPDATEs (lowest priority first, so the first
     matching rule wins); each ticket keeps the name of the rule that fired."""
@@ -327,12 +406,10 @@ def grade(session, since: datetime, as_of: datetime, cfg: dict | None = None) ->
     for rule in reversed(rules.get("class") or []):
         cond = literal(True)
         if rule.get("repeat") == "same_phone":
-            c = repeat_cfg.get("same_phone") or {"count": 3, "days": 30}
-            phones = [r["caller_phone"] for r in repeated_callers(session, as_of, int(c["count"]), int(c["days"]))]
+            phones = [r["caller_phone"] for r in repeated_callers(session, as_of, *repeat_rule(repeat_cfg, "same_phone"))]
             cond = Ticket.caller_phone.in_(phones)
         elif rule.get("repeat") == "same_address_category":
-            c = repeat_cfg.get("same_address_category") or {"count": 3, "days": 30}
-            places = repeated_places(session, as_of, int(c["count"]), int(c["days"]))
+            places = repeated_places(session, as_of, *repeat_rule(repeat_cfg, "same_address_category"))
             cond = or_(literal(False), *[and_(Ticket.address == p["address"], Ticket.category_code == p["category_code"])
                                          for p in places[:500]])
         elif rule.get("widespread"):

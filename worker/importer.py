@@ -42,7 +42,7 @@ from .times import now_local, parse_local
 
 TICKET_FIELDS = ("source", "category_code", "urgent_kind", "content", "caller_name", "caller_phone",
                  "address", "territorial_unit_code", "received_at")
-EVENT_FIELDS = ("kind", "at", "unit_code", "reason", "suggested_unit_code", "reply_kind", "review_passed",
+EVENT_FIELDS = ("kind", "at", "unit_code", "reason", "note", "suggested_unit_code", "reply_kind", "review_passed",
                 "days", "consent", "plan_date", "satisfaction", "resolved")
 SATISFACTION = {"satisfied", "basically_satisfied", "unsatisfied"}
 ANALYZE_AFTER_EVENTS = 20_000  # a bulk load: refresh the planner's statistics at once
@@ -400,6 +400,7 @@ class RowParser:
         if reply_kind is not None and reply_kind not in REPLY_KINDS:
             raise RowError(f"{self.m.columns.get('reply_kind')}: unknown reply kind {reply_kind!r}")
         event = {"kind": kind, "at": at, "unit_code": unit or "", "reason": _text(self.raw(row, "reason")),
+                 "note": _text(self.raw(row, "note")),
                      "suggested_unit_code": self.unit(row, "suggested_unit_code"), "reply_kind": reply_kind,
                      "review_passed": self.flag(row, "review_passed"), "days": days, "consent": self.flag(row, "consent"),
                      "plan_date": _plan_date(self.raw(row, "plan_date"), self.m.columns.get("plan_date")),

@@ -44,6 +44,11 @@ def clean_header(text: str, limit: int = 200) -> str:
     return _CONTROL.sub(" ", str(text)).strip()[:limit]
 
 
+# What we attach: documents (PDF, and the editable DOCX), and data for other systems (XLSX).
+ATTACHMENT_TYPES = {".pdf": "pdf", ".xlsx": "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    ".docx": "vnd.openxmlformats-officedocument.wordprocessingml.document"}
+
+
 @dataclass
 class Attachment:
     name: str
@@ -91,7 +96,8 @@ def build(session, row: OutboxMessage, sender: str, sender_name: str) -> EmailMe
     msg.add_alternative(row.body_html, subtype="html", cte="quoted-printable")
     for att in row.attachments:
         blob = session.get(Blob, att["sha256"])
-        msg.add_attachment(blob.data, maintype="application", subtype="pdf", filename=att["name"])
+        subtype = ATTACHMENT_TYPES.get(Path(att["name"]).suffix.lower(), "octet-stream")
+        msg.add_attachment(blob.data, maintype="application", subtype=subtype, filename=att["name"])
     return msg
 
 

@@ -37,7 +37,7 @@ from datetime import datetime
 from sqlalchemy import and_, case, false, func, or_, select
 
 from .config import policy
-from .models import CLOCK_FLAGS, Clock, Unit
+from .models import CLOCK_FLAGS, Clock, Escalation, Unit
 from .models import AssignmentClock as C
 from .periods import Period
 
@@ -75,7 +75,10 @@ class UnitMetrics:
     returns: Rate = Rate(0, 0)
     returned_twice: int = 0
     late_returns: int = 0
+    escalations: dict = field(default_factory=dict)   # ladder tier → notices fired in the period
+    adjustments: list = field(default_factory=list)   # (item, count, points): 扣分项 / 加分项 applied
     score: float | None = None
+    assessed: float | None = None          # 考核得分: the score with the adjustments, out of 1
     rank: int | None = None
     meets_requirement: bool | None = None  # None: not assessable (n/a)
     bottom: bool = False
@@ -196,6 +199,12 @@ def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | 
             m.dispatches, m.volume, m.returned_twice = n, counts["counted"], counts["returned_twice"]
         elif clock == Clock.RETURNED:
             m.late_returns = counts["late"]
+    for code, tier, n in session.execute(
+            select(Escalation.unit_code, Escalation.tier, func.count())
+            .where(Escalation.fired_at >= period.start_at, Escalation.fired_at < cutoff)
+            .group_by(Escalation.unit_code, Escalation.tier)):
+        if code in units:
+            units[code].escalations[tier] = int(n)
 
     result = PeriodMetrics(period, list(units.values()), cfg.get("requirement") or {})
     rank(result, cfg)
@@ -223,6 +232,22 @@ def score(m: UnitMetrics, weights: dict) -> float | None:
     return None if not parts or total == 0 else sum(w * v for w, v in parts) / total
 
 
+def adjustments(m: UnitMetrics, items: list[dict]) -> list[tuple[str, int, float]]:
+    """The 扣分项 / 加分项 (seed 004) of config/metrics.yaml ``adjustments`` that apply to a unit in
+    the period: (item, occurrences, points), points out of 100 (negative for a deduction) per
+    occurrence.  ``count`` names what is counted: ``returned_twice`` (tickets returned two or more
+    times, charged to each returning unit), ``late_returns`` (returns after the window), or
+    ``escalations`` (ladder notices of the listed ``tiers`` fired in the period)."""
+    out = []
+    for item in items:
+        what = item["count"]
+        n = (sum(m.escalations.get(tier, 0) for tier in item.get("tiers") or []) if what == "escalations"
+             else int(getattr(m, what)))
+        if n:
+            out.append((item["name"], n, n * float(item["points"])))
+    return out
+
+
 def bottom_count(cfg: dict, n_ranked: int) -> int:
     bottom = cfg.get("bottom") or {"mode": "count", "value": 5}
     if bottom.get("mode") == "percent":
@@ -238,6 +263,7 @@ def rank(result: PeriodMetrics, cfg: dict) -> None:
     req = cfg.get("requirement") or {}
     min_callbacks = int(cfg.get("min_callbacks_to_fail", 1))
     for m in result.units:
+        m.adjustments = adjustments(m, cfg.get("adjustments") or [])
         res, sat = m.dual_resolution.value, m.dual_satisfaction.value
         m.no_callbacks = m.volume > 0 and m.dual_satisfaction.den == 0 and m.dual_resolution.den == 0
         if res is None and sat is None:
@@ -246,6 +272,7 @@ def rank(result: PeriodMetrics, cfg: dict) -> None:
             m.meets_requirement = (res is None or res >= req.get("resolution_rate", 0)) and \
                                   (sat is None or sat >= req.get("satisfaction_rate", 0))
             m.score = score(m, weights)
+            m.assessed = m.score + sum(points for _, _, points in m.adjustments) / 100
 
     def key(m: UnitMetrics):
         if m.score is None:
@@ -285,6 +312,21 @@ def category_rates(session, period: Period, categories: set[str]) -> list[dict]:
         else:
             c["overdue"] = Rate(int(late or 0), int(n))
     return list(out.values())
+
+
+def unit_category_volumes(session, period: Period, categories: set[str]) -> dict[str, list[tuple[str, int]]]:
+    """Per unit, its volume (by dispatch, counted dispatches) per 事项编码 among ``categories``,
+    largest first: the law-enforcement reports' breakdown by department and problem type."""
+    rows = session.execute(
+        select(C.unit_code, C.category_code, func.sum(C.counted))
+        .where(C.at >= period.start_at, C.at < period.end_at, C.clock == Clock.DISPATCHED,
+               or_(false(), *[C.category_code.startswith(c, autoescape=True) for c in sorted(categories)]))
+        .group_by(C.unit_code, C.category_code))
+    out: dict[str, list[tuple[str, int]]] = {}
+    for unit, code, n in rows:
+        if n:
+            out.setdefault(unit, []).append((code, int(n)))
+    return {unit: sorted(pairs, key=lambda p: (-p[1], p[0])) for unit, pairs in out.items()}
 
 
 def category_volumes(session, period: Period, previous: Period) -> list[tuple[str, int, int]]:

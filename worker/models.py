@@ -138,6 +138,7 @@ class TicketEvent(Base):
     at: Mapped[datetime]
     unit_code: Mapped[str] = mapped_column(String(32), default="")
     reason: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)   # the step's own text: a reply's 答复内容
     suggested_unit_code: Mapped[str | None] = mapped_column(String(32))
     reply_kind: Mapped[str | None] = mapped_column(String(32))
     review_passed: Mapped[bool | None] = mapped_column(Boolean)

@@ -67,6 +67,35 @@ class Supervision(Strict):
     act_within_working_days: Annotated[int, Field(ge=0, le=30)] = 1
 
 
+class Adjustment(Strict):
+    """One 扣分项 (negative points) or 加分项 (positive), per occurrence in the period."""
+    name: str
+    count: Literal["returned_twice", "late_returns", "escalations"]
+    points: Annotated[float, Field(ge=-100, le=100)]
+    tiers: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tiers_with_escalations(self):
+        if (self.count == "escalations") != bool(self.tiers):
+            raise ValueError("tiers: name the ladder tiers when count is escalations, and only then")
+        return self
+
+
+class TourismTriage(Strict):
+    keywords: list[str] = Field(default_factory=list)
+    focus_keywords: list[str] = Field(default_factory=list)
+    peak_season: list[Annotated[str, Field(pattern=r"^\d\d-\d\d(\.\.\d\d-\d\d)?$")]] = Field(default_factory=list)
+    weights: dict[Literal["focus", "holiday", "peak_season", "repeat"], Annotated[int, Field(ge=0, le=10)]] = Field(
+        default_factory=dict)
+    levels: dict[Literal["红", "橙", "黄"], Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _a_lowest_level(self):
+        if self.levels and min(self.levels.values()) != 0:
+            raise ValueError("levels: one level needs threshold 0, so that every clue has a level")
+        return self
+
+
 class Metrics(Strict):
     requirement: Requirement = Field(default_factory=Requirement)
     bottom: Bottom = Field(default_factory=Bottom)
@@ -84,6 +113,8 @@ class Metrics(Strict):
     grading: dict[str, Any] = Field(default_factory=dict)
     rating: Rating = Field(default_factory=Rating)
     supervision: Supervision = Field(default_factory=Supervision)
+    adjustments: list[Adjustment] = Field(default_factory=list)
+    tourism_triage: TourismTriage | None = None
 
 
 class Meeting(Strict):
@@ -162,6 +193,8 @@ class Documents(Strict):
     kinds: dict[str, Kind] = Field(default_factory=dict)
     contact: Contact = Field(default_factory=Contact)
     fonts: Fonts = Field(default_factory=Fonts)
+    ticket_reports: dict[str, list[Literal["ticket_national_report", "ticket_provincial_statement",
+                                           "ticket_provincial_form"]]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _issuers(self):

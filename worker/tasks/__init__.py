@@ -8,6 +8,7 @@ from .. import logs as _logs
 _logs.setup_from_env()
 _broker.setup()
 
-from . import escalation, maintenance, outbox, reports, units
+from . import escalation, maintenance, outbox, reports, tickets, units
 
-ACTORS = {**reports.actors, **escalation.actors, **outbox.actors, **maintenance.actors, **units.actors}
+ACTORS = {**reports.actors, **escalation.actors, **outbox.actors, **maintenance.actors, **units.actors,
+          **tickets.actors}

@@ -159,7 +159,7 @@ def supervision(ctx):
                               f"电话：{office.get('phone', '')}，邮箱：{office.get('email', '')}）。")],
                attachments=[Attachment(pdf_name(f"{unit_name}督办函", ctx.period.label()), pdf)])
         letters += 1
-    # Tickets returned twice or more → the analysis group, once per ticket.
+    # The analysis group's queue (returned twice, or no owner within the ownership hours), once per ticket.
     fresh = []
     queued = returned_twice(s, as_of)
     notified = {i.ticket_id: i for i in s.scalars(select(SupervisionItem).where(
@@ -171,14 +171,15 @@ def supervision(ctx):
             s.add(item)
         if item.day == day:
             row = public_ticket(t, names)
-            fresh.append(f"{row['number']}：{row['content'][:60]}")
+            fresh.append(f"{row['number']}（{t['why']}）：{row['content'][:60]}")
             fresh += [f"  {i}. {return_link(c, names)}" for i, c in enumerate(t["chain"], 1)]
             fresh.append(f"  属地兜底建议：{names.get(t['fallback_unit_code'], t['fallback_unit_code'] or '—')}")
     if fresh:
         n = sum(1 for t in queued if notified.get(t["ticket_id"]) is None or notified[t["ticket_id"]].day == day)
         notify(ctx, kind="analysis_notice", groups=["analysis_group"],
-               subject=f"【会商研判】{ctx.period.label()}回退两次及以上工单 {n} 件",
-               lines=[f"以下 {n} 件工单已回退两次及以上，请分析研判小组确定承办单位，无法确定的由属地兜底："] + fresh)
+               subject=f"【会商研判】{ctx.period.label()}待确定承办单位工单 {n} 件",
+               lines=[(f"以下 {n} 件工单回退两次及以上或交办后未能及时明确承办单位，请分析研判小组确定承办单位，"
+                       "无法确定的由属地兜底：")] + fresh)
     ctx.summary.update(letters=letters, analysis=len([x for x in fresh if not x.startswith("  ")]))
 
 
