@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/year.py --database postgresql://postgres@127.0.0.1/hotline_bench \\
         [--tickets 2000000] [--skip-import]
+    .venv/bin/python bench/year.py --database sqlite:////tmp/year.db --tickets 200000   # the embedded default
 
 1. Generation and import (streamed, batches of 5,000 rows): rows/s and the process's peak memory.
 2. A week's metrics of all units; a month's with two months of trend, the same month a year
@@ -42,6 +43,9 @@ def reset_peak() -> None:
 
 
 def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database if missing (SQLite creates its file itself)."""
+    if not url.startswith("postgresql"):
+        return
     import psycopg
 
     base, name = url.rsplit("/", 1)

@@ -328,3 +328,43 @@ def test_widespread_by_units_or_by_spike(category_weeks):
     # 0101: three units, 3 against an average of 2 (no spike); 0303: one ticket, neither.
     assert found == [{"code": "0202", "name": "违章搭建", "units": 1, "volume": 4, "baseline": 1.0, "spike": True},
                      {"code": "0101", "name": "物业管理", "units": 3, "volume": 3, "baseline": 2.0, "spike": False}]
+
+
+def test_the_daily_rollup_always_matches_the_clock_rows(db, history):
+    """clock_days (the per-day rollup whole-day periods read) equals the clock rows grouped by day,
+    unit and clock after a store, after a ticket's history changes, and after a full recompute."""
+    from sqlalchemy import func, insert, select
+
+    from worker.assignments import recompute_all, refresh
+    from worker.calendar import load_calendar
+    from worker.models import CLOCK_FLAGS, AssignmentClock, ClockDay, Ticket, TicketEvent
+    from worker.rules import load_rules
+
+    (history.ticket("R1", "2026-11-09 09:00").dispatch("2026-11-09 10:00", "D01")
+     .ret("2026-11-09 12:00", "D01").dispatch("2026-11-09 13:00", "S01").sign("2026-11-09 14:00", "S01")
+     .reply("2026-11-10 10:00", "S01").callback("2026-11-11 10:00", "unsatisfied", False))
+    history.ticket("R2", "2026-11-10 09:00").dispatch("2026-11-10 10:00", "D02")
+    history.store()
+
+    def both():
+        C = AssignmentClock
+        with session_scope() as s:
+            rows = {(str(d)[:10], u, c): tuple(int(v or 0) for v in rest) for d, u, c, *rest in s.execute(
+                select(func.date(C.at), C.unit_code, C.clock, func.count(), *(func.sum(getattr(C, f)) for f in CLOCK_FLAGS))
+                .group_by(func.date(C.at), C.unit_code, C.clock))}
+            rolled = {(str(r.day), r.unit_code, r.clock): (r.rows, *(getattr(r, f) for f in CLOCK_FLAGS))
+                      for r in s.scalars(select(ClockDay)) if r.rows}
+        return rows, rolled
+
+    rows, rolled = both()
+    assert rows == rolled and len(rows) > 5
+    with session_scope() as s:
+        r2 = s.scalar(select(Ticket.id).where(Ticket.number == "R2"))
+        s.execute(insert(TicketEvent), [{"ticket_id": r2, "kind": "replied", "at": datetime(2026, 11, 12, 9),
+                                         "unit_code": "D02", "reply_kind": "normal"}])
+        refresh(s, [r2], load_calendar(), load_rules())
+    rows, rolled = both()
+    assert rows == rolled
+    with session_scope() as s:
+        recompute_all(s, load_calendar(), load_rules())
+    assert both()[0] == both()[1]

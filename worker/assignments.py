@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .calendar import WorkCalendar
 from .models import (
@@ -35,6 +37,7 @@ from .models import (
     AssignmentClock,
     Category,
     Clock,
+    ClockDay,
     EventKind,
     Ticket,
     TicketEvent,
@@ -235,6 +238,23 @@ def law_codes(session) -> set[str]:
     return configured | flagged
 
 
+def roll_days(session, ticket_ids: list[int], sign: int) -> None:
+    """Add (+1) or take out (-1) these tickets' clock rows from the per-day rollup (``ClockDay``)."""
+    C = AssignmentClock
+    day = func.date(C.at)
+    groups = session.execute(select(day, C.unit_code, C.clock, func.count(), *(func.sum(getattr(C, f)) for f in CLOCK_FLAGS))
+                             .where(C.ticket_id.in_(ticket_ids)).group_by(day, C.unit_code, C.clock)).all()
+    values = [{"day": d if isinstance(d, date) else date.fromisoformat(d), "unit_code": unit, "clock": clock,
+               "rows": sign * n, **{f: sign * int(v or 0) for f, v in zip(CLOCK_FLAGS, sums, strict=True)}}
+              for d, unit, clock, n, *sums in groups]
+    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)
+    for i in range(0, len(values), 1000):   # SQLite's bound-parameter limit
+        stmt = insert(ClockDay).values(values[i:i + 1000])
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=["day", "unit_code", "clock"],
+            set_={k: getattr(ClockDay, k) + stmt.excluded[k] for k in ("rows", *CLOCK_FLAGS)}))
+
+
 def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None) -> int:
     """Rebuild the assignments (with their clock rows) and analysis-queue entries of these tickets;
     returns the number of assignments written."""
@@ -261,12 +281,14 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
                  "reason": r["return_reason"], "suggested": r["suggested_unit_code"]}
                 for r in derived if r["returned_at"] is not None]})
     add_deadlines(rows, cal, rules, codes)
+    roll_days(session, ticket_ids, -1)
     session.execute(delete(AssignmentClock).where(AssignmentClock.ticket_id.in_(ticket_ids)))
     session.execute(delete(Assignment).where(Assignment.ticket_id.in_(ticket_ids)))
     session.execute(delete(AnalysisItem).where(AnalysisItem.ticket_id.in_(ticket_ids)))
     if rows:
         session.execute(Assignment.__table__.insert(), [{k: r[k] for k in _ASSIGNMENT_COLUMNS} for r in rows])
         session.execute(AssignmentClock.__table__.insert(), [c for r in rows for c in clock_rows(r)])
+        roll_days(session, ticket_ids, +1)
     if queue:
         fallback = dict(session.execute(select(Ticket.id, Ticket.territorial_unit_code)
                                         .where(Ticket.id.in_([q["ticket_id"] for q in queue]))).all())

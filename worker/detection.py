@@ -178,14 +178,18 @@ def returned_twice_by_unit(session, as_of: datetime) -> tuple[dict[str, int], in
     queued = select(AnalysisItem.ticket_id).where(AnalysisItem.queued_at <= as_of)
     finished = (select(F.ticket_id).where(F.ticket_id == A.ticket_id, F.is_current.is_(True), F.finished_at <= as_of)
                 .exists())
-    where = (A.ticket_id.in_(queued), A.ticket_return_count >= 2, A.returned_at <= as_of, ~finished)
+    # Returned twice by then (the queue also holds tickets whose owner was not fixed in time).
+    R = aliased(A)
+    twice = (select(R.ticket_id).where(R.ticket_id.in_(queued), R.returned_at <= as_of)
+             .group_by(R.ticket_id).having(func.count() >= 2))
+    where = (A.ticket_id.in_(twice), A.returned_at <= as_of, ~finished)
     per_unit = dict(session.execute(select(A.unit_code, func.count(func.distinct(A.ticket_id)))
                                     .where(*where).group_by(A.unit_code)).all())
     total = session.scalar(select(func.count(func.distinct(A.ticket_id))).where(*where)) or 0
     return {k: int(v) for k, v in per_unit.items()}, int(total)
 
 
-def returned_twice(session, as_of: datetime | None = None) -> list[dict]:
+def returned_twice(session, as_of: datetime | None = None, since: datetime | None = None) -> list[dict]:
     """The analysis group's queue: tickets returned two or more times, or whose owner was not fixed
     within ``ownership_dispute_hours`` of the first dispatch, with the chain of returns, the
     territorial fallback (属地兜底) and ``why`` (the rule that queued it)."""
@@ -194,6 +198,8 @@ def returned_twice(session, as_of: datetime | None = None) -> list[dict]:
             .join(Ticket, Ticket.id == AnalysisItem.ticket_id).order_by(AnalysisItem.queued_at, Ticket.number))
     if as_of is not None:
         stmt = stmt.where(AnalysisItem.queued_at <= as_of)
+    if since is not None:   # only those queued since: a period's query, not the whole history's
+        stmt = stmt.where(AnalysisItem.queued_at >= since)
     rows = _dicts(session.execute(stmt))
     hours = load_rules().ownership_dispute_hours
     for row in rows:

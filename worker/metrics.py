@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlalchemy import and_, case, false, func, or_, select
 
 from .config import policy
-from .models import CLOCK_FLAGS, Clock, Escalation, Unit
+from .models import CLOCK_FLAGS, Clock, ClockDay, Escalation, Unit
 from .models import AssignmentClock as C
 from .periods import Period
 
@@ -181,13 +181,21 @@ def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | 
     units = {u.code: UnitMetrics(u.code, u.name, u.kind, dual_pair=pair) for u in session.scalars(
         select(Unit).where(Unit.kind.in_(kinds), Unit.active.is_(True)).order_by(Unit.code))}
 
-    where = [C.at >= period.start_at, C.at < cutoff]
-    if categories is not None:
-        where.append(or_(false(), *[C.category_code.startswith(c, autoescape=True) for c in sorted(categories)]))
-    rows = session.execute(
-        select(C.unit_code, C.clock, func.count(), *(func.sum(getattr(C, f)) for f in CLOCK_FLAGS))
-        .where(*where)
-        .group_by(C.unit_code, C.clock))
+    if categories is None and period.start_at.time() == time(0) and cutoff.time() == time(0):
+        # Whole days, all categories: the per-day rollup kept with the clock rows.
+        D = ClockDay
+        rows = session.execute(
+            select(D.unit_code, D.clock, func.sum(D.rows), *(func.sum(getattr(D, f)) for f in CLOCK_FLAGS))
+            .where(D.day >= period.start_at.date(), D.day < cutoff.date())
+            .group_by(D.unit_code, D.clock))
+    else:
+        where = [C.at >= period.start_at, C.at < cutoff]
+        if categories is not None:
+            where.append(or_(false(), *[C.category_code.startswith(c, autoescape=True) for c in sorted(categories)]))
+        rows = session.execute(
+            select(C.unit_code, C.clock, func.count(), *(func.sum(getattr(C, f)) for f in CLOCK_FLAGS))
+            .where(*where)
+            .group_by(C.unit_code, C.clock))
     for code, clock, n, *sums in rows:
         m = units.get(code)
         if m is None:

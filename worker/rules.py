@@ -115,8 +115,12 @@ def compute_deadlines(cal: WorkCalendar, rules: Rules, inp: DeadlineInput) -> di
     completion_n = np.array([rules.channels[c].completion_working_days for c in names], np.int64)[idx]
     reply_n = np.array([rules.channels[c].reply_working_days or -1 for c in names], np.int64)[idx]
 
+    last_second = cal.origin_day * 86400 + int(SECONDS_TO_END_OF_DAY / np.timedelta64(1, "s"))
+
     def eod(ords: np.ndarray) -> np.ndarray:
-        return ((ords + cal.origin_day) * 86400 + SECONDS_TO_END_OF_DAY).view("datetime64[s]")
+        out = ords * 86400
+        out += last_second
+        return out.view("datetime64[s]")
 
     dispatch_ord = cal.ordinals(inp.dispatched)
     start_ord = dispatch_ord if inp.clock_start is inp.dispatched else cal.ordinals(inp.clock_start)

@@ -3,6 +3,7 @@ letters (督办函) and the analysis group's notice of tickets returned twice or
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import case, exists, select
 
@@ -109,6 +110,12 @@ def letter_deadline(ctx):
     return working_days_after(ctx, n)
 
 
+# The analysis notice looks at the tickets queued in the last month: each is notified once, on the
+# first supervision run after it was queued; a longer outage of the service than this loses none
+# from the daily sheets' lists, only from the notice.
+ANALYSIS_LOOKBACK = timedelta(days=31)
+
+
 @job("supervision", period="day", family="escalation")
 def supervision(ctx):
     s, day, as_of = ctx.session, ctx.issue_date, ctx.as_of
@@ -161,7 +168,7 @@ def supervision(ctx):
         letters += 1
     # The analysis group's queue (returned twice, or no owner within the ownership hours), once per ticket.
     fresh = []
-    queued = returned_twice(s, as_of)
+    queued = returned_twice(s, as_of, as_of - ANALYSIS_LOOKBACK)
     notified = {i.ticket_id: i for i in s.scalars(select(SupervisionItem).where(
         SupervisionItem.stage == "analysis", SupervisionItem.ticket_id.in_([t["ticket_id"] for t in queued] or [0])))}
     for t in queued:

@@ -117,9 +117,7 @@ def daily_sheet(ctx):
     unit_rows = sorted(({"code": c, "name": names.get(c, c), **v} for c, v in counts.items() if any(v.values())),
                        key=lambda r: (-r["overdue"], -r["warning"], r["code"]))
     twice = []
-    for t in returned_twice(s, as_of):
-        if t["queued_at"] < since:
-            continue  # listed on an earlier sheet; the table above still counts the open ones
+    for t in returned_twice(s, as_of, since):   # earlier ones were listed on an earlier sheet
         row = public_ticket(t, names)
         row["chain"] = [return_link(c, names) for c in t["chain"]]
         row["fallback_name"] = names.get(t["fallback_unit_code"], t["fallback_unit_code"])

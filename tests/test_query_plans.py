@@ -1,0 +1,86 @@
+"""Every query a period job runs stays within its period (issue 21): on PostgreSQL, with 30 weeks of
+history, each SELECT of the weekly bulletin and of the daily sheet is run again under EXPLAIN ANALYZE
+and the rows its scans of the big tables read (returned plus filtered away) must stay within three
+times the week's clock rows.  A query that walked the history — a sequential scan, an index walked
+in the wrong order while a LIMIT waits (the typical cases did that: 5.4× here), a list of every
+ticket ever queued for analysis filtered in Python (the daily sheet did that: 5.9×) — reads up to
+thirty times more, and more each week."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import event, func, select, text
+from sqlalchemy.engine import Engine
+
+from worker.cli import main
+from worker.db import get_engine, session_factory, session_scope
+from worker.models import AssignmentClock
+
+BIG = {"tickets", "ticket_events", "assignments", "assignment_clocks"}
+
+
+def scanned(plan: dict) -> list[tuple[str, int]]:
+    """(table, rows read) of every scan node of the plan: returned and removed, times loops."""
+    out = []
+    relation = plan.get("Relation Name")
+    if relation in BIG:
+        loops = plan.get("Actual Loops", 1)
+        rows = plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0) \
+            + plan.get("Rows Removed by Index Recheck", 0)
+        out.append((relation, int(rows * loops)))
+    for child in plan.get("Plans", []):
+        out += scanned(child)
+    return out
+
+
+@pytest.mark.postgres
+def test_period_jobs_read_what_the_period_holds(postgres_db, tmp_path):
+    from worker.calendar import load_calendar
+    from worker.demo_data import Generator, write_export
+    from worker.importer import import_file
+    from worker.rules import load_rules
+
+    cal = load_calendar()
+    export = tmp_path / "history.csv"
+    write_export(export, Generator(cal, seed=7, per_day=40).tickets(
+        date(2026, 4, 6), date(2026, 11, 8), datetime(2026, 11, 9, 9, 0)))
+    import_file(session_factory(), export, cal, load_rules())
+    with get_engine().connect() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
+    week_start, week_end = datetime(2026, 10, 26), datetime(2026, 11, 2)
+    with session_scope() as s:
+        period_rows = s.scalar(select(func.count()).select_from(AssignmentClock).where(
+            AssignmentClock.at >= week_start, AssignmentClock.at < week_end))
+        all_rows = s.scalar(select(func.count()).select_from(AssignmentClock))
+    assert all_rows > 25 * period_rows          # the history is much longer than the period
+
+    statements = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and not executemany:
+            statements.append((statement, parameters))
+
+    event.listen(Engine, "before_cursor_execute", capture)   # every engine: the job opens its own
+    try:
+        for job, at in (("weekly_bulletin", "2026-10-28 10:00"), ("daily_sheet", "2026-10-28 08:30")):
+            res = CliRunner().invoke(main, ["run", job, "--inline", "--at", at])
+            assert res.exit_code == 0, res.output
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+    assert len(statements) > 20
+    too_wide = []
+    with get_engine().connect() as conn:
+        for statement, parameters in statements:
+            if "alembic_version" in statement or "pg_" in statement:
+                continue
+            plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters).scalar()
+            plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+            for table, rows in scanned(plan):
+                if rows > 3 * period_rows + 500:
+                    too_wide.append((table, rows, " ".join(statement.split())[:300]))
+        conn.rollback()
+    assert too_wide == [], f"{period_rows} clock rows in the week:\n" + "\n".join(map(str, too_wide))
