@@ -146,9 +146,9 @@ def test_supervision_letter_names_the_clock_missed_and_a_date(supervised):
 
 
 def test_analysis_group_notice_shows_each_return_with_reason_and_suggestion(supervised):
-    run("run", "supervision", "--inline", "--at", "2026-11-16 16:00")
+    run("run", "analysis_notice", "--inline", "--at", "2026-11-16 16:00")
     (body,) = message_bodies("analysis_notice")
-    assert "T11" in body
+    assert "T11（回退两次）" in body
     assert "1. 区发展和改革局于2026-11-16 10:00回退，理由：非本单位职责；建议承办单位：区教育和体育局" in body
     assert "2. 区教育和体育局于2026-11-16 14:00回退，理由：应由属地办理；建议承办单位：滨海路街道" in body
     assert "属地兜底建议：滨海路街道" in body
@@ -426,9 +426,15 @@ def test_ownership_not_fixed_within_24_hours_goes_to_the_analysis_group(db, hist
     assert "或交办满24小时仍未明确承办单位，2件" in section
     assert "1O1反映物业问题交办满24小时仍未明确承办单位1.区发展和改革局于2026-11-1611:00回退" in section
     assert "O2" in section and "O3" not in section
-    run("run", "supervision", "--inline", "--at", "2026-11-17 10:00")
-    (body,) = message_bodies("analysis_notice")
-    assert "O1（交办满24小时仍未明确承办单位）" in body and "O3" not in body
+    # The analysis group is told within the hour: the 09:05 run finds O1 and O2, a message each;
+    # the 10:05 run finds nothing new.
+    run("run", "analysis_notice", "--inline", "--at", "2026-11-17 08:05")
+    assert message_bodies("analysis_notice") == []
+    run("run", "analysis_notice", "--inline", "--at", "2026-11-17 09:05")
+    run("run", "analysis_notice", "--inline", "--at", "2026-11-17 10:05")
+    bodies = sorted(message_bodies("analysis_notice"))
+    assert len(bodies) == 2 and "工单 O1（交办满24小时仍未明确承办单位）" in bodies[0] and "O2" in bodies[1]
+    assert "1. 区发展和改革局于2026-11-16 11:00回退，理由：非本单位职责" in bodies[0]
 
 
 def test_daily_sheet_opens_with_the_new_sensitive_and_major_tickets(db, history):

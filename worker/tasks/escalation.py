@@ -110,12 +110,6 @@ def letter_deadline(ctx):
     return working_days_after(ctx, n)
 
 
-# The analysis notice looks at the tickets queued in the last month: each is notified once, on the
-# first supervision run after it was queued; a longer outage of the service than this loses none
-# from the daily sheets' lists, only from the notice.
-ANALYSIS_LOOKBACK = timedelta(days=31)
-
-
 @job("supervision", period="day", family="escalation")
 def supervision(ctx):
     s, day, as_of = ctx.session, ctx.issue_date, ctx.as_of
@@ -166,28 +160,38 @@ def supervision(ctx):
                               f"电话：{office.get('phone', '')}，邮箱：{office.get('email', '')}）。")],
                attachments=[Attachment(pdf_name(f"{unit_name}督办函", ctx.period.label()), pdf)])
         letters += 1
-    # The analysis group's queue (returned twice, or no owner within the ownership hours), once per ticket.
-    fresh = []
+    ctx.summary.update(letters=letters)
+
+
+# Tickets queued in the last month are looked at: each is notified once, by the first run after it
+# was queued (``SupervisionItem`` stage "analysis" marks it); a longer outage than this loses none
+# from the daily sheets' lists, only from the notices.
+ANALYSIS_LOOKBACK = timedelta(days=31)
+
+
+@job("analysis_notice", period="day", family="escalation")
+def analysis_notice(ctx):
+    """The analysis group (分析研判小组) told of each ticket that joined its queue — returned twice, or
+    no owner fixed within the ownership hours (即督快响) — with the chain of returns and the
+    territorial fallback (属地兜底): one notice per ticket, within the hour (the schedule runs hourly
+    in working hours), never twice."""
+    s, as_of = ctx.session, ctx.as_of
+    names = unit_names(s)
     queued = returned_twice(s, as_of, as_of - ANALYSIS_LOOKBACK)
-    notified = {i.ticket_id: i for i in s.scalars(select(SupervisionItem).where(
-        SupervisionItem.stage == "analysis", SupervisionItem.ticket_id.in_([t["ticket_id"] for t in queued] or [0])))}
-    for t in queued:
-        item = notified.get(t["ticket_id"])
-        if item is None:
-            item = SupervisionItem(ticket_id=t["ticket_id"], stage="analysis", unit_code="A00", day=day)
-            s.add(item)
-        if item.day == day:
-            row = public_ticket(t, names)
-            fresh.append(f"{row['number']}（{t['why']}）：{row['content'][:60]}")
-            fresh += [f"  {i}. {return_link(c, names)}" for i, c in enumerate(t["chain"], 1)]
-            fresh.append(f"  属地兜底建议：{names.get(t['fallback_unit_code'], t['fallback_unit_code'] or '—')}")
-    if fresh:
-        n = sum(1 for t in queued if notified.get(t["ticket_id"]) is None or notified[t["ticket_id"]].day == day)
-        notify(ctx, kind="analysis_notice", groups=["analysis_group"],
-               subject=f"【会商研判】{ctx.period.label()}待确定承办单位工单 {n} 件",
-               lines=[(f"以下 {n} 件工单回退两次及以上或交办后未能及时明确承办单位，请分析研判小组确定承办单位，"
-                       "无法确定的由属地兜底：")] + fresh)
-    ctx.summary.update(letters=letters, analysis=len([x for x in fresh if not x.startswith("  ")]))
+    notified = set(s.scalars(select(SupervisionItem.ticket_id).where(
+        SupervisionItem.stage == "analysis", SupervisionItem.ticket_id.in_([t["ticket_id"] for t in queued] or [0]))))
+    fresh = [t for t in queued if t["ticket_id"] not in notified]
+    for t in fresh:
+        s.add(SupervisionItem(ticket_id=t["ticket_id"], stage="analysis", unit_code="A00", day=ctx.issue_date))
+        row = public_ticket(t, names)
+        fallback = names.get(t["fallback_unit_code"], t["fallback_unit_code"] or "—")
+        notify(ctx, kind="analysis_notice", groups=["analysis_group"], scope=row["number"],
+               subject=f"【会商研判】工单{row['number']}待确定承办单位（{t['why']}）",
+               lines=[f"工单 {row['number']}（{t['why']}），请分析研判小组确定承办单位，无法确定的由属地兜底。",
+                      f"诉求内容：{row['content'][:100]}", "回退经过：",
+                      *[f"  {i}. {return_link(c, names)}" for i, c in enumerate(t["chain"], 1)],
+                      f"属地兜底建议：{fallback}"])
+    ctx.summary.update(analysis=[t["number"] for t in fresh])
 
 
-actors = make_actors("escalation_weekly", "escalation_monthly", "supervision")
+actors = make_actors("escalation_weekly", "escalation_monthly", "supervision", "analysis_notice")
