@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .calendar import WorkCalendar
+from .db import bulk_insert
 from .models import (
     CLOCK_FLAGS,
     AnalysisItem,
@@ -239,20 +240,17 @@ def law_codes(session) -> set[str]:
 
 
 def roll_days(session, ticket_ids: list[int], sign: int) -> None:
-    """Add (+1) or take out (-1) these tickets' clock rows from the per-day rollup (``ClockDay``)."""
+    """Add (+1) or take out (-1) these tickets' clock rows from the per-day rollup (``ClockDay``):
+    one INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE, in the database."""
     C = AssignmentClock
     day = func.date(C.at)
-    groups = session.execute(select(day, C.unit_code, C.clock, func.count(), *(func.sum(getattr(C, f)) for f in CLOCK_FLAGS))
-                             .where(C.ticket_id.in_(ticket_ids)).group_by(day, C.unit_code, C.clock)).all()
-    values = [{"day": d if isinstance(d, date) else date.fromisoformat(d), "unit_code": unit, "clock": clock,
-               "rows": sign * n, **{f: sign * int(v or 0) for f, v in zip(CLOCK_FLAGS, sums, strict=True)}}
-              for d, unit, clock, n, *sums in groups]
-    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)
-    for i in range(0, len(values), 1000):   # SQLite's bound-parameter limit
-        stmt = insert(ClockDay).values(values[i:i + 1000])
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=["day", "unit_code", "clock"],
-            set_={k: getattr(ClockDay, k) + stmt.excluded[k] for k in ("rows", *CLOCK_FLAGS)}))
+    grouped = (select(day, C.unit_code, C.clock, sign * func.count(), *(sign * func.sum(getattr(C, f)) for f in CLOCK_FLAGS))
+               .where(C.ticket_id.in_(ticket_ids)).group_by(day, C.unit_code, C.clock))
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(ClockDay).from_select(["day", "unit_code", "clock", "rows", *CLOCK_FLAGS], grouped)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["day", "unit_code", "clock"],
+        set_={k: getattr(ClockDay, k) + stmt.excluded[k] for k in ("rows", *CLOCK_FLAGS)}))
 
 
 def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None) -> int:
@@ -286,8 +284,8 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
     session.execute(delete(Assignment).where(Assignment.ticket_id.in_(ticket_ids)))
     session.execute(delete(AnalysisItem).where(AnalysisItem.ticket_id.in_(ticket_ids)))
     if rows:
-        session.execute(Assignment.__table__.insert(), [{k: r[k] for k in _ASSIGNMENT_COLUMNS} for r in rows])
-        session.execute(AssignmentClock.__table__.insert(), [c for r in rows for c in clock_rows(r)])
+        bulk_insert(session, Assignment.__table__, [{k: r[k] for k in _ASSIGNMENT_COLUMNS} for r in rows])
+        bulk_insert(session, AssignmentClock.__table__, [c for r in rows for c in clock_rows(r)])
         roll_days(session, ticket_ids, +1)
     if queue:
         fallback = dict(session.execute(select(Ticket.id, Ticket.territorial_unit_code)

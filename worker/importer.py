@@ -35,7 +35,7 @@ from sqlalchemy.exc import DataError
 from .assignments import refresh
 from .calendar import UnknownYearError, WorkCalendar
 from .config import ConfigError, load_settings, read_yaml
-from .db import refresh_statistics
+from .db import bulk_insert, refresh_statistics
 from .models import Category, EventKind, ImportCorrection, ImportLog, Ticket, TicketEvent, Unit
 from .rules import Rules
 from .times import now_local, parse_local
@@ -666,7 +666,7 @@ def _store(session_factory, path: Path, batch, cal, rules, report: ImportReport,
         if replaced:   # removed first, so a corrected time may take another event's old place
             s.execute(delete(TicketEvent).where(TicketEvent.id.in_(replaced)))
         if inserts:
-            s.execute(TicketEvent.__table__.insert(), inserts)
+            bulk_insert(s, TicketEvent.__table__, inserts)
         report.events_new += len(inserts) - len(replaced)
         if audit:
             s.execute(ImportCorrection.__table__.insert(), audit)
