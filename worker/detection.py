@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, tuple_, update
 from sqlalchemy.orm import aliased
 
 from .assignments import SPAN_TOP
@@ -275,27 +275,33 @@ def repeat_ledger(session, as_of: datetime, cfg: dict | None = None) -> list[dic
     from .assignments import SATISFIED
 
     repeat = (cfg or policy("metrics")).get("repeat") or {}
-    matters = [("caller", r, (Ticket.caller_phone,), (r["caller_phone"],)) for r in repeated_callers(
-        session, as_of, *repeat_rule(repeat, "same_phone"))]
-    matters += [("place", r, (Ticket.address, Ticket.category_code), (r["address"], r["category_code"]))
-                for r in repeated_places(session, as_of, *repeat_rule(repeat, "same_address_category"))]
     out = []
-    for kind, group, columns, values in matters:
-        days = repeat_rule(repeat, "same_phone" if kind == "caller" else "same_address_category")[1]
-        tickets = _dicts(session.execute(
-            select(Ticket.number, Ticket.received_at, Ticket.category_code, A.unit_code, A.finished_at,
-                   A.satisfaction, A.resolved)
-            .outerjoin(A, and_(A.ticket_id == Ticket.id, A.is_current.is_(True)))
-            .where(*[c == v for c, v in zip(columns, values, strict=True)],
-                   Ticket.received_at > as_of - timedelta(days=days), Ticket.received_at <= as_of)
-            .order_by(Ticket.received_at, Ticket.number)))
-        latest = tickets[-1]
-        closed = (all(t["finished_at"] is not None and t["finished_at"] <= as_of for t in tickets)
-                  and latest["resolved"] is True and latest["satisfaction"] in SATISFIED)
-        out.append({"kind": kind, "caller_phone": group.get("caller_phone"), "address": group.get("address"),
-                    "category_code": group.get("category_code") or latest["category_code"], "n": len(tickets),
-                    "numbers": [t["number"] for t in tickets], "unit_code": latest["unit_code"],
-                    "state": "已销号" if closed else "跟踪回访中"})
+    for kind, rule, columns, find in (
+            ("caller", "same_phone", (Ticket.caller_phone,), repeated_callers),
+            ("place", "same_address_category", (Ticket.address, Ticket.category_code), repeated_places)):
+        count, days = repeat_rule(repeat, rule)
+        groups = find(session, as_of, count, days)
+        if not groups:
+            continue
+        keys = [tuple(g[c.key] for c in columns) for g in groups]
+        tickets: dict[tuple, list[dict]] = {}
+        for row in _dicts(session.execute(   # every matter's tickets in one query
+                select(*columns, Ticket.number, Ticket.category_code.label("ticket_category"), A.unit_code,
+                       A.finished_at, A.satisfaction, A.resolved)
+                .outerjoin(A, and_(A.ticket_id == Ticket.id, A.is_current.is_(True)))
+                .where(tuple_(*columns).in_(keys), Ticket.received_at > as_of - timedelta(days=days),
+                       Ticket.received_at <= as_of)
+                .order_by(Ticket.received_at, Ticket.number))):
+            tickets.setdefault(tuple(row[c.key] for c in columns), []).append(row)
+        for group, key in zip(groups, keys, strict=True):
+            rows = tickets[key]
+            latest = rows[-1]
+            closed = (all(r["finished_at"] is not None and r["finished_at"] <= as_of for r in rows)
+                      and latest["resolved"] is True and latest["satisfaction"] in SATISFIED)
+            out.append({"kind": kind, "caller_phone": group.get("caller_phone"), "address": group.get("address"),
+                        "category_code": group.get("category_code") or latest["ticket_category"], "n": len(rows),
+                        "numbers": [r["number"] for r in rows], "unit_code": latest["unit_code"],
+                        "state": "已销号" if closed else "跟踪回访中"})
     return out
 
 
@@ -324,11 +330,16 @@ def recurring_problems(session, period: Period, categories: set[str], count: int
             .group_by(Ticket.address, Ticket.category_code).having(func.count(func.distinct(Ticket.id)) >= count)
             .order_by(func.count(func.distinct(Ticket.id)).desc(), Ticket.address))
     rows = _dicts(session.execute(stmt))
+    units: dict[tuple[str, str], set[str]] = {}
+    if rows:   # the units holding them: one query for all the problems
+        key = tuple_(Ticket.address, Ticket.category_code)
+        for address, code, unit in session.execute(
+                select(Ticket.address, Ticket.category_code, A.unit_code).join(A, A.ticket_id == Ticket.id)
+                .where(key.in_([(r["address"], r["category_code"]) for r in rows]), A.is_current.is_(True),
+                       Ticket.received_at >= period.start_at, Ticket.received_at < period.end_at)):
+            units.setdefault((address, code), set()).add(unit)
     for row in rows:
-        row["units"] = sorted(set(session.scalars(
-            select(A.unit_code).join(Ticket, Ticket.id == A.ticket_id).where(
-                Ticket.address == row["address"], Ticket.category_code == row["category_code"],
-                Ticket.received_at >= period.start_at, Ticket.received_at < period.end_at, A.is_current.is_(True)))))
+        row["units"] = sorted(units.get((row["address"], row["category_code"]), ()))
     return rows
 
 
