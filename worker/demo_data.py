@@ -134,7 +134,9 @@ class Generator:
         received = datetime.combine(day, datetime.min.time()) + timedelta(minutes=r.randrange(8 * 60, 20 * 60))
         number = f"{day:%Y%m%d}{self.count:07d}"
         ticket = {"number": number, "received_at": received, "source": source, "category_code": code,
-                  "urgent_kind": self.dir.urgent.get(code), "content": TEXTS[code].format(addr=addr),
+                  "urgent_kind": self.dir.urgent.get(code),
+                  "content": (TOURISM_TEXTS if code in TOURISM_TEXTS and self.count % 3 == 0 else TEXTS)[code].format(
+                      addr=addr),
                   "caller_name": name, "caller_phone": phone, "address": addr, "territorial_unit_code": street}
         events: list[dict] = []
         t = received + timedelta(minutes=r.randrange(20, 180))
@@ -198,6 +200,12 @@ class Generator:
         events.append({"kind": "closed", "at": callback + timedelta(hours=1), "unit_code": "C00"})
         return [dict(ticket, **e) for e in events if e["at"] <= until]
 
+
+# Law-enforcement tickets about tourism (every third of these codes), for the push's 红橙黄 triage;
+# chosen by the ticket's number, so the random stream of the demo is unchanged.
+TOURISM_TEXTS = {"2001": "反映{addr}附近景区商户虚假宣传、黄牛揽客，游客投诉后执法人员处罚时未出示证件。",
+                 "200101": "反映{addr}民宿经营者被以同一事由重复罚款，游客预订受影响。",
+                 "2005": "反映旅行社在{addr}办理证照时被收取未公示的费用。"}
 
 # The reply's text (答复内容) by reply kind: fixed, so the random stream of the demo is unchanged.
 REPLY_NOTES = {"normal": "经现场核实，已安排专人处理，问题已解决，并已电话告知来电人办理结果。",
