@@ -554,6 +554,112 @@ def health(role):
     click.echo(f"healthy: {', '.join(found)}")
 
 
+# -- web console ----------------------------------------------------------------------------------
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on (0.0.0.0 in a container)")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="processes (each with its own threads)")
+@click.option("--insecure-cookies", is_flag=True, help="session cookies without Secure (plain HTTP on a workstation)")
+@click.option("--remote-user-header", help="trust the login a reverse proxy asserts in this header (e.g. X-Remote-User)")
+def web(host, port, workers, insecure_cookies, remote_user_header):
+    """Serve the web console (今日, 单位, 通报与文书, 运行) for the users of `hotline console-user`."""
+    import uvicorn
+
+    from .db import init_db
+
+    init_db()
+    os.environ["HOTLINE_WEB_SECURE"] = "0" if insecure_cookies else "1"
+    if remote_user_header:
+        os.environ["HOTLINE_WEB_REMOTE_USER_HEADER"] = remote_user_header
+    click.echo(f"console on http://{host}:{port}/ ({'plain-HTTP cookies' if insecure_cookies else 'Secure cookies'}"
+               f"{', logins from ' + remote_user_header if remote_user_header else ''})")
+    uvicorn.run("worker.web.app:from_environment", factory=True, host=host, port=port, workers=workers,
+                access_log=False, proxy_headers=True, server_header=False, log_config=None)
+
+
+@main.group("console-user")
+def console_user():
+    """Logins of the web console: add, password, disable, list.  What a login sees comes from the
+    directory entry with the same e-mail address; --operations adds the console's operations role."""
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+@console_user.command("add")
+@click.argument("email")
+@click.option("--operations", is_flag=True, help="may re-run periods and hold, release or retry messages")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option("--proxy-only", is_flag=True, help="no password: signs in only through --remote-user-header")
+def console_user_add(email, operations, password_stdin, proxy_only):
+    """Add a login (or change its role and password)."""
+    from sqlalchemy import select
+
+    from .db import init_db, session_scope
+    from .models import ConsoleUser, Person
+    from .times import now_local
+    from .web.access import hash_password
+
+    email = email.strip().lower()
+    if "@" not in email:
+        fail(f"{email!r} is not an e-mail address", 2)
+    try:
+        digest = None if proxy_only else hash_password(_password(password_stdin))
+    except ValueError as exc:
+        fail(str(exc), 2)
+    init_db()
+    with session_scope() as s:
+        known = s.scalars(select(Person).where(Person.email == email)).all()
+        if not known and not operations:
+            fail(f"{email} is not in the directory: load it first (hotline directory load), or give --operations", 2)
+        user = s.scalars(select(ConsoleUser).where(ConsoleUser.email == email)).first()
+        if user is None:
+            user = ConsoleUser(email=email, created_at=now_local(), failed_logins=0)
+            s.add(user)
+        user.password_hash, user.operations, user.disabled = digest, operations, False
+        user.failed_logins, user.locked_until = 0, None
+        roles = ", ".join(p.role + (f" of {p.unit_code}" if p.unit_code else "") for p in known)
+    click.echo(f"{email}: {roles or 'not in the directory'}{' + operations' if operations else ''}")
+
+
+@console_user.command("disable")
+@click.argument("email")
+def console_user_disable(email):
+    """Disable a login: its sessions end at their next request."""
+    from sqlalchemy import update
+
+    from .db import init_db, session_scope
+    from .models import ConsoleUser
+
+    init_db()
+    with session_scope() as s:
+        n = s.execute(update(ConsoleUser).where(ConsoleUser.email == email.strip().lower())
+                      .values(disabled=True)).rowcount
+    if not n:
+        fail(f"no console login {email}", 1)
+    click.echo(f"{email}: disabled")
+
+
+@console_user.command("list")
+def console_user_list():
+    """Every login with its directory roles."""
+    from sqlalchemy import select
+
+    from .db import init_db, session_scope
+    from .models import ConsoleUser
+    from .web.access import viewer_for
+
+    init_db()
+    with session_scope() as s:
+        for u in s.scalars(select(ConsoleUser).order_by(ConsoleUser.email)):
+            viewer = viewer_for(s, u)
+            state = "disabled" if u.disabled else ("locked" if u.locked_until else "active")
+            click.echo(f"{u.email:<36} {state:<8} {viewer.label if viewer else 'sees nothing (not in the directory)'}")
+
+
 # -- outbox ---------------------------------------------------------------------------------------
 def _operator(by: str | None) -> str:
     import getpass

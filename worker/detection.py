@@ -164,17 +164,28 @@ def due_within(as_of: datetime, horizon: datetime):
                                          and_(A.reply_due <= horizon, _unreplied(as_of))))
 
 
-def warnings(session, as_of: datetime, horizon: datetime) -> list[dict]:
-    """预警: open and due between now and the horizon (``warning_horizon``) on either clock."""
-    rows = _rows(session, open_at(as_of), due_within(as_of, horizon), columns=LIST_COLUMNS,
+def warnings(session, as_of: datetime, horizon: datetime, *where) -> list[dict]:
+    """预警: open and due between now and the horizon (``warning_horizon``) on either clock (and
+    ``where``: the console's scope)."""
+    rows = _rows(session, open_at(as_of), due_within(as_of, horizon), *where, columns=LIST_COLUMNS,
                  order=(A.unit_code, func.coalesce(A.reply_due, A.completion_due), Ticket.number))
     return sorted(with_clock(rows, as_of, False), key=lambda r: (r["unit_code"], r["clock_due"], r["number"]))
 
 
-def returned_twice_by_unit(session, as_of: datetime) -> tuple[dict[str, int], int]:
+def returned_twice_by_unit(session, as_of: datetime, *scope) -> tuple[dict[str, int], int]:
     """Tickets returned two or more times by ``as_of`` and not finished then (awaiting 研判): per
     unit that returned them (the deduction item's rule: every returning unit is charged, the unit
-    holding it now is not), and in all (each ticket once)."""
+    holding it now is not), and in all (each ticket once); ``scope``: conditions on the returning
+    assignment (the console's)."""
+    where = _returned_twice(as_of, *scope)
+    per_unit = dict(session.execute(select(A.unit_code, func.count(func.distinct(A.ticket_id)))
+                                    .where(*where).group_by(A.unit_code)).all())
+    total = session.scalar(select(func.count(func.distinct(A.ticket_id))).where(*where)) or 0
+    return {k: int(v) for k, v in per_unit.items()}, int(total)
+
+
+def _returned_twice(as_of: datetime, *scope) -> tuple:
+    """The returning assignments of tickets returned twice by ``as_of`` and not finished then."""
     queued = select(AnalysisItem.ticket_id).where(AnalysisItem.queued_at <= as_of)
     finished = (select(F.ticket_id).where(F.ticket_id == A.ticket_id, F.is_current.is_(True), F.finished_at <= as_of)
                 .exists())
@@ -182,11 +193,19 @@ def returned_twice_by_unit(session, as_of: datetime) -> tuple[dict[str, int], in
     R = aliased(A)
     twice = (select(R.ticket_id).where(R.ticket_id.in_(queued), R.returned_at <= as_of)
              .group_by(R.ticket_id).having(func.count() >= 2))
-    where = (A.ticket_id.in_(twice), A.returned_at <= as_of, ~finished)
-    per_unit = dict(session.execute(select(A.unit_code, func.count(func.distinct(A.ticket_id)))
-                                    .where(*where).group_by(A.unit_code)).all())
-    total = session.scalar(select(func.count(func.distinct(A.ticket_id))).where(*where)) or 0
-    return {k: int(v) for k, v in per_unit.items()}, int(total)
+    return (A.ticket_id.in_(twice), A.returned_at <= as_of, ~finished, *scope)
+
+
+def returned_twice_tickets(session, as_of: datetime, *scope) -> list[dict]:
+    """The tickets ``returned_twice_by_unit`` counts, one row per returning assignment (its unit,
+    its return and reason), oldest return first."""
+    return _rows(session, *_returned_twice(as_of, *scope), order=(A.unit_code, A.returned_at, Ticket.number),
+                 columns=(*LIST_COLUMNS, A.returned_at, A.return_reason))
+
+
+def open_tickets(session, as_of: datetime, *where) -> list[dict]:
+    """Open at ``as_of`` (and ``where``), each with the clock it missed or the next one due."""
+    return with_clock(_rows(session, open_at(as_of), *where, columns=LIST_COLUMNS), as_of, True)
 
 
 def returned_twice(session, as_of: datetime | None = None, since: datetime | None = None) -> list[dict]:
@@ -370,10 +389,11 @@ def widespread(session, period: Period, cfg: dict | None = None, until: datetime
     return sorted(out, key=lambda r: (-r["volume"], r["code"]))
 
 
-def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime) -> tuple[dict[str, dict], dict]:
+def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime,
+                   *scope) -> tuple[dict[str, dict], dict]:
     """Per unit: new since ``since``, open, warning, overdue, returned ≥ 2 — one grouped query
     (and one over the few tickets returned twice); and the district's totals, where a ticket
-    returned by two units counts once.  ``open_at`` finds the rows; once found, each is classified
+    returned by two units counts once.  ``scope``: conditions on the assignments (the console's).  ``open_at`` finds the rows; once found, each is classified
     by the plain definition (a few comparisons, not the forty of the index arms)."""
     new = dispatched_between(since, as_of)
     is_open = _open_plain(as_of)
@@ -382,9 +402,9 @@ def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime)
         select(A.unit_code, s(new), s(is_open),
                s(and_(is_open, due_within(as_of, horizon))),
                s(and_(is_open, past_due(as_of))))
-        .where(or_(open_at(as_of), new))
+        .where(or_(open_at(as_of), new), *scope)
         .group_by(A.unit_code))
-    twice, twice_total = returned_twice_by_unit(session, as_of)
+    twice, twice_total = returned_twice_by_unit(session, as_of, *scope)
     out = {code: {"new": int(a or 0), "open": int(b or 0), "warning": int(c or 0), "overdue": int(d or 0),
                   "returned_twice": twice.get(code, 0)} for code, a, b, c, d in rows}
     for code, n in twice.items():

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, or_, select
 
 from .config import ConfigError, load_settings, policy
-from .models import Document, DocumentVersion, Unit
+from .models import Document, DocumentTicket, DocumentVersion, Ticket, Unit
 from .rendering import render_pdf, sha256
 from .times import now_local
 
@@ -93,6 +93,7 @@ def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bo
     doc.path = doc.path or ""
     session.flush()
     doc.path = str(_keep_version(ctx, doc, kind, scope, pdf, digest))
+    _name_tickets(session, doc, context)
     session.flush()
     ctx.summary.setdefault("documents", []).append({"kind": kind, "path": doc.path, "sha256": digest,
                                                     "issue_no": doc.issue_no, "number": doc_meta["number"]})
@@ -100,6 +101,36 @@ def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bo
         ctx.summary.setdefault("refused_urls", 0)
         ctx.summary["refused_urls"] += len(refused)
     return doc, pdf
+
+
+def _ticket_references(value, ids: set, numbers: set, depth: int = 0) -> None:
+    """The tickets a document's context names: ``ticket_id`` and ``number`` of the rows it lists
+    (plain dicts and lists, as the detections and the ledgers hand them to the templates)."""
+    if depth > 6:
+        return
+    if isinstance(value, dict):
+        if isinstance(value.get("ticket_id"), int):
+            ids.add(value["ticket_id"])
+        if isinstance(value.get("number"), str):
+            numbers.add(value["number"])
+        for item in value.values():
+            if isinstance(item, (dict, list, tuple)):
+                _ticket_references(item, ids, numbers, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _ticket_references(item, ids, numbers, depth + 1)
+
+
+def _name_tickets(session, doc: Document, context: dict) -> None:
+    """Keep which tickets the document names (``DocumentTicket``), as of its latest rendering."""
+    ids, numbers = set(), set()
+    _ticket_references(context, ids, numbers)
+    session.execute(delete(DocumentTicket).where(DocumentTicket.document_id == doc.id))
+    if not ids and not numbers:
+        return
+    found = set(session.scalars(select(Ticket.id).where(or_(Ticket.id.in_(ids), Ticket.number.in_(numbers)))))
+    if found:
+        session.execute(insert(DocumentTicket), [{"document_id": doc.id, "ticket_id": t} for t in sorted(found)])
 
 
 def _keep_version(ctx, doc: Document, kind: str, scope: str, pdf: bytes, digest: str) -> Path:

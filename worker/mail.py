@@ -33,7 +33,7 @@ from pathlib import Path
 
 from sqlalchemy import or_, select, update
 
-from .models import Blob, OutboxMessage
+from .models import Blob, DocumentVersion, MessageDocument, OutboxMessage
 from .times import TZ, now_local
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
@@ -80,7 +80,19 @@ def enqueue(session, *, idem_key: str, kind: str, email: str, name: str, role: s
         attachments=[{"name": clean_header(a.name, 150), "sha256": a.sha256} for a in attachments],
         message_id=message_id(idem_key), state="pending", attempts=0, created_at=now, not_before=now))
     session.flush()
+    _link_documents(session, idem_key, [a.sha256 for a in attachments])
     return True
+
+
+def _link_documents(session, idem_key: str, hashes: list[str]) -> None:
+    """Which stored documents the message carries (``MessageDocument``), by the attachments' hashes."""
+    if not hashes:
+        return
+    message = session.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key == idem_key))
+    documents = set(session.scalars(select(DocumentVersion.document_id).where(DocumentVersion.sha256.in_(hashes))))
+    for document_id in sorted(documents):
+        session.add(MessageDocument(message_id=message, document_id=document_id))
+    session.flush()
 
 
 def build(session, row: OutboxMessage, sender: str, sender_name: str) -> EmailMessage:
@@ -288,10 +300,11 @@ HOLDABLE = ("pending", "failed")
 
 
 def set_state(session, ids: list[int], action: str, operator: str) -> list[tuple[int, str, str]]:
-    """Hold, release or cancel messages; (id, old state, new state) of each changed.  A message
-    already sent, or being sent, is not touched; who did it and when is recorded on the row."""
+    """Hold, release, retry (a failed one, its attempts counted afresh) or cancel messages; (id, old
+    state, new state) of each changed.  A message already sent, or being sent, is not touched; who
+    did it and when is recorded on the row."""
     to, allowed = {"hold": ("held", HOLDABLE), "cancel": ("cancelled", (*HOLDABLE, "held")),
-                   "release": ("pending", ("held",))}[action]
+                   "release": ("pending", ("held",)), "retry": ("pending", ("failed",))}[action]
     changed = []
     for row in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)):
         if row.state in allowed:
@@ -299,5 +312,7 @@ def set_state(session, ids: list[int], action: str, operator: str) -> list[tuple
             row.state, row.operator, row.operated_at = to, operator, now_local()
             if to == "pending":
                 row.not_before = now_local()
+            if action == "retry":
+                row.attempts = 0
     session.flush()
     return changed

@@ -446,3 +446,50 @@ class OutboxMessage(Base):
     operator: Mapped[str | None] = mapped_column(String(100))     # who last held, cancelled or retried it
     operated_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_outbox_state", "state", "not_before"),)
+
+
+class DocumentTicket(Base):
+    """A ticket a document names (its lists, its cases), kept when it is stored: what the console's
+    ticket page shows as "the letters and notices that named it", and how documents are searched
+    by ticket number."""
+    __tablename__ = "document_tickets"
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    __table_args__ = (Index("ix_document_tickets_ticket", "ticket_id"),)
+
+
+class MessageDocument(Base):
+    """A document a message carries (matched by the attachment's hash when the message is queued):
+    who received a document and when, and which documents a unit's people were sent."""
+    __tablename__ = "message_documents"
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    __table_args__ = (Index("ix_message_documents_document", "document_id"),)
+
+
+class ConsoleUser(Base):
+    """A login of the web console.  Who the person is, and so what they may see, comes from the
+    directory by ``email`` (``worker.web.access``); ``operations`` is the console's own role
+    (re-run, hold, retry), not a directory role."""
+    __tablename__ = "console_users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))   # argon2id; NULL: proxy logins only
+    operations: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class ConsoleAction(Base):
+    """What a console user did (log in, re-run, hold, release, retry): who, when, what, result."""
+    __tablename__ = "console_actions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    user_email: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(100))
+    result: Mapped[str] = mapped_column(Text)
+    __table_args__ = (Index("ix_console_actions_at", "at"),)

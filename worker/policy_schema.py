@@ -273,8 +273,19 @@ class Directory(Strict):
     categories: list[DirectoryCategory] = Field(default_factory=list)
 
 
-MODELS = {"metrics": Metrics, "escalation": Escalation, "documents": Documents, "alerts": Alerts, "rules": Rules}
+class Console(Strict):
+    published_kinds: list[str] = Field(default_factory=lambda: ["weekly_bulletin", "monthly_analysis",
+                                                                 "monthly_summary"])
+    law_kinds: list[str] = Field(default_factory=lambda: ["law_push", "monthly_law_report"])
+    session_hours: Annotated[int, Field(ge=1, le=24)] = 8
+    lock_after_failures: Annotated[int, Field(ge=1)] = 5
+    lock_minutes: Annotated[int, Field(ge=1)] = 15
+
+
+MODELS = {"metrics": Metrics, "escalation": Escalation, "documents": Documents, "alerts": Alerts, "rules": Rules,
+          "console": Console}
 CHECKS = {k: v for k, v in MODELS.items() if k != "rules"}   # the ones without a loader of their own
+OPTIONAL = {"console"}   # a folder without the file runs on the model's defaults
 
 
 def problems_of(model, path: Path) -> list[str]:

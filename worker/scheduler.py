@@ -141,11 +141,13 @@ class Scheduler:
         """The policy files under config/: an invalid edit is reported once and alerted; the workers
         keep the last valid version they read (``config.policy``)."""
         from .config import ConfigError, load_settings
-        from .policy_schema import CHECKS, check
+        from .policy_schema import CHECKS, OPTIONAL, check
 
         folder = load_settings().config_dir
         for name in CHECKS:
             path = folder / f"{name}.yaml"
+            if name in OPTIONAL and not path.exists():
+                continue
             try:
                 check(name, path)
             except ConfigError as exc:

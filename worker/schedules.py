@@ -246,3 +246,16 @@ def place(sched: Schedule, cal: WorkCalendar, nominal: datetime) -> Slot:
         return Slot(sched, nominal, None, "skipped: not a working day")
     except UnknownYearError as exc:
         return Slot(sched, nominal, None, f"skipped: {exc}")
+
+
+def next_fire(sched: Schedule, tz: ZoneInfo, cal: WorkCalendar, begin: datetime, within_days: int = 400) -> Slot | None:
+    """The first slot after ``begin`` that fires (holiday skips passed over), or the first one the
+    calendar cannot place (its note says why); None when none falls within ``within_days``."""
+    cursor, horizon, step = begin, begin + timedelta(days=within_days), timedelta(days=1)
+    while cursor < horizon:
+        end = min(cursor + step, horizon)
+        for slot in slots(sched, tz, cal, cursor, end):
+            if slot.effective_at is not None or "calendar has no data" in slot.note:
+                return slot
+        cursor, step = end, timedelta(days=31)   # a minutely schedule answers in the first day
+    return None

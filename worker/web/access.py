@@ -1,0 +1,147 @@
+"""Who is looking, and what they may see.
+
+A console login (``ConsoleUser``) is an e-mail address; the directory says who that is.  Scope by
+directory role (union over the person's entries):
+
+- 热线中心 (hotline_center): every unit, callers shown unmasked (the centre holds the originals);
+- 区政府主要领导、区人大、分析研判小组: every unit, callers masked;
+- 分管领导 (leader_in_charge): the units they oversee;  单位负责人 / 联络员: their own unit;
+- 司法局 (justice_bureau): law-enforcement tickets (涉行政执法) of every unit, and the documents
+  made for it;
+- operations (the console's own role, ``ConsoleUser.operations``): every unit, masked, and the
+  actions of the runs page (re-run, hold, release, retry).
+
+A login the directory does not know, and that is not operations, sees nothing (it is refused).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import false, select
+
+from ..models import Assignment, ConsoleAction, ConsoleUser, Oversight, Person, Role
+from ..times import now_local
+
+_hasher = PasswordHasher()   # argon2id with the library's current defaults (RFC 9106 low-memory)
+
+DISTRICT_WIDE = {Role.PRINCIPAL_LEADER.value, Role.PEOPLES_CONGRESS.value, Role.ANALYSIS_GROUP.value}
+ROLE_LABELS = {"hotline_center": "热线中心", "principal_leader": "区政府主要领导", "peoples_congress": "区人大",
+               "analysis_group": "分析研判小组", "leader_in_charge": "分管领导", "unit_head": "单位负责人",
+               "liaison": "联络员", "justice_bureau": "司法局", "operations": "运维"}
+
+
+@dataclass(frozen=True)
+class Viewer:
+    email: str
+    name: str
+    roles: tuple[str, ...]
+    units: frozenset[str] | None      # None: every unit
+    law_only: bool                    # only law-enforcement tickets (the justice bureau)
+    unmasked: bool                    # callers' names and phones shown as recorded
+    operations: bool
+
+    @property
+    def label(self) -> str:
+        return "、".join(ROLE_LABELS.get(r, r) for r in self.roles)
+
+    @property
+    def district_wide(self) -> bool:
+        return self.units is None and not self.law_only
+
+    def sees_unit(self, code: str) -> bool:
+        return self.units is None or code in self.units
+
+    def assignment_scope(self, a=Assignment) -> list:
+        """The conditions every ticket query of this viewer adds (on ``Assignment`` or an alias)."""
+        where = []
+        if self.units is not None:
+            where.append(a.unit_code.in_(sorted(self.units)) if self.units else false())
+        if self.law_only:
+            where.append(a.law_enforcement.is_(True))
+        return where
+
+
+def viewer_for(session, user: ConsoleUser) -> Viewer | None:
+    """The viewer a login is, from the directory; None when it may see nothing."""
+    people = session.scalars(select(Person).where(Person.email == user.email).order_by(Person.id)).all()
+    roles = [p.role for p in people] + (["operations"] if user.operations else [])
+    if not roles:
+        return None
+    everything = any(r in DISTRICT_WIDE or r in ("hotline_center", "operations") for r in roles)
+    units: set[str] = set()
+    for p in people:
+        if p.role in ("unit_head", "liaison") and p.unit_code:
+            units.add(p.unit_code)
+        elif p.role == "leader_in_charge":
+            units.update(session.scalars(select(Oversight.unit_code).where(Oversight.person_id == p.id)))
+    law_only = not everything and not units and "justice_bureau" in roles
+    if not everything and not units and not law_only:
+        return None
+    return Viewer(email=user.email, name=people[0].name if people else user.email, roles=tuple(dict.fromkeys(roles)),
+                  units=None if everything or law_only else frozenset(units), law_only=law_only,
+                  unmasked="hotline_center" in roles, operations=user.operations)
+
+
+# -- passwords and logins ---------------------------------------------------------------------------
+def hash_password(password: str) -> str:
+    if len(password) < 10:
+        raise ValueError("a console password has at least 10 characters")
+    return _hasher.hash(password)
+
+
+def authenticate(session, email: str, password: str, at: datetime | None = None) -> tuple[ConsoleUser | None, str]:
+    """(user, "") on success, else (None, why) — the same words whether the login exists or not,
+    except for a lock, which says until when.  Failures count per account; ``lock_after_failures``
+    in a row lock it for ``lock_minutes`` (config/console.yaml; kept in the database, so every
+    console process sees it)."""
+    now = at or now_local()
+    email = email.strip().lower()
+    user = session.scalars(select(ConsoleUser).where(ConsoleUser.email == email)).first()
+    wrong = "账号或密码不正确"
+    if user is None or user.disabled or not user.password_hash:
+        _hasher_burn(password)   # the same time as a real check: no telling which logins exist
+        return None, wrong
+    if user.locked_until and user.locked_until > now:
+        return None, f"连续登录失败次数过多，账号已锁定至 {user.locked_until:%H:%M}"
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        cfg = console_policy()
+        if user.failed_logins >= int(cfg["lock_after_failures"]):
+            user.locked_until, user.failed_logins = now + timedelta(minutes=int(cfg["lock_minutes"])), 0
+        record(session, email, "login_failed", email, f"failures {user.failed_logins}")
+        return None, wrong
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    record(session, email, "login", email, "ok")
+    return user, ""
+
+
+_BURN = _hasher.hash("not a password of anyone")
+
+
+def _hasher_burn(password: str) -> None:
+    try:
+        _hasher.verify(_BURN, password)
+    except VerificationError:
+        pass
+
+
+def record(session, email: str, action: str, target: str, result: str) -> None:
+    """The console's audit trail: who did what, when, and what came of it."""
+    session.add(ConsoleAction(at=now_local(), user_email=email, action=action, target=target[:100], result=result))
+
+
+def console_policy() -> dict:
+    """``config/console.yaml``, or its defaults when the policy folder has none (an older folder)."""
+    from ..config import load_settings, policy
+    from ..policy_schema import Console
+
+    if (load_settings().config_dir / "console.yaml").exists():
+        return policy("console")
+    return Console().model_dump()

@@ -1,0 +1,427 @@
+"""The console's HTTP layer (Starlette): sessions, CSRF, roles, error pages, the routes.
+
+Security, as decided here:
+- sessions are signed cookies (itsdangerous through Starlette's ``SessionMiddleware``), HttpOnly,
+  ``SameSite=Strict``, ``Secure`` unless the console is started with ``--insecure-cookies`` (plain
+  HTTP on a workstation), lasting ``session_hours`` (config/console.yaml); the login and its
+  disabled state are checked again on every request;
+- every POST carries the session's CSRF token (also the login form), compared in constant time;
+- a reverse proxy may assert the login in a header (``--remote-user-header``, off by default); the
+  login must still be a console user who is not disabled;
+- no personal data in URLs (tickets go by their number, units by code, nothing by caller) nor in
+  the log, which has method, path without query, status, duration and the user's id;
+- an error is a page in words (400 / 403 / 404), never a traceback; an unexpected one is logged
+  with its traceback under a reference the 500 page shows.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..config import load_settings
+from ..db import session_factory
+from ..models import ConsoleUser, OutboxMessage, Run
+from ..rendering import TEMPLATES, render_html
+from ..times import now_local
+from . import pages
+from .access import Viewer, authenticate, console_policy, record, viewer_for
+
+log = logging.getLogger("hotline.web")
+
+MESSAGE_ACTIONS = {"hold": "暂缓发送", "release": "恢复发送", "retry": "重新发送"}
+
+
+@dataclass
+class Ctx:
+    request: Request
+    db: object
+    viewer: Viewer
+    user: ConsoleUser
+    form: dict | None
+    now: datetime
+    cal: object
+
+    def param(self, name: str, default: str = "") -> str:
+        return (self.request.query_params.get(name) or default).strip()
+
+    def int_param(self, name: str, default: int, low: int = 1, high: int = 10_000) -> int:
+        raw = self.param(name)
+        if not raw:
+            return default
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise pages.BadParameter(f"参数 {name} 应为 {low} 到 {high} 之间的整数")
+        return int(raw)
+
+
+class Console:
+    """The app's state: the database, the calendar, the clock and how logins arrive."""
+
+    def __init__(self, *, database_url: str | None, clock: Callable[[], datetime], remote_user_header: str | None):
+        from ..calendar import load_calendar
+
+        self.factory = session_factory(database_url)
+        self.clock = clock
+        self.remote_user_header = remote_user_header
+        self.cal = load_calendar()
+        self.settings = load_settings()
+
+    # -- who is asking --------------------------------------------------------------------------
+    def user(self, request: Request, db) -> ConsoleUser | None:
+        from sqlalchemy import select
+
+        if self.remote_user_header:
+            login = (request.headers.get(self.remote_user_header) or "").strip().lower()
+            return db.scalars(select(ConsoleUser).where(ConsoleUser.email == login,
+                                                        ConsoleUser.disabled.is_(False))).first() if login else None
+        uid = request.session.get("uid")
+        user = db.get(ConsoleUser, uid) if isinstance(uid, int) else None
+        return user if user is not None and not user.disabled else None
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def _check_csrf(request: Request, form) -> None:
+    sent, kept = str(form.get("csrf") or ""), request.session.get("csrf") or ""
+    if not kept or not hmac.compare_digest(sent.encode(), kept.encode()):
+        raise HTTPException(403, "表单已失效（可能已在别处退出登录或停留过久），请返回刷新后重试。")
+
+
+def _html(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
+    flash = request.session.pop("flash", None) if "session" in request.scope else None
+    body = render_html(template, csrf=csrf_token(request) if "session" in request.scope else "", flash=flash,
+                       path=request.url.path, **context)
+    return HTMLResponse(body, status_code=status)
+
+
+def error_page(request: Request, status: int, message: str, viewer: Viewer | None = None) -> HTMLResponse:
+    titles = {400: "请求有误", 403: "无权访问", 404: "未找到", 405: "不支持的操作", 500: "服务器内部错误"}
+    return _html(request, "web/error.html", status, title=titles.get(status, "错误"), message=message,
+                 code=status, viewer=viewer)
+
+
+def page(template: str | None = None, *, who: Callable[[Viewer], bool] | None = None,
+         refusal: str = "您无权访问此页面") -> Callable:
+    """A route body ``fn(ctx, **path_params)`` run in a worker thread with its own database session:
+    signed in (else to the login page), allowed (``who``), the form's CSRF token checked; a dict
+    it returns is rendered with ``template``, a Response is returned as it is."""
+    def wrap(fn):
+        async def endpoint(request: Request) -> Response:
+            form = None
+            if request.method == "POST":
+                form = dict(await request.form())
+                _check_csrf(request, form)
+            return await run_in_threadpool(_serve, request, form)
+
+        def _serve(request: Request, form) -> Response:
+            console: Console = request.app.state.console
+            with console.factory() as db:
+                user = console.user(request, db)
+                if user is None:
+                    if console.remote_user_header:
+                        return error_page(request, 403, "反向代理未给出有效的登录身份。")
+                    return RedirectResponse("/login", status_code=303)
+                viewer = viewer_for(db, user)
+                request.state.uid = user.id
+                if viewer is None:
+                    return error_page(request, 403, "该账号不在通讯录中，或通讯录未给它任何查看范围；请联系热线中心。")
+                if who is not None and not who(viewer):
+                    return error_page(request, 403, refusal, viewer)
+                ctx = Ctx(request, db, viewer, user, form, console.clock(), console.cal)
+                try:
+                    result = fn(ctx, **request.path_params)
+                    db.commit()
+                except pages.Refused as exc:
+                    return error_page(request, 403, str(exc), viewer)
+                except pages.NotFound as exc:
+                    return error_page(request, 404, str(exc), viewer)
+                except pages.BadParameter as exc:
+                    return error_page(request, 400, str(exc), viewer)
+                if isinstance(result, Response):
+                    return result
+                return _html(request, template, viewer=viewer, now=ctx.now, **result)
+        return endpoint
+    return wrap
+
+
+def _centre_or_operations(v: Viewer) -> bool:
+    return v.operations or "hotline_center" in v.roles
+
+
+def _operations(v: Viewer) -> bool:
+    return v.operations
+
+
+# -- pages -------------------------------------------------------------------------------------------
+@page("web/today.html")
+def today(ctx: Ctx):
+    win = pages.window(ctx.cal, ctx.now)
+    return {"win": win, **pages.today(ctx.db, ctx.viewer, win), "lists": pages.LISTS}
+
+
+@page("web/tickets.html")
+def ticket_list(ctx: Ctx):
+    win = pages.window(ctx.cal, ctx.now)
+    return {"win": win, **pages.ticket_list(ctx.db, ctx.viewer, win, ctx.param("unit") or None,
+                                            ctx.param("list", "overdue"))}
+
+
+@page("web/ticket.html")
+def ticket(ctx: Ctx, number: str):
+    return pages.ticket(ctx.db, ctx.viewer, number, ctx.now)
+
+
+@page("web/units.html")
+def units(ctx: Ctx):
+    if ctx.viewer.law_only:
+        raise pages.Refused("司法局账号只能查看涉行政执法工单")
+    return {"units": pages.units(ctx.db, ctx.viewer)}
+
+
+@page("web/unit.html")
+def unit(ctx: Ctx, code: str):
+    return pages.unit_page(ctx.db, ctx.viewer, code, ctx.now)
+
+
+@page("web/documents.html")
+def documents(ctx: Ctx):
+    filters = {k: ctx.param(k) for k in ("kind", "period", "unit", "number")}
+    return {"filters": filters, **pages.documents(ctx.db, ctx.viewer, page=ctx.int_param("page", 1), **filters)}
+
+
+@page("web/document.html")
+def document(ctx: Ctx, doc_id: int):
+    return pages.document(ctx.db, ctx.viewer, doc_id)
+
+
+@page()
+def download(ctx: Ctx, doc_id: int, number: int):
+    doc, ver = pages.version(ctx.db, ctx.viewer, doc_id, number)
+    if not Path(ver.path).is_file():
+        raise pages.NotFound("该版本的文件已不在归档目录中")
+    record(ctx.db, ctx.user.email, "download", f"document {doc_id} v{number}", "ok")
+    return FileResponse(ver.path, media_type="application/pdf", filename=f"{doc.title}（第{number}版）.pdf")
+
+
+@page("web/runs.html", who=_centre_or_operations, refusal="运行情况仅对热线中心和运维人员开放")
+def runs(ctx: Ctx):
+    state, job = ctx.param("state"), ctx.param("job")
+    return {"runs": pages.runs(ctx.db, state=state, job=job), "outbox": pages.outbox(ctx.db),
+            "schedules": pages.schedules(ctx.cal, ctx.now), "state": state, "job": job,
+            "actions": MESSAGE_ACTIONS}
+
+
+@page("web/confirm.html", who=_operations, refusal="只有运维人员可以执行此操作")
+def confirm_rerun(ctx: Ctx, run_id: int):
+    run = ctx.db.get(Run, run_id)
+    if run is None:
+        raise pages.NotFound("没有该运行记录")
+    if ctx.form is None:
+        return {"question": f"重新运行 {run.job}（{run.period_key}，第 {run.id} 号运行）？",
+                "detail": "同一期间重新运行不会重复发送已发出的文书和邮件。", "action": f"/runs/{run.id}/rerun"}
+    return _rerun(ctx, run)
+
+
+def _rerun(ctx: Ctx, run: Run) -> Response:
+    from ..jobs import JOBS
+    from ..runs import requeue
+
+    if run.job not in JOBS:
+        raise pages.BadParameter(f"“{run.job}”不是可以重新运行的作业")
+    if run.state in ("queued", "running"):
+        ctx.request.session["flash"] = f"第 {run.id} 号运行正在排队或运行，未重复提交。"
+        return RedirectResponse("/runs", status_code=303)
+    requeue(ctx.db, run.id)
+    record(ctx.db, ctx.user.email, "rerun", f"run {run.id}", f"{run.job} {run.period_key} queued")
+    ctx.db.commit()
+    task = None
+    settings = ctx.request.app.state.console.settings
+    if settings.redis_url:
+        from ..tasks import ACTORS
+        ACTORS[run.job].send(run.id)
+    else:   # the embedded default: no broker, so this process runs it after answering
+        from ..jobs import execute
+        task = BackgroundTask(execute, run.id)
+    ctx.request.session["flash"] = f"第 {run.id} 号运行（{run.job} {run.period_key}）已重新排队。"
+    return RedirectResponse("/runs", status_code=303, background=task)
+
+
+@page("web/confirm.html", who=_operations, refusal="只有运维人员可以执行此操作")
+def confirm_message(ctx: Ctx, message_id: int, action: str):
+    from ..mail import set_state
+
+    if action not in MESSAGE_ACTIONS:
+        raise pages.NotFound("没有该操作")
+    msg = ctx.db.get(OutboxMessage, message_id)
+    if msg is None:
+        raise pages.NotFound("没有该邮件")
+    if ctx.form is None:
+        return {"question": f"{MESSAGE_ACTIONS[action]}：第 {msg.id} 号邮件（{msg.recipient_name}，{msg.subject}）？",
+                "detail": f"当前状态：{msg.state}。", "action": f"/outbox/{msg.id}/{action}"}
+    changed = set_state(ctx.db, [msg.id], action, ctx.user.email)
+    result = f"{changed[0][1]} → {changed[0][2]}" if changed else f"unchanged ({msg.state})"
+    record(ctx.db, ctx.user.email, action, f"message {msg.id}", result)
+    ctx.request.session["flash"] = (f"第 {msg.id} 号邮件已{MESSAGE_ACTIONS[action]}。" if changed else
+                                    f"第 {msg.id} 号邮件当前为 {msg.state}，不能{MESSAGE_ACTIONS[action]}。")
+    return RedirectResponse("/runs#outbox", status_code=303)
+
+
+# -- login ---------------------------------------------------------------------------------------------
+async def login(request: Request) -> Response:
+    if request.method == "GET":
+        return _html(request, "web/login.html", error="", viewer=None)
+    form = dict(await request.form())
+    _check_csrf(request, form)
+    return await run_in_threadpool(_login, request, str(form.get("email") or ""), str(form.get("password") or ""))
+
+
+def _login(request: Request, email: str, password: str) -> Response:
+    console: Console = request.app.state.console
+    with console.factory() as db:
+        user, why = authenticate(db, email, password, console.clock())
+        db.commit()
+        if user is None:
+            return _html(request, "web/login.html", 401 if "锁定" not in why else 429, error=why, viewer=None)
+        request.session.clear()   # a fresh session (and CSRF token) for the signed-in user
+        request.session["uid"] = user.id
+        request.state.uid = user.id
+        return RedirectResponse("/today", status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    form = dict(await request.form())
+    _check_csrf(request, form)
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/today", status_code=303)
+
+
+async def healthz(request: Request) -> Response:
+    from sqlalchemy import text
+
+    def ping():
+        with request.app.state.console.factory() as db:
+            db.execute(text("SELECT 1"))
+    await run_in_threadpool(ping)
+    return PlainTextResponse("ok")
+
+
+# -- the app -------------------------------------------------------------------------------------------
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    message = exc.detail if exc.status_code in (403, 400) and isinstance(exc.detail, str) else {
+        404: "没有这个页面。", 405: "该地址不支持此操作。"}.get(exc.status_code, str(exc.detail))
+    return error_page(request, exc.status_code, message)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    ref = uuid.uuid4().hex[:10]
+    log.error("error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
+    return error_page(request, 500, f"处理请求时出错，已记录（参考编号 {ref}）。请稍后重试或联系运维人员。")
+
+
+class Guard:
+    """Headers on every answer (no framing, no sniffing, own-origin resources only, pages never
+    cached) and one log line per request without query strings or names."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), [0]
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = list(message.get("headers", []))
+                headers += [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"same-origin"),
+                            (b"content-security-policy", (b"default-src 'self'; img-src 'self' data:; "
+                                                          b"form-action 'self'; frame-ancestors 'none'"))]
+                if not scope["path"].startswith("/static/"):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            uid = scope.get("state", {}).get("uid", "-")
+            log.info("%s %s %s %.0fms user=%s", scope["method"], scope["path"], status[0],
+                     1000 * (time.perf_counter() - started), uid)
+
+
+def create_app(*, database_url: str | None = None, secret: str | None = None, secure_cookies: bool = True,
+               remote_user_header: str | None = None, clock: Callable[[], datetime] = now_local) -> Starlette:
+    """The console.  ``secret`` signs the session cookies (default: ``HOTLINE_WEB_SECRET``, else
+    a key kept in ``$HOTLINE_VAR/web-secret``, made once); ``clock`` is "now" for the pages."""
+    routes = [
+        Route("/", home), Route("/healthz", healthz),
+        Route("/login", login, methods=["GET", "POST"]), Route("/logout", logout, methods=["POST"]),
+        Route("/today", today), Route("/tickets", ticket_list), Route("/tickets/{number}", ticket),
+        Route("/units", units), Route("/units/{code}", unit),
+        Route("/documents", documents), Route("/documents/{doc_id:int}", document),
+        Route("/documents/{doc_id:int}/v{number:int}.pdf", download),
+        Route("/runs", runs), Route("/runs/{run_id:int}/rerun", confirm_rerun, methods=["GET", "POST"]),
+        Route("/outbox/{message_id:int}/{action}", confirm_message, methods=["GET", "POST"]),
+        Mount("/static", StaticFiles(directory=str(TEMPLATES / "web" / "static")), name="static"),
+    ]
+    hours = int(console_policy()["session_hours"])
+    app = Starlette(routes=routes, middleware=[
+        Middleware(Guard),
+        Middleware(SessionMiddleware, secret_key=secret or _secret(), session_cookie="hotline_console",
+                   max_age=hours * 3600, same_site="strict", https_only=secure_cookies),
+    ], exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    app.state.console = Console(database_url=database_url, clock=clock, remote_user_header=remote_user_header)
+    return app
+
+
+def _secret() -> str:
+    import os
+
+    if os.environ.get("HOTLINE_WEB_SECRET"):
+        return os.environ["HOTLINE_WEB_SECRET"]
+    path = load_settings().var_dir / "web-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_text().strip()
+
+
+def from_environment() -> Starlette:
+    """The app as ``hotline web`` starts it in each server process (settings from the environment)."""
+    import os
+
+    from ..logs import setup
+    setup()   # in each server process: uvicorn's processes start without our handler
+    return create_app(secure_cookies=os.environ.get("HOTLINE_WEB_SECURE", "1") != "0",
+                      remote_user_header=os.environ.get("HOTLINE_WEB_REMOTE_USER_HEADER") or None)

@@ -1,0 +1,361 @@
+"""What each console page shows, read through the functions the documents use (``detection``,
+``metrics``, ``supervision``) with the viewer's scope added to every query.
+
+Each function takes the database session and the ``Viewer`` and returns plain data for a
+template; it raises ``Refused`` (403) or ``NotFound`` (404) rather than return what the viewer
+may not see.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, or_, select
+
+from .. import detection
+from ..calendar import UnknownYearError
+from ..metrics import compute
+from ..models import Assignment as A
+from ..models import (
+    Category,
+    Document,
+    DocumentTicket,
+    DocumentVersion,
+    MessageDocument,
+    OutboxMessage,
+    Person,
+    Run,
+    Ticket,
+    TicketEvent,
+    Unit,
+)
+from ..periods import containing
+from ..rendering import mask_name, mask_phone, mask_text
+from ..supervision import ladder_states, ledger
+from .access import Viewer, console_policy
+
+
+class Refused(Exception):
+    """The viewer may not see this (403)."""
+
+
+class NotFound(Exception):
+    """No such thing (404)."""
+
+
+class BadParameter(ValueError):
+    """A query parameter the page cannot use (400), with the words to show."""
+
+
+LISTS = {"open": "在办", "warning": "预警", "overdue": "超期", "returned_twice": "回退≥2次"}
+EVENT_LABELS = {"dispatched": "交办", "signed": "签收", "returned": "回退", "replied": "答复", "reviewed": "审核",
+                "extended": "延期", "planned": "列入计划", "callback": "回访", "redo": "重办", "closed": "办结"}
+SATISFACTION = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
+PAGE_SIZE = 50
+
+
+def unit_names(session) -> dict[str, str]:
+    return dict(session.execute(select(Unit.code, Unit.name)).all())
+
+
+def _caller(viewer: Viewer, row: dict) -> dict:
+    """A ticket row as this viewer may read it: the centre sees callers as recorded, everyone else
+    masked (DOMAIN.md "Confidentiality"); the content passes the documents' masking rule too."""
+    out = dict(row)
+    if not viewer.unmasked:
+        out["caller_name"] = mask_name(row.get("caller_name"))
+        out["caller_phone"] = mask_phone(row.get("caller_phone"))
+        out["content"] = mask_text(row.get("content"))
+    return out
+
+
+def _unit(session, viewer: Viewer, code: str) -> Unit:
+    unit = session.scalars(select(Unit).where(Unit.code == code)).first()
+    if unit is None:
+        raise NotFound(f"没有编码为“{code}”的单位")
+    if not viewer.sees_unit(code):
+        raise Refused("您无权查看该单位")
+    return unit
+
+
+# -- 今日 -------------------------------------------------------------------------------------------
+@dataclass
+class Window:
+    as_of: datetime
+    since: datetime
+    horizon: datetime
+
+
+def window(cal, as_of: datetime) -> Window:
+    """The daily sheet's counting window at ``as_of``: new since the previous working day at the
+    same time; 预警 up to the end of the next working day(s) (``warning_working_days``)."""
+    try:
+        horizon = detection.warning_horizon(cal, as_of)
+        since = detection.previous_workday_same_time(cal, as_of)
+    except UnknownYearError:
+        horizon, since = as_of + timedelta(days=1), as_of - timedelta(days=1)
+    return Window(as_of, since, horizon)
+
+
+def today(session, viewer: Viewer, win: Window) -> dict:
+    counts, totals = detection.counts_by_unit(session, win.as_of, win.since, win.horizon, *viewer.assignment_scope())
+    names = unit_names(session)
+    rows = sorted(({"code": c, "name": names.get(c, c), **v} for c, v in counts.items()
+                   if any(v.values()) and viewer.sees_unit(c)),
+                  key=lambda r: (-r["overdue"], -r["warning"], r["code"]))
+    return {"rows": rows, "totals": totals}
+
+
+def ticket_list(session, viewer: Viewer, win: Window, unit: str | None, kind: str) -> dict:
+    if kind not in LISTS:
+        raise BadParameter(f"list 只能是 {'、'.join(LISTS)} 之一")
+    where = list(viewer.assignment_scope())
+    title_unit = "全区"
+    if unit:
+        title_unit = _unit(session, viewer, unit).name
+        where.append(A.unit_code == unit)
+    if kind == "overdue":
+        rows = detection.overdue_open(session, win.as_of, *where)
+    elif kind == "warning":
+        rows = detection.warnings(session, win.as_of, win.horizon, *where)
+    elif kind == "open":
+        rows = detection.open_tickets(session, win.as_of, *where)
+    else:
+        rows = detection.returned_twice_tickets(session, win.as_of, *where)
+    names = unit_names(session)
+    for r in rows:
+        r["unit_name"] = names.get(r["unit_code"], r["unit_code"])
+    return {"rows": [_caller(viewer, r) for r in rows], "kind": kind, "label": LISTS[kind], "unit": unit,
+            "unit_name": title_unit}
+
+
+# -- a ticket ---------------------------------------------------------------------------------------
+def _clock(due: datetime | None, done: datetime | None, as_of: datetime) -> str:
+    """met / missed / running / — for a due time and the moment the step was done."""
+    if due is None:
+        return ""
+    if done is not None:
+        return "按时" if done <= due else "超时"
+    return "已超期" if due < as_of else "未到期"
+
+
+def ticket(session, viewer: Viewer, number: str, as_of: datetime) -> dict:
+    t = session.scalars(select(Ticket).where(Ticket.number == number)).first()
+    if t is None:
+        raise NotFound(f"没有编号为“{number}”的工单")
+    scope = viewer.assignment_scope()
+    if scope and not session.scalar(select(exists().where(A.ticket_id == t.id, *scope))):
+        raise Refused("该工单不在您的查看范围内")
+    names = unit_names(session)
+    category = session.get(Category, t.category_code)
+    assignments = []
+    for a in session.scalars(select(A).where(A.ticket_id == t.id).order_by(A.seq)):
+        assignments.append({
+            "unit": names.get(a.unit_code, a.unit_code), "unit_code": a.unit_code, "current": a.is_current,
+            "dispatched_at": a.dispatched_at, "signed_at": a.signed_at,
+            "response": "按时" if a.responded_in_time else ("超时" if a.signed_at else ""),
+            "reply_due": a.reply_due, "first_replied_at": a.first_replied_at,
+            "reply_state": _clock(a.reply_due, a.first_replied_at, as_of),
+            "completion_due": a.completion_due, "finished_at": a.finished_at,
+            "completion_state": _clock(a.completion_due, a.finished_at, as_of),
+            "extended_days": a.extended_days, "plan_date": a.plan_date, "returned_at": a.returned_at,
+            "return_reason": a.return_reason if viewer.unmasked else mask_text(a.return_reason),
+            "callback_at": a.callback_at, "satisfaction": SATISFACTION.get(a.satisfaction or "", a.satisfaction),
+            "resolved": a.resolved, "redo_count": a.redo_count})
+    events = [{"at": e.at, "kind": EVENT_LABELS.get(e.kind, e.kind), "unit": names.get(e.unit_code, e.unit_code),
+               "detail": _event_detail(e, viewer, names)}
+              for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == t.id)
+                                       .order_by(TicketEvent.at, TicketEvent.id))]
+    docs = session.scalars(visible_documents(select(Document), viewer)
+                           .where(Document.id.in_(select(DocumentTicket.document_id)
+                                                  .where(DocumentTicket.ticket_id == t.id)))
+                           .order_by(Document.created_at)).all()
+    facts = _caller(viewer, {"caller_name": t.caller_name, "caller_phone": t.caller_phone, "content": t.content})
+    return {"t": t, "facts": facts, "category": category.name if category else t.category_code,
+            "territorial": names.get(t.territorial_unit_code, t.territorial_unit_code or ""),
+            "assignments": assignments, "events": events, "documents": docs}
+
+
+def _event_detail(e: TicketEvent, viewer: Viewer, names: dict) -> str:
+    parts = []
+    if e.reason:
+        parts.append(f"理由：{e.reason if viewer.unmasked else mask_text(e.reason)}")
+    if e.suggested_unit_code:
+        parts.append(f"建议：{names.get(e.suggested_unit_code, e.suggested_unit_code)}")
+    if e.days:
+        parts.append(f"{e.days} 个工作日")
+    if e.plan_date:
+        parts.append(f"计划 {e.plan_date:%Y-%m-%d}")
+    if e.review_passed is not None:
+        parts.append("审核通过" if e.review_passed else "审核未通过")
+    if e.satisfaction:
+        parts.append(SATISFACTION.get(e.satisfaction, e.satisfaction))
+    if e.resolved is not None:
+        parts.append("已解决" if e.resolved else "未解决")
+    return "；".join(parts)
+
+
+# -- a unit -----------------------------------------------------------------------------------------
+def units(session, viewer: Viewer) -> list[Unit]:
+    q = select(Unit).where(Unit.kind.in_(("department", "territorial"))).order_by(Unit.code)
+    if viewer.units is not None:
+        q = q.where(Unit.code.in_(sorted(viewer.units)))
+    return list(session.scalars(q))
+
+
+def unit_page(session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 8, months: int = 6) -> dict:
+    unit = _unit(session, viewer, code)
+    if viewer.law_only:
+        raise Refused("司法局账号只能查看涉行政执法工单")
+
+    def series(kind: str, count: int) -> list[dict]:
+        period = containing(kind, as_of).previous()   # the last complete one first
+        out = []
+        for _ in range(count):
+            result = compute(session, period)
+            m = result.by_code().get(code)
+            if m is not None:
+                out.append({"period": period, "m": m, "ranked": len(result.ranked)})
+            period = period.previous()
+        return out[::-1]
+
+    week_rows, month_rows = series("week", weeks), series("month", months)
+    last_week = containing("week", as_of).previous()
+    ladder = ladder_states(session, last_week, unit_names(session)).get(code)
+    letters = [e for e in ledger(session, as_of, unit=code) if e.state != "closed"]
+    received = session.scalars(
+        visible_documents(select(Document), viewer)
+        .where(Document.id.in_(select(MessageDocument.document_id)
+                               .join(OutboxMessage, OutboxMessage.id == MessageDocument.message_id)
+                               .join(Person, Person.email == OutboxMessage.recipient_email)
+                               .where(Person.unit_code == code)))
+        .order_by(Document.created_at.desc()).limit(30)).all()
+    return {"unit": unit, "weeks": week_rows, "months": month_rows, "ladder": ladder, "letters": letters,
+            "received": received, "chart": rate_chart(week_rows)}
+
+
+def rate_chart(rows: list[dict]) -> dict:
+    """A small bar chart of the 双率 per period (SVG coordinates, 0–100 %)."""
+    bars = []
+    for i, r in enumerate(rows):
+        for j, rate in enumerate((r["m"].dual_resolution, r["m"].dual_satisfaction)):
+            value = rate.value
+            bars.append({"x": 10 + i * 44 + j * 16, "h": 0 if value is None else round(100 * value, 1),
+                         "label": rate.pct(), "kind": ("resolution", "satisfaction")[j]})
+    return {"bars": bars, "width": 20 + 44 * len(rows), "labels": [(10 + i * 44, r["period"].key[-3:])
+                                                                  for i, r in enumerate(rows)]}
+
+
+# -- documents --------------------------------------------------------------------------------------
+def visible_documents(stmt, viewer: Viewer, published: tuple[str, ...] = (), law: tuple[str, ...] = ()):
+    """``stmt`` (over ``Document``) limited to what the viewer may read: everything for the centre,
+    operations and district-wide leaders; otherwise the published kinds (通报 to every unit),
+    what was sent to the viewer or to people of the viewer's units, and for the justice bureau the
+    law-enforcement documents."""
+    if viewer.district_wide:
+        return stmt
+    console = console_policy()
+    published = published or tuple(console.get("published_kinds") or ())
+    law = law or tuple(console.get("law_kinds") or ())
+    to_people = select(MessageDocument.document_id).join(OutboxMessage, OutboxMessage.id == MessageDocument.message_id)
+    if viewer.units is not None:
+        people = select(Person.email).where(or_(Person.unit_code.in_(sorted(viewer.units)), Person.email == viewer.email))
+    else:
+        people = select(Person.email).where(Person.email == viewer.email)
+    arms = [Document.kind.in_(published), Document.id.in_(to_people.where(OutboxMessage.recipient_email.in_(people)))]
+    if viewer.law_only:
+        arms.append(Document.kind.in_(law))
+    return stmt.where(or_(*arms))
+
+
+def documents(session, viewer: Viewer, kind: str = "", period: str = "", unit: str = "", number: str = "",
+              page: int = 1) -> dict:
+    q = visible_documents(select(Document), viewer)
+    if kind:
+        q = q.where(Document.kind == kind)
+    if period:
+        q = q.where(Document.scope.startswith(period, autoescape=True))
+    if unit:
+        _unit(session, viewer, unit)
+        q = q.where(or_(Document.scope.endswith(f":{unit}", autoescape=True), Document.id.in_(
+            select(MessageDocument.document_id).join(OutboxMessage, OutboxMessage.id == MessageDocument.message_id)
+            .join(Person, Person.email == OutboxMessage.recipient_email).where(Person.unit_code == unit))))
+    if number:
+        q = q.where(Document.id.in_(select(DocumentTicket.document_id).join(Ticket, Ticket.id == DocumentTicket.ticket_id)
+                                    .where(Ticket.number == number.strip())))
+    total = session.scalar(select(func.count()).select_from(q.subquery()))
+    rows = session.scalars(q.order_by(Document.created_at.desc(), Document.id.desc())
+                           .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    kinds = session.scalars(visible_documents(select(Document.kind).distinct(), viewer).order_by(Document.kind)).all()
+    return {"rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "kinds": kinds}
+
+
+def document(session, viewer: Viewer, doc_id: int) -> dict:
+    doc = session.get(Document, doc_id)
+    if doc is None:
+        raise NotFound("没有该文书")
+    if session.scalar(visible_documents(select(Document.id), viewer).where(Document.id == doc_id)) is None:
+        raise Refused("您无权查看该文书")
+    versions = session.scalars(select(DocumentVersion).where(DocumentVersion.document_id == doc_id)
+                               .order_by(DocumentVersion.version)).all()
+    messages = session.scalars(select(OutboxMessage).join(MessageDocument, MessageDocument.message_id == OutboxMessage.id)
+                               .where(MessageDocument.document_id == doc_id).order_by(OutboxMessage.id)).all()
+    if not viewer.district_wide:   # a unit's people see whom of their own units it reached
+        mine = set(session.scalars(select(Person.email).where(or_(
+            Person.unit_code.in_(sorted(viewer.units or ())), Person.email == viewer.email))))
+        messages = [m for m in messages if m.recipient_email in mine]
+    return {"doc": doc, "versions": versions, "messages": messages}
+
+
+def version(session, viewer: Viewer, doc_id: int, number: int) -> tuple[Document, DocumentVersion]:
+    found = document(session, viewer, doc_id)
+    for v in found["versions"]:
+        if v.version == number:
+            return found["doc"], v
+    raise NotFound("没有该版本")
+
+
+# -- runs -------------------------------------------------------------------------------------------
+def runs(session, state: str = "", job: str = "", limit: int = 50) -> dict:
+    q = select(Run).order_by(Run.id.desc()).limit(limit)
+    if state:
+        q = q.where(Run.state == state)
+    if job:
+        q = q.where(Run.job == job)
+    rows = session.scalars(q).all()
+    ids = [r.id for r in rows]
+    doc_counts = dict(session.execute(select(Document.run_id, func.count()).where(Document.run_id.in_(ids))
+                                      .group_by(Document.run_id)).all()) if ids else {}
+    msg_counts = dict(session.execute(select(OutboxMessage.run_id, func.count()).where(OutboxMessage.run_id.in_(ids))
+                                      .group_by(OutboxMessage.run_id)).all()) if ids else {}
+    jobs = session.scalars(select(Run.job).distinct().order_by(Run.job)).all()
+    return {"rows": rows, "documents": doc_counts, "messages": msg_counts, "jobs": jobs}
+
+
+def outbox(session, limit: int = 50) -> list[OutboxMessage]:
+    """What needs an operator first (failed, held, pending, sending), then the latest sent."""
+    waiting = session.scalars(select(OutboxMessage).where(OutboxMessage.state.in_(("failed", "held", "pending", "sending")))
+                              .order_by(OutboxMessage.id.desc()).limit(limit)).all()
+    done = session.scalars(select(OutboxMessage).where(OutboxMessage.state.not_in(("failed", "held", "pending", "sending")))
+                           .order_by(OutboxMessage.id.desc()).limit(max(0, limit - len(waiting)))).all()
+    return [*waiting, *done]
+
+
+def schedules(cal, now: datetime) -> dict:
+    """Each schedule with its next fire time, and whether the file is valid as it stands."""
+    from ..config import load_settings
+    from ..schedules import ScheduleError, load, next_fire
+
+    path = load_settings().schedules_file
+    try:
+        cfg = load(path)
+    except ScheduleError as exc:
+        return {"path": path, "problems": exc.problems, "rows": []}
+    rows = []
+    for sched in cfg.schedules:
+        slot = next_fire(sched, cfg.timezone, cal, now) if sched.enabled else None
+        rows.append({"s": sched, "next": slot.effective_at if slot else None,
+                     "note": slot.note if slot else ("停用" if not sched.enabled else "一年内不触发")})
+    return {"path": path, "problems": [], "rows": rows}
+
+
