@@ -14,7 +14,7 @@ def test_one_policy_folder_holds_every_file_and_an_edit_by_rename_is_seen(tmp_pa
     folder = tmp_path / "etc"
     subprocess.run([str(PROJECT_ROOT / "deploy" / "init-config.sh"), str(folder)], check=True, capture_output=True)
     assert sorted(p.name for p in folder.iterdir()) == [
-        "alerts.yaml", "calendar.yaml", "directory.yaml", "documents.yaml", "escalation.yaml", "import-mapping.yaml",
+        "alerts.yaml", "calendar.yaml", "console.yaml", "directory.yaml", "documents.yaml", "escalation.yaml", "import-mapping.yaml",
         "metrics.yaml", "rules.yaml", "schedules.yaml"]
     monkeypatch.setenv("HOTLINE_CONFIG", str(folder))
     settings = load_settings()

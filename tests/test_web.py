@@ -45,20 +45,26 @@ def cli(*args, input=None):
     return result
 
 
+def prepare(history, jobs=(("daily_sheet", "2026-12-21 09:00"), ("supervision", "2026-12-21 09:00"))):
+    """The history, this morning's sheet and letters (as ``hotline run`` makes them), and a login
+    for the centre, D01's liaison, a deputy district head, the justice bureau and operations."""
+    build_history(history)
+    for job, at in jobs:
+        result = cli("run", job, "--at", at, "--inline")
+        assert result.exit_code == 0, result.output
+    for email in (CENTRE, LIAISON_D01, DEPUTY1, JUSTICE):
+        result = cli("console-user", "add", email, "--password-stdin", input=PASSWORD + "\n")
+        assert result.exit_code == 0, result.output
+    assert cli("console-user", "add", OPS, "--operations", "--password-stdin", input=PASSWORD + "\n").exit_code == 0
+
+
 @pytest.fixture
 def console(db, history):
     from starlette.testclient import TestClient
 
     from worker.web.app import create_app
 
-    build_history(history)
-    for job in ("daily_sheet", "supervision"):
-        result = cli("run", job, "--at", "2026-12-21 09:00", "--inline")
-        assert result.exit_code == 0, result.output
-    for email in (CENTRE, LIAISON_D01, DEPUTY1, JUSTICE):
-        result = cli("console-user", "add", email, "--password-stdin", input=PASSWORD + "\n")
-        assert result.exit_code == 0, result.output
-    assert cli("console-user", "add", OPS, "--operations", "--password-stdin", input=PASSWORD + "\n").exit_code == 0
+    prepare(history)
     app = create_app(secret="test-secret", clock=lambda: NOW)
 
     def client(email: str | None = None) -> TestClient:

@@ -561,16 +561,21 @@ def health(role):
 @click.option("--workers", default=1, show_default=True, type=int, help="processes (each with its own threads)")
 @click.option("--insecure-cookies", is_flag=True, help="session cookies without Secure (plain HTTP on a workstation)")
 @click.option("--remote-user-header", help="trust the login a reverse proxy asserts in this header (e.g. X-Remote-User)")
-def web(host, port, workers, insecure_cookies, remote_user_header):
+@click.option("--as-of", "as_of", help="count as of this moment instead of now (a replayed history, such as the demo's)")
+def web(host, port, workers, insecure_cookies, remote_user_header, as_of):
     """Serve the web console (今日, 单位, 通报与文书, 运行) for the users of `hotline console-user`."""
     import uvicorn
 
     from .db import init_db
+    from .web.app import session_secret
 
     init_db()
+    session_secret()   # made here once, before the server's processes read it
     os.environ["HOTLINE_WEB_SECURE"] = "0" if insecure_cookies else "1"
     if remote_user_header:
         os.environ["HOTLINE_WEB_REMOTE_USER_HEADER"] = remote_user_header
+    if as_of:
+        os.environ["HOTLINE_WEB_AS_OF"] = _moment(as_of).isoformat(sep=" ")
     click.echo(f"console on http://{host}:{port}/ ({'plain-HTTP cookies' if insecure_cookies else 'Secure cookies'}"
                f"{', logins from ' + remote_user_header if remote_user_header else ''})")
     uvicorn.run("worker.web.app:from_environment", factory=True, host=host, port=port, workers=workers,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, select
 
 from .config import ConfigError, load_settings, policy
 from .models import Document, DocumentTicket, DocumentVersion, Ticket, Unit
@@ -128,7 +128,10 @@ def _name_tickets(session, doc: Document, context: dict) -> None:
     session.execute(delete(DocumentTicket).where(DocumentTicket.document_id == doc.id))
     if not ids and not numbers:
         return
-    found = set(session.scalars(select(Ticket.id).where(or_(Ticket.id.in_(ids), Ticket.number.in_(numbers)))))
+    # Two indexed lookups (an OR of the two would read the whole table).
+    found = set(session.scalars(select(Ticket.id).where(Ticket.id.in_(ids)))) if ids else set()
+    if numbers:
+        found.update(session.scalars(select(Ticket.id).where(Ticket.number.in_(numbers))))
     if found:
         session.execute(insert(DocumentTicket), [{"document_id": doc.id, "ticket_id": t} for t in sorted(found)])
 

@@ -251,11 +251,12 @@ def place(sched: Schedule, cal: WorkCalendar, nominal: datetime) -> Slot:
 def next_fire(sched: Schedule, tz: ZoneInfo, cal: WorkCalendar, begin: datetime, within_days: int = 400) -> Slot | None:
     """The first slot after ``begin`` that fires (holiday skips passed over), or the first one the
     calendar cannot place (its note says why); None when none falls within ``within_days``."""
-    cursor, horizon, step = begin, begin + timedelta(days=within_days), timedelta(days=1)
+    cursor, horizon, step = begin, begin + timedelta(days=within_days), timedelta(hours=1)
     while cursor < horizon:
         end = min(cursor + step, horizon)
         for slot in slots(sched, tz, cal, cursor, end):
             if slot.effective_at is not None or "calendar has no data" in slot.note:
                 return slot
-        cursor, step = end, timedelta(days=31)   # a minutely schedule answers in the first day
+        # a minutely schedule answers within the hour; a monthly one is found a month at a time
+        cursor, step = end, min(step * 24, timedelta(days=31))
     return None

@@ -395,14 +395,15 @@ def create_app(*, database_url: str | None = None, secret: str | None = None, se
     hours = int(console_policy()["session_hours"])
     app = Starlette(routes=routes, middleware=[
         Middleware(Guard),
-        Middleware(SessionMiddleware, secret_key=secret or _secret(), session_cookie="hotline_console",
+        Middleware(SessionMiddleware, secret_key=secret or session_secret(), session_cookie="hotline_console",
                    max_age=hours * 3600, same_site="strict", https_only=secure_cookies),
     ], exception_handlers={HTTPException: _http_error, Exception: _server_error})
     app.state.console = Console(database_url=database_url, clock=clock, remote_user_header=remote_user_header)
     return app
 
 
-def _secret() -> str:
+def session_secret() -> str:
+    """``HOTLINE_WEB_SECRET``, else the key kept in ``$HOTLINE_VAR/web-secret`` (made once, 0600)."""
     import os
 
     if os.environ.get("HOTLINE_WEB_SECRET"):
@@ -423,5 +424,7 @@ def from_environment() -> Starlette:
 
     from ..logs import setup
     setup()   # in each server process: uvicorn's processes start without our handler
+    as_of = os.environ.get("HOTLINE_WEB_AS_OF")
+    clock = (lambda: datetime.fromisoformat(as_of)) if as_of else now_local
     return create_app(secure_cookies=os.environ.get("HOTLINE_WEB_SECURE", "1") != "0",
-                      remote_user_header=os.environ.get("HOTLINE_WEB_REMOTE_USER_HEADER") or None)
+                      remote_user_header=os.environ.get("HOTLINE_WEB_REMOTE_USER_HEADER") or None, clock=clock)

@@ -217,7 +217,10 @@ def unit_page(session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 
             if m is not None:
                 out.append({"period": period, "m": m, "ranked": len(result.ranked)})
             period = period.previous()
-        return out[::-1]
+        out = out[::-1]
+        while out and not out[0]["m"].dispatches:   # the periods before the unit's first dispatch
+            out.pop(0)
+        return out
 
     week_rows, month_rows = series("week", weeks), series("month", months)
     last_week = containing("week", as_of).previous()
