@@ -90,8 +90,8 @@ def login(client, email: str, password: str = PASSWORD):
 def today_rows(html: str) -> dict[str, list[str]]:
     body = html.split('<table class="grid" id="today">')[1].split("</tbody>")[0]
     rows = {}
-    for tr in re.findall(r"<tr>(.*?)</tr>", body, re.S):
-        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+    for tr in re.findall(r"<tr>(.*?)</tr>", body, re.DOTALL):
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.DOTALL)]
         if cells:
             rows[cells[0]] = cells[1:]
     return rows
@@ -256,9 +256,9 @@ def test_bad_requests_are_answered_in_words(console):
 
 
 def test_an_unexpected_error_is_a_page_with_a_reference(console, monkeypatch):
-    from worker.web import pages
-
     from starlette.testclient import TestClient
+
+    from worker.web import pages
 
     monkeypatch.setattr(pages, "today", lambda *a, **k: 1 / 0)
     c = TestClient(console().app, base_url="https://testserver", raise_server_exceptions=False)
@@ -321,8 +321,8 @@ def test_unit_page_rates_with_numerators_and_denominators(console, history):
     assert "<svg" in page.text
     weeks = page.text.split('id="weeks"')[1].split("</table>")[0]
     # week 14–20 Dec: D01 received two dispatches, both signed within 24 hours: 响应率 2/2
-    row = [r for r in re.findall(r"<tr>(.*?)</tr>", weeks, re.S) if "12月14日" in r][0]
-    cells = [re.sub(r"<[^>]+>", " ", x).split() for x in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", weeks, re.DOTALL) if "12月14日" in r)
+    cells = [re.sub(r"<[^>]+>", " ", x).split() for x in re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)]
     assert cells[1] == ["2"] and cells[2][-1] == "2/2"
 
 
@@ -333,3 +333,16 @@ def test_console_user_needs_a_directory_entry_or_operations(db):
     assert short.exit_code == 2 and "at least 10 characters" in short.output
     listed = cli("console-user", "list")
     assert "stranger@" not in listed.output and CENTRE not in listed.output
+
+
+def test_long_lists_come_in_pages(console, monkeypatch):
+    from worker.web import pages
+
+    monkeypatch.setattr(pages, "TICKETS_PER_PAGE", 1)
+    c = console(CENTRE)
+    first, second = (c.get("/tickets", params={"unit": "D01", "list": "open", "page": n}) for n in (1, 2))
+    assert re.findall(r'href="/tickets/(T\w+)"', first.text) == ["T1214D01"] and "第 1/2 页" in first.text
+    assert re.findall(r'href="/tickets/(T\w+)"', second.text) == ["T1217D01"]
+    assert "（2 件）" in first.text
+    beyond = c.get("/tickets", params={"unit": "D01", "list": "open", "page": 3})
+    assert beyond.status_code == 400 and "共 2 页，没有第 3 页" in beyond.text

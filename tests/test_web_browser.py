@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -98,7 +99,7 @@ def test_liaison_sees_its_unit_masked_and_downloads_the_bulletin(server, browser
     page.get_by_role("link", name="12345热线工作周通报").click()
     with page.expect_download() as download:
         page.get_by_role("link", name="下载 PDF").click()
-    data = open(download.value.path(), "rb").read()
+    data = Path(download.value.path()).read_bytes()
     text = "".join(p.extract_text() for p in PdfReader(BytesIO(data)).pages)
     assert "12345热线工作周通报" in text.replace(" ", "")
     assert download.value.suggested_filename.startswith("12345热线工作周通报")

@@ -185,7 +185,7 @@ def today(ctx: Ctx):
 def ticket_list(ctx: Ctx):
     win = pages.window(ctx.cal, ctx.now)
     return {"win": win, **pages.ticket_list(ctx.db, ctx.viewer, win, ctx.param("unit") or None,
-                                            ctx.param("list", "overdue"))}
+                                            ctx.param("list", "overdue"), ctx.int_param("page", 1))}
 
 
 @page("web/ticket.html")

@@ -52,6 +52,7 @@ EVENT_LABELS = {"dispatched": "交办", "signed": "签收", "returned": "回退"
                 "extended": "延期", "planned": "列入计划", "callback": "回访", "redo": "重办", "closed": "办结"}
 SATISFACTION = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 PAGE_SIZE = 50
+TICKETS_PER_PAGE = 200
 
 
 def unit_names(session) -> dict[str, str]:
@@ -66,6 +67,8 @@ def _caller(viewer: Viewer, row: dict) -> dict:
         out["caller_name"] = mask_name(row.get("caller_name"))
         out["caller_phone"] = mask_phone(row.get("caller_phone"))
         out["content"] = mask_text(row.get("content"))
+        if row.get("return_reason"):
+            out["return_reason"] = mask_text(row["return_reason"])
     return out
 
 
@@ -106,7 +109,7 @@ def today(session, viewer: Viewer, win: Window) -> dict:
     return {"rows": rows, "totals": totals}
 
 
-def ticket_list(session, viewer: Viewer, win: Window, unit: str | None, kind: str) -> dict:
+def ticket_list(session, viewer: Viewer, win: Window, unit: str | None, kind: str, page: int = 1) -> dict:
     if kind not in LISTS:
         raise BadParameter(f"list 只能是 {'、'.join(LISTS)} 之一")
     where = list(viewer.assignment_scope())
@@ -123,10 +126,14 @@ def ticket_list(session, viewer: Viewer, win: Window, unit: str | None, kind: st
     else:
         rows = detection.returned_twice_tickets(session, win.as_of, *where)
     names = unit_names(session)
+    total, pages = len(rows), max(1, -(-len(rows) // TICKETS_PER_PAGE))
+    if page > pages:
+        raise BadParameter(f"共 {pages} 页，没有第 {page} 页")
+    rows = rows[(page - 1) * TICKETS_PER_PAGE:page * TICKETS_PER_PAGE]
     for r in rows:
         r["unit_name"] = names.get(r["unit_code"], r["unit_code"])
     return {"rows": [_caller(viewer, r) for r in rows], "kind": kind, "label": LISTS[kind], "unit": unit,
-            "unit_name": title_unit}
+            "unit_name": title_unit, "total": total, "page": page, "pages": pages}
 
 
 # -- a ticket ---------------------------------------------------------------------------------------
