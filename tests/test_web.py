@@ -346,3 +346,46 @@ def test_long_lists_come_in_pages(console, monkeypatch):
     assert "（2 件）" in first.text
     beyond = c.get("/tickets", params={"unit": "D01", "list": "open", "page": 3})
     assert beyond.status_code == 400 and "共 2 页，没有第 3 页" in beyond.text
+
+
+def test_requests_are_logged_without_queries_or_logins(console, caplog):
+    import logging
+
+    c = console()
+    with caplog.at_level(logging.INFO, logger="hotline.web"):
+        login(c, LIAISON_D01)
+        c.get("/tickets", params={"unit": "D01", "list": "overdue"})
+        c.get("/documents", params={"number": "T1214D01"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "hotline.web"]
+    assert any(line.startswith("GET /tickets 200 ") for line in lines)
+    assert not any("?" in line or "@" in line or "T1214D01" in line or "D01" in line for line in lines), lines
+
+
+def test_hotline_web_serves_the_console(db, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "web", "--port", str(port), "--insecure-cookies"],
+                            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, body = time.monotonic() + 30, None
+        while time.monotonic() < deadline and body is None:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+            except OSError:
+                time.sleep(0.2)
+        assert body == b"ok"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as answer:
+            assert "账号（电子邮箱）" in answer.read().decode()
+            cookie = answer.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "secure" not in cookie   # --insecure-cookies: plain HTTP
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+    assert f"console on http://127.0.0.1:{port}/" in out
