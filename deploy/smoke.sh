@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The deployment smoke test: builds the image and brings up docker-compose.yml's stack here, then
-#   - the migration runs once; the scheduler and both workers become healthy (their healthchecks);
+#   - the migration runs once; the scheduler, both workers and the console become healthy (their
+#     healthchecks); a console login signs in and reads the today page;
 #   - `hotline demo` runs in the image as its non-root user;
 #   - a job enqueued through Redis is run by a worker, and its messages reach the SMTP sink through
 #     the outbox schedule;
@@ -109,10 +110,10 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds
   done
 }
 healthy() { [ "$(docker inspect -f '{{.State.Health.Status}}' "$(container "$1")")" = healthy ]; }
-for service in scheduler worker-1 worker-2; do
+for service in scheduler worker-1 worker-2 web; do
   wait_for 300 "$service healthy" healthy "$service"
 done
-step "scheduler, worker-1, worker-2 healthy $(( $(date +%s) - up_started )) s after up"
+step "scheduler, worker-1, worker-2, web healthy $(( $(date +%s) - up_started )) s after up"
 
 [ "$(docker inspect -f '{{.State.ExitCode}}' "$(container migrate)")" = 0 ] || die "the migration failed"
 [ "$(compose logs --no-color migrate | grep -c 'database ready')" = 1 ] || die "the migration did not run exactly once"
@@ -135,6 +136,16 @@ step "daily sheet run through Redis by a worker; $(psql_ "select count(*) from o
 received() { compose logs --no-color mail | grep -q 'subject=【日调度】'; }
 wait_for 300 "the daily sheet's message at the SMTP sink (outbox schedule, every 2 minutes)" received
 step "at the SMTP sink: $(compose logs --no-color mail | grep -m1 -o 'subject=【日调度】.*')"
+
+# The console: a login added in the web container, signed in over HTTP, the today page read.
+echo "smoke console password" | compose exec -T web hotline console-user add center@example.gov.cn --password-stdin >/dev/null
+jar="$work/cookies.txt"; rm -f "$jar"
+token="$(curl -fsS -c "$jar" http://127.0.0.1:58080/login | grep -o 'name="csrf" value="[^"]*"' | cut -d'"' -f4)"
+curl -fsS -b "$jar" -c "$jar" -o /dev/null -d "csrf=$token" --data-urlencode "email=center@example.gov.cn" \
+  --data-urlencode "password=smoke console password" http://127.0.0.1:58080/login || die "console login failed"
+today="$(curl -fsS -b "$jar" http://127.0.0.1:58080/today)" || die "the console's today page failed"
+grep -q '今日工单情况' <<<"$today" || die "the today page has no heading"
+step "console: signed in as the centre, today page with $(grep -c 'href="/units/' <<<"$today") units listed"
 
 # An edit saved by rename, as editors do: the scheduler sees it through the mounted folder.
 { cat "$HOTLINE_CONFIG_DIR/schedules.yaml"
