@@ -35,6 +35,12 @@ def build_history(history):
     # D03: a law-enforcement ticket (事项编码 200101 乱罚款), overdue since the 17th.
     (history.ticket("T1214D03", "2026-12-14 09:30", category="200101", phone="13500004444", name="钱七")
      .dispatch("2026-12-14 10:00", "D03"))
+    # Returned by D04 and by D05 within their windows, now at D06 (overdue since Fri 18th): 回退≥2次
+    # counts once for each returning unit, once in the district's total, never for D06.
+    (history.ticket("T1215RT", "2026-12-15 08:30", phone="13400005555", name="孙八")
+     .dispatch("2026-12-15 09:00", "D04").ret("2026-12-15 10:00", "D04")
+     .dispatch("2026-12-15 11:00", "D05").ret("2026-12-15 12:00", "D05")
+     .dispatch("2026-12-15 14:00", "D06").sign("2026-12-15 15:00", "D06"))
     return history.store()
 
 
@@ -105,7 +111,14 @@ def test_centre_today_counts_as_the_daily_sheet(console):
     assert rows["区发展和改革局"] == ["2", "0", "1", "1", "0"]
     assert rows["区教育和体育局"] == ["2", "1", "0", "1", "0"]
     assert rows["区公安分局"] == ["1", "0", "0", "1", "0"]
-    assert len(rows) == 3
+    assert rows["区民政局"] == rows["区司法局"] == ["0", "0", "0", "0", "1"]
+    assert rows["区财政局"] == ["1", "0", "0", "1", "0"]
+    assert len(rows) == 6
+    totals = [re.sub(r"<[^>]+>", "", c).strip() for c in
+              re.findall(r"<td[^>]*>(.*?)</td>", page.text.split("<tfoot>")[1], re.DOTALL)]
+    assert totals == ["6", "1", "1", "4", "1"]
+    twice = console(CENTRE).get("/tickets", params={"unit": "D04", "list": "returned_twice"})
+    assert re.findall(r'href="/tickets/(T\w+)"', twice.text) == ["T1215RT"] and "2026-12-15 10:00" in twice.text
     assert "统计时间：2026-12-21 09:00" in page.text
     assert "预警为 2026-12-22 23:59 前到期" in page.text
 
@@ -168,7 +181,7 @@ def test_documents_are_scoped_and_downloadable(console):
     listing = centre.get("/documents")
     titles = re.findall(r'<a href="/documents/(\d+)">([^<]+)</a>', listing.text)
     kinds = [t for _, t in titles]
-    assert kinds.count("12345热线工单督办函") == 3 and kinds.count("12345热线工单日调度") == 1
+    assert kinds.count("12345热线工单督办函") == 4 and kinds.count("12345热线工单日调度") == 1
     # search by ticket number: D02's letter names T1214D02; the sheet names T1217D01 (预警)
     def found(number):
         page = centre.get("/documents", params={"number": number}).text

@@ -274,7 +274,10 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
         rows.extend(derived)
         queued_at = analysis_due(derived, rules.ownership_dispute_hours)
         if queued_at is not None:
-            queue.append({"ticket_id": tid, "queued_at": queued_at, "chain": [
+            returns = sorted(r["returned_at"] for r in derived if r["returned_at"] is not None)
+            queue.append({"ticket_id": tid, "queued_at": queued_at,
+                          "twice_at": returns[1] if len(returns) >= 2 else None,
+                          "finished_at": next((r["finished_at"] for r in derived if r["is_current"]), None), "chain": [
                 {"unit": r["unit_code"], "returned_at": r["returned_at"].isoformat(sep=" "),
                  "reason": r["return_reason"], "suggested": r["suggested_unit_code"]}
                 for r in derived if r["returned_at"] is not None]})

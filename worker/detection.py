@@ -185,15 +185,12 @@ def returned_twice_by_unit(session, as_of: datetime, *scope) -> tuple[dict[str, 
 
 
 def _returned_twice(as_of: datetime, *scope) -> tuple:
-    """The returning assignments of tickets returned twice by ``as_of`` and not finished then."""
-    queued = select(AnalysisItem.ticket_id).where(AnalysisItem.queued_at <= as_of)
-    finished = (select(F.ticket_id).where(F.ticket_id == A.ticket_id, F.is_current.is_(True), F.finished_at <= as_of)
-                .exists())
-    # Returned twice by then (the queue also holds tickets whose owner was not fixed in time).
-    R = aliased(A)
-    twice = (select(R.ticket_id).where(R.ticket_id.in_(queued), R.returned_at <= as_of)
-             .group_by(R.ticket_id).having(func.count() >= 2))
-    return (A.ticket_id.in_(twice), A.returned_at <= as_of, ~finished, *scope)
+    """The returning assignments of tickets returned twice by ``as_of`` and not finished then: the
+    queue entries unfinished at ``as_of`` (an index range on ``finished_at``), whose second return
+    came by then (the queue also holds tickets whose owner was not fixed in time)."""
+    unfinished = or_(AnalysisItem.finished_at.is_(None), AnalysisItem.finished_at > as_of)
+    twice = select(AnalysisItem.ticket_id).where(unfinished, AnalysisItem.twice_at <= as_of)
+    return (A.ticket_id.in_(twice), A.returned_at <= as_of, *scope)
 
 
 def returned_twice_tickets(session, as_of: datetime, *scope) -> list[dict]:

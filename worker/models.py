@@ -313,12 +313,19 @@ class ClockDay(Base):
 
 
 class AnalysisItem(Base):
-    """A ticket returned two or more times, queued for the analysis group (分析研判小组)."""
+    """A ticket returned two or more times, queued for the analysis group (分析研判小组).
+
+    ``twice_at`` (its second return) and ``finished_at`` (its accountable reply accepted) are kept
+    with the assignments, so that "returned twice and not finished at a moment" reads only the
+    queue entries still unfinished then (``ix_analysis_finished``), not the whole queue."""
     __tablename__ = "analysis_queue"
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
     queued_at: Mapped[datetime]
     chain: Mapped[list] = mapped_column(JSON)
     fallback_unit_code: Mapped[str | None] = mapped_column(String(32))
+    twice_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_analysis_finished", "finished_at"),)
 
 
 class Run(Base):
