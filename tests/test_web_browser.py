@@ -121,6 +121,6 @@ def test_operations_holds_a_message_after_confirming(server, browser):
     page.wait_for_url("**/runs#outbox")
     assert page.locator("p.flash").inner_text() == f"第 {message_id} 号邮件已暂缓发送。"
     row = page.locator("#messages tbody tr", has=page.locator("td", has_text=str(message_id))).first
-    assert "held" in row.inner_text() and OPS in row.inner_text()
+    assert "暂缓" in row.inner_text() and OPS in row.inner_text()
     with session_scope() as s:
         assert s.scalar(select(OutboxMessage.state).where(OutboxMessage.id == message_id)) == "held"

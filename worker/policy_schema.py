@@ -280,6 +280,7 @@ class Console(Strict):
     session_hours: Annotated[int, Field(ge=1, le=24)] = 8
     lock_after_failures: Annotated[int, Field(ge=1)] = 5
     lock_minutes: Annotated[int, Field(ge=1)] = 15
+    kind_labels: dict[str, str] = Field(default_factory=dict)
 
 
 MODELS = {"metrics": Metrics, "escalation": Escalation, "documents": Documents, "alerts": Alerts, "rules": Rules,

@@ -42,7 +42,16 @@ from ..models import ConsoleUser, OutboxMessage, Run
 from ..rendering import TEMPLATES, render_html
 from ..times import now_local
 from . import pages
-from .access import Viewer, authenticate, console_policy, record, viewer_for
+from .access import (
+    MESSAGE_STATES,
+    ROLE_LABELS,
+    RUN_STATES,
+    Viewer,
+    authenticate,
+    console_policy,
+    record,
+    viewer_for,
+)
 
 log = logging.getLogger("hotline.web")
 
@@ -112,8 +121,14 @@ def _check_csrf(request: Request, form) -> None:
 def _html(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
     flash = request.session.pop("flash", None) if "session" in request.scope else None
     body = render_html(template, csrf=csrf_token(request) if "session" in request.scope else "", flash=flash,
-                       path=request.url.path, **context)
+                       path=request.url.path, labels=_labels(), **context)
     return HTMLResponse(body, status_code=status)
+
+
+def _labels() -> dict:
+    """The console's words for states, roles and kinds of document (templates: ``labels``)."""
+    return {"run": RUN_STATES, "message": MESSAGE_STATES, "role": ROLE_LABELS,
+            "kind": console_policy().get("kind_labels") or {}}
 
 
 def error_page(request: Request, status: int, message: str, viewer: Viewer | None = None) -> HTMLResponse:
@@ -279,12 +294,12 @@ def confirm_message(ctx: Ctx, message_id: int, action: str):
         raise pages.NotFound("没有该邮件")
     if ctx.form is None:
         return {"question": f"{MESSAGE_ACTIONS[action]}：第 {msg.id} 号邮件（{msg.recipient_name}，{msg.subject}）？",
-                "detail": f"当前状态：{msg.state}。", "action": f"/outbox/{msg.id}/{action}"}
+                "detail": f"当前状态：{MESSAGE_STATES.get(msg.state, msg.state)}。", "action": f"/outbox/{msg.id}/{action}"}
     changed = set_state(ctx.db, [msg.id], action, ctx.user.email)
     result = f"{changed[0][1]} → {changed[0][2]}" if changed else f"unchanged ({msg.state})"
     record(ctx.db, ctx.user.email, action, f"message {msg.id}", result)
     ctx.request.session["flash"] = (f"第 {msg.id} 号邮件已{MESSAGE_ACTIONS[action]}。" if changed else
-                                    f"第 {msg.id} 号邮件当前为 {msg.state}，不能{MESSAGE_ACTIONS[action]}。")
+                                    f"第 {msg.id} 号邮件当前{MESSAGE_STATES.get(msg.state, msg.state)}，不能{MESSAGE_ACTIONS[action]}。")
     return RedirectResponse("/runs#outbox", status_code=303)
 
 
