@@ -882,6 +882,9 @@ def demo(out, weeks, until, per_day, seed):
     click.echo(f"    {sent.written} .eml files in {settings.outbox_dir}")
     click.echo(f"    {len(result.documents)} documents in {settings.documents_dir}")
     _summary(result, time.time() - started)
+    click.echo(f"the console on this history: export DATABASE_URL={settings.database_url} HOTLINE_VAR={out_dir}\n"
+               f"  hotline console-user add center@example.gov.cn && "
+               f"hotline web --insecure-cookies --as-of '{finish - timedelta(hours=2):%Y-%m-%d %H:%M}'")
     sys.exit(1 if result.failures else 0)
 
 
