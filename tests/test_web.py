@@ -146,8 +146,10 @@ def test_overdue_count_links_to_the_tickets_and_the_ticket_page(console):
 
 def test_unit_liaison_sees_only_its_unit_masked(console):
     c = console(LIAISON_D01)
-    rows = today_rows(c.get("/today").text)
+    page = c.get("/today").text
+    rows = today_rows(page)
     assert list(rows) == ["区发展和改革局"] and rows["区发展和改革局"] == ["2", "0", "1", "1", "0"]
+    assert "范围：区发展和改革局。" in page
     ticket = c.get("/tickets/T1214D01")
     assert ticket.status_code == 200
     assert "138****5678" in ticket.text and "13812345678" not in ticket.text
@@ -162,8 +164,13 @@ def test_unit_liaison_sees_only_its_unit_masked(console):
 
 
 def test_leader_in_charge_sees_the_units_overseen(console):
-    rows = today_rows(console(DEPUTY1).get("/today").text)
-    assert list(rows) == ["区发展和改革局"]   # D01 is overseen; D02 and D03 are not
+    page = console(DEPUTY1).get("/today").text
+    rows = today_rows(page)
+    # the seven units overseen (db/seed/district.yaml), D01 first by its overdue ticket; not D02, D03
+    assert len(rows) == 7 and list(rows)[0] == "区发展和改革局" and rows["区发展和改革局"] == ["2", "0", "1", "1", "0"]
+    assert all(v == ["0"] * 5 for k, v in rows.items() if k != "区发展和改革局")
+    assert "区教育和体育局" not in rows and "区公安分局" not in rows
+    assert "范围：区发展和改革局、" in page
     assert console(DEPUTY1).get("/tickets/T1214D03").status_code == 403
 
 

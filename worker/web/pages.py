@@ -103,10 +103,15 @@ def window(cal, as_of: datetime) -> Window:
 def today(session, viewer: Viewer, win: Window) -> dict:
     counts, totals = detection.counts_by_unit(session, win.as_of, win.since, win.horizon, *viewer.assignment_scope())
     names = unit_names(session)
+    zero = {"new": 0, "open": 0, "warning": 0, "overdue": 0, "returned_twice": 0}
+    for code in viewer.units or ():   # a unit's own people see their unit's row, nothing to do included
+        counts.setdefault(code, dict(zero))
     rows = sorted(({"code": c, "name": names.get(c, c), **v} for c, v in counts.items()
-                   if any(v.values()) and viewer.sees_unit(c)),
+                   if (any(v.values()) or viewer.units) and viewer.sees_unit(c)),
                   key=lambda r: (-r["overdue"], -r["warning"], r["code"]))
-    return {"rows": rows, "totals": totals}
+    scope = "全区" if viewer.district_wide else "涉行政执法工单" if viewer.law_only else "、".join(
+        names.get(c, c) for c in sorted(viewer.units or ()))
+    return {"rows": rows, "totals": totals, "scope": scope}
 
 
 def ticket_list(session, viewer: Viewer, win: Window, unit: str | None, kind: str, page: int = 1) -> dict:
