@@ -167,7 +167,7 @@ def test_leader_in_charge_sees_the_units_overseen(console):
     page = console(DEPUTY1).get("/today").text
     rows = today_rows(page)
     # the seven units overseen (db/seed/district.yaml), D01 first by its overdue ticket; not D02, D03
-    assert len(rows) == 7 and list(rows)[0] == "区发展和改革局" and rows["区发展和改革局"] == ["2", "0", "1", "1", "0"]
+    assert len(rows) == 7 and next(iter(rows)) == "区发展和改革局" and rows["区发展和改革局"] == ["2", "0", "1", "1", "0"]
     assert all(v == ["0"] * 5 for k, v in rows.items() if k != "区发展和改革局")
     assert "区教育和体育局" not in rows and "区公安分局" not in rows
     assert "范围：区发展和改革局、" in page
