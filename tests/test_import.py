@@ -75,6 +75,30 @@ def test_bulk_import_refreshes_the_planner_statistics(db, monkeypatch):
     assert run("import", str(SAMPLE)).exit_code == 0 and analysed()
 
 
+def test_a_large_import_keeps_the_planner_informed_as_it_grows(postgres_db, monkeypatch):
+    """On PostgreSQL the statistics are refreshed whenever the events have doubled since the planner
+    last looked (here from 10 events, in batches of about 10 rows: near 10, 20, 40 and 80 of the 105
+    events, as the batches fall between tickets), then once more at the end: without it a fresh
+    database is planned as empty.  Importing the same file again adds nothing, and analyses nothing."""
+    from sqlalchemy import text
+
+    import worker.importer
+    from worker.calendar import load_calendar
+    from worker.db import session_factory
+    from worker.rules import load_rules
+
+    monkeypatch.setattr(worker.importer, "ANALYZE_AFTER_EVENTS", 10)
+    report = worker.importer.import_file(session_factory(), SAMPLE, load_calendar(), load_rules(), batch_size=10)
+    assert report.events_new == 105
+    def analyses():
+        with session_scope() as s:
+            return s.execute(text("select analyze_count from pg_stat_user_tables where relname = 'ticket_events'")).scalar()
+    grown = analyses()
+    assert 4 <= grown <= 5   # three or four while it grew (where the batches end), one at the end
+    again = worker.importer.import_file(session_factory(), SAMPLE, load_calendar(), load_rules(), batch_size=10)
+    assert again.events_new == 0 and analyses() == grown
+
+
 def test_newer_export_updates_tickets_and_appends_new_events(sqlite_db, tmp_path):
     rows = rows_of(SAMPLE)
     header, body = rows[0], rows[1:]
