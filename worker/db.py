@@ -85,10 +85,13 @@ def init_db(url: str | None = None) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
-def refresh_statistics(session_factory, tables=("tickets", "ticket_events", "assignments", "assignment_clocks")) -> None:
+def refresh_statistics(session_factory, tables=("tickets", "ticket_events", "assignments", "assignment_clocks",
+                                                "clock_days", "analysis_queue")) -> None:
     """After a bulk load: until autovacuum gets to it, the planner would take a table just filled
     for an empty one, and on PostgreSQL the period scans could not stay in the covering indexes
-    (an index-only scan needs the pages marked all-visible, which only VACUUM does)."""
+    (an index-only scan needs the pages marked all-visible, which only VACUUM does).  The per-day
+    rollup is rewritten by every batch: a year's import left 2.2 M dead rows beside its 70,000
+    (a month's metrics 31 ms instead of 10)."""
     engine = session_factory.kw["bind"]
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # VACUUM: no transaction

@@ -327,10 +327,10 @@ def _mend_parser_cache() -> None:
 
 
 @lru_cache(maxsize=1)
-def _freeze_long_lived() -> None:
-    """Once per process, after the first render's set-up: move every object then alive (modules,
-    templates, the fonts and the parsed stylesheet: about 100,000) to the collector's permanent
-    generation.  Otherwise every full collection walks them again, 50 ms after each document,
+def freeze_long_lived() -> None:
+    """Once per process, after the first render's set-up (or the console's first page): move every
+    object then alive (modules, templates, the fonts and the parsed stylesheet: about 100,000) to
+    the collector's permanent generation.  Otherwise every full collection walks them again, 50 ms after each document,
     more than WeasyPrint needs for a page.  They stay freed by reference counting; only cycles
     among them would never be collected, a one-off cost."""
     gc.freeze()
@@ -356,7 +356,7 @@ def render_layout(template: str, **context):
     fonts_dir = load_settings().fonts_dir
     font_config, stylesheet = _stylesheet(str(fonts_dir))
     _mend_parser_cache()
-    _freeze_long_lived()
+    freeze_long_lived()
     fetcher = SafeFetcher({"fonts": fonts_dir, "static": TEMPLATES / "static"})
     with _gc_paused():
         document = DocumentHTML(string=html, base_url=ASSET_SCHEME, url_fetcher=fetcher).render(

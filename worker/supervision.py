@@ -87,8 +87,10 @@ class LadderState:
     next_tier: str | None      # the tier one more failing week would reach (提前预警)
 
 
-def ladder_states(session, period: Period, names: dict[str, str] | None = None) -> dict[str, LadderState]:
-    """Each unit's weekly run of failing weeks up to ``period``, the tier it reached and the next one."""
+def ladder_states(session, period: Period, names: dict[str, str] | None = None,
+                  units: list[str] | None = None) -> dict[str, LadderState]:
+    """Each unit's (or these ``units``') weekly run of failing weeks up to ``period``, the tier it
+    reached and the next one."""
     from .escalation import tier_label, tiers
 
     weekly = [t for t in tiers() if "weeks" in t["after"]]
@@ -97,7 +99,10 @@ def ladder_states(session, period: Period, names: dict[str, str] | None = None) 
         keys.append(p.key)
         p = p.previous()
     results: dict[str, dict[str, bool]] = {}
-    for r in session.scalars(select(WeekResult).where(WeekResult.period_key.in_(keys))):
+    query = select(WeekResult).where(WeekResult.period_key.in_(keys))
+    if units is not None:
+        query = query.where(WeekResult.unit_code.in_(units))
+    for r in session.scalars(query):
         results.setdefault(r.unit_code, {})[r.period_key] = r.failing
     out = {}
     for unit, by_key in results.items():

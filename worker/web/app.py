@@ -39,7 +39,7 @@ from starlette.staticfiles import StaticFiles
 from ..config import load_settings
 from ..db import session_factory
 from ..models import ConsoleUser, OutboxMessage, Run
-from ..rendering import TEMPLATES, render_html
+from ..rendering import TEMPLATES, freeze_long_lived, render_html
 from ..times import now_local
 from . import pages
 from .access import (
@@ -176,7 +176,11 @@ def page(template: str | None = None, *, who: Callable[[Viewer], bool] | None = 
                     return error_page(request, 400, str(exc), viewer)
                 if isinstance(result, Response):
                     return result
-                return _html(request, template, viewer=viewer, now=ctx.now, **result)
+                page_html = _html(request, template, viewer=viewer, now=ctx.now, **result)
+            # Once the first page has loaded what pages use: a full collection would walk it all
+            # again (its pauses were the slowest tenth of the pages on the 2 M-ticket year).
+            freeze_long_lived()
+            return page_html
         return endpoint
     return wrap
 
