@@ -27,9 +27,9 @@ from pathlib import Path
 
 def one(database: str, job: str, at: str) -> None:
     os.environ["DATABASE_URL"] = database
-    from sqlalchemy import func, select
-
     import dataclasses
+
+    from sqlalchemy import func, select
 
     import worker.tasks  # noqa: F401 (registers the jobs)
     from worker.config import load_settings

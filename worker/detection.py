@@ -10,15 +10,12 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import and_, case, func, literal, or_, select, tuple_, update
-from sqlalchemy.orm import aliased
 
 from .assignments import SPAN_TOP
 from .calendar import WorkCalendar
 from .config import policy
 from .models import AnalysisItem, Category, Ticket
 from .models import Assignment as A
-
-F = aliased(A)
 from .periods import Period
 from .rules import load_rules
 from .times import end_of_day
