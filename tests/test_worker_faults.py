@@ -172,6 +172,15 @@ def test_postgres_connections_dropped_mid_run(postgres_db, history, redis_url, f
                 state = row[0] if row else None
                 time.sleep(0.02)
             assert state == "running"
+            # The run's own transaction under way (rendering holds it open; the heartbeat's are
+            # instants): killing before it began would only hit idle pooled connections.
+            deadline, working = time.time() + 60, False
+            while time.time() < deadline and not working:
+                working = conn.execute(
+                    "select count(*) > 0 from pg_stat_activity where datname = current_database() "
+                    "and pid <> pg_backend_pid() and xact_start < now() - interval '200 milliseconds'").fetchone()[0]
+                time.sleep(0.01)
+            assert working
             killed = conn.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
                                   "where datname = current_database() and pid <> pg_backend_pid()").fetchone()[0]
             assert killed >= 1
