@@ -184,7 +184,7 @@ def ticket(session, viewer: Viewer, number: str, as_of: datetime) -> dict:
     facts = _caller(viewer, {"caller_name": t.caller_name, "caller_phone": t.caller_phone, "content": t.content})
     return {"t": t, "facts": facts, "category": category.name if category else t.category_code,
             "territorial": names.get(t.territorial_unit_code, t.territorial_unit_code or ""),
-            "assignments": assignments, "events": events, "documents": docs}
+            "assignments": assignments, "events": events, "documents": described(session, docs)}
 
 
 def _event_detail(e: TicketEvent, viewer: Viewer, names: dict) -> str:
@@ -245,7 +245,7 @@ def unit_page(session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 
                                .where(Person.unit_code == code)))
         .order_by(Document.created_at.desc()).limit(30)).all()
     return {"unit": unit, "weeks": week_rows, "months": month_rows, "ladder": ladder, "letters": letters,
-            "received": received, "chart": rate_chart(week_rows)}
+            "received": described(session, received), "chart": rate_chart(week_rows)}
 
 
 def rate_chart(rows: list[dict]) -> dict:
@@ -301,7 +301,34 @@ def documents(session, viewer: Viewer, kind: str = "", period: str = "", unit: s
     rows = session.scalars(q.order_by(Document.created_at.desc(), Document.id.desc())
                            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     kinds = session.scalars(visible_documents(select(Document.kind).distinct(), viewer).order_by(Document.kind)).all()
-    return {"rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "kinds": kinds}
+    return {"rows": described(session, rows), "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "kinds": kinds}
+
+
+def described(session, docs: list[Document]) -> list[dict]:
+    """Documents as the pages list them: the row, its 发文字号 or 期号, its key in words."""
+    names = unit_names(session)
+    return [{"doc": d, "number": _number(d), "scope": describe_scope(d.scope, names)} for d in docs]
+
+
+def _number(doc: Document) -> str:
+    """发文字号 as the document prints it (莱热线督〔2026〕12号), else 第 N 期."""
+    from ..documents import document_number, organisation
+
+    return (document_number(organisation(doc.kind)["number_prefix"], doc.doc_year, doc.doc_no)
+            or (f"第{doc.issue_no}期" if doc.issue_no else ""))
+
+
+def describe_scope(scope: str, names: dict[str, str]) -> str:
+    """A document's key in words: its period (2026年11月9日至11月15日), and the unit it is addressed
+    to when the key names one; a per-ticket report's key is its ticket number."""
+    from ..periods import parse_key
+
+    key, _, rest = scope.partition(":")
+    try:
+        period = parse_key(key).label()
+    except (ValueError, OverflowError):
+        return f"工单 {scope}" if scope.isdigit() else scope
+    return f"{period} · {names[rest]}" if rest in names else period
 
 
 def document(session, viewer: Viewer, doc_id: int) -> dict:
@@ -318,7 +345,7 @@ def document(session, viewer: Viewer, doc_id: int) -> dict:
         mine = set(session.scalars(select(Person.email).where(or_(
             Person.unit_code.in_(sorted(viewer.units or ())), Person.email == viewer.email))))
         messages = [m for m in messages if m.recipient_email in mine]
-    return {"doc": doc, "versions": versions, "messages": messages}
+    return {"doc": doc, "about": described(session, [doc])[0], "versions": versions, "messages": messages}
 
 
 def version(session, viewer: Viewer, doc_id: int, number: int) -> tuple[Document, DocumentVersion]:
