@@ -224,6 +224,51 @@ def test_reduced_user_agent_sheet_renders_like_the_full_one(district, tmp_path, 
         assert pages["reduced", job] and pages["reduced", job] == pages["full", job], job
 
 
+def test_prepared_font_subsets_render_like_weasyprints_own(district, tmp_path, monkeypatch):
+    """worker.pdf_output subsets the fonts in one pass from a face prepared once and compresses at
+    zlib's default level: every periodical document must come out as WeasyPrint's own code writes
+    it — the same text, the same pages pixel for pixel, the fonts still subset, no larger."""
+    import zlib
+
+    import pydyf
+    import weasyprint.pdf.fonts as pdf_fonts
+
+    from worker import documents, pdf_output
+    from worker.rendering import render_pdf
+
+    rendered = []
+
+    def recording(template, **context):
+        rendered.append((template, context))
+        return render_pdf(template, **context)
+
+    monkeypatch.setattr(documents, "render_pdf", recording)
+    for job, at in {"daily_sheet": "2026-11-13 08:30", "weekly_bulletin": "2026-11-12 10:00",
+                    "monthly_analysis": "2026-11-20 10:00", "quarterly_report": "2026-11-20 10:00"}.items():
+        run("run", job, "--inline", "--at", at)
+    subsetter = pdf_output.install()
+    assert subsetter is not None and len(rendered) >= 4
+    out = {}
+    for name in ("prepared", "weasyprint"):
+        if name == "weasyprint":
+            monkeypatch.setattr(pdf_fonts.Font, "_harfbuzz_subset", subsetter.replaced)
+            monkeypatch.setattr(pydyf, "zlib", zlib)
+        for i, (template, context) in enumerate(rendered):
+            path = tmp_path / f"{name}-{i}.pdf"
+            path.write_bytes(render_pdf(template, **context)[0])
+            subprocess.run(["pdftoppm", "-png", "-r", "60", path, str(tmp_path / f"{name}-{i}")], check=True)
+            fonts = subprocess.run(["pdffonts", path], capture_output=True, text=True, check=True).stdout
+            text = subprocess.run(["pdftotext", path, "-"], capture_output=True, text=True, check=True).stdout
+            out[name, i] = (text, [p.read_bytes() for p in sorted(tmp_path.glob(f"{name}-{i}-*.png"))],
+                            [line.split()[-5] for line in fonts.splitlines()[2:]], path.stat().st_size)
+    assert subsetter.prepared, "the documents were not subset from prepared faces"
+    for i, (template, _) in enumerate(rendered):
+        (text, pages, subset, size), (own_text, own_pages, own_subset, own_size) = out["prepared", i], out["weasyprint", i]
+        assert text == own_text and pages == own_pages, template
+        assert subset == own_subset and set(subset) == {"yes"}, (template, subset)
+        assert size <= own_size * 1.01, (template, size, own_size)
+
+
 def test_the_patched_libraries_are_the_locked_versions():
     """worker.rendering mends tinyhtml5's internals and leans on WeasyPrint's: an upgrade must be a
     deliberate change of requirements.lock, made with this test and the next one passing."""

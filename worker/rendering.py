@@ -27,6 +27,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from .config import PROJECT_ROOT, load_settings
 from .fonts import prepare
+from .pdf_output import install as install_pdf_output
 from .times import chinese_date
 
 TEMPLATES = PROJECT_ROOT / "templates"
@@ -369,6 +370,7 @@ def render_layout(template: str, **context):
 def render_pdf(template: str, **context) -> tuple[bytes, list[str]]:
     """(PDF bytes, URLs refused while rendering)."""
     document, refused = render_layout(template, **context)
+    install_pdf_output()
     with _gc_paused():
         pdf = document.write_pdf()
     return _strip_volatile(pdf), refused
