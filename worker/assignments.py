@@ -225,6 +225,7 @@ def analysis_due(rows: list[dict], ownership_hours: int) -> datetime | None:
 
 
 _ASSIGNMENT_COLUMNS = {c.name for c in Assignment.__table__.columns} - {"id"}
+_TICKET_KEYS = ("category_code", "source", "urgent_kind", "received_at", "territorial_unit_code")
 _EVENT_COLUMNS = [TicketEvent.id, TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.at, TicketEvent.unit_code,
                   TicketEvent.reason, TicketEvent.suggested_unit_code, TicketEvent.reply_kind,
                   TicketEvent.review_passed, TicketEvent.days, TicketEvent.consent, TicketEvent.plan_date,
@@ -253,22 +254,35 @@ def roll_days(session, ticket_ids: list[int], sign: int) -> None:
         set_={k: getattr(ClockDay, k) + stmt.excluded[k] for k in ("rows", *CLOCK_FLAGS)}))
 
 
-def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None) -> int:
+def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None,
+            fresh: dict[int, tuple[dict, list[dict]]] | None = None) -> int:
     """Rebuild the assignments (with their clock rows) and analysis-queue entries of these tickets;
-    returns the number of assignments written."""
+    returns the number of assignments written.
+
+    ``fresh``: tickets first stored in this transaction, as (ticket fields, events with an ``id``
+    in the order they were inserted), from the importer that holds them.  They are derived from
+    these rather than read back, and have nothing derived yet to take out (a bulk load's every
+    ticket: four statements a batch saved)."""
     if not ticket_ids:
         return 0
+    fresh = fresh or {}
+    stored = [tid for tid in ticket_ids if tid not in fresh]
     codes = law_codes(session)
     cat_urgent = dict(session.execute(select(Category.code, Category.urgent_kind)).all())
     tickets = {row.id: row._asdict() for row in session.execute(
-        select(Ticket.id, Ticket.category_code, Ticket.source, Ticket.urgent_kind, Ticket.received_at)
-        .where(Ticket.id.in_(ticket_ids)))}
+        select(Ticket.id, Ticket.category_code, Ticket.source, Ticket.urgent_kind, Ticket.received_at,
+               Ticket.territorial_unit_code).where(Ticket.id.in_(stored)))} if stored else {}
     events: dict[int, list[dict]] = defaultdict(list)
-    for ev in session.execute(select(*_EVENT_COLUMNS).where(TicketEvent.ticket_id.in_(ticket_ids))):
-        events[ev.ticket_id].append(ev._asdict())
+    if stored:
+        for ev in session.execute(select(*_EVENT_COLUMNS).where(TicketEvent.ticket_id.in_(stored))):
+            events[ev.ticket_id].append(ev._asdict())
+    for tid, (ticket, evs) in fresh.items():
+        tickets[tid] = {"id": tid, **{k: ticket[k] for k in _TICKET_KEYS}}
+        events[tid] = evs
     rows: list[dict] = []
     queue: list[dict] = []
-    for tid, ticket in tickets.items():
+    for tid in sorted(tickets):
+        ticket = tickets[tid]
         ticket["urgent_kind"] = ticket["urgent_kind"] or cat_urgent.get(ticket["category_code"])
         derived = derive_ticket(ticket, events.get(tid, []), rules)
         rows.extend(derived)
@@ -280,21 +294,19 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
                           "finished_at": next((r["finished_at"] for r in derived if r["is_current"]), None), "chain": [
                 {"unit": r["unit_code"], "returned_at": r["returned_at"].isoformat(sep=" "),
                  "reason": r["return_reason"], "suggested": r["suggested_unit_code"]}
-                for r in derived if r["returned_at"] is not None]})
+                for r in derived if r["returned_at"] is not None],
+                "fallback_unit_code": ticket["territorial_unit_code"]})
     add_deadlines(rows, cal, rules, codes)
-    roll_days(session, ticket_ids, -1)
-    session.execute(delete(AssignmentClock).where(AssignmentClock.ticket_id.in_(ticket_ids)))
-    session.execute(delete(Assignment).where(Assignment.ticket_id.in_(ticket_ids)))
-    session.execute(delete(AnalysisItem).where(AnalysisItem.ticket_id.in_(ticket_ids)))
+    if stored:
+        roll_days(session, stored, -1)
+        session.execute(delete(AssignmentClock).where(AssignmentClock.ticket_id.in_(stored)))
+        session.execute(delete(Assignment).where(Assignment.ticket_id.in_(stored)))
+        session.execute(delete(AnalysisItem).where(AnalysisItem.ticket_id.in_(stored)))
     if rows:
         bulk_insert(session, Assignment.__table__, [{k: r[k] for k in _ASSIGNMENT_COLUMNS} for r in rows])
         bulk_insert(session, AssignmentClock.__table__, [c for r in rows for c in clock_rows(r)])
         roll_days(session, ticket_ids, +1)
     if queue:
-        fallback = dict(session.execute(select(Ticket.id, Ticket.territorial_unit_code)
-                                        .where(Ticket.id.in_([q["ticket_id"] for q in queue]))).all())
-        for q in queue:
-            q["fallback_unit_code"] = fallback.get(q["ticket_id"])
         session.execute(AnalysisItem.__table__.insert(), queue)
     return len(rows)
 
