@@ -166,6 +166,30 @@ def test_positive_case_says_what_happened(db, history):
     assert "承办单位交办后6小时内答复，49小时内办结" in text and "24小时内办结" not in text
 
 
+def test_typical_cases_are_the_first_places_with_ties_in_number_order(db, history):
+    """Three of each (typical_cases: 3).  Positive: satisfied, resolved, replied in time, never
+    redone — the earliest replies first; negative: unsatisfied or replied late — the most redone
+    first, then the latest reply; equal places in ticket-number order.  Callbacks in the week of
+    9 November 2026."""
+    import re
+
+    for number, replied in (("G4", "15:00"), ("G2", "16:00"), ("G1", "16:00"), ("G3", "17:00")):
+        (history.ticket(number, "2026-11-09 09:00").dispatch("2026-11-09 10:00", "S01").sign("2026-11-09 11:00", "S01")
+         .reply(f"2026-11-09 {replied}", "S01").callback("2026-11-10 10:00"))
+    (history.ticket("B1", "2026-11-09 09:00").dispatch("2026-11-09 10:00", "S02").sign("2026-11-09 11:00", "S02")
+     .reply("2026-11-09 12:00", "S02").callback("2026-11-10 09:00", "unsatisfied", False)
+     .ev("redo", "2026-11-10 10:00", "C00").reply("2026-11-10 15:00", "S02")
+     .callback("2026-11-11 10:00", "unsatisfied", False))
+    for number, replied in (("B2", "12:00"), ("B4", "11:00"), ("B3", "11:00")):
+        (history.ticket(number, "2026-11-09 09:00").dispatch("2026-11-09 10:00", "S02").sign("2026-11-09 11:00", "S02")
+         .reply(f"2026-11-10 {replied}", "S02").callback("2026-11-11 10:00", "unsatisfied", False))
+    history.store()
+    run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")
+    text = pdf_text("weekly_bulletin")
+    listed = re.findall(r"办理的([GB]\d)号工单", text)
+    assert listed == ["G4", "G1", "G2", "B1", "B2", "B3"], listed
+
+
 # -- 8, 9: ranking and the first callback ----------------------------------------------------------
 def test_dual_rates_on_first_callbacks_is_a_setting(db, history):
     from worker.config import policy

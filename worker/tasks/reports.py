@@ -6,7 +6,7 @@ import logging
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 
 from ..assignments import law_codes
 from ..calendar import UnknownYearError
@@ -204,22 +204,30 @@ def law_push(ctx):
 
 def _typical_cases(s, ctx, names, n: int):
     """The period's best and worst handled tickets.  The period's rows are taken first (a
-    materialised CTE over the callback index), then ordered: left to itself the planner walks an
-    index in finish order and throws away every earlier ticket of the whole history."""
+    materialised CTE over the callback index: left to itself the planner walks an index in finish
+    order and throws away every earlier ticket of the whole history), ranked there, and only the
+    first ``n`` places (ties included) are joined with their tickets, whose number breaks the ties:
+    joining the week's every callback with its ticket first cost a quarter of a second at 2 M."""
     p = ctx.period
     period = (select(A.ticket_id, A.unit_code, A.satisfaction, A.dispatched_at, A.finished_at, A.closed_at,
                      A.completion_due, A.resolved, A.redo_count)
               .where(A.callback_at >= p.start_at, A.callback_at < p.end_at, A.is_current.is_(True))
               .cte("period_callbacks").prefix_with("MATERIALIZED"))
-    cols = (*(c for c in period.c if c.name != "redo_count"), Ticket.number, Ticket.content, Ticket.caller_name,
-            Ticket.caller_phone)
     c = period.c
-    good = s.execute(select(*cols).join(Ticket, Ticket.id == c.ticket_id).where(
-        c.satisfaction == "satisfied", c.resolved.is_(True), c.finished_at <= c.completion_due, c.redo_count == 0)
-        .order_by(c.finished_at, Ticket.number).limit(n)).all()
-    bad = s.execute(select(*cols).join(Ticket, Ticket.id == c.ticket_id).where(
-        or_(c.satisfaction == "unsatisfied", c.finished_at > c.completion_due))
-        .order_by(c.redo_count.desc(), c.finished_at.desc(), Ticket.number).limit(n)).all()
+
+    def first_places(where, *order: tuple[str, bool]):
+        """The rows of the first ``n`` places by ``order`` ((column, descending) pairs), with their tickets."""
+        keys = lambda cols: [cols[name].desc() if descending else cols[name] for name, descending in order]
+        r = select(period, func.rank().over(order_by=keys(c)).label("place")).where(where).subquery().c
+        cols = (*(r[col.name] for col in c if col.name != "redo_count"), Ticket.number, Ticket.content,
+                Ticket.caller_name, Ticket.caller_phone)
+        return s.execute(select(*cols).join(Ticket, Ticket.id == r.ticket_id).where(r.place <= n)
+                         .order_by(*keys(r), Ticket.number).limit(n)).all()
+
+    good = first_places(and_(c.satisfaction == "satisfied", c.resolved.is_(True), c.finished_at <= c.completion_due,
+                             c.redo_count == 0), ("finished_at", False))
+    bad = first_places(or_(c.satisfaction == "unsatisfied", c.finished_at > c.completion_due),
+                       ("redo_count", True), ("finished_at", True))
     positive = []
     for r in good:
         row = public_ticket(r._asdict(), names)
