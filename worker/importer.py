@@ -299,7 +299,7 @@ class RowParser:
     def raw(self, row: dict, name: str):
         header = self.m.columns.get(name)
         value = row.get(header, row.get(name)) if header else row.get(name)
-        if value.__class__ is str:   # the common case (every CSV cell), checked first
+        if isinstance(value, str):   # the common case (every CSV cell), checked first
             value = value.strip()
             if "\x00" in value:
                 raise RowError(f"{header or name}: contains a NUL character")
@@ -308,11 +308,7 @@ class RowParser:
             raise RowError(f"{header or name}: {str(value)[:40]} is not a single value")
         if isinstance(value, float) and not math.isfinite(value):
             raise RowError(f"{header or name}: {value} is not a value")
-        if isinstance(value, str):
-            value = value.strip()
-            if "\x00" in value:
-                raise RowError(f"{header or name}: contains a NUL character")
-        return None if value in (None, "") else value
+        return value
 
     def word(self, row: dict, name: str):
         value = self.raw(row, name)

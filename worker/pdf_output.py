@@ -49,8 +49,9 @@ class _DefaultLevelZlib:
 class PreparedSubsetter:
     """``Font._harfbuzz_subset`` in one pass over a face preprocessed once per process."""
 
-    def __init__(self, ffi, harfbuzz, harfbuzz_subset, preprocess, face_data):
+    def __init__(self, ffi, harfbuzz, harfbuzz_subset, preprocess, face_data, replaced):
         self.ffi, self.hb, self.hs, self.preprocess, self.face_data = ffi, harfbuzz, harfbuzz_subset, preprocess, face_data
+        self.replaced = replaced   # WeasyPrint's own method, for the tests' comparison
         self.prepared: dict[int, object] = {}   # the source face's address → its preprocessed face
         self.dropped = sorted(harfbuzz.hb_tag_from_string(tag, -1) for tag in DROPPED_TABLES)
 
@@ -113,8 +114,8 @@ def install() -> PreparedSubsetter | None:
     except Exception as exc:  # noqa: BLE001 — cffi raises its own kinds (CDefError, OSError…)
         log.warning("hb_subset_preprocess is not available (%s): fonts are subset WeasyPrint's way", exc)
         return None
-    subsetter = PreparedSubsetter(ffi, harfbuzz, subset_lib, preprocess, get_hb_object_data)
-    subsetter.replaced = pdf_fonts.Font._harfbuzz_subset   # WeasyPrint's own, for the tests' comparison
+    subsetter = PreparedSubsetter(ffi, harfbuzz, subset_lib, preprocess, get_hb_object_data,
+                                  pdf_fonts.Font._harfbuzz_subset)
     pdf_fonts.Font._harfbuzz_subset = lambda font, to_unicode, hinting: subsetter(font, to_unicode, hinting)
     return subsetter
 
