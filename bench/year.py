@@ -109,7 +109,7 @@ def main():
                 start, start + timedelta(days=364), datetime(2026, 1, 10)))
             gen = time.perf_counter() - t
             t = time.perf_counter()
-            report = import_file(session_factory(), export, cal, rules, batch_size=5000)
+            report = import_file(session_factory(), export, cal, rules)
             imp = time.perf_counter() - t
         print(f"generated {n:,} tickets in {gen:.0f} s; imported {report.rows:,} event rows in {imp:.0f} s "
               f"= {report.rows / imp:,.0f} rows/s ({report.tickets_new:,} tickets); peak memory {peak_mb():.0f} MB")

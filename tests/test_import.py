@@ -71,6 +71,7 @@ def test_new_tickets_derive_from_the_rows_in_hand_as_from_the_stored_history(db,
     write_export(export, Generator(load_calendar(), seed=5, per_day=12).tickets(
         start, start + timedelta(days=34), datetime(2026, 10, 20)))
     fresh_seen, refresh = [], assignments.refresh
+    monkeypatch.setattr("worker.importer.BATCH_ROWS", 500)
     monkeypatch.setattr("worker.importer.refresh", lambda *a, fresh=None, **k: (
         fresh_seen.append(len(fresh or {})), refresh(*a, fresh=fresh, **k))[1])
 
