@@ -26,6 +26,7 @@ Targets (issue 21): the letter ≤ 15 ms warm; the bulletin ≥ 2× plain WeasyP
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -188,6 +189,9 @@ def main():
     sides = [s for s in args.sides.split(",") if s]
     if "chromium" in sides and not (shutil.which("chromium") or shutil.which("chromium-browser")):
         print("chromium is not installed (apt-get install chromium): that side is left out")
+        sides.remove("chromium")
+    elif "chromium" in sides and importlib.util.find_spec("playwright") is None:
+        print("playwright is not installed (pip install -e '.[test]'): the chromium side is left out")
         sides.remove("chromium")
     # WeasyPrint is pure Python: how the interpreter was built (Debian's: PGO + LTO) moves the figures.
     print(f"Python {platform.python_version()} ({sys.executable}), WeasyPrint {weasyprint.__version__}, "
