@@ -150,7 +150,7 @@ class TicketEvent(Base):
     ticket: Mapped[Ticket] = relationship(back_populates="events")
     __table_args__ = (
         UniqueConstraint("ticket_id", "kind", "at", "unit_code", name="uq_event"),
-        Index("ix_events_unit_at", "unit_code", "at"),
+        Index("ix_events_kind_at", "kind", "at"),   # events of a kind in a window (migration 0008)
     )
 
 
