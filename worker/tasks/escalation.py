@@ -9,7 +9,15 @@ from sqlalchemy import case, exists, select
 
 from ..calendar import UnknownYearError
 from ..config import policy, read_yaml
-from ..detection import COMPLETION, REPLY, overdue_open, returned_twice, unresolved_callbacks
+from ..detection import (
+    COMPLETION,
+    REPLY,
+    open_at,
+    overdue_open,
+    past_due,
+    returned_twice,
+    unresolved_callbacks,
+)
 from ..documents import contact, document_label, pdf_name, store, unit_names
 from ..escalation import evaluate, tier_label
 from ..jobs import job
@@ -122,8 +130,13 @@ def supervision(ctx):
     stage_now = case((Assignment.completion_due < as_of, COMPLETION), else_=REPLY)
     lettered = exists().where(SupervisionItem.ticket_id == Assignment.ticket_id, SupervisionItem.stage == stage_now,
                               SupervisionItem.day != day)
-    candidates = [(t, t["clock"], t["clock_due"]) for t in overdue_open(s, as_of, ~lettered)] \
+    # The unlettered overdue assignments first, then their rows by id: in one statement the planner
+    # takes "open then, past due and unlettered" for ten times what it is and reads every ticket to
+    # join them (200 ms against 100 ms at 2 M tickets, more as the history grows).
+    unlettered = list(s.scalars(select(Assignment.id).where(open_at(as_of), past_due(as_of), ~lettered))) \
         if rules.get("overdue", True) else []
+    candidates = [(t, t["clock"], t["clock_due"]) for t in overdue_open(s, as_of, Assignment.id.in_(unlettered))] \
+        if unlettered else []
     strict = rules.get("unresolved_requires_unsatisfied", True)
     candidates += [(t, "unresolved", t["callback_at"]) for t in unresolved_callbacks(s, since, as_of, strict)]
     known = {(i.ticket_id, i.stage): i for i in s.scalars(select(SupervisionItem).where(
