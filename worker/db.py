@@ -46,13 +46,7 @@ def get_engine(url: str | None = None) -> Engine:
     else:
         # No JIT: our queries are index scans of milliseconds; PostgreSQL's cost threshold still
         # compiles them when the table is large, and compiling took 100-230 ms per query here.
-        # Random reads priced as on SSD or from memory (1.1, the usual SSD setting; the default 4
-        # prices a spinning disk): the lists of tickets a job sends are a few thousand rows whose
-        # count the planner overestimates tenfold (open at a moment AND past due), and priced as
-        # on a disk their ticket lookups lost to a scan of every ticket (343 ms against 84 ms for
-        # the supervision letters' list at 2 M tickets).
-        engine = create_engine(url, pool_pre_ping=True,
-                               connect_args={"options": "-c jit=off -c random_page_cost=1.1"})
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c jit=off"})
     return engine
 
 
