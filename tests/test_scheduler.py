@@ -201,6 +201,39 @@ def test_holiday_skip_move_and_two_replicas_fire_once(sqlite_db, tmp_path):
     assert bulletin.period_key == "2026-W40"        # the week before the nominal Monday
 
 
+def test_policy_files_are_read_again_only_when_they_change(sqlite_db, tmp_path, monkeypatch):
+    """Each tick checks config/*.yaml, reading a file again only once it changed: an invalid edit is
+    in the ledger at the next tick, a file left alone is not parsed again."""
+    import shutil
+
+    import worker.policy_schema
+
+    folder = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", folder)
+    monkeypatch.setenv("HOTLINE_CONFIG", str(folder))
+    checked, check = [], worker.policy_schema.check
+    monkeypatch.setattr(worker.policy_schema, "check", lambda name, path: (checked.append(name), check(name, path))[1])
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    clock, fired = Clock(datetime(2026, 11, 16, 8, 0)), []
+    sched = make_scheduler(path, clock, fired)
+    sched.tick()
+    first = sorted(checked)
+    assert "metrics" in first and "escalation" in first
+    for minutes in (1, 2, 3):
+        clock.now = datetime(2026, 11, 16, 8, minutes)
+        sched.tick()
+    assert sorted(checked) == first                  # three ticks, nothing read again
+    metrics = folder / "metrics.yaml"
+    metrics.write_text(metrics.read_text(encoding="utf-8").replace("mode: count", "mode: cnt", 1), encoding="utf-8")
+    os.utime(metrics, (time.time() + 5, time.time() + 5))
+    clock.now = datetime(2026, 11, 16, 8, 4)
+    sched.tick()
+    assert sorted(checked) == sorted([*first, "metrics"])
+    res = CliRunner().invoke(main, ["runs", "--failed"])
+    assert "metrics.yaml: invalid edit, the last valid version stays in force" in res.output, res.output
+
+
 @pytest.mark.parametrize("policy,expected", [
     ("skip", []),
     ("run_once", ["2026-11-19 08:30"]),
