@@ -154,9 +154,10 @@ def keep_result(url: str, folder: Path) -> None:
         subprocess.run([sys.executable, "-c", DUMP_CHILD, url, str(folder), *RESULT_TABLES], check=True)
 
 
-def store(url: str, folder: Path) -> float:
-    """The database's own cost of the import's result, in its own process (see the module's docstring)."""
-    schema(url)
+def store(url: str, folder: Path, tree: Path = ROOT) -> float:
+    """The database's own cost of the import's result, in its own process (see the module's docstring);
+    the schema is TREE's, the one that import left its rows in."""
+    schema(url, tree)
     if url.startswith("sqlite:///"):
         child, args = STORE_SQLITE_CHILD, [url.removeprefix("sqlite:///"), str(folder / "result.db")]
     else:
@@ -212,7 +213,7 @@ def main():
                         if not seconds["store"]:
                             keep_result(url, Path(folder))
                     else:
-                        times.append(copy(url, export) if name == "copy" else store(url, Path(folder)))
+                        times.append(copy(url, export) if name == "copy" else store(url, Path(folder), args.tree))
                 finally:
                     if not args.sqlite:
                         drop_database(args.admin, db)
