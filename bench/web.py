@@ -46,7 +46,7 @@ def main():
 
     with session_scope() as s:
         tickets = s.scalar(select(func.count()).select_from(Ticket))
-        busiest = s.execute(select(Assignment.unit_code, func.count()).where(open_at(as_of))
+        busiest = s.execute(select(Assignment.unit_code, func.count()).where(open_at(Assignment, as_of))
                             .group_by(Assignment.unit_code).order_by(func.count().desc()).limit(1)).first()[0]
         liaison = s.scalar(select(Person.email).where(Person.unit_code == busiest, Person.role == "liaison"))
         centre = s.scalar(select(Person.email).where(Person.role == "hotline_center"))
@@ -72,7 +72,7 @@ def main():
     clients = {"centre": signed_in(centre), "liaison": signed_in(liaison)}
     with session_scope() as s:
         number = s.scalar(select(Ticket.number).join(Assignment, Assignment.ticket_id == Ticket.id)
-                          .where(open_at(as_of), Assignment.unit_code == busiest).limit(1))
+                          .where(open_at(Assignment, as_of), Assignment.unit_code == busiest).limit(1))
         doc = s.scalar(select(Document.id).order_by(Document.id.desc()).limit(1))
     pages = [("centre", "today", "/today"),
              ("liaison", "today", "/today"),

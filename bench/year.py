@@ -74,6 +74,7 @@ def main():
     ensure_database(args.database)
     from sqlalchemy import and_, func, or_, select
 
+    from worker.asof import view
     from worker.calendar import load_calendar
     from worker.config import PROJECT_ROOT
     from worker.db import init_db, session_factory, session_scope
@@ -135,7 +136,7 @@ def main():
         as_of, since, horizon = _daily_window(key)
         with session_scope() as s:
             counts_by_unit(s, as_of, since, horizon)
-            overdue_open(s, as_of, fell_due_between(since, as_of))
+            overdue_open(s, as_of, fell_due_between(view(s, as_of).A, since, as_of))
             warnings(s, as_of, horizon)
 
     def floor_periods(periods):
@@ -149,9 +150,9 @@ def main():
         """The detections' three passes, counted: open or new; overdue since; due within the horizon."""
         as_of, since, horizon = _daily_window(key)
         with session_scope() as s:
-            for where in (or_(open_at(as_of), dispatched_between(since, as_of)),
-                          and_(open_at(as_of), past_due(as_of), fell_due_between(since, as_of)),
-                          and_(open_at(as_of), due_within(as_of, horizon))):
+            for where in (or_(open_at(Assignment, as_of), dispatched_between(Assignment, since, as_of)),
+                          and_(open_at(Assignment, as_of), past_due(Assignment, as_of), fell_due_between(Assignment, since, as_of)),
+                          and_(open_at(Assignment, as_of), due_within(Assignment, as_of, horizon))):
                 s.scalar(select(func.count()).select_from(Assignment).where(where))
 
     with session_scope() as s:
@@ -181,6 +182,7 @@ def main():
 
 def _reference(kind, keys):
     """Our figures, to compare with the baseline's."""
+    from worker.asof import view
     from worker.db import session_scope
     from worker.detection import counts_by_unit, fell_due_between, overdue_open, warnings
     from worker.metrics import compute
@@ -192,7 +194,7 @@ def _reference(kind, keys):
                     for k in keys]
         as_of, since, horizon = _daily_window(keys[0])
         counts = {code: c for code, c in counts_by_unit(s, as_of, since, horizon)[0].items() if any(c.values())}
-        return (counts, sorted(t["number"] for t in overdue_open(s, as_of, fell_due_between(since, as_of))),
+        return (counts, sorted(t["number"] for t in overdue_open(s, as_of, fell_due_between(view(s, as_of).A, since, as_of))),
                 sorted(t["number"] for t in warnings(s, as_of, horizon)))
 
 

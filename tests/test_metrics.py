@@ -113,6 +113,7 @@ def test_ranking_is_total_with_ties_broken_deterministically(week_history):
 
 
 def test_detections(week_history):
+    from worker.asof import view
     from worker.calendar import load_calendar
     from worker.detection import (
         fell_due_between,
@@ -132,8 +133,8 @@ def test_detections(week_history):
     with session_scope() as s:
         assert [t["number"] for t in overdue_open(s, as_of)] == ["T6", "T11"]   # T11: S01, due 12 Nov
         # The daily sheet lists those overdue since its window opened: both fell due 12 Nov 23:59:59.
-        assert [t["number"] for t in overdue_open(s, as_of, fell_due_between(datetime(2026, 11, 12, 12, 0), as_of))] == ["T6", "T11"]
-        assert overdue_open(s, as_of, fell_due_between(datetime(2026, 11, 13, 0, 0), as_of)) == []
+        assert [t["number"] for t in overdue_open(s, as_of, fell_due_between(view(s, as_of).A, datetime(2026, 11, 12, 12, 0), as_of))] == ["T6", "T11"]
+        assert overdue_open(s, as_of, fell_due_between(view(s, as_of).A, datetime(2026, 11, 13, 0, 0), as_of)) == []
         horizon = warning_horizon(cal, as_of)
         assert horizon == datetime(2026, 11, 16, 23, 59, 59)
         assert [t["number"] for t in warnings(s, as_of, horizon)] == ["T10"]
@@ -158,6 +159,7 @@ def test_daily_sheet_lists_what_fell_overdue_in_its_window(db, history):
     """An urgent (安全紧急) ticket must be answered within 24 hours: the sheet of 11 Nov lists the
     one whose reply fell due since the previous sheet, not the one overdue since the day before
     (listed then, still counted), nor the one answered in time."""
+    from worker.asof import view
     from worker.detection import fell_due_between, overdue_open
 
     history.ticket("U1", "2026-11-10 08:00", urgent="safety").dispatch("2026-11-10 09:00", "D01")
@@ -168,7 +170,7 @@ def test_daily_sheet_lists_what_fell_overdue_in_its_window(db, history):
     as_of, since = datetime(2026, 11, 11, 12, 0), datetime(2026, 11, 10, 12, 0)
     with session_scope() as s:
         assert [t["number"] for t in overdue_open(s, as_of)] == ["U2", "U1"]
-        assert [(t["number"], t["reply_due"]) for t in overdue_open(s, as_of, fell_due_between(since, as_of))] == [
+        assert [(t["number"], t["reply_due"]) for t in overdue_open(s, as_of, fell_due_between(view(s, as_of).A, since, as_of))] == [
             ("U1", datetime(2026, 11, 11, 9, 0))]
 
 
@@ -218,9 +220,9 @@ def test_open_at_a_past_moment_whatever_the_span(db, history):
                        timedelta(days=4, hours=23), timedelta(days=39), timedelta(days=199), timedelta(days=699),
                        timedelta(days=701)):
             as_of = dispatched + offset
-            found = set(s.scalars(select(Ticket.number).join(Assignment).where(open_at(as_of))))
+            found = set(s.scalars(select(Ticket.number).join(Assignment).where(open_at(Assignment, as_of))))
             assert found == {n for n, span in spans.items() if offset < span} | {"OPEN"}, offset
-        assert not list(s.scalars(select(Ticket.number).join(Assignment).where(open_at(dispatched - timedelta(seconds=1)))))
+        assert not list(s.scalars(select(Ticket.number).join(Assignment).where(open_at(Assignment, dispatched - timedelta(seconds=1)))))
 
 
 def test_later_events_replace_the_clock_rows(week_history):

@@ -240,32 +240,64 @@ def test_law_report_uses_the_period_clocks_and_rates_law_units_only(db, history)
 # -- 11, 12: the ladder --------------------------------------------------------------------------------
 def tiers_fired():
     with session_scope() as s:
-        return [(e.tier, e.period_key) for e in s.scalars(select(Escalation).order_by(Escalation.id))]
+        return [(e.tier, e.period_key, e.state) for e in s.scalars(select(Escalation).order_by(Escalation.id))]
 
 
 def test_monthly_tiers_skip_the_partial_month_and_climb_one_at_a_time(failing_every_week):
-    run("run", "escalation_monthly", "--inline", "--at", "2026-09-15 10:00")   # September: data from the 14th
-    assert tiers_fired() == []
-    run("run", "escalation_monthly", "--inline", "--at", "2026-10-15 10:00")   # October: a failing month
-    assert tiers_fired() == [("peoples_congress_questioning", "2026-10")]
+    """D20 fails every week from 14 Sep (DOMAIN.md "One ladder per unit")."""
+    # September has data from the 14th only: not assessed.  It is evaluated on Thu 8 Oct (the first
+    # working day after 国庆), the day the week of 28 Sep - 4 Oct is too: one evaluation day, which
+    # finds D20 failing its third week (W38-W40): the principal leader's interview.
+    run("run", "escalation_monthly", "--inline", "--at", "2026-09-15 10:00")
+    assert tiers_fired() == [("principal_leader_interview", "2026-W40", "issued")]
+    # October fails: tier 3, on Mon 2 Nov with the week of 26 Oct - 1 Nov, whose weekly run (since
+    # W38) already had its principal leader's interview: nothing weekly that day.
+    run("run", "escalation_monthly", "--inline", "--at", "2026-10-15 10:00")
+    assert tiers_fired()[1:] == [("peoples_congress_questioning", "2026-10", "issued")]
     run("run", "escalation_monthly", "--inline", "--at", "2026-10-15 10:00")   # again: nothing new
-    assert len(tiers_fired()) == 1
-    run("run", "escalation_monthly", "--inline", "--at", "2026-11-15 10:00")   # failed again after tier 3
-    assert tiers_fired()[-1] == ("standing_committee_explanation", "2026-11")
+    assert len(tiers_fired()) == 2
+    # November fails with tier 3 in force since an earlier evaluation day: tier 4, citing tier 3.
+    run("run", "escalation_monthly", "--inline", "--at", "2026-11-15 10:00")
+    assert tiers_fired()[-1] == ("standing_committee_explanation", "2026-11", "issued")
+    with session_scope() as s:
+        tier3, tier4 = s.scalars(select(Escalation).where(Escalation.tier.in_(
+            ["peoples_congress_questioning", "standing_committee_explanation"])).order_by(Escalation.id)).all()
+        assert tier4.cites_id == tier3.id
+
+
+def test_no_weekly_tier_while_a_monthly_tier_is_in_force(failing_every_week):
+    """Tier 3 issued for October (2 Nov) stays in force: D20's next failing weeks bring no weekly
+    tier, only the ledger's 已在更高层级; a new weekly run while it is in force is the same."""
+    # The first evaluation, on Mon 2 Nov, takes October and the week of 26 Oct - 1 Nov: D20 has failed
+    # both; of tier 3 and the weekly run's tier 2 only the higher is issued, the other superseded.
+    run("run", "escalation_monthly", "--inline", "--at", "2026-10-15 10:00")
+    assert tiers_fired() == [("peoples_congress_questioning", "2026-10", "issued"),
+                             ("principal_leader_interview", "2026-W44", "superseded")]
+    with session_scope() as s:   # a passing week ends the weekly run
+        from worker.models import WeekResult
+        s.add(WeekResult(unit_code="D20", period_key="2026-W45", failing=False, detail={}))
+    run("run", "escalation_weekly", "--inline", "--at", "2026-11-18 10:00")   # W46-W47: 2 weeks, tier 1
+    assert tiers_fired()[-1] == ("leader_in_charge_interview", "2026-W47", "superseded")
+    run("run", "escalation_weekly", "--inline", "--at", "2026-11-25 10:00")   # W46-W48: 3 weeks, tier 2
+    assert tiers_fired()[-1] == ("principal_leader_interview", "2026-W48", "superseded")
+    assert [t for t in tiers_fired() if t[2] == "issued"] == [("peoples_congress_questioning", "2026-10", "issued")]
+    # November fails too: tier 4, the only notice of 1 Dec.
+    run("run", "escalation_monthly", "--inline", "--at", "2026-11-15 10:00")
+    assert tiers_fired()[-1] == ("standing_committee_explanation", "2026-11", "issued")
 
 
 def test_a_unit_deep_in_a_run_when_switched_on_gets_the_highest_tier_once(failing_every_week):
     # The service's first weekly evaluation finds D20 failing its third week in a row (W38-W40):
     # the principal leader's interview, once; not the leader in charge's as well.
     run("run", "escalation_weekly", "--inline", "--at", "2026-09-30 10:00")
-    assert tiers_fired() == [("principal_leader_interview", "2026-W40")]
+    assert tiers_fired() == [("principal_leader_interview", "2026-W40", "issued")]
     run("run", "escalation_weekly", "--inline", "--at", "2026-10-07 10:00")
-    assert tiers_fired() == [("principal_leader_interview", "2026-W40")]
+    assert tiers_fired() == [("principal_leader_interview", "2026-W40", "issued")]
     # The first monthly evaluation, for November, finds October and November failing: tier 3 only
     # (tier 4 needs tier 3 issued first); December's evaluation would bring tier 4.
     run("run", "escalation_monthly", "--inline", "--at", "2026-11-20 10:00")
-    assert tiers_fired()[-1] == ("peoples_congress_questioning", "2026-11")
-    assert ("standing_committee_explanation", "2026-11") not in tiers_fired()
+    assert tiers_fired()[-1] == ("peoples_congress_questioning", "2026-11", "issued")
+    assert "standing_committee_explanation" not in [t[0] for t in tiers_fired()]
 
 
 def test_public_exposure_in_the_bulletin_and_the_monthly_analysis(failing_every_week):
@@ -459,6 +491,26 @@ def test_ownership_not_fixed_within_24_hours_goes_to_the_analysis_group(db, hist
     bodies = sorted(message_bodies("analysis_notice"))
     assert len(bodies) == 2 and "工单 O1（交办满24小时仍未明确承办单位）" in bodies[0] and "O2" in bodies[1]
     assert "1. 区发展和改革局于2026-11-16 11:00回退，理由：非本单位职责" in bodies[0]
+
+
+def test_the_analysis_group_is_told_only_of_what_is_still_unsettled_when_the_notice_goes(db, history):
+    """DOMAIN.md "As of a moment": a notice is decided on the state when it is sent.  Queued at Tue
+    17 Nov 09:00 (24 hours after the first dispatch, the ticket returned and nobody holding it), a
+    ticket re-dispatched and signed at 09:03 is not announced at 09:05; one returned twice and
+    replied before the notice is not either; one still unowned is."""
+    h = history
+    (h.ticket("S1", "2026-11-16 08:00").dispatch("2026-11-16 09:00", "D01")
+     .ret("2026-11-16 11:00", "D01", "非本单位职责", "D02").dispatch("2026-11-17 08:00", "D02")
+     .sign("2026-11-17 09:03", "D02"))
+    (h.ticket("S2", "2026-11-16 08:00").dispatch("2026-11-16 09:00", "D01").ret("2026-11-16 10:00", "D01")
+     .dispatch("2026-11-16 10:30", "D02").ret("2026-11-17 08:00", "D02").dispatch("2026-11-17 08:10", "S01")
+     .reply("2026-11-17 09:00", "S01"))
+    h.ticket("S3", "2026-11-16 08:00").dispatch("2026-11-16 09:00", "D01").ret("2026-11-16 11:00", "D01")
+    h.store()
+    run("run", "analysis_notice", "--inline", "--at", "2026-11-17 09:05")
+    bodies = message_bodies("analysis_notice")
+    assert len(bodies) == 1 and "工单 S3（交办满24小时仍未明确承办单位）" in bodies[0]
+    assert summary("analysis_notice")["settled_before_notice"] == 2
 
 
 def test_daily_sheet_opens_with_the_new_sensitive_and_major_tickets(db, history):

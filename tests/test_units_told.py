@@ -138,9 +138,10 @@ def test_leader_digest_and_ladder_state_in_view(failing_every_week):
     # D20: last of 7 ranked, 0/1 both rates, the leader-in-charge interview issued, 2 weeks since 14 Sep;
     # one more failing week brings the principal leader's interview (提前预警).
     assert "区城市管理局0.00%（0/1）0.00%（0/1）7/7" in text
-    assert "区级分管领导约谈单位主要负责同志连续2周（自9月14日起）" in text
+    assert "区级分管领导约谈单位主要负责同志（2026年12月21日）连续2周（自9月14日起）" in text
     assert "区城市管理局已连续2周“双率”未达标，下周仍未达标将启动“区政府主要领导约谈单位主要负责同志”" in text
     run("run", "weekly_bulletin", "--inline", "--at", "2026-09-23 10:00")
     text = _pdf("weekly_bulletin")
-    assert "1区城市管理局2周（自9月14日起）区级分管领导约谈单位主要负责同志区政府主要领导约谈单位主要负责同志" in text
+    # The tier in force with the day it was issued (this run: the manual clock's 21 Dec), and the next.
+    assert "1区城市管理局2周（自9月14日起）区级分管领导约谈单位主要负责同志（2026年12月21日）区政府主要领导约谈单位主要负责同志" in text
     assert Ticket and Assignment and datetime

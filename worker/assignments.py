@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -255,9 +255,13 @@ def roll_days(session, ticket_ids: list[int], sign: int) -> None:
 
 
 def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None,
-            fresh: dict[int, tuple[dict, list[dict]]] | None = None) -> int:
+            fresh: dict[int, tuple[dict, list[dict]]] | None = None, until: datetime | None = None) -> int:
     """Rebuild the assignments (with their clock rows) and analysis-queue entries of these tickets;
     returns the number of assignments written.
+
+    ``until``: from their events up to that moment only — the rows as they stood then, which
+    ``worker.asof`` puts in place for the length of a transaction (the tickets' own last event
+    time is left as it is).
 
     ``fresh``: tickets first stored in this transaction, as (ticket fields, events with an ``id``
     in the order they were inserted), from the importer that holds them.  They are derived from
@@ -274,16 +278,51 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
                Ticket.territorial_unit_code).where(Ticket.id.in_(stored)))} if stored else {}
     events: dict[int, list[dict]] = defaultdict(list)
     if stored:
-        for ev in session.execute(select(*_EVENT_COLUMNS).where(TicketEvent.ticket_id.in_(stored))):
+        known = [TicketEvent.at <= until] if until is not None else []
+        for ev in session.execute(select(*_EVENT_COLUMNS).where(TicketEvent.ticket_id.in_(stored), *known)):
             events[ev.ticket_id].append(ev._asdict())
     for tid, (ticket, evs) in fresh.items():
         tickets[tid] = {"id": tid, **{k: ticket[k] for k in _TICKET_KEYS}}
         events[tid] = evs
+    for tid, ticket in tickets.items():
+        ticket["urgent_kind"] = ticket["urgent_kind"] or cat_urgent.get(ticket["category_code"])
+    rows, queue = derive_many(tickets, events, cal, rules, codes)
+    lives = [] if until is not None else [
+        {"tid": tid, "last": last, "life": life_class(tickets[tid]["received_at"], last)}
+        for tid in sorted(tickets) if (last := max((e["at"] for e in events.get(tid, ())), default=None))]
+    if lives:
+        t = Ticket.__table__
+        session.execute(t.update().where(t.c.id == bindparam("tid"))
+                        .values(last_event_at=bindparam("last"), life_class=bindparam("life")), lives)
+    days = []
+    if stored:
+        # The days their rows counted on (by the keys: a min/max of ``at`` would walk its index).
+        days = session.scalars(select(func.date(AssignmentClock.at)).where(AssignmentClock.ticket_id.in_(stored))
+                               .distinct()).all()
+        roll_days(session, stored, -1)
+        session.execute(delete(AssignmentClock).where(AssignmentClock.ticket_id.in_(stored)))
+        session.execute(delete(Assignment).where(Assignment.ticket_id.in_(stored)))
+        session.execute(delete(AnalysisItem).where(AnalysisItem.ticket_id.in_(stored)))
+    if rows:
+        bulk_insert(session, Assignment.__table__, [{k: r[k] for k in _ASSIGNMENT_COLUMNS} for r in rows])
+        bulk_insert(session, AssignmentClock.__table__, [c for r in rows for c in clock_rows(r)])
+        roll_days(session, ticket_ids, +1)
+    if queue:
+        session.execute(AnalysisItem.__table__.insert(), queue)
+    if days:   # days whose rows all moved elsewhere: no empty rollup rows left
+        session.execute(delete(ClockDay).where(ClockDay.rows == 0, ClockDay.day.in_(days)))
+    return len(rows)
+
+
+def derive_many(tickets: dict[int, dict], events: dict[int, list[dict]], cal: WorkCalendar, rules: Rules,
+                codes: set[str]) -> tuple[list[dict], list[dict]]:
+    """The assignments (with due times) and analysis-queue entries of these tickets, from the events
+    given: all of a ticket's events for the stored rows, or those up to a moment for the rows as they
+    stood then (``worker.asof``)."""
     rows: list[dict] = []
     queue: list[dict] = []
     for tid in sorted(tickets):
         ticket = tickets[tid]
-        ticket["urgent_kind"] = ticket["urgent_kind"] or cat_urgent.get(ticket["category_code"])
         derived = derive_ticket(ticket, events.get(tid, []), rules)
         rows.extend(derived)
         queued_at = analysis_due(derived, rules.ownership_dispute_hours)
@@ -297,18 +336,13 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
                 for r in derived if r["returned_at"] is not None],
                 "fallback_unit_code": ticket["territorial_unit_code"]})
     add_deadlines(rows, cal, rules, codes)
-    if stored:
-        roll_days(session, stored, -1)
-        session.execute(delete(AssignmentClock).where(AssignmentClock.ticket_id.in_(stored)))
-        session.execute(delete(Assignment).where(Assignment.ticket_id.in_(stored)))
-        session.execute(delete(AnalysisItem).where(AnalysisItem.ticket_id.in_(stored)))
-    if rows:
-        bulk_insert(session, Assignment.__table__, [{k: r[k] for k in _ASSIGNMENT_COLUMNS} for r in rows])
-        bulk_insert(session, AssignmentClock.__table__, [c for r in rows for c in clock_rows(r)])
-        roll_days(session, ticket_ids, +1)
-    if queue:
-        session.execute(AnalysisItem.__table__.insert(), queue)
-    return len(rows)
+    return rows, queue
+
+
+def life_class(received_at: datetime, last_event_at: datetime) -> int:
+    """``span_class`` of a ticket's life, from its receipt to its last event: a ticket with an event
+    after a moment and received before it was received within 2**k days of it (``worker.asof``)."""
+    return span_class(received_at, last_event_at)
 
 
 def recompute_all(session, cal: WorkCalendar, rules: Rules, batch: int = 5000, progress=None) -> int:

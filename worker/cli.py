@@ -993,6 +993,45 @@ def supervision_list(unit, only_open, at):
 
 
 @main.group()
+def escalation():
+    """The escalation ladder (约谈、质询、说明): one ladder per unit."""
+
+
+@escalation.command("list")
+@click.option("--unit", help="only this unit (a unit code)")
+@click.option("--at", "at", help="the ladder as of this moment (default: now)")
+@click.option("--all", "show_all", is_flag=True, help="every tier ever reached, issued or superseded, not only "
+              "where each unit stands")
+def escalation_list(unit, at, show_all):
+    """Where each unit stands on the ladder (the tier in force, its runs of failing weeks and months,
+    what the next failing period brings) — the same statement every document of that moment makes;
+    with --all, the ledger of every tier reached (已发出 or 已在更高层级)."""
+    from .db import init_db, session_scope
+    from .documents import unit_names
+    from .ladder import describe, ladder_at, ledger_rows
+
+    init_db()
+    moment = _moment(at)
+    units = [unit] if unit else None
+    with session_scope() as s:
+        names = unit_names(s)
+        if show_all:
+            rows = ledger_rows(s, moment, units)
+            for r in rows:
+                cites = f"  cites {r['cites']}" if r["cites"] else ""
+                click.echo(f"{r['fired_at']:%Y-%m-%d %H:%M}  {names.get(r['unit_code'], r['unit_code'])}  "
+                           f"{r['tier_label']}  {r['state_label']}  ({r['period']}){cites}")
+            click.echo(f"{len(rows)} tier(s) reached by {moment:%Y-%m-%d %H:%M}")
+            return
+        states = [(c, st) for c, st in ladder_at(s, moment, units).items() if st.active]
+        for code, st in states:
+            d = describe(st)
+            click.echo(f"{names.get(code, code)}  连续未达标 {d['streak']}  已启动问责 {d['tier']}  "
+                       f"再未达标将启动 {d['next']}")
+    click.echo(f"{len(states)} unit(s) on the ladder at {moment:%Y-%m-%d %H:%M}")
+
+
+@main.group()
 def documents():
     """The documents archive."""
 

@@ -3,6 +3,11 @@
 "Open at ``as_of``" means dispatched to the unit by then and not yet returned, finished, closed or
 superseded then (a dispatch later returned was open at the returning unit until its return).  Lists come back as plain dicts joined with the ticket (for documents); counts per unit
 are grouped in the database.
+
+Every function reads the derived rows as they stood at its moment (``worker.asof.view``): ``A`` below
+is that view's assignments, and a caller adding conditions builds them on ``view(session, as_of).A``
+(the same object for the same session and moment).  A function over a period reads the rows as they
+stood at the period's end.
 """
 from __future__ import annotations
 
@@ -11,36 +16,41 @@ from functools import lru_cache
 
 from sqlalchemy import and_, case, func, literal, or_, select, tuple_, update
 
+from .asof import view
 from .assignments import SPAN_TOP
 from .calendar import WorkCalendar
 from .config import policy
-from .models import AnalysisItem, Category, Ticket
-from .models import Assignment as A
+from .models import Category, Ticket
 from .periods import Period
 from .rules import load_rules
 from .times import end_of_day
 
 TICKET_COLUMNS = (Ticket.number, Ticket.content, Ticket.caller_name, Ticket.caller_phone, Ticket.address,
                   Ticket.received_at, Ticket.severity, Ticket.grade_class, Ticket.territorial_unit_code)
-ASSIGNMENT_COLUMNS = (A.ticket_id, A.unit_code, A.category_code, A.source, A.dispatched_at, A.signed_at,
-                      A.reply_due, A.completion_due, A.finished_at, A.first_replied_at, A.callback_at,
-                      A.satisfaction, A.resolved, A.redo_count, A.returned_at, A.return_reason,
-                      A.ticket_return_count, A.extended_days, A.plan_date, A.reply_kind)
 
-# What a document's ticket list shows, and what supervision keys on: the daily lists read no more.
-LIST_COLUMNS = (A.ticket_id, A.unit_code, A.completion_due, A.reply_due, A.first_replied_at, Ticket.number,
-                Ticket.content, Ticket.caller_name, Ticket.caller_phone)
+
+def assignment_columns(A) -> tuple:
+    return (A.ticket_id, A.unit_code, A.category_code, A.source, A.dispatched_at, A.signed_at,
+            A.reply_due, A.completion_due, A.finished_at, A.first_replied_at, A.callback_at,
+            A.satisfaction, A.resolved, A.redo_count, A.returned_at, A.return_reason,
+            A.ticket_return_count, A.extended_days, A.plan_date, A.reply_kind)
+
+
+def list_columns(A) -> tuple:
+    """What a document's ticket list shows, and what supervision keys on: the daily lists read no more."""
+    return (A.ticket_id, A.unit_code, A.completion_due, A.reply_due, A.first_replied_at, Ticket.number,
+            Ticket.content, Ticket.caller_name, Ticket.caller_phone)
 
 REPLY, COMPLETION = "reply", "completion"
 CLOCK_LABELS = {REPLY: "答复时限", COMPLETION: "办结时限"}
 
 
 @lru_cache(maxsize=16)
-def open_at(as_of: datetime):
+def open_at(A, as_of: datetime):
     """Open at the unit at ``as_of``: dispatched by then and not yet returned, finished, closed or
     superseded then (DOMAIN.md "Open at a moment"; a dispatch returned later was open until its
-    return).  Built once per moment: its forty comparisons cost SQLAlchemy more to construct than
-    the database to plan.
+    return).  Built once per view and moment: its forty comparisons cost SQLAlchemy more to
+    construct than the database to plan.
 
     One arm for the assignments still open (partial index ``ix_asg_open``), and one per span
     class for those that stopped being open since, which exist only when ``as_of`` lies in the
@@ -53,15 +63,16 @@ def open_at(as_of: datetime):
                                               and_(A.span_class == SPAN_TOP, A.open_until > as_of)))
 
 
-def _open_plain(as_of: datetime):
+def _open_plain(A, as_of: datetime):
     """The same set as ``open_at`` by the plain definition: for classifying rows already found."""
     return and_(A.dispatched_at <= as_of, or_(A.open_until.is_(None), A.open_until > as_of))
 
 
-def _rows(session, *where, order=(A.unit_code, A.completion_due, Ticket.number),
-          columns=(*ASSIGNMENT_COLUMNS, *TICKET_COLUMNS)) -> list[dict]:
+def _rows(session, A, *where, order=None, columns=None) -> list[dict]:
+    columns = columns or (*assignment_columns(A), *TICKET_COLUMNS)
     stmt = select(*columns).join(Ticket, Ticket.id == A.ticket_id)
-    return _dicts(session.execute(stmt.where(*where).order_by(*order)))
+    return _dicts(session.execute(stmt.where(*where).order_by(*(order or (A.unit_code, A.completion_due,
+                                                                            Ticket.number)))))
 
 
 def _dicts(result) -> list[dict]:
@@ -70,32 +81,32 @@ def _dicts(result) -> list[dict]:
     return [dict(zip(keys, row)) for row in result]
 
 
-def _unreplied(as_of: datetime):
+def _unreplied(A, as_of: datetime):
     return or_(A.first_replied_at.is_(None), A.first_replied_at > as_of)
 
 
-def past_due(as_of: datetime):
+def past_due(A, as_of: datetime):
     """超期 at ``as_of`` (with ``open_at``): past its completion due, or past its reply due without a reply."""
-    return or_(A.completion_due < as_of, and_(A.reply_due.is_not(None), A.reply_due < as_of, _unreplied(as_of)))
+    return or_(A.completion_due < as_of, and_(A.reply_due.is_not(None), A.reply_due < as_of, _unreplied(A, as_of)))
 
 
-def not_past_due(as_of: datetime):
+def not_past_due(A, as_of: datetime):
     """``past_due`` negated, written as ranges the planner can estimate."""
     return and_(A.completion_due >= as_of, or_(A.reply_due.is_(None), A.reply_due >= as_of,
                                                A.first_replied_at <= as_of))
 
 
-def dispatched_between(since: datetime, as_of: datetime):
+def dispatched_between(A, since: datetime, as_of: datetime):
     return and_(A.dispatched_at >= since, A.dispatched_at <= as_of)
 
 
-def fell_due_between(since: datetime, as_of: datetime):
+def fell_due_between(A, since: datetime, as_of: datetime):
     """Overdue since ``since`` (with ``open_at``): its completion due, or its reply due with no
     reply yet, passed in [since, as_of).  What the daily sheet lists as new; a ticket overdue for
     days was listed the day it fell due.  Each arm is a range on one column, which the planner
     estimates well (an OR of open-ended bounds it took for nearly every row)."""
     return or_(and_(A.completion_due >= since, A.completion_due < as_of),
-               and_(A.reply_due >= since, A.reply_due < as_of, _unreplied(as_of)))
+               and_(A.reply_due >= since, A.reply_due < as_of, _unreplied(A, as_of)))
 
 
 def missed_clock(row: dict, as_of: datetime) -> tuple[str, datetime] | None:
@@ -128,14 +139,17 @@ def with_clock(rows: list[dict], as_of: datetime, overdue: bool) -> list[dict]:
 
 
 def overdue_open(session, as_of: datetime, *where) -> list[dict]:
-    """超期: open and past due at ``as_of`` (and ``where``: the daily sheet lists those that
-    ``fell_due_between`` its window's bounds, supervision those without a letter yet), each with
-    the clock it missed (``with_clock``)."""
-    return with_clock(_rows(session, open_at(as_of), past_due(as_of), *where, columns=LIST_COLUMNS), as_of, True)
+    """超期: open and past due at ``as_of`` (and ``where``, on ``view(session, as_of).A``: the daily
+    sheet lists those that ``fell_due_between`` its window's bounds, supervision those without a
+    letter yet), each with the clock it missed (``with_clock``)."""
+    A = view(session, as_of).A
+    return with_clock(_rows(session, A, open_at(A, as_of), past_due(A, as_of), *where, columns=list_columns(A)),
+                      as_of, True)
 
 
 def finished_late(session, period: Period) -> list[dict]:
-    return _rows(session, A.is_current.is_(True), A.finished_at >= period.start_at, A.finished_at < period.end_at,
+    A = view(session, period.end_at).A
+    return _rows(session, A, A.is_current.is_(True), A.finished_at >= period.start_at, A.finished_at < period.end_at,
                  A.finished_at > A.completion_due)
 
 
@@ -153,20 +167,21 @@ def previous_workday_same_time(cal: WorkCalendar, as_of: datetime) -> datetime:
     return datetime.combine(day, as_of.time())
 
 
-def due_within(as_of: datetime, horizon: datetime):
+def due_within(A, as_of: datetime, horizon: datetime):
     """预警: not overdue at ``as_of``, and its next clock (the reply due while unanswered, or the
     completion due) falls due by ``horizon``.  A ticket already overdue on one clock is listed as
     overdue, not warned.  The reply arm carries its lower bound (implied by ``not_past_due``), so
     the planner sees a range of a day or two, not every reply due since the start (it took 55,000
     rows for 7,000 and joined every ticket by a sequential scan, 200 ms of a replayed day)."""
-    return and_(not_past_due(as_of), or_(A.completion_due <= horizon,
-                                         and_(A.reply_due >= as_of, A.reply_due <= horizon, _unreplied(as_of))))
+    return and_(not_past_due(A, as_of), or_(A.completion_due <= horizon,
+                                            and_(A.reply_due >= as_of, A.reply_due <= horizon, _unreplied(A, as_of))))
 
 
 def warnings(session, as_of: datetime, horizon: datetime, *where) -> list[dict]:
     """预警: open and due between now and the horizon (``warning_horizon``) on either clock (and
     ``where``: the console's scope)."""
-    rows = _rows(session, open_at(as_of), due_within(as_of, horizon), *where, columns=LIST_COLUMNS,
+    A = view(session, as_of).A
+    rows = _rows(session, A, open_at(A, as_of), due_within(A, as_of, horizon), *where, columns=list_columns(A),
                  order=(A.unit_code, func.coalesce(A.reply_due, A.completion_due), Ticket.number))
     return sorted(with_clock(rows, as_of, False), key=lambda r: (r["unit_code"], r["clock_due"], r["number"]))
 
@@ -176,6 +191,7 @@ def returned_twice_by_unit(session, as_of: datetime, *scope) -> tuple[dict[str, 
     unit that returned them (the deduction item's rule: every returning unit is charged, the unit
     holding it now is not), and in all (each ticket once); ``scope``: conditions on the returning
     assignment (the console's)."""
+    A = view(session, as_of).A
     where = _returned_twice(session, as_of, *scope)
     per_unit = dict(session.execute(select(A.unit_code, func.count(func.distinct(A.ticket_id)))
                                     .where(*where).group_by(A.unit_code)).all())
@@ -189,8 +205,10 @@ def _returned_twice(session, as_of: datetime, *scope) -> tuple:
     tickets whose owner was not fixed in time).  Their ids are read first, a few hundred at most:
     as a subquery the planner took them for thousands and walked every return before ``as_of``
     (68,000 rows for 700 on a replayed day of the 2 M-ticket year)."""
-    unfinished = or_(AnalysisItem.finished_at.is_(None), AnalysisItem.finished_at > as_of)
-    twice = select(AnalysisItem.ticket_id).where(unfinished, AnalysisItem.twice_at <= as_of)
+    v = view(session, as_of)
+    A, Q = v.A, v.Q
+    unfinished = or_(Q.finished_at.is_(None), Q.finished_at > as_of)
+    twice = select(Q.ticket_id).where(unfinished, Q.twice_at <= as_of)
     ids = session.scalars(twice).all()
     return (A.ticket_id.in_(ids) if len(ids) <= 10_000 else A.ticket_id.in_(twice), A.returned_at <= as_of, *scope)
 
@@ -198,8 +216,9 @@ def _returned_twice(session, as_of: datetime, *scope) -> tuple:
 def returned_twice_tickets(session, as_of: datetime, *scope) -> list[dict]:
     """The tickets ``returned_twice_by_unit`` counts, one row per returning assignment (its unit,
     its return and reason), oldest return first."""
-    return _rows(session, *_returned_twice(session, as_of, *scope), order=(A.unit_code, A.returned_at, Ticket.number),
-                 columns=(*LIST_COLUMNS, A.returned_at, A.return_reason))
+    A = view(session, as_of).A
+    return _rows(session, A, *_returned_twice(session, as_of, *scope), order=(A.unit_code, A.returned_at, Ticket.number),
+                 columns=(*list_columns(A), A.returned_at, A.return_reason))
 
 
 def open_page(session, as_of: datetime, *where, overdue: bool = False, limit: int = 200,
@@ -210,26 +229,27 @@ def open_page(session, as_of: datetime, *where, overdue: bool = False, limit: in
     here: with ORDER BY … LIMIT the planner walked an index in that order and filtered most of
     it) and only the page's are joined with their tickets: a replayed day of the 2 M-ticket year
     has 18,000 open, and joining them all read the whole tickets table."""
-    conditions = (open_at(as_of), *((past_due(as_of),) if overdue else ()), *where)
+    A = view(session, as_of).A
+    conditions = (open_at(A, as_of), *((past_due(A, as_of),) if overdue else ()), *where)
     keys = session.execute(select(A.unit_code, A.completion_due, A.ticket_id, A.id).where(*conditions)).all()
     keys.sort(key=lambda k: (k[0], k[1] or datetime.max, k[2]))
     ids = [k[3] for k in keys[offset:offset + limit]]
     order = (A.unit_code, A.completion_due, A.ticket_id)
-    rows = _rows(session, A.id.in_(ids), order=order, columns=LIST_COLUMNS) if ids else []
+    rows = _rows(session, A, A.id.in_(ids), order=order, columns=list_columns(A)) if ids else []
     return len(keys), with_clock(rows, as_of, True)
 
 
-def returned_twice(session, as_of: datetime | None = None, since: datetime | None = None) -> list[dict]:
-    """The analysis group's queue: tickets returned two or more times, or whose owner was not fixed
-    within ``ownership_dispute_hours`` of the first dispatch, with the chain of returns, the
-    territorial fallback (属地兜底) and ``why`` (the rule that queued it)."""
-    stmt = (select(AnalysisItem.ticket_id, AnalysisItem.chain, AnalysisItem.fallback_unit_code,
-                   AnalysisItem.queued_at, *TICKET_COLUMNS, Ticket.category_code)
-            .join(Ticket, Ticket.id == AnalysisItem.ticket_id).order_by(AnalysisItem.queued_at, Ticket.number))
-    if as_of is not None:
-        stmt = stmt.where(AnalysisItem.queued_at <= as_of)
-    if since is not None:   # only those queued since: a period's query, not the whole history's
-        stmt = stmt.where(AnalysisItem.queued_at >= since)
+def returned_twice(session, as_of: datetime, since: datetime | None = None) -> list[dict]:
+    """The analysis group's queue at ``as_of``: tickets returned two or more times, or whose owner
+    was not fixed within ``ownership_dispute_hours`` of the first dispatch, with the chain of
+    returns up to ``as_of``, the territorial fallback (属地兜底) and ``why`` (the rule that queued
+    it); ``since``: only those queued since (a period's query, not the whole history's)."""
+    Q = view(session, as_of).Q
+    stmt = (select(Q.ticket_id, Q.chain, Q.fallback_unit_code, Q.queued_at, *TICKET_COLUMNS, Ticket.category_code)
+            .join(Ticket, Ticket.id == Q.ticket_id).where(Q.queued_at <= as_of)
+            .order_by(Q.queued_at, Ticket.number))
+    if since is not None:
+        stmt = stmt.where(Q.queued_at >= since)
     rows = _dicts(session.execute(stmt))
     hours = load_rules().ownership_dispute_hours
     for row in rows:
@@ -243,7 +263,8 @@ def late_returns(session, start: datetime, end: datetime) -> list[dict]:
     """Returns made after the return window closed (超时回退) in [start, end), oldest first, each
     with ``late_by`` (how long after the window).  The ticket still counts for the returning unit
     (DOMAIN.md decisions); the daily sheet lists these for the centre."""
-    rows = _rows(session, A.returned_in_window.is_(False), A.returned_at >= start, A.returned_at < end,
+    A = view(session, end).A
+    rows = _rows(session, A, A.returned_in_window.is_(False), A.returned_at >= start, A.returned_at < end,
                  order=(A.returned_at, Ticket.number),
                  columns=(A.ticket_id, A.unit_code, A.dispatched_at, A.return_until, A.returned_at, A.return_reason,
                           Ticket.number, Ticket.content, Ticket.caller_name, Ticket.caller_phone))
@@ -255,7 +276,8 @@ def late_returns(session, start: datetime, end: datetime) -> list[dict]:
 def redos(session, period: Period) -> list[dict]:
     """Unsatisfied callbacks on matters the unit should handle that led to a redo (重办); repeated redo
     is ``redo_count >= 2``."""
-    return _rows(session, A.redo_count > 0, A.callback_at >= period.start_at, A.callback_at < period.end_at)
+    A = view(session, period.end_at).A
+    return _rows(session, A, A.redo_count > 0, A.callback_at >= period.start_at, A.callback_at < period.end_at)
 
 
 def unresolved_callbacks(session, start: datetime, end: datetime, unsatisfied_only: bool = True) -> list[dict]:
@@ -264,10 +286,11 @@ def unresolved_callbacks(session, start: datetime, end: datetime, unsatisfied_on
     event itself (a later callback does not hide it)."""
     from .models import TicketEvent as E
 
+    A = view(session, end).A
     where = [E.kind == "callback", E.at >= start, E.at <= end, E.resolved.is_(False), A.is_current.is_(True)]
     if unsatisfied_only:
         where.append(E.satisfaction == "unsatisfied")
-    stmt = (select(*LIST_COLUMNS, E.at.label("callback_at"), E.satisfaction)
+    stmt = (select(*list_columns(A), E.at.label("callback_at"), E.satisfaction)
             .join(Ticket, Ticket.id == A.ticket_id).join(E, E.ticket_id == A.ticket_id)
             .where(*where).order_by(A.unit_code, Ticket.number, E.at))
     seen, out = set(), []
@@ -280,9 +303,10 @@ def unresolved_callbacks(session, start: datetime, end: datetime, unsatisfied_on
 
 def law_enforcement(session, start: datetime, end: datetime) -> list[dict]:
     """Tickets of the selected 事项编码 (sub-codes included), dispatched or called back in [start, end)."""
+    A = view(session, end).A
     active = or_(and_(A.dispatched_at >= start, A.dispatched_at < end),
                  and_(A.callback_at >= start, A.callback_at < end))
-    return _rows(session, A.is_current.is_(True), A.law_enforcement.is_(True), active,
+    return _rows(session, A, A.is_current.is_(True), A.law_enforcement.is_(True), active,
                  order=(A.category_code, Ticket.number))
 
 
@@ -305,6 +329,7 @@ def repeat_ledger(session, as_of: datetime, cfg: dict | None = None) -> list[dic
     from .assignments import SATISFIED
 
     repeat = (cfg or policy("metrics")).get("repeat") or {}
+    A = view(session, as_of).A
     out = []
     for kind, rule, columns, find in (
             ("caller", "same_phone", (Ticket.caller_phone,), repeated_callers),
@@ -361,6 +386,7 @@ def recurring_problems(session, period: Period, categories: set[str], count: int
             .order_by(func.count(func.distinct(Ticket.id)).desc(), Ticket.address))
     rows = _dicts(session.execute(stmt))
     units: dict[tuple[str, str], set[str]] = {}
+    A = view(session, period.end_at).A
     if rows:   # the units holding them: one query for all the problems
         key = tuple_(Ticket.address, Ticket.category_code)
         for address, code, unit in session.execute(
@@ -381,6 +407,7 @@ def widespread(session, period: Period, cfg: dict | None = None, until: datetime
     span = period.end_at - period.start_at
     before = period.start_at - span * weeks
     end = min(period.end_at, until) if until else period.end_at
+    A = view(session, end).A
     in_period = and_(A.dispatched_at >= period.start_at, A.dispatched_at < end)
     rows = session.execute(
         select(A.category_code, Category.name,
@@ -406,14 +433,15 @@ def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime,
     (and one over the few tickets returned twice); and the district's totals, where a ticket
     returned by two units counts once.  ``scope``: conditions on the assignments (the console's).  ``open_at`` finds the rows; once found, each is classified
     by the plain definition (a few comparisons, not the forty of the index arms)."""
-    new = dispatched_between(since, as_of)
-    is_open = _open_plain(as_of)
+    A = view(session, as_of).A
+    new = dispatched_between(A, since, as_of)
+    is_open = _open_plain(A, as_of)
     s = lambda cond: func.sum(case((cond, 1), else_=0))
     rows = session.execute(
         select(A.unit_code, s(new), s(is_open),
-               s(and_(is_open, due_within(as_of, horizon))),
-               s(and_(is_open, past_due(as_of))))
-        .where(or_(open_at(as_of), new), *scope)
+               s(and_(is_open, due_within(A, as_of, horizon))),
+               s(and_(is_open, past_due(A, as_of))))
+        .where(or_(open_at(A, as_of), new), *scope)
         .group_by(A.unit_code))
     twice, twice_total = returned_twice_by_unit(session, as_of, *scope)
     out = {code: {"new": int(a or 0), "open": int(b or 0), "warning": int(c or 0), "overdue": int(d or 0),
@@ -429,6 +457,7 @@ def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime,
 def graded_new(session, since: datetime, as_of: datetime, levels: list[str]) -> list[dict]:
     """Tickets received in [since, as_of) graded at one of LEVELS (苗头性、倾向性、敏感性信息 for the
     daily sheet), highest level first, each with the rule that graded it and the unit holding it."""
+    A = view(session, as_of).A
     order = case(*[(Ticket.severity == level, i) for i, level in enumerate(levels)], else_=len(levels))
     stmt = (select(Ticket.id.label("ticket_id"), Ticket.number, Ticket.content, Ticket.caller_name,
                    Ticket.caller_phone, Ticket.received_at, Ticket.severity, Ticket.grade_rule, A.unit_code)

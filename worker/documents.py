@@ -7,7 +7,7 @@ number (第 N 期) are given once and kept, with the date, when the same period 
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select
@@ -58,6 +58,13 @@ def issue_number(session, kind: str, scope: str) -> int:
     return (session.scalar(select(func.max(Document.issue_no)).where(Document.kind == kind)) or 0) + 1
 
 
+def moment_of(ctx, kind: str, scope: str) -> datetime:
+    """The moment a document speaks of (DOMAIN.md "As of a moment"): the run's, or — rendered
+    again — the one it was first issued at, so that it reads as it did then."""
+    first = ctx.session.scalar(select(Document.issued_at).where(Document.kind == kind, Document.scope == scope))
+    return first or ctx.moment
+
+
 def document_number(prefix: str | None, year: int | None, number: int | None) -> str | None:
     """发文字号: 莱热线督〔2026〕12号."""
     return f"{prefix}〔{year}〕{number}号" if prefix and year and number else None
@@ -77,7 +84,7 @@ def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bo
     doc = session.scalars(select(Document).where(Document.kind == kind, Document.scope == scope)).first()
     if doc is None:
         doc = Document(kind=kind, scope=scope, issue_no=issue_number(session, kind, scope) if numbered else None,
-                       issued_on=ctx.issue_date)
+                       issued_on=ctx.issue_date, issued_at=ctx.moment)
         if org["number_prefix"]:
             doc.doc_year = doc.issued_on.year
             doc.doc_no = (session.scalar(select(func.max(Document.doc_no)).where(

@@ -1,33 +1,20 @@
-"""The escalation ladder as a state machine over stored period results.
+"""The escalation ladder's configuration and its stored period results.
 
-State per unit is its history of ``week_results`` (and monthly results, keyed ``2026-11``).
-Evaluating a period: store whether each unit failed it (idempotent upsert), measure the current
-run of consecutive failing periods, and fire at most one tier (unique on unit + tier + first
-period of the run).  A passing period ends the run, so the next failing period starts a new one
-and tiers can fire again.
-
-The ladder climbs at most one tier per evaluation (DOMAIN.md decisions): the tier fired is the
-highest whose threshold the run has reached, unless that tier or a higher one already fired in
-this run.  A tier with ``requires: NAME`` fires only once the named tier was issued in this run at
-an earlier evaluation and the unit failed again (仍不整改: 常务会议说明 after 人大质询).  So a unit
-already deep in a failing run when the service is switched on gets the highest tier reached,
-once, never every lower one the same day.
+``tiers()`` reads the ladder from ``config/escalation.yaml``; ``ensure_results`` stores whether each
+unit failed a week or a month (``week_results``, keyed ``2026-W45`` or ``2026-11``; an idempotent
+upsert, computed as of the period's end).  The state machine over them is ``worker.ladder``.
 
 A month counts only when it is covered by data from its first day (a partial first month of data
 is not assessed) and with ``min_callbacks_to_fail`` evaluations, like a week.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import func, select
 
 from .config import ConfigError, load_settings, read_yaml
 from .metrics import PeriodMetrics, compute
-from .models import Assignment, Escalation, WeekResult
+from .models import Assignment, WeekResult
 from .periods import Period
-from .times import now_local
 
 
 def tiers() -> list[dict]:
@@ -46,15 +33,6 @@ def tiers() -> list[dict]:
 
 def tier_label(tier: dict) -> str:
     return tier.get("label", tier["name"])
-
-
-@dataclass
-class Fired:
-    unit_code: str
-    tier: dict
-    run_started: str
-    streak: int
-    history: list[WeekResult]
 
 
 def partial_first_period(session, period: Period) -> bool:
@@ -83,47 +61,17 @@ def _upsert_results(session, result: PeriodMetrics) -> None:
     session.flush()
 
 
-def ensure_results(session, period: Period, depth: int) -> None:
-    """Results for this period and the ``depth - 1`` before it (computed where missing)."""
-    p = period
-    for i in range(depth):
+def ensure_results(session, period: Period, depth: int, limit: int = 26) -> None:
+    """Results for this period (computed again) and the ``depth - 1`` before it, and further back
+    while some unit was failing (up to ``limit`` periods), so that a run's length and start are
+    exact however long it is: computed where missing, kept where stored."""
+    p, failing = period, True
+    for i in range(limit):
+        if i >= depth and not failing:
+            break
         have = session.scalar(select(WeekResult.unit_code).where(WeekResult.period_key == p.key).limit(1))
         if i == 0 or have is None:
             _upsert_results(session, compute(session, p))
+        failing = session.scalar(select(WeekResult.unit_code).where(WeekResult.period_key == p.key,
+                                                                    WeekResult.failing.is_(True)).limit(1)) is not None
         p = p.previous()
-
-
-def evaluate(session, period: Period, at: datetime | None = None) -> list[Fired]:
-    """Evaluate a week or a month; returns the tier that fired now per unit (at most one)."""
-    unit_kind = "weeks" if period.kind == "week" else "months"
-    ladder = [t for t in tiers() if next(iter(t["after"])) == unit_kind]
-    if not ladder:
-        return []
-    depth = max(int(t["after"][unit_kind]) for t in ladder)
-    ensure_results(session, period, depth + 1)
-    failing_now = session.scalars(select(WeekResult.unit_code).where(
-        WeekResult.period_key == period.key, WeekResult.failing.is_(True)).order_by(WeekResult.unit_code)).all()
-    order = {t["name"]: i for i, t in enumerate(ladder)}
-    fired = []
-    for unit_code in failing_now:
-        run, p = [], period
-        while (r := session.get(WeekResult, (unit_code, p.key))) is not None and r.failing:
-            run.append(r)
-            p = p.previous()
-        streak, run_started = len(run), run[-1].period_key
-        issued = {e.tier: e for e in session.scalars(select(Escalation).where(
-            Escalation.unit_code == unit_code, Escalation.run_started == run_started,
-            Escalation.tier.in_(list(order))))}
-        reached = [t for t in ladder if streak >= int(t["after"][unit_kind])
-                   and (not t.get("requires") or (t["requires"] in issued
-                                                  and issued[t["requires"]].period_key != period.key))]
-        if not reached:
-            continue
-        top = reached[-1]
-        if top["name"] in issued or any(order[name] > order[top["name"]] for name in issued):
-            continue
-        session.add(Escalation(unit_code=unit_code, tier=top["name"], run_started=run_started,
-                               period_key=period.key, fired_at=at or now_local()))
-        fired.append(Fired(unit_code, top, run_started, streak, list(reversed(run))))
-    session.flush()
-    return fired

@@ -61,16 +61,20 @@ class JobContext:
     summary: dict = field(default_factory=dict)
 
     @property
-    def issue_date(self) -> date:
-        """The date a new document carries: the working day it is issued.  A daily job's documents
-        speak of their moment (``as_of``); a periodic job's are issued when the run fires (the
-        slot's time, or the moment a person started it), moved to the next working day when that
-        is not one.  Never the clock at render time, so a replay dates documents as they would
-        have been dated; a re-render keeps the date first given (``documents.store``)."""
+    def moment(self) -> datetime:
+        """When the run speaks: a daily job of its moment (``as_of``); a periodic job when the run
+        fires (the slot's time, or the moment a person started it).  Never the clock at render
+        time, so a replay speaks as it would have; a document rendered again speaks as of the
+        moment it was first issued (``documents.moment_of``)."""
         fired = self.params.get("fired_at")
-        moment = self.as_of if self.period is None or self.period.kind == "day" or not fired \
+        return self.as_of if self.period is None or self.period.kind == "day" or not fired \
             else datetime.fromisoformat(fired)
-        day = moment.date()
+
+    @property
+    def issue_date(self) -> date:
+        """The date a new document carries: the working day of ``moment``, moved to the next working
+        day when that is not one; a re-render keeps the date first given (``documents.store``)."""
+        day = self.moment.date()
         try:
             return day if self.cal.is_workday(day) else self.cal.next_workday(day)
         except UnknownYearError:

@@ -36,9 +36,9 @@ from datetime import datetime, time
 
 from sqlalchemy import and_, case, false, func, or_, select
 
+from .asof import view
 from .config import policy
-from .models import CLOCK_FLAGS, Clock, ClockDay, Escalation, Unit
-from .models import AssignmentClock as C
+from .models import CLOCK_FLAGS, Clock, ClockDay, Escalation, EscalationState, Unit
 from .periods import Period
 
 
@@ -181,6 +181,7 @@ def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | 
     units = {u.code: UnitMetrics(u.code, u.name, u.kind, dual_pair=pair) for u in session.scalars(
         select(Unit).where(Unit.kind.in_(kinds), Unit.active.is_(True)).order_by(Unit.code))}
 
+    v = view(session, cutoff)
     if categories is None and period.start_at.time() == time(0) and cutoff.time() == time(0):
         # Whole days, all categories: the per-day rollup kept with the clock rows.
         D = ClockDay
@@ -189,6 +190,7 @@ def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | 
             .where(D.day >= period.start_at.date(), D.day < cutoff.date())
             .group_by(D.unit_code, D.clock))
     else:
+        C = v.C
         where = [C.at >= period.start_at, C.at < cutoff]
         if categories is not None:
             where.append(or_(false(), *[C.category_code.startswith(c, autoescape=True) for c in sorted(categories)]))
@@ -209,7 +211,8 @@ def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | 
             m.late_returns = counts["late"]
     for code, tier, n in session.execute(
             select(Escalation.unit_code, Escalation.tier, func.count())
-            .where(Escalation.fired_at >= period.start_at, Escalation.fired_at < cutoff)
+            .where(Escalation.fired_at >= period.start_at, Escalation.fired_at < cutoff,
+                   Escalation.state == EscalationState.ISSUED.value)
             .group_by(Escalation.unit_code, Escalation.tier)):
         if code in units:
             units[code].escalations[tier] = int(n)
@@ -303,6 +306,7 @@ def rank(result: PeriodMetrics, cfg: dict) -> None:
 def category_rates(session, period: Period, categories: set[str]) -> list[dict]:
     """Per 事项编码 among ``categories`` (sub-codes included): volume by dispatch, 满意率 and
     解决率 by callback time, 超期率 by due time — the period's clock rows, one grouped scan."""
+    C = view(session, period.end_at).C
     where = [C.at >= period.start_at, C.at < period.end_at,
              or_(false(), *[C.category_code.startswith(c, autoescape=True) for c in sorted(categories)])]
     out: dict[str, dict] = {}
@@ -325,6 +329,7 @@ def category_rates(session, period: Period, categories: set[str]) -> list[dict]:
 def unit_category_volumes(session, period: Period, categories: set[str]) -> dict[str, list[tuple[str, int]]]:
     """Per unit, its volume (by dispatch, counted dispatches) per 事项编码 among ``categories``,
     largest first: the law-enforcement reports' breakdown by department and problem type."""
+    C = view(session, period.end_at).C
     rows = session.execute(
         select(C.unit_code, C.category_code, func.sum(C.counted))
         .where(C.at >= period.start_at, C.at < period.end_at, C.clock == Clock.DISPATCHED,
@@ -340,6 +345,7 @@ def unit_category_volumes(session, period: Period, categories: set[str]) -> dict
 def category_volumes(session, period: Period, previous: Period) -> list[tuple[str, int, int]]:
     """(category, volume this period, volume in ``previous``): one range scan from the start of
     ``previous`` to the end of ``period`` (adjacent or not), split by a CASE."""
+    C = view(session, period.end_at).C
     cur = C.at >= period.start_at
     in_span = lambda cond: func.sum(case((cond, 1), else_=0))
     rows = session.execute(

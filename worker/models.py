@@ -124,10 +124,15 @@ class Ticket(Base):
     severity: Mapped[str | None] = mapped_column(String(8))     # 敏感 / 重大 / 一般
     grade_class: Mapped[str | None] = mapped_column(String(4))  # A / B / C
     grade_rule: Mapped[str | None] = mapped_column(String(100))
+    # The time of its last event, and how long it lived (``assignments.life_class``): the tickets
+    # with an event after a moment are found among few (``worker.asof``).
+    last_event_at: Mapped[datetime | None]
+    life_class: Mapped[int | None] = mapped_column(SmallInteger)
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.at", cascade="all, delete-orphan")
     __table_args__ = (Index("ix_tickets_received", "received_at"),
-                      Index("ix_tickets_address_cat", "address", "category_code"))
+                      Index("ix_tickets_address_cat", "address", "category_code"),
+                      Index("ix_tickets_life", "life_class", "received_at"))
 
 
 class TicketEvent(Base):
@@ -361,6 +366,7 @@ class Document(Base):
     scope: Mapped[str] = mapped_column(String(100))   # period key plus unit or tier where relevant
     issue_no: Mapped[int | None] = mapped_column(Integer)
     issued_on: Mapped[date | None] = mapped_column(Date)       # the date it carries, kept on re-render
+    issued_at: Mapped[datetime | None]                         # the moment it speaks of, kept on re-render
     doc_year: Mapped[int | None] = mapped_column(Integer)      # 发文字号: 〔doc_year〕doc_no号, per kind
     doc_no: Mapped[int | None] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(300))
@@ -395,15 +401,32 @@ class WeekResult(Base):
     detail: Mapped[dict] = mapped_column(JSON)
 
 
+class LadderEvaluation(Base):
+    """A period the ladder has evaluated, and when: a document as of T knows the results of the
+    periods evaluated by T (``worker.ladder``)."""
+    __tablename__ = "ladder_evaluations"
+    period_key: Mapped[str] = mapped_column(String(20), primary_key=True)
+    evaluated_at: Mapped[datetime]
+
+
+class EscalationState(str, enum.Enum):
+    ISSUED = "issued"            # the notice went out
+    SUPERSEDED = "superseded"    # reached while a higher tier was in force or issued the same day (已在更高层级)
+
+
 class Escalation(Base):
-    """A tier of the ladder that fired for a unit, once per run of failing periods."""
+    """A tier of the ladder reached by a unit, once per run of failing periods: issued, or recorded
+    as superseded by a higher tier (``worker.ladder``)."""
     __tablename__ = "escalations"
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_code: Mapped[str] = mapped_column(String(32))
     tier: Mapped[str] = mapped_column(String(32))
-    run_started: Mapped[str] = mapped_column(String(20))  # first failing week of the run
+    run_started: Mapped[str] = mapped_column(String(20))  # first failing period of the run
     period_key: Mapped[str] = mapped_column(String(20))   # the period that triggered it
-    fired_at: Mapped[datetime]
+    fired_at: Mapped[datetime]                            # the evaluation's moment
+    state: Mapped[str] = mapped_column(String(16), default=EscalationState.ISSUED.value,
+                                       server_default=EscalationState.ISSUED.value)
+    cites_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))  # the tier it follows (requires:)
     __table_args__ = (UniqueConstraint("unit_code", "tier", "run_started", name="uq_escalation"),)
 
 

@@ -22,7 +22,7 @@ from .calendar import load_calendar
 from .config import Settings
 from .jobs import JOBS, resolve_period, run_in_session
 from .mail import build
-from .models import Escalation, OutboxMessage
+from .models import Escalation, EscalationState, OutboxMessage
 from .schedules import ScheduleFile, slots
 
 PERIODIC = {"send_outbox", "process_inbox", "recompute"}
@@ -83,7 +83,8 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
             run.state, run.error = "failed", f"{type(exc).__name__}: {exc}"
             report.failures.append(f"{slot.schedule.name} {slot.nominal_at:%Y-%m-%d %H:%M}: {exc}")
         session.flush()
-    for e in session.scalars(select(Escalation).where(Escalation.id > first_escalation)):
+    for e in session.scalars(select(Escalation).where(Escalation.id > first_escalation,
+                                                      Escalation.state == EscalationState.ISSUED.value)):
         report.escalations[e.tier] += 1
     for m in session.scalars(select(OutboxMessage).where(OutboxMessage.id > first_message)):
         report.messages[m.recipient_role] += 1

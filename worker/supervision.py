@@ -1,4 +1,4 @@
-"""The supervision ledger (挂牌督办 → 销号) and the ladder's state per unit.
+"""The supervision ledger (挂牌督办 → 销号).
 
 Every ticket named in a supervision letter (督办函) is an entry, by ticket and stage, with the
 letter's day and deadline.  Its state at a moment comes from the ticket's derived rows:
@@ -16,9 +16,10 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
+from .asof import view
 from .assignments import SATISFIED
-from .models import Assignment, Escalation, SupervisionItem, Ticket, WeekResult
-from .periods import Period, parse_key
+from .models import SupervisionItem, Ticket
+from .periods import Period
 from .times import end_of_day
 
 LETTER_STAGES = ("reply", "completion", "unresolved")
@@ -39,10 +40,10 @@ class Entry:
 
 def ledger(session, as_of: datetime, unit: str | None = None, issued_before: datetime | None = None) -> list[Entry]:
     """Every supervised ticket (letters issued up to ``as_of``) with its state at ``as_of``."""
-    q = (select(SupervisionItem, Ticket.number, Assignment.finished_at, Assignment.callback_at, Assignment.satisfaction)
+    A = view(session, as_of).A
+    q = (select(SupervisionItem, Ticket.number, A.finished_at, A.callback_at, A.satisfaction)
          .join(Ticket, Ticket.id == SupervisionItem.ticket_id)
-         .join(Assignment, (Assignment.ticket_id == SupervisionItem.ticket_id) & Assignment.is_current.is_(True),
-               isouter=True)
+         .join(A, (A.ticket_id == SupervisionItem.ticket_id) & A.is_current.is_(True), isouter=True)
          .where(SupervisionItem.stage.in_(LETTER_STAGES), SupervisionItem.day <= as_of.date())
          .order_by(SupervisionItem.unit_code, SupervisionItem.day, Ticket.number))
     if unit:
@@ -75,60 +76,3 @@ def counts_by_unit(entries: list[Entry], period: Period) -> dict[str, Counter]:
         c["closed"] += e.closed_at is not None and period.start_at <= e.closed_at < period.end_at
         c["overdue"] += e.state == "overdue"
     return out
-
-
-@dataclass
-class LadderState:
-    unit_code: str
-    streak: int                # consecutive failing weeks up to the period
-    run_started: str | None    # the first failing week of the run
-    tier_label: str | None     # the highest tier issued in the run
-    tier_since: datetime | None
-    next_tier: str | None      # the tier one more failing week would reach (提前预警)
-
-
-def ladder_states(session, period: Period, names: dict[str, str] | None = None,
-                  units: list[str] | None = None) -> dict[str, LadderState]:
-    """Each unit's (or these ``units``') weekly run of failing weeks up to ``period``, the tier it
-    reached and the next one."""
-    from .escalation import tier_label, tiers
-
-    weekly = [t for t in tiers() if "weeks" in t["after"]]
-    keys, p = [], period
-    for _ in range(26):
-        keys.append(p.key)
-        p = p.previous()
-    results: dict[str, dict[str, bool]] = {}
-    query = select(WeekResult).where(WeekResult.period_key.in_(keys))
-    if units is not None:
-        query = query.where(WeekResult.unit_code.in_(units))
-    for r in session.scalars(query):
-        results.setdefault(r.unit_code, {})[r.period_key] = r.failing
-    out = {}
-    for unit, by_key in results.items():
-        streak = 0
-        for key in keys:
-            if not by_key.get(key):
-                break
-            streak += 1
-        run_started = keys[streak - 1] if streak else None
-        fired = session.scalars(select(Escalation).where(Escalation.unit_code == unit,
-                                                         Escalation.run_started == run_started)
-                                .order_by(Escalation.id)).all() if run_started else []
-        order = {t["name"]: i for i, t in enumerate(tiers())}
-        top = max(fired, key=lambda e: order.get(e.tier, -1)) if fired else None
-        labels = {t["name"]: tier_label(t) for t in tiers()}
-        issued = {e.tier for e in fired}
-        nxt = next((tier_label(t) for t in weekly if int(t["after"]["weeks"]) == streak + 1 and t["name"] not in issued
-                    and not any(order.get(i, -1) > order[t["name"]] for i in issued)), None)
-        out[unit] = LadderState(unit, streak, run_started, labels.get(top.tier) if top else None,
-                                top.fired_at if top else None, nxt)
-    return out
-
-
-def since_text(state: LadderState) -> str:
-    if not state.run_started:
-        return "—"
-    start = parse_key(state.run_started).start
-    return f"自{start.month}月{start.day}日起"
-

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import case, exists, select
+from sqlalchemy import and_, case, exists, or_, select
 
+from ..asof import view
 from ..calendar import UnknownYearError
 from ..config import policy, read_yaml
 from ..detection import (
@@ -19,11 +20,12 @@ from ..detection import (
     unresolved_callbacks,
 )
 from ..documents import contact, document_label, pdf_name, store, unit_names
-from ..escalation import evaluate, tier_label
+from ..escalation import tier_label
 from ..jobs import job
+from ..ladder import evaluate, notice_of
 from ..mail import Attachment
 from ..metrics import Rate
-from ..models import Assignment, SupervisionItem
+from ..models import SupervisionItem
 from ..notify import notify
 from ..periods import containing, parse_key
 from ..rendering import public_ticket, return_link
@@ -72,12 +74,12 @@ def when(day) -> str:
 def _ladder(ctx):
     s = ctx.session
     names = unit_names(s)
-    fired = evaluate(s, ctx.period, ctx.as_of)
+    fired = evaluate(s, ctx.cal, ctx.period, ctx.moment)
     defaults = read_yaml(ctx.settings.config_dir / "escalation.yaml").get("meeting_defaults") or {}
     office = contact()
     for f in fired:
         unit_name = names.get(f.unit_code, f.unit_code)
-        unit_word = "周" if ctx.period.kind == "week" else "个月"
+        unit_word = "周" if f.period.kind == "week" else "个月"
         since = parse_key(f.run_started)
         reason = (f"连续{f.streak}{unit_word}“双率”未达到区级要求且排名靠后"
                   f"（自{since.start.month}月{since.start.day}日起）")
@@ -87,7 +89,7 @@ def _ladder(ctx):
         materials_due = working_days_after(ctx, int(f.tier.get("materials_working_days", 2)))
         decision = str(f.tier.get("decision") or tier_label(f.tier))
         doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, template="documents/interview_notice.html",
-                         unit_name=unit_name, reason=reason, decision=decision, meeting=meeting,
+                         unit_name=unit_name, reason=reason, decision=decision, meeting=meeting, cites=_cited(s, f),
                          materials_due=materials_due, contact=office, weeks=[_week_row(r) for r in f.history])
         when = [(f"约谈时间：{chinese_date(meeting['date'])}{meeting['time']}；地点：{meeting['place']}；"
                 f"约谈人：{meeting['with']}。")] if meeting else []
@@ -98,7 +100,21 @@ def _ladder(ctx):
                contact_lines=[(f"书面材料：请于{chinese_date(materials_due)}前报{office.get('office', '')}"
                               f"（联系人：{office.get('name', '')}，电话：{office.get('phone', '')}）。")],
                attachments=[Attachment(pdf_name(f"{unit_name}{title}", ctx.period.label()), pdf)])
-    ctx.summary["escalations"] = [{"unit": f.unit_code, "tier": f.tier["name"], "streak": f.streak} for f in fired]
+    ctx.summary["escalations"] = [{"unit": f.unit_code, "tier": f.tier["name"], "streak": f.streak,
+                                   "period": f.period.key} for f in fired]
+
+
+def _cited(session, fired) -> dict | None:
+    """The tier a notice follows (``requires:``), as the notice cites it: its label, the date of its
+    notice and its 发文字号."""
+    if fired.cites is None:
+        return None
+    from ..escalation import tiers
+
+    doc = notice_of(session, fired.cites)
+    label = next((tier_label(t) for t in tiers() if t["name"] == fired.cites.tier), fired.cites.tier)
+    return {"label": label, "date": doc.issued_on if doc and doc.issued_on else fired.cites.fired_at.date(),
+            "number": document_label(doc) if doc else None}
 
 
 @job("escalation_weekly", period="week", family="escalation")
@@ -127,15 +143,16 @@ def supervision(ctx):
     # Once per ticket and stage.  The stage of an overdue ticket is the clock it missed (completion
     # once that passed, else reply); tickets with a letter for that stage from another day are not
     # read at all, so a ticket lettered for its reply gets a second letter when it misses completion.
-    stage_now = case((Assignment.completion_due < as_of, COMPLETION), else_=REPLY)
-    lettered = exists().where(SupervisionItem.ticket_id == Assignment.ticket_id, SupervisionItem.stage == stage_now,
+    A = view(s, as_of).A
+    stage_now = case((A.completion_due < as_of, COMPLETION), else_=REPLY)
+    lettered = exists().where(SupervisionItem.ticket_id == A.ticket_id, SupervisionItem.stage == stage_now,
                               SupervisionItem.day != day)
     # The unlettered overdue assignments first, then their rows by id: in one statement the planner
     # takes "open then, past due and unlettered" for ten times what it is and reads every ticket to
     # join them (200 ms against 100 ms at 2 M tickets, more as the history grows).
-    unlettered = list(s.scalars(select(Assignment.id).where(open_at(as_of), past_due(as_of), ~lettered))) \
+    unlettered = list(s.scalars(select(A.id).where(open_at(A, as_of), past_due(A, as_of), ~lettered))) \
         if rules.get("overdue", True) else []
-    candidates = [(t, t["clock"], t["clock_due"]) for t in overdue_open(s, as_of, Assignment.id.in_(unlettered))] \
+    candidates = [(t, t["clock"], t["clock_due"]) for t in overdue_open(s, as_of, A.id.in_(unlettered))] \
         if unlettered else []
     strict = rules.get("unresolved_requires_unsatisfied", True)
     candidates += [(t, "unresolved", t["callback_at"]) for t in unresolved_callbacks(s, since, as_of, strict)]
@@ -193,7 +210,8 @@ def analysis_notice(ctx):
     queued = returned_twice(s, as_of, as_of - ANALYSIS_LOOKBACK)
     notified = set(s.scalars(select(SupervisionItem.ticket_id).where(
         SupervisionItem.stage == "analysis", SupervisionItem.ticket_id.in_([t["ticket_id"] for t in queued] or [0]))))
-    fresh = [t for t in queued if t["ticket_id"] not in notified]
+    settled = owner_fixed(s, as_of, [t["ticket_id"] for t in queued if t["ticket_id"] not in notified])
+    fresh = [t for t in queued if t["ticket_id"] not in notified and t["ticket_id"] not in settled]
     for t in fresh:
         s.add(SupervisionItem(ticket_id=t["ticket_id"], stage="analysis", unit_code="A00", day=ctx.issue_date))
         row = public_ticket(t, names)
@@ -204,7 +222,21 @@ def analysis_notice(ctx):
                       f"诉求内容：{row['content'][:100]}", "回退经过：",
                       *[f"  {i}. {return_link(c, names)}" for i, c in enumerate(t["chain"], 1)],
                       f"属地兜底建议：{fallback}"])
-    ctx.summary.update(analysis=[t["number"] for t in fresh])
+    ctx.summary.update(analysis=[t["number"] for t in fresh], settled_before_notice=len(settled))
+
+
+def owner_fixed(session, as_of, ticket_ids: list[int]) -> set[int]:
+    """Those of these tickets the analysis group no longer needs at ``as_of``: re-dispatched and signed
+    by a unit that has not returned it, or replied.  A notice is decided on the state when it is
+    sent, not when the ticket joined the queue (one signed three hours after its return is not
+    announced as 「交办满24小时仍未明确承办单位」); a later return puts it before the group again."""
+    if not ticket_ids:
+        return set()
+    A = view(session, as_of).A
+    return set(session.scalars(select(A.ticket_id).where(
+        A.ticket_id.in_(ticket_ids), A.is_current.is_(True),
+        or_(and_(A.signed_at <= as_of, or_(A.returned_at.is_(None), A.returned_at > as_of)),
+            A.first_replied_at <= as_of))))
 
 
 actors = make_actors("escalation_weekly", "escalation_monthly", "supervision", "analysis_notice")

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 
+from ..asof import view
 from ..assignments import law_codes
 from ..calendar import UnknownYearError
 from ..config import policy
@@ -29,8 +30,9 @@ from ..detection import (
     warnings,
     widespread,
 )
-from ..documents import pdf_name, store, unit_names
+from ..documents import moment_of, pdf_name, store, unit_names
 from ..jobs import job
+from ..ladder import ladder_table
 from ..mail import Attachment
 from ..metrics import (
     bottom_count,
@@ -42,14 +44,13 @@ from ..metrics import (
     trend,
     unit_category_volumes,
 )
-from ..models import Assignment as A
-from ..models import Category, Escalation, Ticket
+from ..models import Category, Escalation, EscalationState, Ticket
 from ..notify import notify
 from ..periods import containing, parse_key
 from ..rendering import bar_chart, line_chart, mask_phone, mask_text, public_ticket, return_link
 from ..spreadsheets import LAW_PUSH_COLUMNS, law_push_rows, workbook
 from ..supervision import counts_by_unit as letter_counts
-from ..supervision import ladder_states, ledger, since_text
+from ..supervision import ledger
 from ..triage import triage
 from .base import make_actors
 
@@ -132,7 +133,7 @@ def daily_sheet(ctx):
     title = "12345热线工单日调度"
     _doc, pdf = store(ctx, kind="daily_sheet", scope=ctx.period.key, title=title, template="documents/daily_sheet.html",
                       as_of=as_of, calendar_warnings=cal_warnings, unit_rows=unit_rows, totals=totals,
-                      overdue=[public_ticket(t, names) for t in overdue_open(s, as_of, fell_due_between(since, as_of))],
+                      overdue=[public_ticket(t, names) for t in overdue_open(s, as_of, fell_due_between(view(s, as_of).A, since, as_of))],
                       warnings=[public_ticket(t, names) for t in warnings(s, as_of, horizon)], returned_twice=twice,
                       ownership_hours=ctx.rules.ownership_dispute_hours, late_returns=late, levels=levels,
                       graded=[public_ticket(t, names) for t in graded_new(s, since, as_of, levels)])
@@ -209,6 +210,7 @@ def _typical_cases(s, ctx, names, n: int):
     first ``n`` places (ties included) are joined with their tickets, whose number breaks the ties:
     joining the week's every callback with its ticket first cost a quarter of a second at 2 M."""
     p = ctx.period
+    A = view(s, p.end_at).A
     period = (select(A.ticket_id, A.unit_code, A.satisfaction, A.dispatched_at, A.finished_at, A.closed_at,
                      A.completion_due, A.resolved, A.redo_count)
               .where(A.callback_at >= p.start_at, A.callback_at < p.end_at, A.is_current.is_(True))
@@ -252,15 +254,17 @@ def _typical_cases(s, ctx, names, n: int):
     return positive, negative
 
 
-def escalations_reported(s, period, names: dict[str, str]) -> list[dict]:
-    """The ladder notices a document of PERIOD reports: the period's own, and those of a period of
-    the other kind that ended in it (a month's, evaluated on its first days, in the week's bulletin;
-    the weeks' in the month's documents); each with whether it calls for public exposure
-    (``public_exposure`` in config/escalation.yaml)."""
+def escalations_reported(s, period, names: dict[str, str], at: datetime) -> list[dict]:
+    """The ladder notices a document of PERIOD, speaking at ``at``, reports: those issued by then for
+    the period, and for a period of the other kind that ended in it (a month's, evaluated on its
+    first days, in the week's bulletin; the weeks' in the month's documents); each with whether it
+    calls for public exposure (``public_exposure`` in config/escalation.yaml)."""
     from ..escalation import tier_label, tiers
 
     by_name = {t["name"]: t for t in tiers()}
-    rows = s.scalars(select(Escalation).order_by(Escalation.unit_code, Escalation.id)).all()
+    rows = s.scalars(select(Escalation).where(Escalation.state == EscalationState.ISSUED.value,
+                                              Escalation.fired_at <= at)
+                     .order_by(Escalation.unit_code, Escalation.id)).all()
     out = []
     for e in rows:
         p = parse_key(e.period_key)
@@ -277,12 +281,10 @@ def weekly_bulletin(ctx):
     s, cfg = ctx.session, policy("metrics")
     result = compute(s, ctx.period, cfg=cfg)
     names = unit_names(s)
-    escalations = escalations_reported(s, ctx.period, names)
+    moment = moment_of(ctx, "weekly_bulletin", ctx.period.key)
+    escalations = escalations_reported(s, ctx.period, names, moment)
     positive, negative = _typical_cases(s, ctx, names, int(cfg.get("typical_cases", 3)))
-    ladder_rows = sorted(({"unit_name": names.get(c, c), "streak": st.streak, "tier": st.tier_label or "—",
-                           "since": since_text(st), "next": st.next_tier or "—"}
-                          for c, st in ladder_states(s, ctx.period).items() if st.streak),
-                         key=lambda r: (-r["streak"], r["unit_name"]))
+    ladder_rows = ladder_table(s, moment, names)
     overdue_letters: dict[str, list] = {}
     for e in ledger(s, ctx.period.end_at):
         if e.state == "overdue":
@@ -332,7 +334,8 @@ def monthly_analysis(ctx):
     letters = [{"unit_name": names.get(c, c), **counts}
                for c, counts in sorted(letter_counts(ledger(s, ctx.period.end_at), ctx.period).items())
                if any(counts.values())]
-    publicly_exposed = [e for e in escalations_reported(s, ctx.period, names) if e["exposure"]]
+    moment = moment_of(ctx, "monthly_analysis", ctx.period.key)
+    publicly_exposed = [e for e in escalations_reported(s, ctx.period, names, moment) if e["exposure"]]
     categories = dict(s.execute(select(Category.code, Category.name)).all())
     repeats = [dict(m, unit_name=names.get(m["unit_code"], m["unit_code"] or "—"),
                     matter=(f"来电人{mask_phone(m['caller_phone'])}反复来电" if m["kind"] == "caller" else
@@ -376,7 +379,8 @@ def monthly_summary(ctx):
                       volume=result.volume, satisfaction=result.total("dual_satisfaction"),
                       resolution=result.total("dual_resolution"), overdue=result.total("overdue"),
                       requirement=result.requirement, speakers=speakers,
-                      escalations=escalations_reported(s, ctx.period, names),
+                      escalations=escalations_reported(s, ctx.period, names,
+                                                       moment_of(ctx, "monthly_summary", ctx.period.key)),
                       adjusted=[u for u in result.ranked + result.unranked if u.adjustments])
     attachment = Attachment(pdf_name("专题调度会议材料", label), pdf)
     notify(ctx, kind="monthly_summary", groups=_recipients(ctx, ["hotline_center", "principal_leader"]),

@@ -17,12 +17,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, func, select
 
+from ..asof import view
 from ..config import policy
 from ..documents import organisation, store, unit_names
 from ..editable import docx_report
 from ..jobs import job
 from ..mail import Attachment
-from ..models import Assignment, Category, Document, EventKind, Ticket, TicketEvent
+from ..models import Category, Document, EventKind, Ticket, TicketEvent
 from ..notify import notify
 from ..rendering import SATISFACTION_WORDS, mask_name, mask_phone, mask_text
 from .base import make_actors
@@ -64,8 +65,8 @@ def ticket_facts(s, ticket_id: int, as_of: datetime, names: dict[str, str], resp
     t = s.get(Ticket, ticket_id)
     events = s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id, TicketEvent.at <= as_of)
                        .order_by(TicketEvent.at, TicketEvent.id)).all()
-    current = s.scalars(select(Assignment).where(Assignment.ticket_id == ticket_id, Assignment.is_current.is_(True))
-                        ).first()
+    A = view(s, as_of).A
+    current = s.scalars(select(A).where(A.ticket_id == ticket_id, A.is_current.is_(True))).first()
     category = s.get(Category, t.category_code)
     steps = []
     for e in events:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy import and_, select
 
+from ..asof import view
 from ..config import policy
-from ..detection import LIST_COLUMNS, fell_due_between, overdue_open, warning_horizon, warnings
-from ..documents import pdf_name, store, unit_names
+from ..detection import fell_due_between, list_columns, overdue_open, warning_horizon, warnings
+from ..documents import moment_of, pdf_name, store, unit_names
 from ..jobs import job
+from ..ladder import describe, ladder_at
 from ..mail import Attachment
 from ..metrics import compute
-from ..models import Assignment as A
 from ..models import Oversight, Person, Ticket, TicketEvent
 from ..notify import notify
 from ..rendering import mask_text
-from ..supervision import ladder_states, ledger, since_text
+from ..supervision import ledger
 from .base import make_actors
 from .reports import window_start
 
@@ -38,6 +39,7 @@ def unit_daily(ctx):
     No message on a day with nothing to say."""
     s, as_of = ctx.session, ctx.as_of
     since, horizon = window_start(ctx), warning_horizon(ctx.cal, as_of)
+    A = view(s, as_of).A
     by_unit: dict[str, dict[str, list[str]]] = {}
 
     def add(unit, section, line):
@@ -45,9 +47,9 @@ def unit_daily(ctx):
 
     for t in warnings(s, as_of, horizon):
         add(t["unit_code"], "warning", _line(t, _when(t["clock_label"], t["clock_due"])))
-    for t in overdue_open(s, as_of, fell_due_between(since, as_of)):
+    for t in overdue_open(s, as_of, fell_due_between(A, since, as_of)):
         add(t["unit_code"], "overdue", _line(t, f"已超过{_when(t['clock_label'], t['clock_due'])}"))
-    redone = s.execute(select(*LIST_COLUMNS, TicketEvent.at).join(Ticket, Ticket.id == A.ticket_id)
+    redone = s.execute(select(*list_columns(A), TicketEvent.at).join(Ticket, Ticket.id == A.ticket_id)
                        .join(TicketEvent, and_(TicketEvent.ticket_id == A.ticket_id, TicketEvent.kind == "redo"))
                        .where(A.is_current.is_(True), TicketEvent.at > since, TicketEvent.at <= as_of)
                        .order_by(A.unit_code, Ticket.number))
@@ -55,7 +57,7 @@ def unit_daily(ctx):
         t = r._asdict()
         add(t["unit_code"], "redo", _line(t, f"{t['at'].month}月{t['at'].day}日 {t['at']:%H:%M}退回重办，"
                                              f"{_when('办结时限', t['completion_due'])}"))
-    moved = s.execute(select(*LIST_COLUMNS, A.dispatched_at).join(Ticket, Ticket.id == A.ticket_id)
+    moved = s.execute(select(*list_columns(A), A.dispatched_at).join(Ticket, Ticket.id == A.ticket_id)
                       .where(A.dispatched_at > since, A.dispatched_at <= as_of, A.seq > 1, A.ticket_return_count >= 1)
                       .order_by(A.unit_code, Ticket.number))
     for r in moved:
@@ -88,12 +90,14 @@ def leader_digest(ctx):
     cfg = policy("metrics")
     now, before = compute(s, ctx.period, cfg=cfg).by_code(), compute(s, ctx.period.previous(), cfg=cfg).by_code()
     ranked = sum(1 for u in now.values() if u.rank)
-    ladder = ladder_states(s, ctx.period)
+
     letters: dict[str, list] = {}
     for e in ledger(s, ctx.period.end_at):
         if e.state != "closed":
             letters.setdefault(e.unit_code, []).append(e)
     leaders = s.scalars(select(Person).where(Person.role == "leader_in_charge").order_by(Person.id)).all()
+    # One moment for every digest of the run: the first one's, when they are rendered again.
+    ladder = ladder_at(s, moment_of(ctx, "leader_digest", f"{ctx.period.key}:{leaders[0].id}") if leaders else ctx.moment)
     documents = 0
     for leader in leaders:
         units = sorted(s.scalars(select(Oversight.unit_code).where(Oversight.person_id == leader.id)))
@@ -111,12 +115,12 @@ def leader_digest(ctx):
             rows.append({"unit_name": names.get(code, code), "resolution": m.dual_resolution,
                          "satisfaction": sat, "rank": f"{m.rank}/{ranked}" if m.rank else "—", "trend": trend,
                          "overdue": m.overdue,
-                         "ladder": "—" if not (st and st.streak) else
-                         f"{st.tier_label or '尚未启动问责'}\n连续{st.streak}周（{since_text(st)}）",
+                         "ladder": "—" if not (st and st.active) else
+                         f"{describe(st)['tier'] if st.tier else '尚未启动问责'}\n连续{describe(st)['streak']}",
                          "letters": f"{sum(1 for e in open_letters if e.state == 'overdue')}/{len(open_letters)}"})
-            if st and st.next_tier:
-                warned.append(f"{names.get(code, code)}已连续{st.streak}周“双率”未达标，下周仍未达标将启动"
-                              f"“{st.next_tier}”")
+            if st and st.next_week:
+                warned.append(f"{names.get(code, code)}已连续{st.weekly_streak}周“双率”未达标，下周仍未达标将启动"
+                              f"“{st.next_week.label}”")
         label = ctx.period.label()
         title = f"分管单位12345热线工作周报（{leader.name}）"
         _doc, pdf = store(ctx, kind="leader_digest", scope=f"{ctx.period.key}:{leader.id}", title=title,

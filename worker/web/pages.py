@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, or_, select
 
 from .. import detection
+from ..asof import view
 from ..calendar import UnknownYearError
+from ..ladder import describe, ladder_at
 from ..metrics import compute
-from ..models import Assignment as A
 from ..models import (
     Category,
     Document,
@@ -31,7 +32,7 @@ from ..models import (
 )
 from ..periods import containing
 from ..rendering import mask_name, mask_phone, mask_text
-from ..supervision import ladder_states, ledger
+from ..supervision import ledger
 from .access import Viewer, console_policy
 
 
@@ -101,7 +102,8 @@ def window(cal, as_of: datetime) -> Window:
 
 
 def today(session, viewer: Viewer, win: Window) -> dict:
-    counts, totals = detection.counts_by_unit(session, win.as_of, win.since, win.horizon, *viewer.assignment_scope())
+    counts, totals = detection.counts_by_unit(session, win.as_of, win.since, win.horizon,
+                                              *viewer.assignment_scope(view(session, win.as_of).A))
     names = unit_names(session)
     zero = {"new": 0, "open": 0, "warning": 0, "overdue": 0, "returned_twice": 0}
     for code in viewer.units or ():   # a unit's own people see their unit's row, nothing to do included
@@ -117,7 +119,8 @@ def today(session, viewer: Viewer, win: Window) -> dict:
 def ticket_list(session, viewer: Viewer, win: Window, unit: str | None, kind: str, page: int = 1) -> dict:
     if kind not in LISTS:
         raise BadParameter(f"list 只能是 {'、'.join(LISTS)} 之一")
-    where = list(viewer.assignment_scope())
+    A = view(session, win.as_of).A
+    where = list(viewer.assignment_scope(A))
     title_unit = "全区"
     if unit:
         title_unit = _unit(session, viewer, unit).name
@@ -154,7 +157,8 @@ def ticket(session, viewer: Viewer, number: str, as_of: datetime) -> dict:
     t = session.scalars(select(Ticket).where(Ticket.number == number)).first()
     if t is None:
         raise NotFound(f"没有编号为“{number}”的工单")
-    scope = viewer.assignment_scope()
+    A = view(session, as_of).A
+    scope = viewer.assignment_scope(A)
     if scope and not session.scalar(select(exists().where(A.ticket_id == t.id, *scope))):
         raise Refused("该工单不在您的查看范围内")
     names = unit_names(session)
@@ -175,7 +179,7 @@ def ticket(session, viewer: Viewer, number: str, as_of: datetime) -> dict:
             "resolved": a.resolved, "redo_count": a.redo_count})
     events = [{"at": e.at, "kind": EVENT_LABELS.get(e.kind, e.kind), "unit": names.get(e.unit_code, e.unit_code),
                "detail": _event_detail(e, viewer, names)}
-              for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == t.id)
+              for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == t.id, TicketEvent.at <= as_of)
                                        .order_by(TicketEvent.at, TicketEvent.id))]
     docs = session.scalars(visible_documents(select(Document), viewer)
                            .where(Document.id.in_(select(DocumentTicket.document_id)
@@ -234,8 +238,8 @@ def unit_page(session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 
         return out
 
     week_rows, month_rows = series("week", weeks), series("month", months)
-    last_week = containing("week", as_of).previous()
-    ladder = ladder_states(session, last_week, unit_names(session), units=[code]).get(code)
+    state = ladder_at(session, as_of, units=[code]).get(code)
+    ladder = dict(describe(state), state=state) if state and state.active else None
     letters = [e for e in ledger(session, as_of, unit=code) if e.state != "closed"]
     received = session.scalars(
         visible_documents(select(Document), viewer)

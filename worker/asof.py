@@ -1,0 +1,116 @@
+"""The derived rows as they stood at a moment (DOMAIN.md "As of a moment").
+
+The derived tables — ``assignments``, their clock rows, the per-day rollup and the analysis queue —
+hold each ticket as its whole event history makes it.  A document, page or replay for a moment T must
+see each ticket as its events up to T made it: a return, a second callback, a redo or an extension
+recorded after T must not show, nor move a figure of a period that ended by T.
+
+Most tickets are the same either way: those without any event after T.  The others (*touched*:
+received by T, with an event after it) are derived again from their events up to T and put in place
+of their stored rows, inside the caller's transaction (``view``); every query then reads the ordinary
+tables with their ordinary plans.  Before the transaction commits, the touched tickets are derived
+again from all their events (``restore``, a ``before_commit`` hook); a transaction rolled back takes
+the substitution with it.  With the data imported up to T — the live service, where T is now — there
+are none and nothing is written.
+
+Finding them is cheap: a ticket received by T with an event after T lived across T, and
+``tickets.life_class`` bounds how long before T it can have been received (the powers-of-two bound of
+``assignments.span_class``).  A session holds one moment at a time: asking for another restores the
+first.  On PostgreSQL the substitution holds the touched tickets' derived rows locked until the
+transaction ends (an import refreshing them waits that long), in ticket order, so two jobs never
+deadlock on them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, event, func, or_, select
+from sqlalchemy.orm import Session
+
+from .assignments import SPAN_TOP, refresh
+from .models import AnalysisItem, Assignment, AssignmentClock, EventKind, Ticket, TicketEvent
+
+
+@dataclass(frozen=True)
+class View:
+    """The derived tables as of ``at``: ``A`` (assignments), ``C`` (clock rows) and ``Q`` (the
+    analysis queue), to select from — the tables themselves, holding the touched tickets' rows as
+    they stood at ``at`` while this view is the session's."""
+    at: datetime
+    touched: tuple[int, ...] = ()
+    A = Assignment
+    C = AssignmentClock
+    Q = AnalysisItem
+
+    @property
+    def stored(self) -> bool:
+        """True when no ticket changed after ``at``: the stored rows are the rows as of ``at``."""
+        return not self.touched
+
+
+def latest_event(session) -> datetime | None:
+    """The time of the newest event stored: one index probe per kind (``ix_events_kind_at``)."""
+    times = [session.scalar(select(func.max(TicketEvent.at)).where(TicketEvent.kind == k.value)) for k in EventKind]
+    return max((t for t in times if t is not None), default=None)
+
+
+def touched_tickets(session, at: datetime) -> list[int]:
+    """Tickets received by ``at`` with an event after it: per life class k, among those received
+    in the 2**k days before ``at`` (``ix_tickets_life``)."""
+    latest = session.info.get("asof_latest_event", ...)
+    if latest is ...:
+        latest = session.info["asof_latest_event"] = latest_event(session)
+    if latest is None or latest <= at:
+        return []
+    lived_across = [and_(Ticket.life_class == k, Ticket.received_at > at - timedelta(days=1 << k))
+                    for k in range(SPAN_TOP)]
+    return list(session.scalars(
+        select(Ticket.id).where(Ticket.received_at <= at, Ticket.last_event_at > at,
+                                or_(*lived_across, Ticket.life_class == SPAN_TOP))
+        .order_by(Ticket.id)))
+
+
+def view(session, at: datetime) -> View:
+    """The derived tables as of ``at`` for the rest of the session's transaction, or until another
+    moment is asked for."""
+    current: View | None = session.info.get("asof_view")
+    if current is not None and current.at == at:
+        return current
+    if current is not None:
+        restore(session)
+    touched = tuple(touched_tickets(session, at))
+    if touched:
+        cal, rules = _policy()
+        refresh(session, list(touched), cal, rules, until=at)
+    session.info["asof_view"] = View(at, touched)
+    return session.info["asof_view"]
+
+
+def restore(session) -> None:
+    """The touched tickets derived again from all their events: the stored rows as they were."""
+    current: View | None = session.info.pop("asof_view", None)
+    if current is not None and current.touched:
+        cal, rules = _policy()
+        refresh(session, list(current.touched), cal, rules)
+
+
+def _policy():
+    from .calendar import load_calendar
+    from .rules import load_rules
+
+    return load_calendar(), load_rules()
+
+
+@event.listens_for(Session, "before_commit")
+def _restore_before_commit(session) -> None:
+    restore(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session, transaction) -> None:
+    """A view and the newest event's time hold for one transaction (a rollback has taken the
+    substitution with it)."""
+    if transaction.parent is None:
+        for key in ("asof_view", "asof_latest_event"):
+            session.info.pop(key, None)
