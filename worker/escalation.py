@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from .config import ConfigError, load_settings, read_yaml
-from .metrics import PeriodMetrics, compute
-from .models import Assignment, Escalation, WeekResult
+from .metrics import PeriodMetrics, compute, partial_first_period
+from .models import Escalation, WeekResult
 from .periods import Period
 from .times import now_local
 
@@ -55,13 +55,6 @@ class Fired:
     run_started: str
     streak: int
     history: list[WeekResult]
-
-
-def partial_first_period(session, period: Period) -> bool:
-    """True when the data begins after the period's first day (the service was switched on, or
-    the history imported, part-way through it)."""
-    first = session.scalar(select(func.min(Assignment.dispatched_at)))
-    return first is not None and first.date() > period.start
 
 
 def _upsert_results(session, result: PeriodMetrics) -> None:

@@ -9,7 +9,7 @@ from ..detection import LIST_COLUMNS, fell_due_between, overdue_open, warning_ho
 from ..documents import pdf_name, store, unit_names
 from ..jobs import job
 from ..mail import Attachment
-from ..metrics import compute
+from ..metrics import compute, data_coverage, incomparable
 from ..models import Assignment as A
 from ..models import Oversight, Person, Ticket, TicketEvent
 from ..notify import notify
@@ -87,6 +87,11 @@ def leader_digest(ctx):
     names = unit_names(s)
     cfg = policy("metrics")
     now, before = compute(s, ctx.period, cfg=cfg).by_code(), compute(s, ctx.period.previous(), cfg=cfg).by_code()
+    # DOMAIN.md "Partial periods": no week-on-week change against a week whose data is incomplete.
+    why_not = incomparable(data_coverage(s, ctx.period), data_coverage(s, ctx.period.previous()),
+                           sum(u.dispatches for u in before.values()), "上周")
+    if why_not:
+        before = {}
     ranked = sum(1 for u in now.values() if u.rank)
     ladder = ladder_states(s, ctx.period)
     letters: dict[str, list] = {}
@@ -122,7 +127,7 @@ def leader_digest(ctx):
         _doc, pdf = store(ctx, kind="leader_digest", scope=f"{ctx.period.key}:{leader.id}", title=title,
                          template="documents/leader_digest.html", period_label=label,
                          leader=f"{leader.name}{leader.title or '同志'}",
-                         rows=rows, warned=warned)
+                         rows=rows, warned=warned, trend_note=f"{why_not}，满意率不作环比。" if why_not else "")
         notify(ctx, kind="leader_digest", scope=str(leader.id), people=[leader], groups=[],
                subject=f"【分管单位周报】{label}分管单位“双率”及督办情况",
                lines=[f"现将{label}您分管的 {len(rows)} 个单位12345热线工作情况报送您。"] + warned,
