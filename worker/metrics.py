@@ -55,7 +55,7 @@ class Rate:
         return "n/a" if self.den == 0 else f"{100 * self.num / self.den:.2f}%"
 
     def __str__(self) -> str:
-        return f"{self.pct()} ({self.num}/{self.den})"
+        return "n/a (no data)" if self.den == 0 else f"{self.pct()} ({self.num}/{self.den})"
 
 
 @dataclass
