@@ -218,10 +218,11 @@ def data_coverage(session, period: Period, first: date | None = None) -> DataCov
     return DataCoverage(period, first, max(first, period.start))
 
 
-def incomparable(now: DataCoverage, before: DataCoverage, before_dispatches: int, then: str) -> str | None:
+def incomparable(now: DataCoverage, before: DataCoverage, before_count: int, then: str) -> str | None:
     """Why a figure of ``now`` is not compared with ``then`` (上月, 去年同期…): that period has no
-    data or incomplete data, or this one is incomplete; None when they compare."""
-    if before.first is None or before_dispatches == 0:
+    data (no day covered, or nothing counted: ``before_count``) or incomplete data, or this one is
+    incomplete; None when they compare."""
+    if before.first is None or before_count == 0:
         return f"{then}无数据"
     if not before.complete:
         return f"{then}数据不完整"

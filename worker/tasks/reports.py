@@ -325,8 +325,8 @@ def monthly_analysis(ctx):
     first = data_start(s)
     cover = {m.period.key: data_coverage(s, m.period, first) for m in (*months, year_before)}
     now = cover[ctx.period.key]
-    volumes = {m.period.key: period_volume(s, m.period) for m in (result, previous, year_before)}
-    why_not = {then: incomparable(now, cover[m.period.key], sum(u.dispatches for u in m.units), then)
+    volumes = {m.period.key: period_volume(s, m.period) for m in (*months, year_before)}
+    why_not = {then: incomparable(now, cover[m.period.key], volumes[m.period.key].tickets, then)
                for then, m in (("上月", previous), ("去年同期", year_before))}
     volume = volumes[ctx.period.key]
     changes = [_volume_change(volume.tickets, volumes[m.period.key].tickets, then)
@@ -336,8 +336,8 @@ def monthly_analysis(ctx):
         changes.append("、".join(reasons) + ("，均不作比较" if len(reasons) > 1 else "，不作比较"))
     labels = [m.period.label()[5:] or m.period.label() for m in months]
     # The trend charts show the months with complete data only (a gap, not a dip or a zero).
-    whole = [cover[m.period.key].complete and any(u.dispatches for u in m.units) for m in months]
-    volume_chart = line_chart(labels, {"交办工单（件）": [period_volume(s, m.period).tickets if ok else None
+    whole = [cover[m.period.key].complete and volumes[m.period.key].tickets > 0 for m in months]
+    volume_chart = line_chart(labels, {"交办工单（件）": [volumes[m.period.key].tickets if ok else None
                                                     for m, ok in zip(months, whole, strict=True)]})
     rate_chart = line_chart(labels, {"满意率（%）": [m.total("dual_satisfaction").value if ok else None
                                                   for m, ok in zip(months, whole, strict=True)],

@@ -118,7 +118,8 @@ def leader_digest(ctx):
                          "overdue": m.overdue,
                          "ladder": "—" if not (st and st.streak) else
                          f"{st.tier_label or '尚未启动问责'}\n连续{st.streak}周（{since_text(st)}）",
-                         "letters": f"{sum(1 for e in open_letters if e.state == 'overdue')}/{len(open_letters)}"})
+                         "letters": f"{sum(1 for e in open_letters if e.state == 'overdue')}/{len(open_letters)}"
+                         if open_letters else "—"})
             if st and st.next_tier:
                 warned.append(f"{names.get(code, code)}已连续{st.streak}周“双率”未达标，下周仍未达标将启动"
                               f"“{st.next_tier}”")
