@@ -128,7 +128,7 @@ def main():
         with session_scope() as s:
             trend(s, month, 3)
             compute(s, month.year_before())
-            hot_categories(s, month, 5)
+            hot_categories(s, month, 5, previous=month.previous())
 
     def detections(key):
         """What the daily sheet asks: the counts per unit, the tickets overdue since its window

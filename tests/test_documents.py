@@ -105,8 +105,10 @@ def test_rerender_is_deterministic(district):
 def test_monthly_and_quarterly(district):
     from tests.conftest import History
 
-    # November 2025, for the year-on-year comparison: two tickets of D22, both satisfied and resolved.
+    # November 2025, for the year-on-year comparison: two tickets of D22, both satisfied and resolved;
+    # the data begin in October 2025 (Y0), so November 2025 is complete and compares.
     h = History()
+    h.ticket("Y0", "2025-10-30 09:00", phone="13800000008").dispatch("2025-10-30 10:00", "D22")
     for n in ("Y1", "Y2"):
         (h.ticket(n, "2025-11-10 09:00", phone="13800000009").dispatch("2025-11-10 10:00", "D22")
          .sign("2025-11-10 11:00", "D22").reply("2025-11-11 10:00", "D22").callback("2025-11-12 10:00"))
@@ -114,11 +116,13 @@ def test_monthly_and_quarterly(district):
     run("run", "monthly_analysis", "--inline", "--at", "2026-11-20 10:00")
     text = pdf_text("monthly_analysis")
     assert "12345热线工作月度分析" in text and "2026年11月" in text and "重点领域" in text
-    # 3 tickets against none in October and 2 a year before; satisfaction 1/2 against 2/2.
-    assert "共交办工单 3 件，上月无可比数据，较去年同期增加 1 件（+50.0%）" in text.replace("\n", "")
-    assert "同比" in text and "环比" in text and "去年同月" in text
+    # 3 tickets against 2 a year before; none in October: no month-on-month comparison (DOMAIN.md
+    # "Partial periods"), so no hot spot "rising" either.  Satisfaction 1/2 against 2/2.
+    flat = text.replace("\n", "")
+    assert "交办工单 3 件（向承办单位交办 3 件次），较去年同期增加 1 件（+50.0%），上月无数据，不作比较。" in flat
+    assert "同比" in text and "环比" in text and "去年同月" in text and "说明：上月无数据，环比不作比较。" in flat
     assert "-50.00个百分点" in text and "100.00%" in text and "（2/2）" in text
-    assert "环比上升较快的事项：物业管理（增加 2 件）、乱罚款（增加 1 件）。" in text.replace("\n", "")
+    assert "环比上升较快" not in flat
     run("run", "quarterly_report", "--inline", "--at", "2026-11-20 10:00")
     text = pdf_text("quarterly_report")
     assert "2026年第四季度" in text and "ABCD" in text and "乱罚款" in text

@@ -257,15 +257,20 @@ def test_later_events_replace_the_clock_rows(week_history):
 def test_grading_stores_the_rule_that_fired(week_history):
     from sqlalchemy import select
 
-    from worker.detection import grade
+    from worker.grading import grade
     from worker.models import Ticket
 
     with session_scope() as s:
         grade(s, datetime(2026, 11, 1), datetime(2026, 11, 15))
         rows = {t.number: t for t in s.scalars(select(Ticket))}
-        assert (rows["T12"].severity, rows["T12"].grade_rule) == ("重大", "执法类事项")
-        assert rows["T1"].grade_class == "B"       # the same caller three times in 30 days
-        assert rows["T13"].severity == "一般"
+        # A law-enforcement ticket saying nothing grave is 一般: not graded by its category alone.
+        assert (rows["T12"].severity, rows["T12"].grade_rule) == ("一般", "一般")
+        # The same caller three times in 30 days: 反复性 (class B) and 重大 (反复投诉).
+        assert rows["T1"].grade_class == "B"
+        assert (rows["T1"].severity, rows["T1"].grade_rule) == ("重大", "反复投诉（同一来电人30日内来电3次以上）")
+        # T13: another caller, but the fixture's tickets share one address (观海路1号) and most are
+        # 物业管理 (0101): the same matter more than 3 times in 30 days.
+        assert (rows["T13"].severity, rows["T13"].grade_rule) == ("重大", "反复投诉（同一地址同类事项30日内3次以上）")
 
 
 def test_metrics_cli_prints_fractions(week_history):
@@ -303,7 +308,9 @@ def test_trend_week_on_week_and_year_on_year(category_weeks):
     assert [(m.period.key, m.volume) for m in weeks] == [("2026-W44", 3), ("2026-W45", 6), ("2026-W46", 8)]
     assert (year_before.period.key, year_before.volume) == ("2025-W46", 1)
     rows = {r["label"]: r for r in comparison(weeks[-1], weeks[-2], year_before)}
-    assert (rows["受理量（件）"]["now"], rows["受理量（件）"]["previous"], rows["受理量（件）"]["year_before"]) == (8, 6, 1)
+    assert (rows["交办工单（件）"]["now"], rows["交办工单（件）"]["previous"], rows["交办工单（件）"]["year_before"]) == (8, 6, 1)
+    # A period left out of the comparison (its data incomplete) shows nothing.
+    assert {r["previous"] for r in comparison(weeks[-1], None, year_before)} == {None}
     assert rows["满意率"]["now"] == Rate(0, 0)       # nobody called back: n/a, not 0 %
 
 
@@ -311,13 +318,17 @@ def test_hot_categories_by_volume_and_by_growth(category_weeks):
     from worker.metrics import hot_categories
 
     with session_scope() as s:
-        by_volume = hot_categories(s, WEEK, 5)
-        rising = hot_categories(s, WEEK, 5, by="growth")
+        by_volume = hot_categories(s, WEEK, 5, previous=WEEK.previous())
+        rising = hot_categories(s, WEEK, 5, by="growth", previous=WEEK.previous())
+        uncompared = hot_categories(s, WEEK, 5)
     assert [(c["code"], c["volume"], c["previous"], c["growth"]) for c in by_volume] == [
         ("0202", 4, 1, 3.0), ("0101", 3, 2, 0.5), ("0303", 1, 0, None)]
     assert by_volume[0]["name"] == "违章搭建"
     # 房屋质量 (0102) fell from 3 to 0: not a hot spot.
     assert [(c["code"], c["volume"] - c["previous"]) for c in rising] == [("0202", 3), ("0101", 1), ("0303", 1)]
+    # Without a period to compare with: the same ranking, no previous figure, no growth.
+    assert [(c["code"], c["volume"], c["previous"], c["growth"]) for c in uncompared] == [
+        ("0202", 4, None, None), ("0101", 3, None, None), ("0303", 1, None, None)]
 
 
 def test_widespread_by_units_or_by_spike(category_weeks):

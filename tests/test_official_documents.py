@@ -210,4 +210,5 @@ def test_no_na_in_any_document_of_a_demo(env, tmp_path):
     for pdf in pdfs:
         text = "".join(p.extract_text() for p in PdfReader(pdf).pages)
         assert "n/a" not in text and "N/A" not in text, pdf
+        assert "0/0" not in text, pdf                               # —（无数据）, never 0/0
         assert text.startswith("莱山区"), pdf                     # the district is named

@@ -230,6 +230,9 @@ def test_law_report_uses_the_period_clocks_and_rates_law_units_only(db, history)
     run("run", "quarterly_report", "--inline", "--at", "2026-09-30 12:00")
     text = pdf_text("quarterly_report")
     assert "受理涉及行政执法的工单2件" in text
+    # The data begin on 10 Sep: the quarter's report says which days it covers (DOMAIN.md "Partial
+    # periods"): 10-30 Sep, 21 of the quarter's 92 days.
+    assert "系统数据自2026年9月10日起，本期统计范围为9月10日至9月30日，共21天（全期92天），数据不完整。" in text
     assert "回访满意率100.00%（1/1），解决率100.00%（1/1）" in text     # E2's October callback is not Q3's
     # D21: timeliness 2/2 (both replied by their due), resolution 1/1, satisfaction 1/1: 100.00, A.
     assert "1区综合行政执法局2100.00%100.00%100.00%100.00A减少监督" in text
@@ -515,24 +518,30 @@ def test_the_analysis_group_is_told_only_of_what_is_still_unsettled_when_the_not
 
 def test_daily_sheet_opens_with_the_new_sensitive_and_major_tickets(db, history):
     """Seed 004 日调度: the daily sheet opens with the new 敏感/重大 tickets since the last sheet,
-    each with the rule that graded it (config/metrics.yaml grading.severity, first match wins)."""
+    each with the rule that graded it and what matched (config/metrics.yaml grading.severity, first
+    match wins)."""
     h = history
     # Since the last sheet (Mon 16 Nov 08:30) up to Tue 17 Nov 08:30:
-    h.ticket("G1", "2026-11-16 10:00", content="工地拖欠工资，多名工人欠薪").dispatch("2026-11-16 11:00", "D05")
-    h.ticket("G2", "2026-11-16 15:00", content="小区内有人扬言爆炸，联系电话13912345678",
-             urgent="safety").dispatch("2026-11-16 15:10", "D01")
-    h.ticket("G3", "2026-11-16 16:00", content="路灯不亮").dispatch("2026-11-16 16:10", "S01")
+    # Four callers at four addresses (one caller four times would be 反复投诉, 重大, by itself).
+    h.ticket("G1", "2026-11-16 10:00", content="工地拖欠工资，多名工人欠薪", phone="13900000001",
+             address="金都路1号").dispatch("2026-11-16 11:00", "D05")
+    h.ticket("G2", "2026-11-16 15:00", content="小区内有人扬言爆炸，联系电话13912345678", phone="13900000002",
+             address="金都路2号", urgent="safety").dispatch("2026-11-16 15:10", "D01")
+    h.ticket("G3", "2026-11-16 16:00", content="路灯不亮", phone="13900000003",
+             address="金都路3号").dispatch("2026-11-16 16:10", "S01")
     # Before the window: listed on the earlier sheet, not again.
-    h.ticket("G0", "2026-11-16 08:00", content="楼体坍塌风险").dispatch("2026-11-16 08:10", "D05")
+    h.ticket("G0", "2026-11-16 08:00", content="楼体坍塌风险", phone="13900000004",
+             address="金都路4号").dispatch("2026-11-16 08:10", "D05")
     h.store()
     run("run", "daily_sheet", "--inline", "--at", "2026-11-17 08:30")
     text = pdf_text("daily_sheet", "2026-11-17")
     section = text[text.index("一、新增敏感、重大事项"):text.index("二、各承办单位办理情况")]
     assert "苗头性、倾向性、敏感性信息，2件" in section
-    # 敏感 first (安全紧急事项 matches before 群体性关键词), then 重大; the phone in the content masked.
+    # 敏感 first (扬言: 极端言行), then 重大 (多名: 涉及人数众多), each with what matched; the phone
+    # in the content masked.
     assert section.index("G2") < section.index("G1")
-    assert "G2敏感安全紧急事项" in section and "139****5678" in section and "13912345678" not in section
-    assert "G1重大重大关键词工地拖欠工资" in section
+    assert "G2敏感极端言行（扬言）" in section and "139****5678" in section and "13912345678" not in section
+    assert "G1重大涉及人数众多（多名）工地拖欠工资" in section
     assert "G3" not in section and "G0" not in section
 
 
@@ -595,8 +604,8 @@ def test_monthly_law_report_by_department_and_problem_type_with_recurring_proble
     text = pdf_text("monthly_law_report", "2026-10")
     assert "12345热线涉行政执法工单月度分析" in text
     by_unit = text[text.index("三、各执法部门受理情况"):text.index("四、屡次不改问题")]
-    assert "1区综合行政执法局4乱罚款（200101）3件；乱查封（200201）1件" in by_unit
-    assert by_unit.endswith("2区市场监督管理局1乱查封（200201）1件")   # N1 (0101) is not law enforcement
+    assert "1区综合行政执法局4乱罚款（200101）3件次；乱查封（200201）1件次" in by_unit
+    assert by_unit.endswith("2区市场监督管理局1乱查封（200201）1件次")   # N1 (0101) is not law enforcement
     recurring = text[text.index("四、屡次不改问题"):]
     assert "观海路8号乱罚款（200101）3" in recurring and "区综合行政执法局" in recurring
     assert "港城路" not in recurring

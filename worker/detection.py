@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import and_, case, func, literal, or_, select, tuple_, update
+from sqlalchemy import and_, case, func, literal, or_, select, tuple_
 
 from .asof import view
 from .assignments import SPAN_TOP
@@ -402,9 +402,15 @@ def recurring_problems(session, period: Period, categories: set[str], count: int
 def widespread(session, period: Period, cfg: dict | None = None, until: datetime | None = None) -> list[dict]:
     """普遍性: categories handled by at least K units in the period, or spiking against the weeks
     before; ``until``: counting only what was dispatched by then (a week seen on one of its days)."""
+    from .metrics import data_start
+
     cfg = (cfg or policy("metrics")).get("widespread") or {}
     weeks = int(cfg.get("spike_weeks", 4))
     span = period.end_at - period.start_at
+    first = data_start(session)
+    if first is not None and datetime.combine(first, datetime.min.time()) > period.start_at - span * weeks:
+        # DOMAIN.md "Partial periods": only the spans before with complete data are a baseline.
+        weeks = max(0, (period.start_at - datetime.combine(first, datetime.min.time())) // span)
     before = period.start_at - span * weeks
     end = min(period.end_at, until) if until else period.end_at
     A = view(session, end).A
@@ -419,8 +425,9 @@ def widespread(session, period: Period, cfg: dict | None = None, until: datetime
         .group_by(A.category_code, Category.name))
     out = []
     for code, name, units, volume, prior in rows:
-        volume, baseline = int(volume or 0), int(prior or 0) / weeks
-        spike = volume >= int(cfg.get("spike_min_volume", 10)) and volume >= float(cfg.get("spike_factor", 2)) * max(baseline, 1e-9)
+        volume, baseline = int(volume or 0), int(prior or 0) / weeks if weeks else 0.0
+        spike = bool(weeks) and volume >= int(cfg.get("spike_min_volume", 10)) and \
+            volume >= float(cfg.get("spike_factor", 2)) * max(baseline, 1e-9)
         if units >= int(cfg.get("min_units", 4)) or spike:
             out.append({"code": code, "name": name or code, "units": units, "volume": volume,
                         "baseline": round(baseline, 1), "spike": spike})
@@ -465,47 +472,3 @@ def graded_new(session, since: datetime, as_of: datetime, levels: list[str]) -> 
             .where(Ticket.received_at >= since, Ticket.received_at < as_of, Ticket.severity.in_(levels))
             .order_by(order, Ticket.received_at, Ticket.number))
     return _dicts(session.execute(stmt))
-
-
-def grade(session, since: datetime, as_of: datetime, cfg: dict | None = None) -> int:
-    """Severity and class by the configured rules, as UPDATEs (lowest priority first, so the first
-    matching rule wins); each ticket keeps the name of the rule that fired."""
-    cfg = cfg or policy("metrics")
-    rules = cfg.get("grading") or {}
-    scope = and_(Ticket.received_at >= since, Ticket.received_at <= as_of)
-    repeat_cfg = cfg.get("repeat") or {}
-    touched = 0
-    for rule in reversed(rules.get("severity") or []):
-        cond = _rule_condition(rule)
-        res = session.execute(update(Ticket).where(scope, cond).values(
-            severity=rule["level"], grade_rule=literal(rule["name"])).execution_options(synchronize_session=False))
-        touched = max(touched, res.rowcount or 0)
-    for rule in reversed(rules.get("class") or []):
-        cond = literal(True)
-        if rule.get("repeat") == "same_phone":
-            phones = [r["caller_phone"] for r in repeated_callers(session, as_of, *repeat_rule(repeat_cfg, "same_phone"))]
-            cond = Ticket.caller_phone.in_(phones)
-        elif rule.get("repeat") == "same_address_category":
-            places = repeated_places(session, as_of, *repeat_rule(repeat_cfg, "same_address_category"))
-            cond = or_(literal(False), *[and_(Ticket.address == p["address"], Ticket.category_code == p["category_code"])
-                                         for p in places[:500]])
-        elif rule.get("widespread"):
-            from .periods import containing
-            codes = [w["code"] for w in widespread(session, containing("week", as_of), cfg)]
-            cond = Ticket.category_code.in_(codes)
-        session.execute(update(Ticket).where(scope, cond).values(grade_class=rule["class"])
-                        .execution_options(synchronize_session=False))
-    return touched
-
-
-def _rule_condition(rule: dict):
-    conds = []
-    if rule.get("keywords"):
-        conds.append(or_(*[Ticket.content.contains(k, autoescape=True) for k in rule["keywords"]]))
-    if rule.get("categories"):
-        conds.append(or_(*[Ticket.category_code.startswith(str(c), autoescape=True) for c in rule["categories"]]))
-    if rule.get("urgent_kinds"):
-        conds.append(Ticket.urgent_kind.in_(rule["urgent_kinds"]))
-    return or_(*conds) if conds else literal(True)
-
-

@@ -9,11 +9,11 @@ is not assessed) and with ``min_callbacks_to_fail`` evaluations, like a week.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from .config import ConfigError, load_settings, read_yaml
-from .metrics import PeriodMetrics, compute
-from .models import Assignment, WeekResult
+from .metrics import PeriodMetrics, compute, partial_first_period
+from .models import WeekResult
 from .periods import Period
 
 
@@ -33,13 +33,6 @@ def tiers() -> list[dict]:
 
 def tier_label(tier: dict) -> str:
     return tier.get("label", tier["name"])
-
-
-def partial_first_period(session, period: Period) -> bool:
-    """True when the data begins after the period's first day (the service was switched on, or
-    the history imported, part-way through it)."""
-    first = session.scalar(select(func.min(Assignment.dispatched_at)))
-    return first is not None and first.date() > period.start
 
 
 def _upsert_results(session, result: PeriodMetrics) -> None:

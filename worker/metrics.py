@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import false, func, or_, select, true
 
 from .asof import view
 from .config import policy
-from .models import CLOCK_FLAGS, Clock, ClockDay, Escalation, EscalationState, Unit
+from .models import CLOCK_FLAGS, Assignment, Clock, ClockDay, Escalation, EscalationState, Unit
+from .models import AssignmentClock as C
 from .periods import Period
 
 
@@ -55,7 +56,7 @@ class Rate:
         return "n/a" if self.den == 0 else f"{100 * self.num / self.den:.2f}%"
 
     def __str__(self) -> str:
-        return f"{self.pct()} ({self.num}/{self.den})"
+        return "n/a (no data)" if self.den == 0 else f"{self.pct()} ({self.num}/{self.den})"
 
 
 @dataclass
@@ -143,18 +144,92 @@ class PeriodMetrics:
 
 # The district totals a period analysis compares (环比 with the period before, 同比 with the same
 # period a year before): a count, or a rate.
-COMPARED = (("受理量（件）", "volume"), ("满意率", "satisfaction"), ("解决率", "resolution"),
+COMPARED = (("交办工单（件）", "tickets"), ("满意率", "satisfaction"), ("解决率", "resolution"),
             ("超期率", "overdue"), ("重办率", "redo"), ("回退率", "returns"))
 
 
-def comparison(now: PeriodMetrics, previous: PeriodMetrics, year_before: PeriodMetrics) -> list[dict]:
-    """One row per compared figure: its value now, the period before and a year before; a
-    period without any dispatch has no data (None: "—" in documents, not 0)."""
-    has_data = lambda m: any(u.dispatches for u in m.units)
-    value = lambda m, attr: (m.volume if has_data(m) else None) if attr == "volume" else m.total(attr)
+def comparison(now: PeriodMetrics, previous: PeriodMetrics | None, year_before: PeriodMetrics | None,
+               tickets: dict[str, int] | None = None) -> list[dict]:
+    """One row per compared figure: its value now, the period before and a year before.  A period
+    left out (None: its data is incomplete, see ``comparable``) shows None ("—" in documents), as
+    does a count with no dispatch at all.  ``tickets``: each period's ticket count by period key
+    (``period_volume``); without it the count row is the volume."""
+    def value(m, attr):
+        if m is None:
+            return None
+        if attr == "tickets":
+            if not any(u.dispatches for u in m.units):
+                return None
+            return tickets[m.period.key] if tickets else m.volume
+        return m.total(attr)
     return [{"label": label, "now": value(now, attr), "previous": value(previous, attr),
              "year_before": value(year_before, attr)} for label, attr in COMPARED]
 
+
+# -- data coverage (DOMAIN.md "Partial periods") ---------------------------------------------------
+def data_start(session) -> date | None:
+    """The first day with data: the day of the first dispatch in the database (the service was
+    switched on, or the history imported, from then).  Every period before it has no data; the
+    period it falls in, from its second day on, has data from then only."""
+    first = session.scalar(select(func.min(Assignment.dispatched_at)))
+    return first.date() if first else None
+
+
+def partial_first_period(session, period: Period) -> bool:
+    """True when the data begins after the period's first day (the service was switched on, or
+    the history imported, part-way through it)."""
+    first = data_start(session)
+    return first is not None and first > period.start
+
+
+@dataclass(frozen=True)
+class DataCoverage:
+    """The days of a period its figures cover: from the later of the period's start and the data's
+    start (``data_start``) to its last day (a period document is made once its period has ended).
+    ``complete`` when that is the whole period; no comparison is made with an incomplete one."""
+    period: Period
+    data_from: date | None    # the first day with data in the database
+    first: date | None        # None: no day of the period has data
+
+    @property
+    def complete(self) -> bool:
+        return self.first == self.period.start
+
+    @property
+    def days(self) -> int:
+        return (self.period.end - self.first).days if self.first else 0
+
+    def note(self) -> str:
+        """What an incomplete period's document says of the days it covers ("" when complete)."""
+        if self.complete:
+            return ""
+        if self.first is None:
+            return f"本期（{self.period.label()}）无数据。"
+        last, whole = self.period.last_day, (self.period.end - self.period.start).days
+        until = f"{last.month}月{last.day}日" if last.year == self.first.year else f"{last.year}年{last.month}月{last.day}日"
+        return (f"系统数据自{self.first.year}年{self.first.month}月{self.first.day}日起，本期统计范围为"
+                f"{self.first.month}月{self.first.day}日至{until}，共{self.days}天（全期{whole}天），数据不完整。")
+
+
+def data_coverage(session, period: Period, first: date | None = None) -> DataCoverage:
+    """Which days of ``period`` have data (``first``: the data's start, when already known)."""
+    first = first if first is not None else data_start(session)
+    if first is None or first > period.last_day:
+        return DataCoverage(period, first, None)
+    return DataCoverage(period, first, max(first, period.start))
+
+
+def incomparable(now: DataCoverage, before: DataCoverage, before_count: int, then: str) -> str | None:
+    """Why a figure of ``now`` is not compared with ``then`` (上月, 去年同期…): that period has no
+    data (no day covered, or nothing counted: ``before_count``) or incomplete data, or this one is
+    incomplete; None when they compare."""
+    if before.first is None or before_count == 0:
+        return f"{then}无数据"
+    if not before.complete:
+        return f"{then}数据不完整"
+    if not now.complete:
+        return "本期数据不完整"
+    return None
 
 
 # What each clock's grouped counts become: attribute of UnitMetrics ← (numerator, denominator).
@@ -303,23 +378,62 @@ def rank(result: PeriodMetrics, cfg: dict) -> None:
         m.failing = bool(m.bottom and m.meets_requirement is False and evaluated >= min_callbacks)
 
 
+@dataclass(frozen=True)
+class Volume:
+    """工单 and 交办: the tickets dispatched in a period (each once, however often dispatched) and
+    the dispatches (件次) — counted dispatches by dispatch time, as a unit's volume is (a dispatch
+    returned inside the return window does not count; a ticket returned late and dispatched again
+    counts once as a ticket and twice as dispatches)."""
+    tickets: int = 0
+    dispatches: int = 0
+
+
+def _in(categories: set[str] | None):
+    if categories is None:
+        return true()
+    return or_(false(), *[C.category_code.startswith(c, autoescape=True) for c in sorted(categories)])
+
+
+def category_volumes(session, period: Period, categories: set[str] | None = None) -> dict[str, Volume]:
+    """Per 事项编码 (only those among ``categories`` and their sub-codes, if given): its ``Volume`` in
+    the period.  The one count of a category's tickets: the monthly analysis's 重点领域 and the
+    law-enforcement reports read it alike, so a category's figure is the same in both."""
+    view(session, period.end_at)   # the rows as they stood at the period's end
+    rows = session.execute(
+        select(C.category_code, func.count(func.distinct(C.ticket_id)), func.count())
+        .where(C.at >= period.start_at, C.at < period.end_at, C.clock == Clock.DISPATCHED, C.counted == 1,
+               _in(categories))
+        .group_by(C.category_code))
+    return {code: Volume(int(n), int(d)) for code, n, d in rows}
+
+
+def period_volume(session, period: Period, categories: set[str] | None = None) -> Volume:
+    """The district's ``Volume`` in the period (a ticket whose category changed counts once)."""
+    view(session, period.end_at)   # the rows as they stood at the period's end
+    n, d = session.execute(
+        select(func.count(func.distinct(C.ticket_id)), func.count())
+        .where(C.at >= period.start_at, C.at < period.end_at, C.clock == Clock.DISPATCHED, C.counted == 1,
+               _in(categories))).one()
+    return Volume(int(n), int(d))
+
+
 def category_rates(session, period: Period, categories: set[str]) -> list[dict]:
-    """Per 事项编码 among ``categories`` (sub-codes included): volume by dispatch, 满意率 and
-    解决率 by callback time, 超期率 by due time — the period's clock rows, one grouped scan."""
-    C = view(session, period.end_at).C
-    where = [C.at >= period.start_at, C.at < period.end_at,
-             or_(false(), *[C.category_code.startswith(c, autoescape=True) for c in sorted(categories)])]
-    out: dict[str, dict] = {}
-    rows = session.execute(select(C.category_code, C.clock, func.count(), func.sum(C.counted), func.sum(C.satisfied),
+    """Per 事项编码 among ``categories`` (sub-codes included): its tickets and dispatches
+    (``category_volumes``), 满意率 and 解决率 by callback time, 超期率 by due time — the period's
+    clock rows, grouped."""
+    view(session, period.end_at)   # the rows as they stood at the period's end
+    out = {code: {"code": code, "tickets": v.tickets, "dispatches": v.dispatches, "satisfaction": Rate(0, 0),
+                  "resolution": Rate(0, 0), "overdue": Rate(0, 0)}
+           for code, v in category_volumes(session, period, categories).items()}
+    rows = session.execute(select(C.category_code, C.clock, func.count(), func.sum(C.satisfied),
                                   func.sum(C.evaluated), func.sum(C.resolved), func.sum(C.judged), func.sum(C.late))
-                           .where(*where, C.clock.in_((Clock.DISPATCHED, Clock.CALLBACK, Clock.COMPLETION_DUE)))
+                           .where(C.at >= period.start_at, C.at < period.end_at, _in(categories),
+                                  C.clock.in_((Clock.CALLBACK, Clock.COMPLETION_DUE)))
                            .group_by(C.category_code, C.clock))
-    for code, clock, n, counted, sat, evaluated, res, judged, late in rows:
-        c = out.setdefault(code, {"code": code, "volume": 0, "satisfaction": Rate(0, 0), "resolution": Rate(0, 0),
-                                  "overdue": Rate(0, 0)})
-        if clock == Clock.DISPATCHED:
-            c["volume"] = int(counted or 0)
-        elif clock == Clock.CALLBACK:
+    for code, clock, n, sat, evaluated, res, judged, late in rows:
+        c = out.setdefault(code, {"code": code, "tickets": 0, "dispatches": 0, "satisfaction": Rate(0, 0),
+                                  "resolution": Rate(0, 0), "overdue": Rate(0, 0)})
+        if clock == Clock.CALLBACK:
             c["satisfaction"], c["resolution"] = Rate(int(sat or 0), int(evaluated or 0)), Rate(int(res or 0), int(judged or 0))
         else:
             c["overdue"] = Rate(int(late or 0), int(n))
@@ -329,7 +443,7 @@ def category_rates(session, period: Period, categories: set[str]) -> list[dict]:
 def unit_category_volumes(session, period: Period, categories: set[str]) -> dict[str, list[tuple[str, int]]]:
     """Per unit, its volume (by dispatch, counted dispatches) per 事项编码 among ``categories``,
     largest first: the law-enforcement reports' breakdown by department and problem type."""
-    C = view(session, period.end_at).C
+    view(session, period.end_at)
     rows = session.execute(
         select(C.unit_code, C.category_code, func.sum(C.counted))
         .where(C.at >= period.start_at, C.at < period.end_at, C.clock == Clock.DISPATCHED,
@@ -342,34 +456,27 @@ def unit_category_volumes(session, period: Period, categories: set[str]) -> dict
     return {unit: sorted(pairs, key=lambda p: (-p[1], p[0])) for unit, pairs in out.items()}
 
 
-def category_volumes(session, period: Period, previous: Period) -> list[tuple[str, int, int]]:
-    """(category, volume this period, volume in ``previous``): one range scan from the start of
-    ``previous`` to the end of ``period`` (adjacent or not), split by a CASE."""
-    C = view(session, period.end_at).C
-    cur = C.at >= period.start_at
-    in_span = lambda cond: func.sum(case((cond, 1), else_=0))
-    rows = session.execute(
-        select(C.category_code, in_span(cur), in_span(and_(~cur, C.at < previous.end_at)))
-        .where(C.at >= previous.start_at, C.at < period.end_at, C.clock == Clock.DISPATCHED, C.current == 1)
-        .group_by(C.category_code))
-    return [(c, int(a or 0), int(b or 0)) for c, a, b in rows]
-
-
-def hot_categories(session, period: Period, top: int, by: str = "volume") -> list[dict]:
-    """Key areas (重点领域): the top categories by volume; or, ``by="growth"``, the hot spots
-    rising fastest against the previous period (by the increase in tickets, then by volume)."""
+def hot_categories(session, period: Period, top: int, by: str = "volume", previous: Period | None = None) -> list[dict]:
+    """Key areas (重点领域): the top categories by tickets; or, ``by="growth"``, the hot spots
+    rising fastest against ``previous`` (by the increase in tickets, then by tickets).  Without
+    ``previous`` (its data incomplete: no comparison) there is no growth: ``previous`` and
+    ``growth`` are None and nothing is rising."""
     from .models import Category
 
     names = dict(session.execute(select(Category.code, Category.name)).all())
-    rows = category_volumes(session, period, period.previous())
+    now = category_volumes(session, period)
+    before = category_volumes(session, previous) if previous is not None else {}
+    rows = [(c, now.get(c, Volume()).tickets, before.get(c, Volume()).tickets) for c in sorted(set(now) | set(before))]
     if by == "growth":
+        if previous is None:
+            return []
         rows = [r for r in rows if r[1] > r[2]]
         rows.sort(key=lambda r: (-(r[1] - r[2]), -r[1], r[0]))
     else:
         rows = [r for r in rows if r[1] > 0]
         rows.sort(key=lambda r: (-r[1], -(r[1] - r[2]), r[0]))
-    return [{"code": c, "name": names.get(c, c), "volume": v, "previous": p,
-             "growth": None if p == 0 else (v - p) / p} for c, v, p in rows[:top]]
+    return [{"code": c, "name": names.get(c, c), "volume": v, "previous": p if previous is not None else None,
+             "growth": None if previous is None or p == 0 else (v - p) / p} for c, v, p in rows[:top]]
 
 
 def trend(session, period: Period, count: int, cfg: dict | None = None) -> list[PeriodMetrics]:

@@ -96,6 +96,43 @@ class TourismTriage(Strict):
         return self
 
 
+RepeatName = Literal["same_phone", "same_address_category"]
+Severity = Literal["敏感", "重大", "一般"]
+
+
+class SeverityRule(Strict):
+    """One 分级研判 rule (worker.grading): it matches when any of its criteria does."""
+    name: Annotated[str, Field(min_length=1, max_length=40)]
+    level: Severity
+    keywords: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    min_people: Annotated[int, Field(ge=1)] | None = None
+    min_amount_yuan: Annotated[int, Field(ge=1)] | None = None
+    repeat: list[RepeatName] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    urgent_kinds: list[Literal["policy", "livelihood", "safety"]] = Field(default_factory=list)
+
+
+class ClassRule(Strict):
+    name: str
+    class_: Literal["A", "B", "C"] = Field(alias="class")
+    repeat: RepeatName | None = None
+    widespread: bool = False
+
+
+class Grading(Strict):
+    daily_sheet_levels: list[Severity] = Field(default_factory=lambda: ["敏感", "重大"])
+    severity: list[SeverityRule] = Field(default_factory=list)
+    class_: list[ClassRule] = Field(default_factory=list, alias="class")
+
+    @model_validator(mode="after")
+    def _a_last_rule(self):
+        if self.severity and any(getattr(self.severity[-1], k) for k in (
+                "keywords", "min_people", "min_amount_yuan", "repeat", "categories", "urgent_kinds")):
+            raise ValueError("severity: the last rule needs no criteria (the default level, e.g. 一般), "
+                             "so that every ticket has a level")
+        return self
+
+
 class Metrics(Strict):
     requirement: Requirement = Field(default_factory=Requirement)
     bottom: Bottom = Field(default_factory=Bottom)
@@ -110,7 +147,7 @@ class Metrics(Strict):
     hot_categories: Count = 5
     typical_cases: Count = 3
     law_enforcement_codes: list[str] = Field(default_factory=list)
-    grading: dict[str, Any] = Field(default_factory=dict)
+    grading: Grading = Field(default_factory=Grading)
     rating: Rating = Field(default_factory=Rating)
     supervision: Supervision = Field(default_factory=Supervision)
     adjustments: list[Adjustment] = Field(default_factory=list)

@@ -192,6 +192,15 @@ def _pct(rate) -> str:
     return "—" if rate is None or rate.den == 0 else rate.pct()
 
 
+NO_DATA = "—（无数据）"
+
+
+def rate_text(rate) -> str:
+    """A rate with its fraction, as a sentence prints it: "97.61%（1021/1046）"; "—（无数据）" when
+    its denominator is 0 (never "0/0")."""
+    return NO_DATA if rate is None or rate.den == 0 else f"{rate.pct()}（{rate.num}/{rate.den}）"
+
+
 def _score(value) -> str:
     return "—" if value is None else f"{100 * value:.2f}"
 
@@ -222,7 +231,7 @@ def _cn_time(value) -> str:
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(
                       disabled_extensions=("txt",), default=True, default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=_pct, score=_score, change=_change, cn_date=_cn_date, cn_time=_cn_time, mask_phone=mask_phone, mask_name=mask_name,
+    env.filters.update(pct=_pct, rate_text=rate_text, score=_score, change=_change, cn_date=_cn_date, cn_time=_cn_time, mask_phone=mask_phone, mask_name=mask_name,
                        mask_text=mask_text)
     env.globals.update(SATISFACTION=SATISFACTION_WORDS,
                        REPLY_KINDS={"normal": "正常答复", "out_of_scope": "不在受理范围", "not_true": "情况不属实",

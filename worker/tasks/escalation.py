@@ -28,7 +28,7 @@ from ..metrics import Rate
 from ..models import SupervisionItem
 from ..notify import notify
 from ..periods import containing, parse_key
-from ..rendering import public_ticket, return_link
+from ..rendering import public_ticket, rate_text, return_link
 from ..times import chinese_date
 from .base import make_actors
 
@@ -43,7 +43,7 @@ def _week_row(r) -> dict:
     """A period of the failing run as the notice's table shows it."""
     rate = lambda v: v if isinstance(v, str) else Rate(*v)
     res, sat = rate(r.detail.get("resolution", [0, 0])), rate(r.detail.get("satisfaction", [0, 0]))
-    show = lambda x: x if isinstance(x, str) else f"{x.pct() if x.den else '—'}（{x.num}/{x.den}）"
+    show = lambda x: x if isinstance(x, str) else rate_text(x)
     return {"label": parse_key(r.period_key).label(), "resolution": show(res), "satisfaction": show(sat),
             "rank": r.detail.get("rank") or "—"}
 

@@ -15,7 +15,6 @@ from ..config import policy
 from ..detection import (
     counts_by_unit,
     fell_due_between,
-    grade,
     graded_new,
     late_returns,
     law_enforcement,
@@ -31,6 +30,7 @@ from ..detection import (
     widespread,
 )
 from ..documents import moment_of, pdf_name, store, unit_names
+from ..grading import grade, repeat_window
 from ..jobs import job
 from ..ladder import ladder_table
 from ..mail import Attachment
@@ -39,7 +39,11 @@ from ..metrics import (
     category_rates,
     comparison,
     compute,
+    data_coverage,
+    data_start,
     hot_categories,
+    incomparable,
+    period_volume,
     score,
     trend,
     unit_category_volumes,
@@ -110,9 +114,7 @@ def daily_sheet(ctx):
         horizon = as_of + timedelta(days=1)
     since = window_start(ctx)
     # Grade (敏感/重大/一般, A/B/C) the tickets of the repeat window, so repeats seen today count.
-    repeat = policy("metrics").get("repeat") or {}
-    window = max([int(r.get("days", 30)) for r in repeat.values()] or [30])
-    ctx.summary["graded"] = grade(s, as_of - timedelta(days=window), as_of)
+    ctx.summary["graded"] = grade(s, as_of - repeat_window(), as_of)
     names = unit_names(s)
     counts, totals = counts_by_unit(s, as_of, since, horizon)
     unit_rows = sorted(({"code": c, "name": names.get(c, c), **v} for c, v in counts.items() if any(v.values())),
@@ -320,14 +322,34 @@ def _streak_text(e: Escalation) -> str:
 def monthly_analysis(ctx):
     s, cfg = ctx.session, policy("metrics")
     months = trend(s, ctx.period, 6, cfg)
-    result, year_before = months[-1], compute(s, ctx.period.year_before(), cfg=cfg)
-    volume = result.volume
+    result, previous, year_before = months[-1], months[-2], compute(s, ctx.period.year_before(), cfg=cfg)
+    # DOMAIN.md "Partial periods": no comparison with a month whose data is incomplete (or none).
+    first = data_start(s)
+    cover = {m.period.key: data_coverage(s, m.period, first) for m in (*months, year_before)}
+    now = cover[ctx.period.key]
+    volumes = {m.period.key: period_volume(s, m.period) for m in (*months, year_before)}
+    why_not = {then: incomparable(now, cover[m.period.key], volumes[m.period.key].tickets, then)
+               for then, m in (("上月", previous), ("去年同期", year_before))}
+    volume = volumes[ctx.period.key]
+    changes = [_volume_change(volume.tickets, volumes[m.period.key].tickets, then)
+               for then, m in (("上月", previous), ("去年同期", year_before)) if not why_not[then]]
+    reasons = list(dict.fromkeys(r for r in why_not.values() if r))
+    if reasons:
+        changes.append("、".join(reasons) + ("，均不作比较" if len(reasons) > 1 else "，不作比较"))
     labels = [m.period.label()[5:] or m.period.label() for m in months]
-    # A month without any dispatch has no data (before the service ran): a gap, not a zero.
-    volume_chart = line_chart(labels, {"受理量（件）": [m.volume if any(u.dispatches for u in m.units) else None
-                                                   for m in months]})
-    rate_chart = line_chart(labels, {"满意率（%）": [m.total("dual_satisfaction").value for m in months],
-                                     "解决率（%）": [m.total("dual_resolution").value for m in months]}, percent=True)
+    # The trend charts show the months with complete data only (a gap, not a dip or a zero).
+    whole = [cover[m.period.key].complete and volumes[m.period.key].tickets > 0 for m in months]
+    volume_chart = line_chart(labels, {"交办工单（件）": [volumes[m.period.key].tickets if ok else None
+                                                    for m, ok in zip(months, whole, strict=True)]})
+    rate_chart = line_chart(labels, {"满意率（%）": [m.total("dual_satisfaction").value if ok else None
+                                                  for m, ok in zip(months, whole, strict=True)],
+                                     "解决率（%）": [m.total("dual_resolution").value if ok else None
+                                                  for m, ok in zip(months, whole, strict=True)]}, percent=True)
+    left_out = [label for label, ok in zip(labels, whole, strict=True) if not ok]
+    trend_note = (f"趋势图只列数据完整的月份，{'、'.join(left_out)}数据不完整或无数据，不列"
+                  + (f"（系统数据自{first.year}年{first.month}月{first.day}日起）" if first else "") + "。") if left_out else ""
+    comparison_note = "；".join(f"{r}，{'环比' if then == '上月' else '同比'}不作比较"
+                               for then, r in why_not.items() if r)
     scored = result.ranked
     score_chart = bar_chart([u.unit_name.removeprefix("区") for u in scored], [u.score for u in scored])
     names = unit_names(s)
@@ -341,6 +363,8 @@ def monthly_analysis(ctx):
                     matter=(f"来电人{mask_phone(m['caller_phone'])}反复来电" if m["kind"] == "caller" else
                             f"{mask_text(m['address'])}·{categories.get(m['category_code'], m['category_code'])}"))
                for m in repeat_ledger(s, ctx.period.end_at, cfg)]
+    hot_previous = None if why_not["上月"] else ctx.period.previous()
+    top = int(cfg.get("hot_categories", 5))
     title = "12345热线工作月度分析"
     label = ctx.period.label()
     _doc, pdf = store(ctx, kind="monthly_analysis", scope=ctx.period.key, title=title, numbered=True,
@@ -348,18 +372,20 @@ def monthly_analysis(ctx):
                      unranked=[u for u in result.unranked if u.volume or u.dispatches],
                      publicly_exposed=publicly_exposed, letters=letters,
                      adjusted=[u for u in result.ranked + result.unranked if u.adjustments], repeats=repeats,
-                     volume=volume, volume_change=_volume_change(volume, months[-2].volume, "上月"),
-                     volume_change_year=_volume_change(volume, year_before.volume, "去年同期"),
-                     comparison=comparison(result, months[-2], year_before),
+                     volume=volume, volume_change="，".join(changes), coverage_note=now.note(),
+                     comparison=comparison(result, None if why_not["上月"] else previous,
+                                           None if why_not["去年同期"] else year_before,
+                                           {k: v.tickets for k, v in volumes.items()}),
+                     comparison_note=comparison_note, trend_note=trend_note, hot_compared=hot_previous is not None,
                      satisfaction=result.total("dual_satisfaction"), resolution=result.total("dual_resolution"), overdue=result.total("overdue"), redo=result.total("redo"),
-                     returns=result.total("returns"), hot=hot_categories(s, ctx.period, int(cfg.get("hot_categories", 5))),
-                     rising=hot_categories(s, ctx.period, int(cfg.get("hot_categories", 5)), by="growth"),
+                     returns=result.total("returns"), hot=hot_categories(s, ctx.period, top, previous=hot_previous),
+                     rising=hot_categories(s, ctx.period, top, by="growth", previous=hot_previous),
                      widespread=widespread(s, ctx.period, cfg)[:5], exposed=result.failing,
                      volume_chart=volume_chart, rate_chart=rate_chart, score_chart=score_chart)
     notify(ctx, kind="monthly_analysis", groups=_recipients(ctx, ["hotline_center", "principal_leader"]),
            subject=f"【月分析】{label}12345热线工作分析", lines=[f"现将{label}12345热线工作分析报告发送给您。"],
            attachments=[Attachment(pdf_name(title, label), pdf)])
-    ctx.summary.update(volume=volume, exposed=[u.unit_code for u in result.failing])
+    ctx.summary.update(volume=volume.tickets, dispatches=volume.dispatches, exposed=[u.unit_code for u in result.failing])
 
 
 @job("monthly_summary", period="month", family="reports")
@@ -376,7 +402,8 @@ def monthly_summary(ctx):
     title = f"全区政务服务热线专题调度会议材料（{label}）"
     _doc, pdf = store(ctx, kind="monthly_summary", scope=ctx.period.key, title=title, numbered=True,
                       template="documents/monthly_summary.html", period_label=label, ranked=result.ranked,
-                      volume=result.volume, satisfaction=result.total("dual_satisfaction"),
+                      volume=period_volume(s, ctx.period), coverage_note=data_coverage(s, ctx.period).note(),
+                      satisfaction=result.total("dual_satisfaction"),
                       resolution=result.total("dual_resolution"), overdue=result.total("overdue"),
                       requirement=result.requirement, speakers=speakers,
                       escalations=escalations_reported(s, ctx.period, names,
@@ -395,13 +422,11 @@ def monthly_summary(ctx):
     ctx.summary.update(speakers=[u.unit_code for u in speakers])
 
 
-def _volume_change(volume: int, before: int, then: str) -> str:
-    """"较上月增加 50 件（+4.7%）"; no volume then means no data then (before the service ran)."""
-    if before == 0:
-        return f"{then}无可比数据"
-    if volume == before:
+def _volume_change(now: int, before: int, then: str) -> str:
+    """"较上月增加 50 件（+4.7%）": tickets against a period whose data is complete (``incomparable``)."""
+    if now == before:
         return f"与{then}持平"
-    return f"较{then}{'增加' if volume > before else '减少'} {abs(volume - before)} 件（{100 * (volume - before) / before:+.1f}%）"
+    return f"较{then}{'增加' if now > before else '减少'} {abs(now - before)} 件（{100 * (now - before) / before:+.1f}%）"
 
 
 def _law_report(ctx, kind: str, title: str):
@@ -415,7 +440,8 @@ def _law_report(ctx, kind: str, title: str):
     codes = law_codes(s)
     names = dict(s.execute(select(Category.code, Category.name)).all())
     categories = [dict(c, name=names.get(c["code"], c["code"])) for c in category_rates(s, p, codes)]
-    categories.sort(key=lambda c: (-c["volume"], c["code"]))
+    categories.sort(key=lambda c: (-c["tickets"], c["code"]))
+    volume = period_volume(s, p, codes)
     law = compute(s, p, cfg=cfg, categories=codes)
     rating = cfg.get("rating") or {}
     weights = rating.get("weights") or {"timeliness_rate": 0.2, "resolution_rate": 0.4, "satisfaction_rate": 0.4}
@@ -440,9 +466,9 @@ def _law_report(ctx, kind: str, title: str):
                       unit_names=[units.get(u, u) for u in r["units"]], address=mask_text(r["address"]))
                  for r in recurring_problems(s, p, codes, recurring_count)]
     label = p.label()
-    chart = bar_chart([c["name"] for c in categories[:12]], [c["volume"] for c in categories[:12]], percent=False)
+    chart = bar_chart([c["name"] for c in categories[:12]], [c["tickets"] for c in categories[:12]], percent=False)
     _doc, pdf = store(ctx, kind=kind, scope=p.key, title=title, template="documents/law_report.html", numbered=False,
-                      period_label=label, total=law.volume, codes=sorted(codes),
+                      period_label=label, volume=volume, codes=sorted(codes), coverage_note=data_coverage(s, p).note(),
                       satisfaction=law.total("satisfaction"), resolution=law.total("resolution"),
                       timeliness=law.total("timeliness"), categories=categories, ratings=ratings,
                       rating={g: float(rating.get(g, 0)) for g in ("A", "B", "C")}, weights=weights, category_chart=chart,
@@ -450,7 +476,7 @@ def _law_report(ctx, kind: str, title: str):
     notify(ctx, kind=kind, groups=_recipients(ctx, ["justice_bureau", "hotline_center"]),
            subject=f"【执法监督分析】{label}12345热线涉行政执法工单分析", lines=[f"现将{label}涉行政执法工单分析报告发送给您。"],
            attachments=[Attachment(pdf_name(title, label), pdf)])
-    ctx.summary.update(tickets=law.volume, ratings={r["unit_name"]: r["grade"] for r in ratings})
+    ctx.summary.update(tickets=volume.tickets, dispatches=volume.dispatches, ratings={r["unit_name"]: r["grade"] for r in ratings})
 
 
 @job("monthly_law_report", period="month", family="reports")

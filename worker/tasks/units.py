@@ -11,7 +11,7 @@ from ..documents import moment_of, pdf_name, store, unit_names
 from ..jobs import job
 from ..ladder import describe, ladder_at
 from ..mail import Attachment
-from ..metrics import compute
+from ..metrics import compute, data_coverage, incomparable
 from ..models import Oversight, Person, Ticket, TicketEvent
 from ..notify import notify
 from ..rendering import mask_text
@@ -89,6 +89,11 @@ def leader_digest(ctx):
     names = unit_names(s)
     cfg = policy("metrics")
     now, before = compute(s, ctx.period, cfg=cfg).by_code(), compute(s, ctx.period.previous(), cfg=cfg).by_code()
+    # DOMAIN.md "Partial periods": no week-on-week change against a week whose data is incomplete.
+    why_not = incomparable(data_coverage(s, ctx.period), data_coverage(s, ctx.period.previous()),
+                           sum(u.dispatches for u in before.values()), "上周")
+    if why_not:
+        before = {}
     ranked = sum(1 for u in now.values() if u.rank)
 
     letters: dict[str, list] = {}
@@ -117,7 +122,8 @@ def leader_digest(ctx):
                          "overdue": m.overdue,
                          "ladder": "—" if not (st and st.active) else
                          f"{describe(st)['tier'] if st.tier else '尚未启动问责'}\n连续{describe(st)['streak']}",
-                         "letters": f"{sum(1 for e in open_letters if e.state == 'overdue')}/{len(open_letters)}"})
+                         "letters": f"{sum(1 for e in open_letters if e.state == 'overdue')}/{len(open_letters)}"
+                         if open_letters else "—"})
             if st and st.next_week:
                 warned.append(f"{names.get(code, code)}已连续{st.weekly_streak}周“双率”未达标，下周仍未达标将启动"
                               f"“{st.next_week.label}”")
@@ -126,7 +132,7 @@ def leader_digest(ctx):
         _doc, pdf = store(ctx, kind="leader_digest", scope=f"{ctx.period.key}:{leader.id}", title=title,
                          template="documents/leader_digest.html", period_label=label,
                          leader=f"{leader.name}{leader.title or '同志'}",
-                         rows=rows, warned=warned)
+                         rows=rows, warned=warned, trend_note=f"{why_not}，满意率不作环比。" if why_not else "")
         notify(ctx, kind="leader_digest", scope=str(leader.id), people=[leader], groups=[],
                subject=f"【分管单位周报】{label}分管单位“双率”及督办情况",
                lines=[f"现将{label}您分管的 {len(rows)} 个单位12345热线工作情况报送您。"] + warned,

@@ -1,0 +1,141 @@
+"""分级研判 (seed 003): every ticket's severity (敏感 / 重大 / 一般) and class (A 普遍性, B 反复性,
+C 典型性) by the rules of ``grading`` in config/metrics.yaml, as UPDATEs over the tickets received
+in a window, as of a moment.
+
+Severity goes by what a ticket says and how often its matter recurs, never by its category alone:
+the first rule that matches wins, a rule matching when any of its criteria does —
+
+- ``keywords``: the content names one of them;
+- ``min_people``: the content states at least that many people (「30名」「十几户」: a number, or
+  十/百/千 in words, before 名、人、户、家 or 位; 人民币 is not people);
+- ``min_amount_yuan``: the content states at least that many yuan (「12万元」「3000元」「欠款30万」
+  「上百万」: a number, or 十/百/千 in words, with 万 or 亿, or followed by 元);
+- ``repeat``: the ticket belongs to a repeated matter of ``repeat`` (same caller, or same address
+  and 事项编码, ``count`` times within ``days``) as of the moment;
+- ``categories`` / ``urgent_kinds``: by the directory (available; not used by the shipped rules).
+
+Each ticket keeps the rule and what matched (「安全风险（泄漏）」「涉及人数众多（30名）」) in
+``grade_rule``: the daily sheet prints it as 研判依据.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, literal, or_, select, tuple_, update
+
+from .config import policy
+from .models import Ticket
+
+_NUMBER = r"(\d+(?:\.\d+)?|[十百千])"
+_WORDS = {"十": 10, "百": 100, "千": 1000}
+_UNITS = {"万": 10_000, "亿": 100_000_000}
+PEOPLE = re.compile(_NUMBER + r"[余多来几]?(名|人(?!民)|户|家|位)")
+AMOUNT = re.compile(_NUMBER + r"[余多]?([万亿])?[余多]?(元)?")
+# The same shapes for the database to pick the few tickets worth reading (POSIX and Python alike).
+_PEOPLE_SQL = "[0-9０-９十百千][余多来几]?(名|人|户|家|位)"
+_AMOUNT_SQL = "[0-9０-９十百千][余多]?(万|亿|元)"
+
+
+def _number(text: str) -> float:
+    return float(_WORDS[text]) if text in _WORDS else float(text)
+
+
+def people(content: str | None) -> tuple[float, str] | None:
+    """The largest number of people the content states, with the words stating it."""
+    found = [(_number(m.group(1)), m.group(0)) for m in PEOPLE.finditer(content or "")]
+    return max(found, key=lambda f: f[0]) if found else None
+
+
+def amount_yuan(content: str | None) -> tuple[float, str] | None:
+    """The largest sum of money (yuan) the content states, with the words stating it."""
+    found = [(_number(m.group(1)) * _UNITS.get(m.group(2) or "", 1), m.group(0))
+             for m in AMOUNT.finditer(content or "") if m.group(2) or m.group(3)]
+    return max(found, key=lambda f: f[0]) if found else None
+
+
+def grade(session, since: datetime, as_of: datetime, cfg: dict | None = None) -> int:
+    """Grade the tickets received in [since, as_of] as of ``as_of``: the lowest-priority rule first,
+    so that the first matching rule (and within it the first matching criterion) has the last word.
+    Returns the largest number of tickets one rule matched."""
+    from .detection import repeat_rule, repeated_callers, repeated_places, widespread
+    from .periods import containing
+
+    cfg = cfg or policy("metrics")
+    rules = cfg.get("grading") or {}
+    repeat_cfg = cfg.get("repeat") or {}
+    scope = and_(Ticket.received_at >= since, Ticket.received_at <= as_of)
+
+    def repeated(name: str):
+        count, days = repeat_rule(repeat_cfg, name)
+        if name == "same_phone":
+            phones = [r["caller_phone"] for r in repeated_callers(session, as_of, count, days)]
+            return Ticket.caller_phone.in_(phones), f"同一来电人{days}日内来电{count}次以上"
+        places = [(p["address"], p["category_code"]) for p in repeated_places(session, as_of, count, days)]
+        return (tuple_(Ticket.address, Ticket.category_code).in_(places) if places else literal(False),
+                f"同一地址同类事项{days}日内{count}次以上")
+
+    def stated(find, pattern: str, least: int):
+        """The tickets whose content states at least ``least``: the database picks those stating any
+        number of the kind, Python reads the number."""
+        ids, basis = [], {}
+        for ticket_id, content in session.execute(select(Ticket.id, Ticket.content)
+                                                  .where(scope, Ticket.content.regexp_match(pattern))):
+            hit = find(content)
+            if hit and hit[0] >= least:
+                ids.append(ticket_id)
+                basis[ticket_id] = hit[1]
+        return ids, basis
+
+    touched = 0
+
+    def apply(cond, level: str, rule_text):
+        nonlocal touched
+        res = session.execute(update(Ticket).where(scope, cond).values(severity=level, grade_rule=rule_text)
+                              .execution_options(synchronize_session=False))
+        touched = max(touched, res.rowcount or 0)
+
+    for rule in reversed(rules.get("severity") or []):
+        name, level = rule["name"], rule["level"]
+        criteria = [k for k in ("keywords", "min_people", "min_amount_yuan", "repeat", "categories", "urgent_kinds")
+                    if rule.get(k)]
+        if not criteria:
+            apply(literal(True), level, literal(name))
+        for key in reversed(criteria):
+            value = rule[key]
+            if key == "keywords":
+                hits = [(Ticket.content.contains(k, autoescape=True), f"{name}（{k}）") for k in value]
+                apply(or_(*(c for c, _ in hits)), level, case(*hits, else_=literal(name)))
+            elif key in ("min_people", "min_amount_yuan"):
+                find, pattern = (people, _PEOPLE_SQL) if key == "min_people" else (amount_yuan, _AMOUNT_SQL)
+                ids, basis = stated(find, pattern, int(value))
+                for chunk in range(0, len(ids), 5000):
+                    part = ids[chunk:chunk + 5000]
+                    apply(Ticket.id.in_(part), level,
+                          case(*[(Ticket.id == i, f"{name}（{basis[i]}）") for i in part], else_=literal(name)))
+            elif key == "repeat":
+                for repeat_name in reversed(value):
+                    cond, text = repeated(repeat_name)
+                    apply(cond, level, literal(f"{name}（{text}）"))
+            elif key == "categories":
+                apply(or_(*[Ticket.category_code.startswith(str(c), autoescape=True) for c in value]), level,
+                      literal(name))
+            else:
+                apply(Ticket.urgent_kind.in_(value), level, literal(name))
+
+    for rule in reversed(rules.get("class") or []):
+        cond = literal(True)
+        if rule.get("repeat"):
+            cond, _text = repeated(rule["repeat"])
+        elif rule.get("widespread"):
+            cond = Ticket.category_code.in_([w["code"] for w in widespread(session, containing("week", as_of), cfg)])
+        session.execute(update(Ticket).where(scope, cond).values(grade_class=rule["class"])
+                        .execution_options(synchronize_session=False))
+    return touched
+
+
+def repeat_window(cfg: dict | None = None) -> timedelta:
+    """How far back the daily grading reaches: the longest ``repeat`` window, so that a matter
+    becoming repeated today grades its earlier tickets too."""
+    repeat = (cfg or policy("metrics")).get("repeat") or {}
+    return timedelta(days=max([int(r.get("days", 30)) for r in repeat.values()] or [30]))
