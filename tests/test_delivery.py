@@ -92,7 +92,12 @@ def test_a_recipient_refused_for_good_fails_that_message_and_the_batch_goes_on(s
     with session_scope() as s:
         states = dict(s.execute(select(OutboxMessage.recipient_email, OutboxMessage.state)).all())
     assert states.pop(refused) == "failed" and set(states.values()) == {"sent"}
-    assert len(smtp.messages) == len(rows) - 1
+    letters = [m for _, m in smtp.messages if not str(m["Subject"]).startswith("【告警】")]
+    assert len(letters) == len(rows) - 1
+    # The owners are told, by an alert the same pass sends: the refused address and the reply.
+    alerts = [(to, m) for to, m in smtp.messages if str(m["Subject"]).startswith("【告警】邮件被邮件服务器永久拒收")]
+    assert [to for to, _ in alerts] == [["ops@example.gov.cn"]]
+    assert refused in alerts[0][1].get_body(("plain",)).get_content()
     figures("faults injected")
     figures("faults survived")
 
