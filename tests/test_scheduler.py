@@ -342,7 +342,7 @@ def _three_schedulers(tmp_path, redis_url, figures, rounds: int):
     started = now_local()
     try:
         def leader_pid():
-            for _ in range(50):
+            for _ in range(300):   # three cold processes start slowly on a busy machine
                 token = client.get(key)
                 if token:
                     return int(token.decode().split(":")[1])
@@ -386,7 +386,7 @@ def _three_schedulers(tmp_path, redis_url, figures, rounds: int):
         expected.append(t)
         t += timedelta(seconds=2)
     assert slots == expected                                  # no gap through both handovers
-    assert slots[0] - started < timedelta(seconds=15) and ended - slots[-1] < timedelta(seconds=8)
+    assert slots[0] - started < timedelta(seconds=30) and ended - slots[-1] < timedelta(seconds=8)   # cold starts, busy machine
     assert len(slots) >= 5 * rounds
     assert {st for _, st in rows} == {"succeeded"}
     figures("faults injected", 2 * rounds)                   # active scheduler SIGKILLed, next one SIGSTOPped

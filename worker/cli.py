@@ -21,7 +21,7 @@ def _calendar(path: str | None = None):
     from .calendar import load_calendar
 
     try:
-        return load_calendar(path)
+        return load_calendar(path, strict=True)
     except ConfigError as exc:
         fail(str(exc), 2)
 
@@ -1156,7 +1156,7 @@ def doctor(today):
                    "apt-get install fonts-noto-cjk fonts-arphic-ukai, or map the role to an installed face in "
                    "config/documents.yaml (fonts:); documents would otherwise show empty boxes")
     try:
-        cal = load_calendar()
+        cal = load_calendar(strict=True)
         start = date.fromisoformat(today) if today else date.today()
         missing = sorted({(start + timedelta(days=d)).year for d in range(61)} - {c.year for c in cal.coverage()})
         if missing:
