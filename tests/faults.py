@@ -19,7 +19,8 @@ from worker.models import OutboxMessage, Run
 
 def observe(fault: str, *, lost: int, doubled: int, stuck: int, **seen) -> dict:
     """Record one fault's counts (appended to ``$HOTLINE_FAULT_REPORT`` when set); returns them."""
-    record = {"fault": fault, "lost": lost, "doubled": doubled, "stuck": stuck, **seen}
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    record = {"fault": fault, "lost": lost, "doubled": doubled, "stuck": stuck, "test": test, **seen}
     path = os.environ.get("HOTLINE_FAULT_REPORT")
     if path:
         with open(path, "a", encoding="utf-8") as fh:

@@ -124,11 +124,11 @@ def test_doctor_reports_workers_scheduler_queue_outbox_and_failures(sqlite_db, r
         assert "[FAIL] queue: 1 run(s) queued, the oldest for 60 min" in out
         assert "[FAIL] runs: 1 failed in the last day" in out and "law_push y: RuntimeError: boom" in out
         client.set(f"{namespace}:workers:host:123", "now", ex=30)
-        client.set(f"{namespace}:scheduler:leader", "host:456:abc", ex=30)
+        client.set(f"{namespace}:scheduler:leader", "host:456:abc|0123456789ab", ex=30)
         client.set(f"{namespace}:scheduler:last_tick", f"{now_local():%Y-%m-%d %H:%M:%S}|host:456:abc", ex=30)
         out = CliRunner().invoke(main, ["doctor", "--today", "2026-11-01"]).output
         assert "[ok  ] workers: 1 live: host:123" in out
-        assert "[ok  ] scheduler: lease held by host:456:abc; last tick" in out
+        assert "[ok  ] scheduler: lease held by host:456:abc (schedules 0123456789ab); last tick" in out
     finally:
         for key in client.scan_iter(f"{namespace}:*"):
             client.delete(key)

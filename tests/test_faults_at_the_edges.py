@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 
 from tests.conftest import SMTPSink, free_port
 from tests.faults import at_relay, mail_counts, observe, outbox_rows, slot_counts
+from tests.test_reliability import _quiet
 from worker.cli import main
 from worker.config import PROJECT_ROOT, load_settings
 from worker.db import session_factory, session_scope
@@ -99,6 +100,9 @@ POISON = ["张三@example.gov.cn",                                   # a non-ASC
 def test_poison_addresses_fail_with_their_reason_and_the_batch_goes_on(sqlite_db, relay):
     good = ["head.d04@example.gov.cn", "li@例子.中国"]   # the IDN one is sent under its ASCII name
     ids = queue([good[0], *POISON, good[1]])
+    preview = CliRunner().invoke(main, ["outbox", "send", "--dry-run"])
+    assert preview.exit_code == 0 and "preview: 2 message(s) written" in preview.output
+    assert preview.output.count("would fail: ") == len(POISON)
     res = CliRunner().invoke(main, ["outbox", "send"])
     rows = {r.id: r for r in outbox_rows()}
     letters = [rows[i] for i in ids]
@@ -238,66 +242,6 @@ def test_a_relay_slower_than_the_reclaim_window_never_gets_a_message_twice(sqlit
 
 
 # -- PostgreSQL sessions ------------------------------------------------------------------------
-@pytest.mark.postgres
-def test_a_frozen_holder_of_row_locks_is_cut_off_and_the_takeover_proceeds(postgres_db, history, monkeypatch):
-    """Attempt 1 freezes after its work, before committing: it holds the locks of the rows it wrote.
-    Attempt 2 takes the run over and must not wait for it (the server ends the frozen session,
-    idle in its transaction); attempt 1, resumed, commits nothing."""
-    from worker import db, runs, tasks  # noqa: F401 — registers the jobs
-    from worker.jobs import JOBS, execute
-    from worker.models import Document
-
-    monkeypatch.setenv("HOTLINE_PG_IDLE_IN_TRANSACTION_TIMEOUT", "6s")
-    db.get_engine.cache_clear()
-    history.ticket("F1", "2026-11-09 08:00").dispatch("2026-11-09 09:00", "D20")
-    history.store()
-    with session_scope() as s:
-        run = runs.create(s, schedule="manual:daily_sheet", nominal_at=datetime(2026, 11, 13, 8, 30), job="daily_sheet",
-                          period_key="2026-11-13", params={"as_of": "2026-11-13 08:30:00"})
-        s.commit()
-        run_id = run.id
-    spec = JOBS["daily_sheet"]
-    real, frozen, resume = spec.fn, threading.Event(), threading.Event()
-
-    def job(ctx):
-        out = real(ctx)
-        if not frozen.is_set():
-            frozen.set()
-            resume.wait(120)
-        return out
-
-    monkeypatch.setattr(spec, "fn", job)
-    results = {}
-    first = threading.Thread(target=lambda: results.setdefault("first", _quiet(execute, run_id)))
-    first.start()
-    assert frozen.wait(60)
-    with session_scope() as s:
-        s.execute(text("update runs set heartbeat_at = heartbeat_at - interval '10 minutes' where id = :i"), {"i": run_id})
-    second = threading.Thread(target=lambda: results.setdefault("second", _quiet(execute, run_id)))
-    second.start()
-    second.join(45)                        # attempt 1 is still frozen meanwhile
-    taken_over = not second.is_alive()
-    resume.set()
-    first.join(60)
-    second.join(60)
-    with session_scope() as s:
-        run = s.get(Run, run_id)
-        documents = s.scalar(select(func.count()).select_from(Document))
-    letters = outbox_rows()
-    observe("worker frozen holding row locks (PostgreSQL)", lost=int(run.state != "succeeded"),
-            doubled=max(0, documents - 1) + max(0, len(letters) - 1), stuck=int(not taken_over))
-    assert taken_over, "attempt 2 waited for the frozen attempt's locks"
-    assert (results["second"], results["first"]) == ("succeeded", "superseded")
-    assert (run.state, run.attempts, documents, len(letters)) == ("succeeded", 2, 1, 1)
-
-
-def _quiet(fn, *args):
-    try:
-        return fn(*args)
-    except Exception as exc:  # noqa: BLE001
-        return f"raised {exc!r}"
-
-
 @pytest.mark.postgres
 def test_a_statement_behind_a_frozen_lock_gives_up_and_the_scheduler_pass_goes_on(postgres_db, tmp_path, monkeypatch):
     """A frozen session holds a running run's row lock: the scheduler's sweep, which updates that

@@ -254,8 +254,13 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
         with session_factory() as session:
             for row in session.scalars(select(OutboxMessage).where(_due(now_local(), stale_after))
                                        .order_by(OutboxMessage.id).limit(limit)):
-                write_atomically(folder / f"{row.id:06d}-{row.kind}.eml",
-                                 bytes(build(session, row, smtp["sender"], smtp["sender_name"])))
+                try:
+                    smtp_address(row.recipient_email)
+                    data = bytes(build(session, row, smtp["sender"], smtp["sender_name"]))
+                except Exception as exc:  # noqa: BLE001 — what the send would fail, the preview names
+                    report.refusals.append(f"{row.recipient_email!r}: cannot be sent: {exc}")
+                    continue
+                write_atomically(folder / f"{row.id:06d}-{row.kind}.eml", data)
                 report.written += 1
         return report
     smtp_address(smtp["sender"])   # a sender SMTP cannot carry is the configuration's fault: no message is claimed
