@@ -263,7 +263,7 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
                 write_atomically(folder / f"{row.id:06d}-{row.kind}.eml", data)
                 report.written += 1
         return report
-    smtp_address(smtp["sender"])   # a sender SMTP cannot carry is the configuration's fault: no message is claimed
+    sender = smtp_address(smtp["sender"])   # one SMTP cannot carry is the configuration's fault: nothing is claimed
     owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     relay = None if not smtp.get("host") else Relay(smtp, transaction_deadline(smtp, stale_after))
     skip = set()
@@ -294,14 +294,15 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
                     data = msg.as_bytes(policy=SMTP_POLICY)   # CRLF, as it goes on the wire
                 except Exception as exc:  # noqa: BLE001 — this message can never be built: fail it, go on
                     msg = None
-                    reason = str(exc) if isinstance(exc, Undeliverable) else f"cannot be built: {type(exc).__name__}: {exc}"
+                    reason = (f"cannot be sent: {exc}" if isinstance(exc, Undeliverable)
+                              else f"cannot be built: {type(exc).__name__}: {exc}")
                 session.rollback()   # nothing of the database is held across the network
             if msg is None:
-                fail(row_id, email_to, kind, f"cannot be sent: {reason}")
+                fail(row_id, email_to, kind, reason)
                 continue
             if relay is None:
                 try:
-                    write_atomically(outbox_dir / f"{row_id:06d}-{kind}.eml", data)
+                    write_atomically(outbox_dir / f"{row_id:06d}-{kind}.eml", bytes(msg))   # a file: LF lines
                 except OSError as exc:   # a full disk: the message waits, no file under its name
                     defer(row_id, attempts, f"could not write the .eml file to {outbox_dir}: {exc}")
                     break
@@ -310,7 +311,7 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
                 report.written += 1
                 continue
             try:
-                code, text = relay.send(data, smtp_address(smtp["sender"]), smtp_address(email_to))
+                code, text = relay.send(data, sender, smtp_address(email_to))
             except Undeliverable as exc:
                 fail(row_id, email_to, kind, f"cannot be sent: {exc}")
                 continue
