@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from tests.faults import mail_counts, observe, outbox_rows
 from worker.cli import main
 from worker.db import session_factory, session_scope
 from worker.models import Document, OutboxMessage, Run
@@ -88,11 +89,21 @@ def test_a_recipient_refused_for_good_fails_that_message_and_the_batch_goes_on(s
         refused = rows[0].recipient_email
     smtp.refuse_rcpt = {refused: f"550 5.1.1 <{refused}>: mailbox unavailable"}
     res = cli("outbox", "send")
+    letters = [r for r in outbox_rows() if r.kind != "alert"]
+    counts = mail_counts(smtp.messages, {r.message_id for r in letters if r.recipient_email != refused})
+    counts["lost"] += sum(1 for r in letters if r.recipient_email == refused and r.state != "failed")
+    observe("one recipient refused for good (550)", **counts)
+    assert counts == {"lost": 0, "doubled": 0, "stuck": 0}
     assert res.exit_code == 1 and f"refused: {refused}: 550 5.1.1" in res.output
     with session_scope() as s:
         states = dict(s.execute(select(OutboxMessage.recipient_email, OutboxMessage.state)).all())
     assert states.pop(refused) == "failed" and set(states.values()) == {"sent"}
-    assert len(smtp.messages) == len(rows) - 1
+    letters = [m for _, m in smtp.messages if not str(m["Subject"]).startswith("【告警】")]
+    assert len(letters) == len(rows) - 1
+    # The owners are told, by an alert the same pass sends: the refused address and the reply.
+    alerts = [(to, m) for to, m in smtp.messages if str(m["Subject"]).startswith("【告警】邮件被邮件服务器永久拒收")]
+    assert [to for to, _ in alerts] == [["ops@example.gov.cn"]]
+    assert refused in alerts[0][1].get_body(("plain",)).get_content()
     figures("faults injected")
     figures("faults survived")
 
@@ -117,6 +128,9 @@ def test_a_relay_that_never_answers_times_out_without_locking_the_database(sqlit
     assert time.monotonic() - started < 1.5
     sender.join(30)
     silent.close()
+    rows = outbox_rows()
+    observe("relay accepts TCP and never answers", lost=sum(1 for r in rows if r.state not in ("pending", "sent")),
+            doubled=0, stuck=sum(1 for r in rows if r.state == "sending") + int(sender.is_alive()))
     assert not sender.is_alive() and time.monotonic() - started < 10
     assert "deferred 1" in done["res"].output
     with session_scope() as s:
@@ -148,6 +162,7 @@ def test_two_overlapping_senders_deliver_each_message_once(postgres_db, history,
     for t in threads:
         t.join(60)
     ids = smtp_slow.by_id()
+    observe("two senders overlapping (PostgreSQL)", **mail_counts(smtp.messages, {r.message_id for r in outbox_rows()}))
     assert sum(r.sent for r in reports) == expected and all(r.sent for r in reports)   # both worked
     assert len(ids) == expected and set(ids.values()) == {1}
     figures("messages expected", expected)

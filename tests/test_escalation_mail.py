@@ -141,11 +141,14 @@ def test_permanent_refusal_is_failed_then_retried(failing_unit, smtp, figures):
     weekly(date(2026, 11, 9))
     smtp.refuse = ["550 5.1.1 mailbox unavailable"]
     res = CliRunner().invoke(main, ["outbox", "send"])
-    assert res.exit_code == 1 and "sent 2" in res.output and "failed 1" in res.output   # the batch went on
+    # The batch went on: the two other letters, and the owners' alert about the refused one.
+    assert res.exit_code == 1 and "sent 3" in res.output and "failed 1" in res.output
     assert "refused: " in res.output and "550 5.1.1 mailbox unavailable" in res.output
+    assert [to for to, m in smtp.messages if str(m["Subject"]).startswith("【告警】")] == [["ops@example.gov.cn"]]
     res = run("outbox")
     assert "failed" in res.output and "550 5.1.1 mailbox unavailable" in res.output
     run("outbox", "retry")
+    smtp.messages = [(to, m) for to, m in smtp.messages if not str(m["Subject"]).startswith("【告警】")]
     assert len(smtp.messages) == 3 and set(smtp.by_id().values()) == {1}
     figures("faults injected")                   # 550 refusal
     figures("faults survived")

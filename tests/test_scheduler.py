@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from tests.faults import observe, slot_counts
 from worker.cli import main
 from worker.config import PROJECT_ROOT
 from worker.db import session_scope
@@ -342,7 +343,7 @@ def _three_schedulers(tmp_path, redis_url, figures, rounds: int):
     started = now_local()
     try:
         def leader_pid():
-            for _ in range(50):
+            for _ in range(300):   # three cold processes start slowly on a busy machine
                 token = client.get(key)
                 if token:
                     return int(token.decode().split(":")[1])
@@ -379,14 +380,16 @@ def _three_schedulers(tmp_path, redis_url, figures, rounds: int):
         dupes = s.scalar(select(func.count()).select_from(select(Run.nominal_at).where(Run.schedule == "tick")
                          .group_by(Run.nominal_at).having(func.count() > 1).subquery()))
     slots = [t for t, _ in rows]
-    assert dupes == 0
     expected = []
-    t = slots[0]
-    while t <= slots[-1]:
+    t = slots[0] if slots else started
+    while slots and t <= slots[-1]:
         expected.append(t)
         t += timedelta(seconds=2)
+    observe(f"active scheduler SIGKILLed, the next SIGSTOPped ({rounds} round{'s' * (rounds > 1)})",
+            lost=len(set(expected) - set(slots)), doubled=dupes, stuck=sum(1 for _, st in rows if st != "succeeded"))
+    assert dupes == 0
     assert slots == expected                                  # no gap through both handovers
-    assert slots[0] - started < timedelta(seconds=15) and ended - slots[-1] < timedelta(seconds=8)
+    assert slots[0] - started < timedelta(seconds=30) and ended - slots[-1] < timedelta(seconds=8)   # cold starts, busy machine
     assert len(slots) >= 5 * rounds
     assert {st for _, st in rows} == {"succeeded"}
     figures("faults injected", 2 * rounds)                   # active scheduler SIGKILLed, next one SIGSTOPped
@@ -442,7 +445,9 @@ def test_redis_restarted_while_schedulers_run(sqlite_db, env, tmp_path, figures)
     proc_env = dict(os.environ, HOTLINE_SCHEDULES=str(path), REDIS_URL=url)
     procs = [_spawn(proc_env) for _ in range(2)]
     try:
-        time.sleep(6)
+        deadline = time.monotonic() + 60           # cold starts are slow on a busy machine: wait for firing
+        while time.monotonic() < deadline and len(ledger()) < 3:
+            time.sleep(0.2)
         server_proc.kill()
         server_proc.wait()
         time.sleep(4)                       # no replica can hold the lease: nothing fires
@@ -457,6 +462,9 @@ def test_redis_restarted_while_schedulers_run(sqlite_db, env, tmp_path, figures)
     with session_scope() as s:
         slots = s.scalars(select(Run.nominal_at).where(Run.schedule == "tick").order_by(Run.nominal_at)).all()
         states = set(s.scalars(select(Run.state).where(Run.schedule == "tick")))
+    gaps = sum(int((b - a) / timedelta(seconds=2)) - 1 for a, b in itertools.pairwise(sorted(set(slots))))
+    observe("Redis killed and restarted under two scheduler replicas", lost=gaps, doubled=len(slots) - len(set(slots)),
+            stuck=slot_counts("tick")["unfinished"])
     assert len(slots) == len(set(slots)) and len(slots) >= 6
     assert all(b - a == timedelta(seconds=2) for a, b in itertools.pairwise(slots))   # no gap across the outage
     assert states == {"succeeded"}

@@ -14,6 +14,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from tests.faults import observe
 from worker.config import PROJECT_ROOT
 from worker.db import session_scope
 from worker.models import Document, OutboxMessage, Run
@@ -78,10 +79,14 @@ def test_worker_killed_mid_job_is_retried_and_completes_once(sqlite_db, history,
             if run.state in ("succeeded", "failed"):
                 break
             time.sleep(0.5)
+        with session_scope() as s:
+            documents = s.scalar(select(func.count()).select_from(Document).where(Document.kind == "daily_sheet"))
+            keys = s.scalars(select(OutboxMessage.idem_key).where(OutboxMessage.kind == "daily_sheet")).all()
+        observe("worker SIGKILLed while rendering", lost=int(run.state != "succeeded" or not keys),
+                doubled=max(0, documents - 1) + len(keys) - len(set(keys)), stuck=int(run.state == "running"))
         assert (run.state, run.attempts) == ("succeeded", 2), run.error
         with session_scope() as s:
-            assert s.scalar(select(func.count()).select_from(Document).where(Document.kind == "daily_sheet")) == 1
-            keys = s.scalars(select(OutboxMessage.idem_key).where(OutboxMessage.kind == "daily_sheet")).all()
+            assert documents == 1
         assert len(keys) == len(set(keys)) == 1                # the hotline centre, once
         figures("faults injected")                             # worker SIGKILLed while rendering
         figures("faults survived")
@@ -190,11 +195,13 @@ def test_postgres_connections_dropped_mid_run(postgres_db, history, redis_url, f
                 if state in ("succeeded", "failed"):
                     break
                 time.sleep(0.5)
-        assert (state, attempts) == ("succeeded", 2)
         with session_scope() as s:
-            assert s.scalar(select(func.count()).select_from(Document).where(Document.kind == "daily_sheet")) == 1
-            assert s.scalar(select(func.count()).select_from(OutboxMessage)
-                            .where(OutboxMessage.kind == "daily_sheet")) == 1
+            documents = s.scalar(select(func.count()).select_from(Document).where(Document.kind == "daily_sheet"))
+            letters = s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "daily_sheet"))
+        observe("every PostgreSQL connection terminated mid-run", lost=int(state != "succeeded" or not letters),
+                doubled=max(0, documents - 1) + max(0, letters - 1), stuck=int(state == "running"))
+        assert (state, attempts) == ("succeeded", 2)
+        assert (documents, letters) == (1, 1)
         figures("faults injected")                             # PostgreSQL connections terminated
         figures("faults survived")
     finally:

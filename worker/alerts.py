@@ -4,13 +4,18 @@ Owners come from ``config/alerts.yaml`` (a default list and per-job owners).  Ea
 outbox message of kind ``alert``, keyed by its cause and day: the same cause alerts once a day,
 whatever the number of ticks or retries that meet it.  Causes:
 - a run failed, timed out or was given up (``run_failed``);
-- a message refused for good by the relay (``message_refused``);
-- an invalid edit of ``schedules.yaml`` or ``calendar.yaml``, or a schedule that faults (``config``);
+- a message refused for good by the relay, or that cannot be sent at all (``message_refused``;
+  ``alert_undeliverable`` when the failed message was itself an alert, once a day per address);
+- an invalid edit of ``schedules.yaml`` or ``calendar.yaml``, a schedule that faults, the clock
+  stepped, replicas running different schedules (``config``, ``clock_step``, ``schedules_version``);
 - the calendar lacks a year within ``calendar_days`` (``calendar``);
 - a queued run no worker took for ``queued_minutes`` (``no_worker``);
 - the oldest message waiting longer than ``outbox_backlog_minutes`` (``outbox_backlog``).
-The scheduler runs ``watch`` and delivers alerts itself (``deliver_alerts``), so a dead worker
-pool is reported by e-mail too.
+An alert is only ever *enqueued* — an outbox row of its own, written in a transaction of its own
+(``alert_now``) when it reports a failure, so it survives the rollback of the work that failed.
+It is sent like any other message: by the ``send_outbox`` job, and by the scheduler process's
+courier thread (``deliver_alerts``), so a dead worker pool is reported by e-mail too — never inside
+the scheduler's tick, which a slow relay would stall.
 """
 from __future__ import annotations
 
@@ -57,25 +62,30 @@ def alert(session, cause: str, subject: str, lines: list[str], job: str | None =
     new = 0
     context = {"greeting": "运维值班同志", "lines": lines, "attachments": [], "date": f"{now:%Y-%m-%d %H:%M}",
                "subject": subject, "issuer": "12345热线报表与通知服务", "contact": []}
+    text, html = render_html("mail/notice.txt", **context), render_html("mail/notice.html", **context)
     for address in owners(job):
         new += enqueue(session, idem_key=f"alert|{cause}|{now.date()}|{address}", kind="alert", email=address,
-                       name="运维值班", role="operations", subject=f"【告警】{subject}",
-                       text=render_html("mail/notice.txt", **context), html=render_html("mail/notice.html", **context),
+                       name="运维值班", role="operations", subject=f"【告警】{subject}", text=text, html=html,
                        sender_name="12345热线报表与通知服务")
     if new:
         log.warning("alert %s: %s", cause, subject)
     return new
 
 
-def alert_now(cause: str, subject: str, lines: list[str], job: str | None = None) -> None:
-    """``alert`` in a transaction of its own (from a failure path); never raises."""
-    from .db import session_scope
+def alert_now(cause: str, subject: str, lines: list[str], job: str | None = None, *, session_factory=None,
+              now: datetime | None = None) -> bool:
+    """``alert`` in a transaction of its own (from a failure path, whatever becomes of the failing
+    work's own transaction); never raises.  Whether it was written."""
+    from .db import session_factory as default_factory
 
     try:
-        with session_scope() as s:
-            alert(s, cause, subject, lines, job)
+        with (session_factory or default_factory())() as s:
+            alert(s, cause, subject, lines, job, now=now)
+            s.commit()
+        return True
     except Exception:
         log.exception("could not queue the alert %s", cause)
+        return False
 
 
 def watch(session, now: datetime, calendar=None) -> list[str]:
@@ -111,11 +121,12 @@ def watch(session, now: datetime, calendar=None) -> list[str]:
 
 
 def deliver_alerts(session_factory) -> None:
-    """Send the pending alerts now (the scheduler calls it: no worker needed)."""
+    """Send the pending alerts (the scheduler process's courier thread: no worker needed).  The
+    outbox's claims keep it from doubling a message the ``send_outbox`` job sends meanwhile."""
     from .mail import deliver
 
     current = load_settings()
     try:
-        deliver(session_factory, current.smtp, current.outbox_dir, kinds=("alert",), limit=50)
+        deliver(session_factory, current.smtp, current.outbox_dir, kinds=("alert",))
     except Exception:
         log.exception("could not deliver the alerts")

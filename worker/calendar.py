@@ -201,14 +201,34 @@ class WorkCalendar:
 
 
 _cache: dict[tuple[str, float], WorkCalendar] = {}
+_broken: dict[tuple[str, float], ConfigError] = {}
+_last_valid: dict[str, WorkCalendar] = {}
 
 
-def load_calendar(calendar_file: Path | str | None = None) -> WorkCalendar:
-    """The calendar for a file, rebuilt when the file changes."""
+def load_calendar(calendar_file: Path | str | None = None, *, strict: bool = False) -> WorkCalendar:
+    """The calendar for a file, rebuilt when the file changes.
+
+    A broken edit raises ``ConfigError`` (naming the file and line) when ``strict`` — for the checks
+    that report it: ``hotline calendar check``, ``doctor``, the scheduler — and otherwise, in a
+    process that read a valid version before (a worker), is logged once while the last valid
+    calendar stays in force, as for the policy files (``config.policy``)."""
+    import logging
+
     from .config import load_settings
 
     path = Path(calendar_file) if calendar_file else load_settings().calendar_file
-    key = (str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
-    if key not in _cache:
-        _cache[key] = WorkCalendar(path)
-    return _cache[key]
+    name = str(path.resolve())
+    key = (name, path.stat().st_mtime if path.exists() else 0.0)
+    if key not in _cache and key not in _broken:
+        try:
+            _cache[key] = WorkCalendar(path)
+        except ConfigError as exc:
+            _broken[key] = exc
+            if name in _last_valid:
+                logging.getLogger("hotline.calendar").error("%s\nkeeping the last valid calendar of %s", exc, path)
+    if key in _cache:
+        _last_valid[name] = _cache[key]
+        return _cache[key]
+    if strict or name not in _last_valid:
+        raise _broken[key]
+    return _last_valid[name]

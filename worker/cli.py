@@ -21,7 +21,7 @@ def _calendar(path: str | None = None):
     from .calendar import load_calendar
 
     try:
-        return load_calendar(path)
+        return load_calendar(path, strict=True)
     except ConfigError as exc:
         fail(str(exc), 2)
 
@@ -715,6 +715,8 @@ def outbox_send(dry_run):
     report = deliver(session_factory(), settings.smtp, settings.outbox_dir, dry_run=dry_run)
     if dry_run:
         click.echo(f"preview: {report.written} message(s) written to {settings.outbox_dir / 'preview'}; nothing sent")
+        for r in report.refusals:
+            click.echo(f"  would fail: {r}", err=True)
         return
     click.echo(f"sent {report.sent}, written {report.written}, deferred {report.deferred}, failed {report.failed}")
     for r in report.refusals:
@@ -1195,7 +1197,7 @@ def doctor(today):
                    "apt-get install fonts-noto-cjk fonts-arphic-ukai, or map the role to an installed face in "
                    "config/documents.yaml (fonts:); documents would otherwise show empty boxes")
     try:
-        cal = load_calendar()
+        cal = load_calendar(strict=True)
         start = date.fromisoformat(today) if today else date.today()
         missing = sorted({(start + timedelta(days=d)).year for d in range(61)} - {c.year for c in cal.coverage()})
         if missing:
@@ -1277,8 +1279,9 @@ def _operations(settings) -> list[tuple[bool | None, str, str, str]]:
             holder = client.get(f"{namespace}:scheduler:leader")
             tick = client.get(f"{namespace}:scheduler:last_tick")
             age = (now - datetime.fromisoformat(tick.decode().split("|")[0])).total_seconds() if tick else None
+            token, _, version = holder.decode().partition("|") if holder else ("nobody", "", "")
             out.append((age is not None and age < 120, "scheduler",
-                        (f"lease held by {holder.decode() if holder else 'nobody'}; last tick "
+                        (f"lease held by {token}{f' (schedules {version})' if version else ''}; last tick "
                         f"{'never (or over 2 minutes ago)' if age is None else f'{age:.0f} s ago'}"),
                         "start the scheduler: hotline scheduler"))
         except Exception as exc:  # noqa: BLE001 — Redis is reported above

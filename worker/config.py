@@ -88,6 +88,7 @@ def load_settings() -> Settings:
         "sender_name": os.environ.get("SMTP_FROM_NAME", "区12345政务服务热线"),
         "rate_per_second": float(os.environ.get("SMTP_RATE", "5")),
         "timeout": float(os.environ.get("SMTP_TIMEOUT", "30")),   # connect and each command, seconds
+        "deadline": float(os.environ.get("SMTP_DEADLINE", "120")),   # one message's whole transaction, seconds
     }
     return Settings(
         database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'hotline.db'}",

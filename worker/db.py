@@ -1,6 +1,7 @@
 """Engine, sessions and migrations.  SQLite by default, PostgreSQL through ``DATABASE_URL``."""
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -46,8 +47,24 @@ def get_engine(url: str | None = None) -> Engine:
     else:
         # No JIT: our queries are index scans of milliseconds; PostgreSQL's cost threshold still
         # compiles them when the table is large, and compiling took 100-230 ms per query here.
-        engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c jit=off"})
+        options = " ".join(f"-c {name}={value}" for name, value in postgres_session_settings().items())
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"options": options})
     return engine
+
+
+def postgres_session_settings() -> dict[str, str]:
+    """What every PostgreSQL session of ours runs with.
+
+    ``idle_in_transaction_session_timeout``: a process frozen (SIGSTOP, a hung VM, a debugger)
+    inside a transaction keeps its row locks; the server ends its session after this long idle, so
+    the attempt that took its run over is not blocked until the run's time limit.  It must exceed
+    the longest pause between two statements of one transaction (a document's rendering: seconds).
+    ``lock_timeout``: no statement waits longer than this for a lock — it fails (a transient error:
+    the job is retried) instead of blocking the scheduler's pass or a worker behind a frozen holder.
+    Sessions that wait for a lock on purpose (the import lock) set their own."""
+    return {"jit": "off",
+            "lock_timeout": os.environ.get("HOTLINE_PG_LOCK_TIMEOUT", "30s"),
+            "idle_in_transaction_session_timeout": os.environ.get("HOTLINE_PG_IDLE_IN_TRANSACTION_TIMEOUT", "120s")}
 
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:

@@ -465,13 +465,15 @@ def import_lock(session_factory):
     and the inbox, say) then run one after the other and the second finds everything stored."""
     engine = session_factory.kw["bind"]
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
+        # Outside any transaction (never cut off as idle in one), waiting as long as the other import takes.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SET lock_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": IMPORT_LOCK})
             try:
                 yield
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": IMPORT_LOCK})
-                conn.commit()
+                conn.execute(text("RESET lock_timeout"))
         return
     import fcntl
 

@@ -159,7 +159,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
                     from .alerts import alert_now
                     alert_now(f"run_failed:{run_id}", f"任务失败：{spec.name}（{period_key}，运行 {run_id}）",
                               [f"错误：{type(exc).__name__}: {str(exc)[:500]}", "详见 hotline runs --failed。"],
-                              job=spec.name)
+                              job=spec.name, session_factory=factory)   # its own transaction
         except Exception:  # the database itself is gone: the sweep will find the run
             log.exception("run %s: could not record the failure", run_id, extra={"run_id": run_id})
         log.error("run %s: %s %s: %s", run_id, spec.name, "will be retried" if transient else "failed", exc,

@@ -4,10 +4,17 @@ Every message is first a row of ``outbox`` written in the same transaction as th
 keyed by ``job|period|recipient|kind``: writing it again is a no-op, so a job re-run sends nothing
 new.  The sender claims a row (``pending`` → ``sending``), delivers, and records ``sent`` with the
 server's reply, or puts it back to ``pending`` with a backoff on a temporary refusal (4xx,
-connection lost), or ``failed`` on a permanent one (5xx).
+connection lost, the relay too slow, a disk that cannot take the ``.eml`` file), or ``failed`` on a
+permanent one (5xx) and when the message cannot be sent at all (an address SMTP cannot carry, a
+message that cannot be built).  Every ``failed`` message is alerted to the owners (``alerts``).
+
+Each message's whole SMTP transaction runs under a deadline (``SMTP_DEADLINE``, and never more
+than half the reclaim window ``RECLAIM_AFTER``): a relay that answers every command slowly, or
+trickles its replies, is cut off and the message deferred long before another sender would take
+the claim for abandoned, so a slow relay never gets a message twice.
 
 The one window: a sender killed after the server accepted a message and before ``sent`` was
-committed leaves the row ``sending``.  After ``stale_after`` it is sent again **with the same
+committed leaves the row ``sending``.  After ``RECLAIM_AFTER`` it is sent again **with the same
 Message-ID**, so a duplicate is at least recognisable as one (most mail systems and our own
 test server collapse it).  We prefer that to losing a notice.  ``hotline outbox`` shows such rows.
 
@@ -21,8 +28,10 @@ import os
 import re
 import smtplib
 import socket
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.headerregistry import Address
@@ -33,6 +42,7 @@ from pathlib import Path
 
 from sqlalchemy import or_, select, update
 
+from .config import load_settings
 from .models import Blob, DocumentVersion, MessageDocument, OutboxMessage
 from .times import TZ, now_local
 
@@ -59,7 +69,63 @@ class Attachment:
         return hashlib.sha256(self.data).hexdigest()
 
 
-def message_id(idem_key: str, domain: str = "hotline.example.gov.cn") -> str:
+# A claim older than this is taken for abandoned (its sender killed) and the message sent again.
+RECLAIM_AFTER = timedelta(minutes=10)
+
+
+class Undeliverable(ValueError):
+    """The message cannot be sent as it is (its address, its content): it is failed, never retried."""
+
+
+_ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def smtp_address(address: str) -> str:
+    """ADDRESS as an SMTP envelope can carry it without SMTPUTF8: one plain ``local@domain``, an
+    internationalised domain in its ASCII (IDNA) form.  Raises ``Undeliverable`` with the reason.
+
+    This is the outbox's own check of what the wire can carry, whatever let the address in; the
+    places addresses enter (directory, alerts.yaml, console users) refuse bad ones earlier."""
+    if _CONTROL.search(address):
+        raise Undeliverable(f"{address!r} contains a control character (a line break?)")
+    if any(c in address for c in ",; <>") or address.count("@") != 1:
+        raise Undeliverable(f"{address!r} is not one plain e-mail address (a list, a display name or no '@')")
+    local, domain = address.split("@")
+    if not local or not domain:
+        raise Undeliverable(f"{address!r} lacks its {'local part' if not local else 'domain'}")
+    if not local.isascii():
+        raise Undeliverable(f"{address!r}: a non-ASCII local part needs SMTPUTF8, which the outbox does not use")
+    if not _ATOM.match(local):
+        raise Undeliverable(f"{address!r}: the local part is not a plain dot-atom")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
+    except UnicodeError as exc:
+        raise Undeliverable(f"{address!r}: the domain cannot be encoded as an internationalised name ({exc})") from None
+    labels = ascii_domain.rstrip(".").split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise Undeliverable(f"{address!r}: {ascii_domain!r} is not a valid domain name")
+    return f"{local}@{ascii_domain}"
+
+
+def _on_the_wire(address: str) -> str:
+    """The address as it travels (IDNA domain) when SMTP can carry it; as stored otherwise (a
+    preview shows it; ``deliver`` fails such a message before building it)."""
+    try:
+        return smtp_address(address)
+    except Undeliverable:
+        return address
+
+
+def sender_domain(sender: str) -> str:
+    """The domain of ``SMTP_FROM``, for our Message-IDs (ASCII, as it would travel)."""
+    try:
+        return smtp_address(sender).split("@")[1]
+    except Undeliverable:
+        return socket.getfqdn() or "localhost"
+
+
+def message_id(idem_key: str, domain: str) -> str:
     return f"<{hashlib.sha256(idem_key.encode()).hexdigest()[:32]}@{domain}>"
 
 
@@ -78,7 +144,7 @@ def enqueue(session, *, idem_key: str, kind: str, email: str, name: str, role: s
         recipient_role=role, sender_name=clean_header(sender_name, 100) if sender_name else None,
         subject=clean_header(subject, 300), body_text=text, body_html=html,
         attachments=[{"name": clean_header(a.name, 150), "sha256": a.sha256} for a in attachments],
-        message_id=message_id(idem_key), state="pending", attempts=0, created_at=now, not_before=now))
+        message_id=message_id(idem_key, sender_domain(load_settings().smtp["sender"])), state="pending", attempts=0, created_at=now, not_before=now))
     session.flush()
     _link_documents(session, idem_key, [a.sha256 for a in attachments])
     return True
@@ -99,8 +165,8 @@ def build(session, row: OutboxMessage, sender: str, sender_name: str) -> EmailMe
     """The MIME message: RFC 2047 display names and subject, RFC 2231 attachment names.  The
     display name is the issuing body of the message's kind (``sender_name`` only for older rows)."""
     msg = EmailMessage()
-    msg["From"] = Address(display_name=clean_header(row.sender_name or sender_name), addr_spec=sender)
-    msg["To"] = Address(display_name=clean_header(row.recipient_name), addr_spec=row.recipient_email)
+    msg["From"] = Address(display_name=clean_header(row.sender_name or sender_name), addr_spec=_on_the_wire(sender))
+    msg["To"] = Address(display_name=clean_header(row.recipient_name), addr_spec=_on_the_wire(row.recipient_email))
     msg["Subject"] = clean_header(row.subject)
     msg["Message-ID"] = row.message_id
     msg["Date"] = format_datetime(row.created_at.replace(tzinfo=TZ))
@@ -169,17 +235,18 @@ def _reply(code: int, text) -> str:
 
 
 def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = False, limit: int = 500,
-            stale_after: timedelta = timedelta(minutes=10), max_attempts: int = 8,
+            stale_after: timedelta = RECLAIM_AFTER, max_attempts: int = 8,
             owner: str | None = None, kinds: tuple[str, ...] | None = None) -> DeliveryReport:
     """Deliver what is due: over SMTP when a host is configured, else as .eml files.
 
     Each message is claimed, built and committed before any network I/O; sent with connect and
-    command timeouts (``SMTP_TIMEOUT``, default 30 s); and its outcome recorded in a transaction
-    of its own.  A permanent refusal (5xx, for the message or its recipient) fails that message
-    only, and the batch goes on; a temporary one (4xx) defers it with a backoff, until
-    ``max_attempts``; a lost or silent connection defers the message and ends the batch.
-    ``dry_run`` writes the due messages as .eml files under ``outbox_dir/preview`` and changes
-    nothing."""
+    command timeouts (``SMTP_TIMEOUT``, default 30 s) under a deadline on its whole transaction
+    (``transaction_deadline``); and its outcome recorded in a transaction of its own.  A permanent
+    refusal (5xx, for the message or its recipient), or a message that cannot be sent at all, fails
+    that message only, alerts the owners, and the batch goes on; a temporary one (4xx) defers it
+    with a backoff, until ``max_attempts``; a lost, silent or too slow connection, or an ``.eml``
+    file that cannot be written, defers the message and ends the batch.  ``dry_run`` writes the
+    due messages as .eml files under ``outbox_dir/preview`` and changes nothing."""
     report = DeliveryReport()
     if dry_run:
         folder = outbox_dir / "preview"
@@ -187,13 +254,31 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
         with session_factory() as session:
             for row in session.scalars(select(OutboxMessage).where(_due(now_local(), stale_after))
                                        .order_by(OutboxMessage.id).limit(limit)):
-                (folder / f"{row.id:06d}-{row.kind}.eml").write_bytes(bytes(build(session, row, smtp["sender"],
-                                                                                   smtp["sender_name"])))
+                try:
+                    smtp_address(row.recipient_email)
+                    data = bytes(build(session, row, smtp["sender"], smtp["sender_name"]))
+                except Exception as exc:  # noqa: BLE001 — what the send would fail, the preview names
+                    report.refusals.append(f"{row.recipient_email!r}: cannot be sent: {exc}")
+                    continue
+                write_atomically(folder / f"{row.id:06d}-{row.kind}.eml", data)
                 report.written += 1
         return report
+    sender = smtp_address(smtp["sender"])   # one SMTP cannot carry is the configuration's fault: nothing is claimed
     owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    to_files = not smtp.get("host")
-    client, skip = None, set()
+    relay = None if not smtp.get("host") else Relay(smtp, transaction_deadline(smtp, stale_after))
+    skip = set()
+
+    def fail(row_id: int, email_to: str, kind: str, reason: str, reply: str | None = None) -> None:
+        if _record(session_factory, row_id, owner, state="failed", server_reply=reply, last_error=reason):
+            report.failed += 1
+            report.refusals.append(f"{email_to}: {reason}")
+            _alert_failed(session_factory, row_id, kind, email_to, reason, refused=reply is not None)
+
+    def defer(row_id: int, attempts: int, reason: str, reply: str | None = None) -> None:
+        _record(session_factory, row_id, owner, state="pending", server_reply=reply, last_error=reason,
+                not_before=now_local() + backoff(attempts))
+        report.deferred += 1
+
     try:
         while report.sent + report.written + report.failed + report.deferred < limit:
             row_id = claim_next(session_factory, owner, stale_after, skip, kinds)
@@ -202,77 +287,192 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
             skip.add(row_id)
             with session_factory() as session:
                 row = session.get(OutboxMessage, row_id)
-                msg, email_to, kind, attempts = build(session, row, smtp["sender"], smtp["sender_name"]), \
-                    row.recipient_email, row.kind, row.attempts
+                email_to, kind, attempts = row.recipient_email, row.kind, row.attempts
+                try:
+                    smtp_address(email_to)
+                    msg = build(session, row, smtp["sender"], smtp["sender_name"])
+                    data = msg.as_bytes(policy=SMTP_POLICY)   # CRLF, as it goes on the wire
+                except Exception as exc:  # noqa: BLE001 — this message can never be built: fail it, go on
+                    msg = None
+                    reason = (f"cannot be sent: {exc}" if isinstance(exc, Undeliverable)
+                              else f"cannot be built: {type(exc).__name__}: {exc}")
                 session.rollback()   # nothing of the database is held across the network
-            if to_files:
-                outbox_dir.mkdir(parents=True, exist_ok=True)
-                (outbox_dir / f"{row_id:06d}-{kind}.eml").write_bytes(bytes(msg))
+            if msg is None:
+                fail(row_id, email_to, kind, reason)
+                continue
+            if relay is None:
+                try:
+                    write_atomically(outbox_dir / f"{row_id:06d}-{kind}.eml", bytes(msg))   # a file: LF lines
+                except OSError as exc:   # a full disk: the message waits, no file under its name
+                    defer(row_id, attempts, f"could not write the .eml file to {outbox_dir}: {exc}")
+                    break
                 _record(session_factory, row_id, owner, state="sent", sent_at=now_local(),
-                        server_reply=f"written to {outbox_dir}")
+                        server_reply=f"written to {outbox_dir}", last_error=None)
                 report.written += 1
                 continue
-            outcome = _send(client, smtp, msg, email_to) if client is not None else None
-            if outcome is None:   # no connection yet, or it was lost: (re)connect once and try
-                if client is not None:
-                    client.close()
-                try:
-                    client = connect(smtp)
-                except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-                    client = None
-                    _record(session_factory, row_id, owner, state="pending", last_error=f"SMTP unavailable: {exc}",
-                            not_before=now_local() + backoff(attempts))
-                    report.deferred += 1
-                    break
-                outcome = _send(client, smtp, msg, email_to)
-            if outcome is None:
-                _record(session_factory, row_id, owner, state="pending", last_error="connection lost while sending",
-                        not_before=now_local() + backoff(attempts))
-                report.deferred += 1
+            try:
+                code, text = relay.send(data, sender, smtp_address(email_to))
+            except Undeliverable as exc:
+                fail(row_id, email_to, kind, f"cannot be sent: {exc}")
+                continue
+            if code is None:   # connection lost, silent or too slow: the relay is tried again later
+                defer(row_id, attempts, text)
                 break
-            code, text = outcome
             if code < 400:
                 _record(session_factory, row_id, owner, state="sent", sent_at=now_local(), server_reply=text,
                         last_error=None)
                 report.sent += 1
             elif code >= 500 or attempts >= max_attempts:
-                _record(session_factory, row_id, owner, state="failed", server_reply=text, last_error=text)
-                report.failed += 1
-                report.refusals.append(f"{email_to}: {text}")
+                fail(row_id, email_to, kind, text, reply=text)
             else:
-                _record(session_factory, row_id, owner, state="pending", server_reply=text, last_error=text,
-                        not_before=now_local() + backoff(attempts))
-                report.deferred += 1
+                defer(row_id, attempts, text, reply=text)
             rate = float(smtp.get("rate_per_second") or 0)
             if rate > 0:
                 time.sleep(1 / rate)
     finally:
-        if client is not None:
-            client.close()
+        if relay is not None:
+            relay.close()
     return report
 
 
-def _send(client, smtp: dict, msg: EmailMessage, email_to: str) -> tuple[int, str] | None:
-    """(SMTP code, reply) of one message; None when the connection was lost or timed out."""
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write DATA under a temporary name beside PATH, flushed to disk, then renamed: PATH only ever
+    holds a whole file, and a write that fails (a full disk) leaves nothing behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        refused = client.smtp.sendmail(smtp["sender"], [email_to], msg.as_bytes(policy=SMTP_POLICY))  # CRLF
-    except smtplib.SMTPRecipientsRefused as exc:   # every recipient refused: their own codes decide
-        code, text = next(iter(exc.recipients.values()))
-        return code, _reply(code, text)
-    except smtplib.SMTPServerDisconnected:
-        return None
-    except smtplib.SMTPResponseException as exc:
-        return exc.smtp_code, _reply(exc.smtp_code, exc.smtp_error)
-    except (TimeoutError, OSError):
-        return None
-    if refused:
-        code, text = next(iter(refused.values()))
-        return code, _reply(code, text)
-    return 250, "250 accepted"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def connect(smtp: dict):
-    """A yagmail connection to any relay: SSL, STARTTLS or plain, with or without login.
+def _alert_failed(session_factory, row_id: int, kind: str, email_to: str, reason: str, refused: bool) -> None:
+    """Tell the owners a message failed.  A failed alert is keyed by its address, not by message, so
+    an owner address that cannot receive makes one alert a day, never a chain of them."""
+    from .alerts import alert_now
+
+    cause = f"alert_undeliverable:{email_to}" if kind == "alert" else f"message_refused:{row_id}"
+    subject = "邮件被邮件服务器永久拒收" if refused else "邮件无法发送（地址或内容有误）"
+    alert_now(cause, f"{subject}，已标记为失败", [
+        f"邮件 {row_id}（{kind}）收件人 {email_to!r}：{reason}",
+        "核实地址（hotline directory / config/alerts.yaml）后可用 hotline outbox retry 重发。"],
+        session_factory=session_factory)
+
+
+def transaction_deadline(smtp: dict, stale_after: timedelta = RECLAIM_AFTER) -> float:
+    """Seconds one message's whole SMTP transaction may take: ``SMTP_DEADLINE``, and never more than
+    half the reclaim window, so a sender still talking to a slow relay is never taken for dead."""
+    return max(1.0, min(float(smtp.get("deadline") or 120), stale_after.total_seconds() / 2))
+
+
+class Watchdog:
+    """A deadline on a whole SMTP transaction.  Socket timeouts bound each read, not a relay that
+    trickles its replies; when the time is up this shuts the connection down under the blocked
+    read, which then fails at once."""
+
+    def __init__(self):
+        self.connection: smtplib.SMTP | None = None
+        self.expired = False
+
+    @contextmanager
+    def limit(self, seconds: float):
+        self.expired = False
+        timer = threading.Timer(seconds, self._cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield self
+        finally:
+            timer.cancel()
+
+    def _cut(self) -> None:
+        self.expired = True
+        sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _Watched(smtplib.SMTP):
+    """smtplib's connection, known to its watchdog from the moment it connects (the greeting too)."""
+    watchdog: Watchdog
+
+    def connect(self, host="localhost", port=0, source_address=None):
+        self.watchdog.connection = self
+        return super().connect(host, port, source_address)
+
+
+class _WatchedSSL(_Watched, smtplib.SMTP_SSL):
+    pass
+
+
+class Relay:
+    """The connection to the relay, opened when first needed and again once after it was lost;
+    each message sent under the deadline on its whole transaction."""
+
+    def __init__(self, smtp: dict, deadline: float):
+        self.smtp, self.deadline, self.watchdog, self.client = smtp, deadline, Watchdog(), None
+
+    def send(self, data: bytes, sender: str, email_to: str) -> tuple[int | None, str]:
+        """(SMTP code, reply) of one message; (None, why) when it was not sent and may be later."""
+        with self.watchdog.limit(self.deadline):
+            outcome = self._send(data, sender, email_to) if self.client is not None else None
+            if outcome is None and not self.watchdog.expired:   # no connection yet, or it was lost
+                self.close()
+                try:
+                    self.client = connect(self.smtp, self.watchdog)
+                except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+                    self.client = None
+                    return None, self._late() or f"SMTP unavailable: {exc}"
+                outcome = self._send(data, sender, email_to)
+        if outcome is None:
+            self.close()
+            return None, self._late() or "connection lost while sending"
+        return outcome
+
+    def _late(self) -> str | None:
+        if self.watchdog.expired:
+            return f"the relay did not complete the transaction within {self.deadline:.0f} s (SMTP_DEADLINE)"
+        return None
+
+    def _send(self, data: bytes, sender: str, email_to: str) -> tuple[int, str] | None:
+        try:
+            refused = self.client.smtp.sendmail(sender, [email_to], data)
+        except smtplib.SMTPRecipientsRefused as exc:   # every recipient refused: their own codes decide
+            code, text = next(iter(exc.recipients.values()))
+            return code, _reply(code, text)
+        except smtplib.SMTPResponseException as exc:
+            return exc.smtp_code, _reply(exc.smtp_code, exc.smtp_error)
+        except (smtplib.SMTPException, TimeoutError, OSError):   # lost, silent, cut off, or confused
+            return None
+        except UnicodeError as exc:   # what the envelope cannot carry; the transaction is left half-done
+            self.close()
+            raise Undeliverable(f"the relay cannot be given it: {exc}") from None
+        if refused:
+            code, text = next(iter(refused.values()))
+            return code, _reply(code, text)
+        return 250, "250 accepted"
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                with self.watchdog.limit(min(5.0, self.deadline)):   # QUIT: a slow relay's reply is not waited for
+                    self.client.close()
+            except (smtplib.SMTPException, OSError):
+                pass
+        self.client = None
+
+
+def connect(smtp: dict, watchdog: Watchdog | None = None):
+    """A yagmail connection to any relay: SSL, STARTTLS or plain, with or without login; under
+    WATCHDOG's deadline from the first byte when one is given.
 
     A login without a password is refused here rather than letting yagmail prompt for one."""
     import yagmail
@@ -281,10 +481,18 @@ def connect(smtp: dict):
     if user and not password:
         raise smtplib.SMTPException("SMTP_USER is set but SMTP_PASSWORD is not (no interactive prompt)")
     security = smtp.get("security", "none")
-    client = yagmail.SMTP(user=user or smtp["sender"], password=password, host=smtp["host"], port=smtp["port"],
-                          smtp_ssl=security == "ssl", smtp_starttls=security == "starttls",
-                          smtp_skip_login=not user, soft_email_validation=False,
-                          timeout=float(smtp.get("timeout") or 30))
+
+    class Client(yagmail.SMTP):
+        @property
+        def connection(self):
+            if watchdog is None:
+                return super().connection
+            return type("Relay", (_WatchedSSL if self.ssl else _Watched,), {"watchdog": watchdog})
+
+    client = Client(user=user or smtp["sender"], password=password, host=smtp["host"], port=smtp["port"],
+                    smtp_ssl=security == "ssl", smtp_starttls=security == "starttls",
+                    smtp_skip_login=not user, soft_email_validation=False,
+                    timeout=float(smtp.get("timeout") or 30))
     client.login()
     return client
 

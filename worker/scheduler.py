@@ -16,7 +16,18 @@ Guards, from the inside out:
   once per interval, the interval doubling each time (no re-queue storm while no worker runs).
 ``schedules.yaml`` and ``calendar.yaml`` are reloaded when they change; an invalid edit of either is
 logged, recorded as a failed ``config`` run (``hotline runs``), and the last valid version keeps
-running.
+running.  Each replica puts its schedules' version (the file's hash) in the lease; a standby that
+finds the active replica running another version reports it (replicas with different files
+would take turns firing their own).
+
+Time: the tick does only bounded database work.  Alerts are enqueued (outbox rows, each in a
+transaction of its own) and sent by a courier thread beside the tick and by the ``send_outbox``
+job, never by the tick itself, so a slow relay cannot make slots late.  The wall clock is checked
+against a clock that never steps (``elapsed_seconds``): after a step forward, slots are decided on
+the elapsed time since the last tick the two agreed — no slot ahead of it is recorded as missed or
+run early — until the wall clock comes back or the scheduler is restarted (a restart trusts the
+wall clock, and the slots in between then follow their misfire policy).  A step back is logged;
+the ledger keeps the slots already recorded from firing again.
 """
 from __future__ import annotations
 
@@ -50,8 +61,22 @@ REQUEUE_AFTER = timedelta(seconds=float(os.environ.get("HOTLINE_REQUEUE_AFTER", 
 # How far back a scheduler that was down looks for slots to account for.
 MAX_LOOKBACK = timedelta(days=7)
 
-RENEW = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"""
-RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"""
+# A wall clock further than this from the elapsed time since the previous tick has been stepped.
+CLOCK_STEP = timedelta(seconds=float(os.environ.get("HOTLINE_CLOCK_STEP_SECONDS", "10")))
+# How often the scheduler process's courier sends the pending alerts.
+COURIER_SECONDS = float(os.environ.get("HOTLINE_ALERT_COURIER_SECONDS", "30"))
+
+# The lease's value is "<token>|<schedules version>": renewed, and the version updated, only by its holder.
+RENEW = """local v = redis.call('get', KEYS[1])
+if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then
+  redis.call('set', KEYS[1], ARGV[3], 'PX', ARGV[2]) return 1 else return 0 end"""
+RELEASE = """local v = redis.call('get', KEYS[1])
+if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"""
+
+
+def elapsed_seconds() -> float:
+    """A clock that never steps and goes on while the machine is suspended (Linux ``CLOCK_BOOTTIME``)."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME) if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic()
 
 
 def alive_key(role: str, host: str | None = None) -> str:
@@ -61,7 +86,7 @@ def alive_key(role: str, host: str | None = None) -> str:
 
 
 class Lease:
-    """One active replica, by a Redis key holding the owner's token."""
+    """One active replica, by a Redis key holding the owner's token and its schedules version."""
 
     def __init__(self, redis_url: str, key: str, seconds: float, token: str | None = None):
         import redis
@@ -72,23 +97,38 @@ class Lease:
         self._renew = self.client.register_script(RENEW)
         self._release = self.client.register_script(RELEASE)
 
-    def hold(self) -> bool:
-        """Acquire or renew; False if another replica holds it or Redis is unreachable."""
+    def hold(self, version: str = "") -> bool:
+        """Acquire or renew, saying which schedules VERSION this replica runs; False if another
+        replica holds it or Redis is unreachable."""
         import redis
 
+        value = f"{self.token}|{version}"
         try:
-            if self._renew(keys=[self.key], args=[self.token, self.ms]):
+            if self._renew(keys=[self.key], args=[f"{self.token}|", self.ms, value]):
                 return True
-            return bool(self.client.set(self.key, self.token, nx=True, px=self.ms))
+            return bool(self.client.set(self.key, value, nx=True, px=self.ms))
         except redis.RedisError as exc:
             log.warning("lease: Redis unavailable (%s); standing by", exc)
             return False
+
+    def holder(self) -> tuple[str, str] | None:
+        """(token, schedules version) of the replica holding the lease, if any."""
+        import redis
+
+        try:
+            value = self.client.get(self.key)
+        except redis.RedisError:
+            return None
+        if not value:
+            return None
+        token, _, version = value.decode().partition("|")
+        return token, version
 
     def release(self) -> None:
         import redis
 
         try:
-            self._release(keys=[self.key], args=[self.token])
+            self._release(keys=[self.key], args=[f"{self.token}|"])
         except redis.RedisError:
             pass
 
@@ -97,9 +137,13 @@ class Scheduler:
     def __init__(self, schedules_path: Path, *, redis_url: str | None, enqueue: Callable[[Run], None],
                  lease_seconds: float = 15, tick_seconds: float = 5, tolerance: timedelta = timedelta(seconds=60),
                  clock: Callable[[], datetime] = now_local, lease_key: str | None = None,
-                 database_url: str | None = None):
+                 database_url: str | None = None, elapsed: Callable[[], float] | None = None):
         self.path = Path(schedules_path)
         self.enqueue, self.clock, self.tick_seconds, self.tolerance = enqueue, clock, tick_seconds, tolerance
+        # The wall clock is checked against ELAPSED; a clock a test sets by hand is checked only with one.
+        self.elapsed = elapsed or (elapsed_seconds if clock is now_local else None)
+        self._in_step: tuple[datetime, float] | None = None   # (wall, elapsed) when the two last agreed
+        self._stepped: timedelta | None = None                # the step forward being sat out
         self.factory = session_factory(database_url)
         namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
         self.lease = Lease(redis_url, lease_key or f"{namespace}:scheduler:leader", lease_seconds) if redis_url else None
@@ -112,6 +156,7 @@ class Scheduler:
         self._policy_seen: dict[Path, tuple | None] = {}   # policy file → its stat when last checked
         self.last_tick_monotonic: float | None = None   # for the tick-lag series
         self.checked_until: dict[str, datetime] = {}
+        self._active = False
         self.waiting_from: dict[str, datetime] = {}
         self.stop_event = threading.Event()
 
@@ -171,30 +216,39 @@ class Scheduler:
         from .config import ConfigError
 
         try:
-            self.calendar = load_calendar()
+            self.calendar = load_calendar(strict=True)
         except (ConfigError, OSError) as exc:
             self.report_problem("config", f"calendar: invalid edit, keeping the last valid calendar: {exc}",
                                 {"file": "calendar"})
             if self.calendar is None:
                 raise
 
-    def report_problem(self, job: str, message: str, params: dict, exc_info: bool = False) -> None:
-        """Log a problem and record it once as a failed run in the ledger (``hotline runs --failed``)."""
+    def report_problem(self, job: str, message: str, params: dict, exc_info: bool = False,
+                       subject: str = "配置有误，已继续使用上一份有效配置") -> None:
+        """Log a problem, alert it and record it as a failed run in the ledger (``hotline runs
+        --failed``), once.  The alert and the ledger row are written each in a transaction of its
+        own: the fault being reported (a sequence behind its table, say) may well break the other."""
         import hashlib
+
+        from .alerts import alert_now
 
         digest = hashlib.sha256(message.encode()).hexdigest()
         if digest in self._reported:
             return
-        self._reported.add(digest)
         log.error("%s", message, exc_info=exc_info)
-        from .alerts import alert
-        with self.factory() as s:
-            run = runs.create(s, schedule=f"scheduler:{job}", nominal_at=self.clock(), job=job, period_key="-",
-                              params=params)
-            if run is not None:
-                run.state, run.error, run.finished_at = "failed", message, self.clock()
-            alert(s, f"{job}:{digest[:16]}", "配置有误，已继续使用上一份有效配置", [message[:2000]], now=self.clock())
-            s.commit()
+        if not alert_now(f"{job}:{digest[:16]}", subject, [message[:2000]], session_factory=self.factory,
+                         now=self.clock()):
+            return   # the database is not taking writes: reported again on the next tick
+        self._reported.add(digest)
+        try:
+            with self.factory() as s:
+                run = runs.create(s, schedule=f"scheduler:{job}", nominal_at=self.clock(), job=job, period_key="-",
+                                  params=params)
+                if run is not None:
+                    run.state, run.error, run.finished_at = "failed", message, self.clock()
+                s.commit()
+        except Exception:  # alerted already; the ledger row is the lesser record
+            log.exception("could not record the problem in the ledger")
 
     # -- one pass ----------------------------------------------------------------------------
     def decide(self, s, sched, now: datetime) -> tuple[list[tuple[Slot, str]], datetime | None]:
@@ -286,10 +340,45 @@ class Scheduler:
         except redis.RedisError:
             return False
 
+    def decision_time(self) -> datetime:
+        """The moment slots are decided at: the wall clock, unless it was stepped forward (then the
+        elapsed time since the two last agreed, so that no slot ahead of it is taken for missed or
+        run early).  Each step is logged and reported once."""
+        wall = self.clock()
+        if self.elapsed is None:
+            return wall
+        elapsed = self.elapsed()
+        if self._in_step is None:
+            self._in_step = (wall, elapsed)
+            return wall
+        expected = self._in_step[0] + timedelta(seconds=elapsed - self._in_step[1])
+        drift = wall - expected
+        if abs(drift) <= CLOCK_STEP:
+            if self._stepped is not None:
+                log.warning("clock: the wall clock is back in step (%s); slots are decided on it again",
+                            f"{wall:%Y-%m-%d %H:%M:%S}")
+                self._stepped = None
+            self._in_step = (wall, elapsed)
+            return wall
+        seen = f"now {wall:%Y-%m-%d %H:%M:%S}, the elapsed time says {expected:%Y-%m-%d %H:%M:%S}"
+        if drift < timedelta(0):   # stepped back: the ledger keeps recorded slots from firing again
+            self.report_problem("clock", f"clock: the wall clock was stepped back by {-drift} ({seen}); slots "
+                                         "already in the ledger will not fire again", {"step": str(drift)},
+                                subject="服务器时钟被回拨，请检查时间同步")
+            self._in_step = (wall, elapsed)
+            return wall
+        if self._stepped is None:
+            self._stepped = drift
+            self.report_problem("clock", f"clock: the wall clock was stepped forward by {drift} ({seen}); slots are "
+                                         "decided on the elapsed time until the clock comes back — restart the "
+                                         "scheduler if the new time is right", {"step": str(drift)},
+                                subject="服务器时钟被向前调整，请检查时间同步")
+        return expected
+
     def tick(self) -> list[Run]:
         """One pass: each schedule on its own, its marker advanced only past the slots recorded."""
         self.reload_if_changed()
-        now = self.clock()
+        now = self.decision_time()
         fired = []
         for sched in self.config.schedules:
             if not sched.enabled:
@@ -311,24 +400,23 @@ class Scheduler:
                 self.report_problem("config", f"schedule {sched.name!r} (line {sched.line}): "
                                               f"{type(exc).__name__}: {exc}", {"schedule": sched.name}, exc_info=True)
         self.sweep()
-        self.watch(now)
+        self.watch(self.clock())
         return fired
 
     def watch(self, now: datetime) -> None:
-        """Once a minute: the alert checks that need no event (``alerts.watch``), the alerts sent at
-        once, and the tick's time for ``hotline doctor``."""
-        from .alerts import deliver_alerts, watch
+        """Once a minute: the alert checks that need no event (``alerts.watch``; the alerts are only
+        enqueued), and the tick's time for ``hotline doctor``."""
+        from .alerts import watch
 
         self._beacon(now)
         self.last_tick_monotonic = time.monotonic()
-        if self._watched_at is not None and now - self._watched_at < timedelta(minutes=1):
+        if self._watched_at is not None and abs(now - self._watched_at) < timedelta(minutes=1):
             return
         self._watched_at = now
         try:
             with self.factory() as s:
                 watch(s, now, self.calendar)
                 s.commit()
-            deliver_alerts(self.factory)
         except Exception:
             log.exception("alert checks failed")
 
@@ -373,13 +461,15 @@ class Scheduler:
 
     def sweep(self) -> None:
         now = self.clock()
+        from .alerts import alert_now
+
         with self.factory() as s:
             result = runs.sweep(s, {name: spec.time_limit for name, spec in JOBS.items()})
-            from .alerts import alert
-            for run_id in result["timed_out"] + result["abandoned"]:
+            for run_id in result["timed_out"] + result["abandoned"]:   # committed: alerted each on its own
                 run = s.get(Run, run_id)
-                alert(s, f"run_failed:{run_id}", f"任务失败：{run.job}（{run.period_key}，运行 {run_id}）",
-                      [run.error or "", "详见 hotline runs --failed。"], job=run.job, now=now)
+                alert_now(f"run_failed:{run_id}", f"任务失败：{run.job}（{run.period_key}，运行 {run_id}）",
+                          [run.error or "", "详见 hotline runs --failed。"], job=run.job, session_factory=self.factory,
+                          now=now)
             requeue = [s.get(Run, i) for i in result["requeued"]]
             # A queued run nobody took: its message is lost (or no worker runs).  Send it again once
             # the interval has passed since the last send, the interval doubling with each send.
@@ -418,22 +508,53 @@ class Scheduler:
         until = (min(upcoming).astimezone(tz).replace(tzinfo=None) - now).total_seconds() + 0.005
         return min(self.tick_seconds, max(0.0, until))
 
+    @property
+    def version(self) -> str:
+        """The schedules this replica runs: the first 12 hex digits of the file's hash."""
+        return self.config.digest[:12] if self.config else ""
+
+    def step(self) -> bool:
+        """Hold the lease (saying which schedules version runs here) and tick if held; a standby
+        compares its version with the active replica's.  Whether this replica is active."""
+        holds = self.lease.hold(self.version) if self.lease else True
+        if holds != self._active:
+            log.info("scheduler: %s", "active" if holds else "standing by")
+            self._active = holds
+        if holds:
+            try:
+                self.tick()
+            except Exception:  # a bad tick must not end the process; the next one retries
+                log.exception("scheduler tick failed")
+        else:
+            self._compare_versions()
+        self._alive("active" if holds else "standby")
+        return holds
+
+    def _compare_versions(self) -> None:
+        holder = self.lease.holder() if self.lease else None
+        if holder is None or not holder[1] or not self.version or holder[1] == self.version:
+            return
+        self.report_problem("config", f"schedules: the replicas run different versions of schedules.yaml — this one "
+                                      f"({self.lease.token}) {self.version}, the active one ({holder[0]}) {holder[1]}; "
+                                      "each would fire its own whenever it holds the lease. Deploy the same "
+                                      f"{self.path.name} to every replica.",
+                            {"versions": sorted([self.version, holder[1]])},
+                            subject="调度副本的 schedules.yaml 版本不一致")
+
+    def _courier(self) -> None:
+        """The alerts' own sender in this process, beside the tick (a slow relay delays only it)."""
+        from .alerts import deliver_alerts
+
+        while not self.stop_event.wait(COURIER_SECONDS):
+            deliver_alerts(self.factory)
+
     def run_forever(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
         self.reload_if_changed()
-        active = False
+        threading.Thread(target=self._courier, daemon=True, name="alert-courier").start()
         while not self.stop_event.is_set():
-            holds = self.lease.hold() if self.lease else True
-            if holds != active:
-                log.info("scheduler: %s", "active" if holds else "standing by")
-                active = holds
-            if holds:
-                try:
-                    self.tick()
-                except Exception:  # a bad tick must not end the process; the next one retries
-                    log.exception("scheduler tick failed")
-            self._alive("active" if holds else "standby")
+            holds = self.step()
             precise = datetime.now(TZ).replace(tzinfo=None)   # the ledger's clock keeps whole seconds
             self.stop_event.wait(self.seconds_to_wait(precise) if holds else self.tick_seconds)
         if self.lease:

@@ -16,11 +16,7 @@ def send_outbox(ctx):
     report = deliver(session_factory(), ctx.settings.smtp, ctx.settings.outbox_dir, dry_run=ctx.dry_run)
     ctx.summary.update(sent=report.sent, written=report.written, deferred=report.deferred, failed=report.failed,
                        refusals=report.refusals[:20])
-    if report.failed:
-        from ..alerts import alert_now
-        for refusal in report.refusals:
-            alert_now(f"message_refused:{refusal}", "邮件被邮件服务器永久拒收",
-                      [refusal, "该邮件已标记为失败；核实地址后可用 hotline outbox retry 重发。"])
+    if report.failed:   # each failed message is alerted by ``deliver`` itself
         raise DeliveryFailed(f"{report.failed} message(s) refused permanently (sent {report.sent}, deferred "
                              f"{report.deferred}): " + "; ".join(report.refusals[:5]))
 
