@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from itsdangerous import TimestampSigner
 
-from tests.test_web import CENTRE, LIAISON_D01, NOW, PASSWORD, cli, console, csrf, login  # noqa: F401
+from tests import test_web
+from tests.test_web import CENTRE, LIAISON_D01, NOW, PASSWORD, cli, csrf, login
+
+console = test_web.console   # the same fixture: the district, its history and five logins
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +87,7 @@ def test_failures_answer_alike_for_known_and_unknown_logins(console, monkeypatch
             assert r.status_code == 401 and "账号或密码不正确" in r.text
         verifications.clear()
         r = attempt(c, email, PASSWORD)
-        answers[email] = (r.status_code, re.search(r'<p class="error"[^>]*>(.*?)</p>', r.text, re.S).group(1))
+        answers[email] = (r.status_code, re.search(r'<p class="error"[^>]*>(.*?)</p>', r.text, re.DOTALL).group(1))
         assert len(verifications) == 1
     assert answers[CENTRE] == answers["nobody@example.gov.cn"] == (429, "登录尝试过多，请 15 分钟后再试")
     with session_scope() as s:
@@ -138,7 +141,7 @@ def test_the_throttle_runs_on_the_real_clock_not_the_pages_moment(db, history, m
 def test_hotline_web_and_doctor_refuse_a_guessable_signing_key(db, monkeypatch, secret):
     if secret is None:   # the example file's own value
         example = (ROOT / "deploy" / "hotline.env.example").read_text()
-        secret = re.search(r"^HOTLINE_WEB_SECRET=(.*)$", example, re.M).group(1)
+        secret = re.search(r"^HOTLINE_WEB_SECRET=(.*)$", example, re.MULTILINE).group(1)
     monkeypatch.setenv("HOTLINE_WEB_SECRET", secret)
     web = cli("web", "--port", "1")
     assert web.exit_code == 2 and "HOTLINE_WEB_SECRET" in web.output
