@@ -55,6 +55,7 @@ from .access import (
     record,
     viewer_for,
 )
+from .desk import STAGES
 
 log = logging.getLogger("hotline.web")
 
@@ -204,7 +205,8 @@ def _operations(v: Viewer) -> bool:
 @page("web/today.html")
 def today(ctx: Ctx):
     win = pages.window(ctx.cal, ctx.now)
-    return {"win": win, **pages.today(ctx.db, ctx.viewer, win), "lists": pages.LISTS}
+    return {"win": win, **pages.today(ctx.db, ctx.viewer, win), "lists": pages.LISTS,
+            "unit_names": pages.unit_names(ctx.db), "stages": STAGES}
 
 
 @page("web/tickets.html")

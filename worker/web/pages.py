@@ -109,35 +109,80 @@ def today(session, viewer: Viewer, win: Window) -> dict:
     rows = sorted(({"code": c, "name": names.get(c, c), **v} for c, v in counts.items()
                    if (any(v.values()) or viewer.units) and viewer.sees_unit(c)),
                   key=lambda r: (-r["overdue"], -r["warning"], r["code"]))
-    scope = "全区" if viewer.district_wide else "涉行政执法工单" if viewer.law_only else "、".join(
-        names.get(c, c) for c in sorted(viewer.units or ()))
-    return {"rows": rows, "totals": totals, "scope": scope}
+    from .desk import desks
+    return {"rows": rows, "totals": totals, "scope": scope_name(viewer, names),
+            "desks": [] if viewer.law_only else desks(session, viewer, win, names)}
+
+
+def scope_name(viewer: Viewer, names: dict[str, str]) -> str:
+    """What a viewer's lists cover, in words: 全区, 涉行政执法工单, or its units' names."""
+    if viewer.law_only:
+        return "涉行政执法工单"
+    if viewer.units is None:
+        return "全区"
+    return "、".join(names.get(c, c) for c in sorted(viewer.units))
 
 
 def ticket_list(session, viewer: Viewer, win: Window, unit: str | None, kind: str, page: int = 1) -> dict:
     if kind not in LISTS:
         raise BadParameter(f"list 只能是 {'、'.join(LISTS)} 之一")
+    from .desk import time_left
+
     where = list(viewer.assignment_scope())
-    title_unit = "全区"
+    names = unit_names(session)
+    title_unit = scope_name(viewer, names)
     if unit:
         title_unit = _unit(session, viewer, unit).name
         where.append(A.unit_code == unit)
-    if kind in ("open", "overdue"):   # long lists (a replayed day: 18,000 open): paged in SQL
-        total, rows = detection.open_page(session, win.as_of, *where, overdue=kind == "overdue",
-                                          limit=TICKETS_PER_PAGE, offset=(page - 1) * TICKETS_PER_PAGE)
+    if kind in ("open", "overdue"):   # long lists (a replayed day: 18,000 open): paged by due time
+        total, rows = _by_due(session, win.as_of, where, kind == "overdue", page)
     else:                              # due within a day or two, or returned twice: short lists
-        rows = (detection.warnings(session, win.as_of, win.horizon, *where) if kind == "warning"
-                else detection.returned_twice_tickets(session, win.as_of, *where))
+        rows = (sorted(detection.warnings(session, win.as_of, win.horizon, *where),
+                       key=lambda r: (r["clock_due"], r["number"])) if kind == "warning"
+                else _one_row_per_ticket(detection.returned_twice_tickets(session, win.as_of, *where), names))
         total = len(rows)
         rows = rows[(page - 1) * TICKETS_PER_PAGE:page * TICKETS_PER_PAGE]
     pages = max(1, -(-total // TICKETS_PER_PAGE))
     if page > pages:
         raise BadParameter(f"共 {pages} 页，没有第 {page} 页")
-    names = unit_names(session)
     for r in rows:
-        r["unit_name"] = names.get(r["unit_code"], r["unit_code"])
+        r.setdefault("unit_name", names.get(r["unit_code"], r["unit_code"]))
+        if r.get("clock_due"):
+            r["left"], r["late"] = time_left(r["clock_due"], win.as_of), r["clock_due"] < win.as_of
     return {"rows": [_caller(viewer, r) for r in rows], "kind": kind, "label": LISTS[kind], "unit": unit,
             "unit_name": title_unit, "total": total, "page": page, "pages": pages}
+
+
+def _by_due(session, as_of: datetime, where: list, overdue: bool, page: int) -> tuple[int, list[dict]]:
+    """(how many, one page) of the open (``overdue``: past due) tickets, ordered by the due time
+    of the clock each shows (the missed one, else the next): the keys of all are read and sorted
+    here, only the page's rows are read in full (``detection.open_page``)."""
+    conditions = (detection.open_at(as_of), *((detection.past_due(as_of),) if overdue else ()), *where)
+    keys = session.execute(select(A.id, A.reply_due, A.completion_due, A.first_replied_at, A.ticket_id)
+                           .where(*conditions)).all()
+
+    def due(k) -> datetime:
+        row = {"reply_due": k[1], "completion_due": k[2] or datetime.max, "first_replied_at": k[3]}
+        return (detection.missed_clock(row, as_of) or detection.next_clock(row, as_of))[1] or datetime.max
+    keys.sort(key=lambda k: (due(k), k[4]))
+    ids = [k[0] for k in keys[(page - 1) * TICKETS_PER_PAGE:page * TICKETS_PER_PAGE]]
+    rows = detection.open_page(session, as_of, A.id.in_(ids), limit=len(ids))[1] if ids else []
+    return len(keys), sorted(rows, key=lambda r: (r["clock_due"], r["number"]))
+
+
+def _one_row_per_ticket(rows: list[dict], names: dict[str, str]) -> list[dict]:
+    """回退≥2次 as the count counts it: each ticket once, with every unit that returned it."""
+    merged: dict[str, dict] = {}
+    for r in rows:
+        m = merged.get(r["number"])
+        if m is None:
+            merged[r["number"]] = dict(r, unit_name=names.get(r["unit_code"], r["unit_code"]))
+            continue
+        m["unit_name"] += "、" + names.get(r["unit_code"], r["unit_code"])
+        m["returned_at"] = max(m["returned_at"], r["returned_at"])
+        if r.get("return_reason") and r["return_reason"] != m.get("return_reason"):
+            m["return_reason"] = "；".join(filter(None, (m.get("return_reason"), r["return_reason"])))
+    return sorted(merged.values(), key=lambda r: (r["returned_at"], r["number"]))
 
 
 # -- a ticket ---------------------------------------------------------------------------------------
