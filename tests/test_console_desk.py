@@ -67,3 +67,23 @@ def test_lists_are_scoped_in_their_titles_and_count_what_they_list(console):
     rows = re.findall(r'<a href="/tickets/(\w+)">', listed)
     assert total == "1" and rows == ["T1215RT"] and "（1 件）" in listed
     assert "<td>区民政局、区司法局</td>" in listed   # one row, both returning units
+
+
+def test_the_law_push_xlsx_is_downloadable_by_the_justice_bureau_only(console):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from tests.test_web import JUSTICE, cli
+
+    assert cli("run", "law_push", "--at", "2026-12-15 09:00", "--inline").exit_code == 0   # T1214D03 is new then
+    justice = console(JUSTICE)
+    listing = justice.get("/documents", params={"kind": "law_push"}).text
+    doc_id = re.search(r'<a href="/documents/(\d+)">', listing).group(1)
+    link = re.search(r'href="(/documents/\d+/files/[0-9a-f]{64})"[^>]*>下载 XLSX', justice.get(f"/documents/{doc_id}").text)
+    answer = justice.get(link.group(1))
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml")
+    sheet = load_workbook(BytesIO(answer.content)).active
+    assert "T1214D03" in [str(c.value) for row in sheet.iter_rows() for c in row]
+    assert console(LIAISON_D01).get(link.group(1)).status_code == 403

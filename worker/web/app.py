@@ -29,7 +29,7 @@ from urllib.parse import quote
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.convertors import IntegerConvertor, register_url_convertor
+from starlette.convertors import IntegerConvertor, StringConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -253,6 +253,15 @@ def download(ctx: Ctx, doc_id: int, number: int):
     return FileResponse(ver.path, media_type="application/pdf", filename=f"{doc.title}（第{number}版）.pdf")
 
 
+@page()
+def download_file(ctx: Ctx, doc_id: int, sha256: str):
+    name, data = pages.companion(ctx.db, ctx.viewer, doc_id, sha256)
+    record(ctx.db, ctx.user.email, "download", f"document {doc_id} {name}"[:100], "ok")
+    media = pages.FILE_TYPES.get("." + name.rpartition(".")[2], "application/octet-stream")
+    return Response(data, media_type=media,
+                    headers={"content-disposition": f"attachment; filename*=utf-8''{quote(name)}"})
+
+
 @page("web/runs.html", who=_centre_or_operations, refusal="运行情况仅对热线中心和运维人员开放")
 def runs(ctx: Ctx):
     state, job = ctx.param("state"), ctx.param("job")
@@ -450,6 +459,7 @@ def create_app(*, database_url: str | None = None, secret: str | None = None, se
         Route("/units", units), Route("/units/{code}", unit),
         Route("/documents", documents), Route("/documents/{doc_id:id}", document),
         Route("/documents/{doc_id:id}/v{number:id}.pdf", download),
+        Route("/documents/{doc_id:id}/files/{sha256:sha}", download_file),
         Route("/runs", runs), Route("/runs/{run_id:id}/rerun", confirm_rerun, methods=["GET", "POST"]),
         Route("/outbox/{message_id:id}/{action}", confirm_message, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=str(TEMPLATES / "web" / "static")), name="static"),
@@ -472,6 +482,13 @@ class IdConvertor(IntegerConvertor):
 
 
 register_url_convertor("id", IdConvertor())
+
+
+class ShaConvertor(StringConvertor):
+    regex = "[0-9a-f]{64}"
+
+
+register_url_convertor("sha", ShaConvertor())
 
 
 MIN_SECRET_LENGTH = 32

@@ -390,7 +390,43 @@ def document(session, viewer: Viewer, doc_id: int) -> dict:
         mine = set(session.scalars(select(Person.email).where(or_(
             Person.unit_code.in_(sorted(viewer.units or ())), Person.email == viewer.email))))
         messages = [m for m in messages if m.recipient_email in mine]
-    return {"doc": doc, "about": described(session, [doc])[0], "versions": versions, "messages": messages}
+    return {"doc": doc, "about": described(session, [doc])[0], "versions": versions, "messages": messages,
+            "files": companions(session, doc_id, versions)}
+
+
+FILE_TYPES = {".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+              ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".pdf": "application/pdf"}
+
+
+def companions(session, doc_id: int, versions: list[DocumentVersion]) -> list[dict]:
+    """The files sent with a document besides its PDF — the per-ticket report's editable DOCX, the
+    law push's XLSX — as its messages carry them (kept by hash in ``blobs``): the attachments whose
+    name is the PDF attachment's with another extension."""
+    shas = {v.sha256 for v in versions}
+    stems, found = set(), {}
+    for (attachments,) in session.execute(select(OutboxMessage.attachments).join(
+            MessageDocument, MessageDocument.message_id == OutboxMessage.id).where(MessageDocument.document_id == doc_id)):
+        for a in attachments or ():
+            name = a.get("name") or ""
+            if a.get("sha256") in shas and name.endswith(".pdf"):
+                stems.add(name.removesuffix(".pdf"))
+            elif name.rpartition(".")[0] and "." + name.rpartition(".")[2] in FILE_TYPES:
+                found.setdefault(a["sha256"], name)
+    return [{"name": name, "sha256": sha} for sha, name in found.items()
+            if name.rpartition(".")[0] in stems and not name.endswith(".pdf")]
+
+
+def companion(session, viewer: Viewer, doc_id: int, sha256: str) -> tuple[str, bytes]:
+    from ..models import Blob
+
+    found = document(session, viewer, doc_id)
+    for f in found["files"]:
+        if f["sha256"] == sha256:
+            blob = session.get(Blob, sha256)
+            if blob is None:
+                raise NotFound("该文件已不在存档中")
+            return f["name"], blob.data
+    raise NotFound("该文书没有这个文件")
 
 
 def version(session, viewer: Viewer, doc_id: int, number: int) -> tuple[Document, DocumentVersion]:
