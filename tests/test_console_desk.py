@@ -87,3 +87,33 @@ def test_the_law_push_xlsx_is_downloadable_by_the_justice_bureau_only(console):
     sheet = load_workbook(BytesIO(answer.content)).active
     assert "T1214D03" in [str(c.value) for row in sheet.iter_rows() for c in row]
     assert console(LIAISON_D01).get(link.group(1)).status_code == 403
+
+
+def test_unit_chart_has_an_axis_values_the_requirement_and_the_tables_labels(console):
+    page = console(CENTRE).get("/units/D01").text
+    chart = page.split('<svg class="chart"')[1].split("</svg>")[0]
+    weeks = page.split('id="weeks"')[1].split("</table>")[0]
+    table_labels = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r'<tr><td class="nowrap">(.*?)</td>', weeks)]
+    assert re.findall(r'class="period">([^<]+)</text>', chart) == table_labels and "12月14日–20日" in table_labels
+    assert re.findall(r'class="tick">([^<]+)</text>', chart) == ["0%", "25%", "50%", "75%", "100%"]
+    assert "要求 90.0%" in chart      # config/metrics.yaml: both rates required at 0.90
+    assert 'class="value">' in chart
+
+
+def test_unit_page_periods_are_kept_until_the_next_import(console, monkeypatch):
+    from tests.conftest import History
+    from worker.web import cache
+
+    c = console(CENTRE)
+    computed = []
+    real = cache.compute
+    monkeypatch.setattr(cache, "compute", lambda s, p, **k: computed.append(p.key) or real(s, p, **k))
+    c.get("/units/D01")
+    first = len(computed)
+    c.get("/units/D02")
+    assert first > 0 and len(computed) == first          # the second unit page computes nothing again
+    more = History()
+    more.ticket("T1221D01", "2026-12-21 07:00").dispatch("2026-12-21 08:00", "D01")
+    more.store()                                         # an import: the periods are counted again
+    c.get("/units/D01")
+    assert len(computed) == 2 * first

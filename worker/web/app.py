@@ -230,7 +230,7 @@ def units(ctx: Ctx):
 
 @page("web/unit.html")
 def unit(ctx: Ctx, code: str):
-    return pages.unit_page(ctx.db, ctx.viewer, code, ctx.now)
+    return {**pages.unit_page(ctx.db, ctx.viewer, code, ctx.now), "period_label": pages.period_label}
 
 
 @page("web/documents.html")

@@ -14,7 +14,7 @@ from sqlalchemy import exists, func, or_, select
 
 from .. import detection
 from ..calendar import UnknownYearError
-from ..metrics import compute
+from ..config import policy
 from ..models import Assignment as A
 from ..models import (
     Category,
@@ -33,6 +33,7 @@ from ..periods import containing
 from ..rendering import mask_name, mask_phone, mask_text
 from ..supervision import ladder_states, ledger
 from .access import Viewer, console_policy
+from .cache import period_metrics
 
 
 class Refused(Exception):
@@ -268,7 +269,7 @@ def unit_page(session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 
         period = containing(kind, as_of).previous()   # the last complete one first
         out = []
         for _ in range(count):
-            result = compute(session, period)
+            result = period_metrics(session, period, as_of)
             m = result.by_code().get(code)
             if m is not None:
                 out.append({"period": period, "m": m, "ranked": len(result.ranked)})
@@ -290,19 +291,42 @@ def unit_page(session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 
                                .where(Person.unit_code == code)))
         .order_by(Document.created_at.desc()).limit(30)).all()
     return {"unit": unit, "weeks": week_rows, "months": month_rows, "ladder": ladder, "letters": letters,
-            "received": described(session, received), "chart": rate_chart(week_rows)}
+            "received": described(session, received),
+            "chart": rate_chart(week_rows, policy("metrics").get("requirement") or {})}
 
 
-def rate_chart(rows: list[dict]) -> dict:
-    """A small bar chart of the 双率 per period (SVG coordinates, 0–100 %)."""
+def period_label(period) -> str:
+    """A period as the unit page's tables and chart both name it: 11月9日–15日, 2026年11月."""
+    if period.kind == "month":
+        return f"{period.start.year}年{period.start.month}月"
+    last = period.last_day
+    end = f"{last.day}日" if last.month == period.start.month else f"{last.month}月{last.day}日"
+    return f"{period.start.month}月{period.start.day}日–{end}"
+
+
+CHART_TOP, CHART_BASE, SLOT = 20, 170, 76   # SVG units: 100 % at y=20, 0 % at y=170, one period per slot
+
+
+def rate_chart(rows: list[dict], requirement: dict) -> dict:
+    """The 双率 per period as bars with their values, a percentage axis and the requirement line
+    (config/metrics.yaml ``requirement``), labelled with the tables' period names."""
+    scale = (CHART_BASE - CHART_TOP) / 100
+
+    def y(pct: float) -> float:
+        return round(CHART_BASE - pct * scale, 1)
+
     bars = []
     for i, r in enumerate(rows):
         for j, rate in enumerate((r["m"].dual_resolution, r["m"].dual_satisfaction)):
-            value = rate.value
-            bars.append({"x": 10 + i * 44 + j * 16, "h": 0 if value is None else round(100 * value, 1),
-                         "label": rate.pct(), "kind": ("resolution", "satisfaction")[j]})
-    return {"bars": bars, "width": 20 + 44 * len(rows), "labels": [(10 + i * 44, r["period"].key[-3:])
-                                                                  for i, r in enumerate(rows)]}
+            pct = None if rate.value is None else 100 * rate.value
+            x = 44 + i * SLOT + j * 26
+            bars.append({"x": x, "y": y(pct or 0), "h": round((pct or 0) * scale, 1), "kind": ("resolution", "satisfaction")[j],
+                         "label": "—" if pct is None else f"{pct:.1f}", "title": rate.pct()})
+    need = sorted({round(100 * float(v), 1) for v in requirement.values() if isinstance(v, (int, float))})
+    width = 50 + SLOT * len(rows)
+    return {"bars": bars, "width": width, "base": CHART_BASE, "axis": [(t, y(t)) for t in (0, 25, 50, 75, 100)],
+            "requirement": [(v, y(v)) for v in need],
+            "labels": [(44 + i * SLOT + 24, period_label(r["period"])) for i, r in enumerate(rows)]}
 
 
 # -- documents --------------------------------------------------------------------------------------
