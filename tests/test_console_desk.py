@@ -117,3 +117,12 @@ def test_unit_page_periods_are_kept_until_the_next_import(console, monkeypatch):
     more.store()                                         # an import: the periods are counted again
     c.get("/units/D01")
     assert len(computed) == 2 * first
+
+
+def test_codes_are_shown_in_words(console):
+    from tests.test_web import OPS
+
+    ticket = console(CENTRE).get("/tickets/T1214D01").text
+    assert "<dt>来源</dt><dd>市12345</dd>" in ticket and ">city<" not in ticket
+    runs = console(OPS).get("/runs").text
+    assert "<td>日调度</td>" in runs and "<td>daily_sheet</td>" not in runs

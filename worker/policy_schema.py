@@ -283,6 +283,8 @@ class Console(Strict):
     lock_minutes: Annotated[int, Field(ge=1)] = 15
     known_address_days: Annotated[int, Field(ge=1)] = 30
     kind_labels: dict[str, str] = Field(default_factory=dict)
+    job_labels: dict[str, str] = Field(default_factory=dict)
+    source_labels: dict[str, str] = Field(default_factory=dict)
 
 
 MODELS = {"metrics": Metrics, "escalation": Escalation, "documents": Documents, "alerts": Alerts, "rules": Rules,

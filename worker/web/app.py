@@ -133,8 +133,9 @@ def _html(request: Request, template: str, status: int = 200, **context) -> HTML
 
 def _labels() -> dict:
     """The console's words for states, roles and kinds of document (templates: ``labels``)."""
-    return {"run": RUN_STATES, "message": MESSAGE_STATES, "role": ROLE_LABELS,
-            "kind": console_policy().get("kind_labels") or {}}
+    cfg = console_policy()
+    return {"run": RUN_STATES, "message": MESSAGE_STATES, "role": ROLE_LABELS, "kind": cfg.get("kind_labels") or {},
+            "job": cfg.get("job_labels") or {}, "source": cfg.get("source_labels") or {}}
 
 
 def error_page(request: Request, status: int, message: str, viewer: Viewer | None = None) -> HTMLResponse:
