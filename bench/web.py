@@ -11,6 +11,13 @@ round by round, as the centre (every unit, callers unmasked) and as the liaison 
 unit; p50 / p95 / max in milliseconds.  Before the first run the script runs the daily sheet and
 the supervision letters at the moment, so the documents pages and the ticket page have documents
 to list.  Target (issue 23): every page under 200 ms at p95 on the 2 M-ticket database.
+
+The unit page on two databases side by side (issue 35: within 200 ms p95 on SQLite at 200 k
+tickets, beside PostgreSQL) — each database in a process of its own, the processes interleaved
+``--repeat`` times, min / median / max of each process's p95:
+
+    .venv/bin/python bench/web.py --unit-page sqlite:////tmp/year200k.db \
+        --unit-page postgresql://postgres@127.0.0.1/hotline_bench200k [--repeat 3] [--rounds 20]
 """
 from __future__ import annotations
 
@@ -25,12 +32,40 @@ from datetime import datetime
 PASSWORD = "bench password 2025"
 
 
+UNIT_PAGE = "a unit (8 weeks, 6 months, ladder, letters)"
+
+
+def compare_unit_page(databases: list[str], args) -> None:
+    import subprocess
+
+    seen: dict[str, list[float]] = {db: [] for db in databases}
+    for _ in range(args.repeat):
+        for db in databases:
+            out = subprocess.run([sys.executable, __file__, "--database", db, "--as-of", args.as_of,
+                                  "--rounds", str(args.rounds), "--only", UNIT_PAGE],
+                                 capture_output=True, text=True, check=True).stdout
+            line = next(x for x in out.splitlines() if x.startswith(UNIT_PAGE))
+            seen[db].append(float(line.split()[-2]))
+    print(f"unit page p95 (ms), {args.repeat} processes each, interleaved, {args.rounds} rounds each:")
+    for db, xs in seen.items():
+        print(f"  {db.split('://')[0]:<12} min {min(xs):7.1f}  median {statistics.median(xs):7.1f}  "
+              f"max {max(xs):7.1f}   {db.rsplit('/', 1)[-1]}  (target < 200 ms: {'met' if max(xs) < 200 else 'NOT MET'})")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--database", required=True)
+    ap.add_argument("--database")
     ap.add_argument("--as-of", default="2025-06-11 09:00", help="the console's 'now' (inside the synthetic year)")
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--only", help="time only the page with this label")
+    ap.add_argument("--unit-page", action="append", default=[], metavar="DATABASE",
+                    help="compare the unit page on these databases (give it twice)")
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    if args.unit_page:
+        return compare_unit_page(args.unit_page, args)
+    if not args.database:
+        ap.error("--database or --unit-page is required")
     os.environ["DATABASE_URL"] = args.database
     as_of = datetime.fromisoformat(args.as_of)
 
@@ -81,12 +116,14 @@ def main():
              ("liaison", "tickets: its unit's warnings", f"/tickets?unit={busiest}&list=warning"),
              ("centre", "a ticket", f"/tickets/{number}"),
              ("liaison", "a ticket", f"/tickets/{number}"),
-             ("centre", "a unit (8 weeks, 6 months, ladder, letters)", f"/units/{busiest}"),
+             ("centre", UNIT_PAGE, f"/units/{busiest}"),
              ("centre", "documents", "/documents"),
              ("liaison", "documents", "/documents"),
              ("centre", "documents: by ticket number", f"/documents?number={number}"),
              ("centre", "a document", f"/documents/{doc}" if doc else "/documents"),
              ("centre", "runs, outbox, schedules", "/runs")]
+    if args.only:
+        pages = [p for p in pages if p[1] == args.only]
     times: dict[int, list[float]] = {i: [] for i in range(len(pages))}
     for i, (who, _label, path) in enumerate(pages):   # warm-up, and every page must answer 200
         status = clients[who].get(path).status_code

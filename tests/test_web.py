@@ -298,7 +298,7 @@ def test_logins_are_rate_limited_and_cookies_are_guarded(console):
         r = c.post("/login", data={"email": CENTRE, "password": "wrong", "csrf": csrf(c, "/login")})
         assert r.status_code == 401 and "账号或密码不正确" in r.text
     r = c.post("/login", data={"email": CENTRE, "password": PASSWORD, "csrf": csrf(c, "/login")})
-    assert r.status_code == 429 and "已锁定" in r.text
+    assert r.status_code == 429 and "登录尝试过多" in r.text
     # an unknown login is told the same words as a wrong password
     r = c.post("/login", data={"email": "nobody@example.gov.cn", "password": PASSWORD, "csrf": csrf(c, "/login")})
     assert r.status_code == 401 and "账号或密码不正确" in r.text

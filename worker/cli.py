@@ -567,10 +567,13 @@ def web(host, port, workers, insecure_cookies, remote_user_header, as_of):
     import uvicorn
 
     from .db import init_db
-    from .web.app import session_secret
+    from .web.app import WeakSecret, session_secret
 
+    try:
+        session_secret()   # checked, and made here once before the server's processes read it
+    except WeakSecret as exc:
+        fail(str(exc), 2)
     init_db()
-    session_secret()   # made here once, before the server's processes read it
     os.environ["HOTLINE_WEB_SECURE"] = "0" if insecure_cookies else "1"
     if remote_user_header:
         os.environ["HOTLINE_WEB_REMOTE_USER_HEADER"] = remote_user_header
@@ -606,7 +609,7 @@ def console_user_add(email, operations, password_stdin, proxy_only):
     from .db import init_db, session_scope
     from .models import ConsoleUser, Person
     from .times import now_local
-    from .web.access import hash_password
+    from .web.access import end_sessions, hash_password
 
     email = email.strip().lower()
     if "@" not in email:
@@ -622,10 +625,11 @@ def console_user_add(email, operations, password_stdin, proxy_only):
             fail(f"{email} is not in the directory: load it first (hotline directory load), or give --operations", 2)
         user = s.scalars(select(ConsoleUser).where(ConsoleUser.email == email)).first()
         if user is None:
-            user = ConsoleUser(email=email, created_at=now_local(), failed_logins=0)
+            user = ConsoleUser(email=email, created_at=now_local(), session_version=0)
             s.add(user)
+        else:   # a new password, or a disabled login enabled again: no session from before opens a page
+            end_sessions(user)
         user.password_hash, user.operations, user.disabled = digest, operations, False
-        user.failed_logins, user.locked_until = 0, None
         roles = ", ".join(p.role + (f" of {p.unit_code}" if p.unit_code else "") for p in known)
     click.echo(f"{email}: {roles or 'not in the directory'}{' + operations' if operations else ''}")
 
@@ -634,16 +638,19 @@ def console_user_add(email, operations, password_stdin, proxy_only):
 @click.argument("email")
 def console_user_disable(email):
     """Disable a login: its sessions end at their next request."""
-    from sqlalchemy import update
+    from sqlalchemy import select
 
     from .db import init_db, session_scope
     from .models import ConsoleUser
+    from .web.access import end_sessions
 
     init_db()
     with session_scope() as s:
-        n = s.execute(update(ConsoleUser).where(ConsoleUser.email == email.strip().lower())
-                      .values(disabled=True)).rowcount
-    if not n:
+        user = s.scalars(select(ConsoleUser).where(ConsoleUser.email == email.strip().lower())).first()
+        if user is not None:
+            user.disabled = True
+            end_sessions(user)
+    if user is None:
         fail(f"no console login {email}", 1)
     click.echo(f"{email}: disabled")
 
@@ -661,7 +668,7 @@ def console_user_list():
     with session_scope() as s:
         for u in s.scalars(select(ConsoleUser).order_by(ConsoleUser.email)):
             viewer = viewer_for(s, u)
-            state = "disabled" if u.disabled else ("locked" if u.locked_until else "active")
+            state = "disabled" if u.disabled else "active"
             click.echo(f"{u.email:<36} {state:<8} {viewer.label if viewer else 'sees nothing (not in the directory)'}")
 
 
@@ -1224,6 +1231,15 @@ def doctor(today):
         report(False, "schedules", f"{len(exc.problems)} problem(s)", "run hotline schedules validate")
         for p in exc.problems:
             click.echo(f"       {p}")
+    from .web.app import secret_problem
+    if os.environ.get("HOTLINE_WEB_SECRET"):
+        problem = secret_problem(os.environ["HOTLINE_WEB_SECRET"])
+        report(problem is None, "console signing key", problem or "HOTLINE_WEB_SECRET set",
+               "set HOTLINE_WEB_SECRET to python3 -c 'import secrets; print(secrets.token_urlsafe(48))', "
+               "or unset it (the console then keeps its own key)")
+    else:
+        report(None, "console signing key", "HOTLINE_WEB_SECRET not set: the console keeps its own key in "
+               f"{settings.var_dir / 'web-secret'}")
     if db_ok:
         from .db import session_scope
         from .recipients import directory_gaps

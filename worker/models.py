@@ -507,10 +507,24 @@ class ConsoleUser(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))   # argon2id; NULL: proxy logins only
     operations: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None]
+    # In every session cookie; bumped by sign-out, a password change, disable and re-enable, so the
+    # sessions signed before no longer open a page.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+
+
+class LoginAttempt(Base):
+    """Every sign-in attempt, known login or not (real clock, never ``--as-of``): what the login
+    throttle counts (``worker.web.access``) and what an operator reads after an attack."""
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    login: Mapped[str] = mapped_column(String(200))     # as typed (trimmed, lower case)
+    address: Mapped[str] = mapped_column(String(64))    # the client's address
+    outcome: Mapped[str] = mapped_column(String(16))    # ok | wrong | throttled
+    __table_args__ = (Index("ix_login_attempts_login_at", "login", "at"),
+                      Index("ix_login_attempts_address_at", "address", "at"))
 
 
 class ConsoleAction(Base):

@@ -316,8 +316,12 @@ class Console(Strict):
     law_kinds: list[str] = Field(default_factory=lambda: ["law_push", "monthly_law_report"])
     session_hours: Annotated[int, Field(ge=1, le=24)] = 8
     lock_after_failures: Annotated[int, Field(ge=1)] = 5
+    lock_address_after_failures: Annotated[int, Field(ge=1)] = 20
     lock_minutes: Annotated[int, Field(ge=1)] = 15
+    known_address_days: Annotated[int, Field(ge=1)] = 30
     kind_labels: dict[str, str] = Field(default_factory=dict)
+    job_labels: dict[str, str] = Field(default_factory=dict)
+    source_labels: dict[str, str] = Field(default_factory=dict)
 
 
 MODELS = {"metrics": Metrics, "escalation": Escalation, "documents": Documents, "alerts": Alerts, "rules": Rules,

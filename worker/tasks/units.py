@@ -31,39 +31,48 @@ def _when(label: str, due) -> str:
     return f"{label} {due.month}月{due.day}日 {due:%H:%M}"
 
 
-@job("unit_daily", period="day", family="units")
-def unit_daily(ctx):
-    """Each unit with something to act on gets one message with only its own tickets: due within
-    the warning window on either clock, newly overdue, sent back for redo, re-dispatched to it after a
-    return (each with its clock); to its liaisons, copied to its head when ``copy_head`` is set.
-    No message on a day with nothing to say."""
-    s, as_of = ctx.session, ctx.as_of
-    since, horizon = window_start(ctx), warning_horizon(ctx.cal, as_of)
+def daily_lists(s, as_of, since, horizon, *scope) -> dict[str, dict[str, list[str]]]:
+    """Per unit, per section (``SECTIONS``), the lines of its daily list at ``as_of``: due within the
+    warning window on either clock, newly overdue (fell due since ``since``), sent back for redo,
+    re-dispatched to it after a return, each with its clock; ``scope``: conditions on the
+    assignment (the console's, on ``view(s, as_of).A``).  The e-mail and the console's today page read
+    these same lines."""
     A = view(s, as_of).A
     by_unit: dict[str, dict[str, list[str]]] = {}
 
     def add(unit, section, line):
         by_unit.setdefault(unit, {}).setdefault(section, []).append(line)
 
-    for t in warnings(s, as_of, horizon):
+    for t in warnings(s, as_of, horizon, *scope):
         add(t["unit_code"], "warning", _line(t, _when(t["clock_label"], t["clock_due"])))
-    for t in overdue_open(s, as_of, fell_due_between(A, since, as_of)):
+    for t in overdue_open(s, as_of, fell_due_between(A, since, as_of), *scope):
         add(t["unit_code"], "overdue", _line(t, f"已超过{_when(t['clock_label'], t['clock_due'])}"))
     redone = s.execute(select(*list_columns(A), TicketEvent.at).join(Ticket, Ticket.id == A.ticket_id)
                        .join(TicketEvent, and_(TicketEvent.ticket_id == A.ticket_id, TicketEvent.kind == "redo"))
-                       .where(A.is_current.is_(True), TicketEvent.at > since, TicketEvent.at <= as_of)
+                       .where(A.is_current.is_(True), TicketEvent.at > since, TicketEvent.at <= as_of, *scope)
                        .order_by(A.unit_code, Ticket.number))
     for r in redone:
         t = r._asdict()
         add(t["unit_code"], "redo", _line(t, f"{t['at'].month}月{t['at'].day}日 {t['at']:%H:%M}退回重办，"
                                              f"{_when('办结时限', t['completion_due'])}"))
     moved = s.execute(select(*list_columns(A), A.dispatched_at).join(Ticket, Ticket.id == A.ticket_id)
-                      .where(A.dispatched_at > since, A.dispatched_at <= as_of, A.seq > 1, A.ticket_return_count >= 1)
+                      .where(A.dispatched_at > since, A.dispatched_at <= as_of, A.seq > 1, A.ticket_return_count >= 1,
+                             *scope)
                       .order_by(A.unit_code, Ticket.number))
     for r in moved:
         t = r._asdict()
         add(t["unit_code"], "reassigned", _line(t, f"{t['dispatched_at'].month}月{t['dispatched_at'].day}日改派，"
                                                    f"{_when('办结时限', t['completion_due'])}"))
+    return by_unit
+
+
+@job("unit_daily", period="day", family="units")
+def unit_daily(ctx):
+    """Each unit with something to act on gets one message with only its own tickets
+    (``daily_lists``); to its liaisons, copied to its head when ``copy_head`` is set.
+    No message on a day with nothing to say."""
+    s, as_of = ctx.session, ctx.as_of
+    by_unit = daily_lists(s, as_of, window_start(ctx), warning_horizon(ctx.cal, as_of))
     names = unit_names(s)
     groups = ["liaison"] + (["unit_head"] if ctx.params.get("copy_head") else [])
     sent = 0

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import false, select
+from sqlalchemy import false, func, select
 
-from ..models import Assignment, ConsoleAction, ConsoleUser, Oversight, Person, Role
+from ..models import Assignment, ConsoleAction, ConsoleUser, LoginAttempt, Oversight, Person, Role
 from ..times import now_local
 
 _hasher = PasswordHasher()   # argon2id with the library's current defaults (RFC 9106 low-memory)
@@ -95,44 +95,72 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def authenticate(session, email: str, password: str, at: datetime | None = None) -> tuple[ConsoleUser | None, str]:
-    """(user, "") on success, else (None, why) — the same words whether the login exists or not,
-    except for a lock, which says until when.  Failures count per account; ``lock_after_failures``
-    in a row lock it for ``lock_minutes`` (config/console.yaml; kept in the database, so every
-    console process sees it)."""
-    now = at or now_local()
-    email = email.strip().lower()
+def authenticate(session, email: str, password: str, address: str) -> tuple[ConsoleUser | None, str]:
+    """(user, "") on success, else (None, why).  The answer and its cost are the same whether the
+    login exists or not: one argon2 verification in every case (a throttled attempt or an unknown
+    login verifies against a hash of nobody's), one of two messages (wrong, or too many attempts).
+
+    Throttle (config/console.yaml, counted over the last ``lock_minutes`` on the real clock, never
+    the console's ``--as-of``):
+    - an address with ``lock_address_after_failures`` failures, whatever the logins, is refused;
+    - a login with ``lock_after_failures`` failures is refused — counted per *kind* of address: from
+      an address where this login signed in within ``known_address_days`` (its own workstation)
+      only that address's failures count; from any other address the failures of all such other
+      addresses count.  So hammering a login from elsewhere locks it out of new places for a while,
+      never out of the desk its owner uses (docs/console.md "Sign-in throttle").
+    Every attempt is stored (``LoginAttempt``), known login or not."""
+    now = now_local()   # the real clock: a lock lifts in real time, whatever the pages' moment
+    email = email.strip().lower()[:200]
+    address = (address or "-")[:64]
+    cfg = console_policy()
+    since = now - timedelta(minutes=int(cfg["lock_minutes"]))
     user = session.scalars(select(ConsoleUser).where(ConsoleUser.email == email)).first()
-    wrong = "账号或密码不正确"
-    if user is None or user.disabled or not user.password_hash:
-        _hasher_burn(password)   # the same time as a real check: no telling which logins exist
-        return None, wrong
-    if user.locked_until and user.locked_until > now:
-        return None, f"连续登录失败次数过多，账号已锁定至 {user.locked_until:%H:%M}"
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        cfg = console_policy()
-        if user.failed_logins >= int(cfg["lock_after_failures"]):
-            user.locked_until, user.failed_logins = now + timedelta(minutes=int(cfg["lock_minutes"])), 0
-        record(session, email, "login_failed", email, f"failures {user.failed_logins}")
-        return None, wrong
+    throttled = _throttled(session, email, address, since, now, cfg)
+    valid = user is not None and not user.disabled and user.password_hash and not throttled
+    ok = _verify(user.password_hash if valid else None, password)
+    outcome = "ok" if ok else ("throttled" if throttled else "wrong")
+    session.add(LoginAttempt(at=now, login=email, address=address, outcome=outcome))
+    if not ok:
+        if throttled:
+            return None, f"登录尝试过多，请 {int(cfg['lock_minutes'])} 分钟后再试"
+        return None, "账号或密码不正确"
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
-    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
-    record(session, email, "login", email, "ok")
+    user.last_login_at = now
+    record(session, email, "login", address, "ok")
     return user, ""
+
+
+def _throttled(session, email: str, address: str, since: datetime, now: datetime, cfg: dict) -> bool:
+    def failures(*where) -> int:
+        return session.scalar(select(func.count()).select_from(LoginAttempt)
+                              .where(LoginAttempt.at >= since, LoginAttempt.outcome != "ok", *where))
+
+    if failures(LoginAttempt.address == address) >= int(cfg["lock_address_after_failures"]):
+        return True
+    known = select(LoginAttempt.address).where(
+        LoginAttempt.login == email, LoginAttempt.outcome == "ok",
+        LoginAttempt.at >= now - timedelta(days=int(cfg["known_address_days"])))
+    if session.scalar(known.where(LoginAttempt.address == address).limit(1)) is not None:
+        return failures(LoginAttempt.login == email, LoginAttempt.address == address) >= int(cfg["lock_after_failures"])
+    return failures(LoginAttempt.login == email, LoginAttempt.address.not_in(known)) >= int(cfg["lock_after_failures"])
 
 
 _BURN = _hasher.hash("not a password of anyone")
 
 
-def _hasher_burn(password: str) -> None:
+def _verify(digest: str | None, password: str) -> bool:
+    """One argon2 verification, against ``digest`` or (None) a hash of nobody's: the same time."""
     try:
-        _hasher.verify(_BURN, password)
-    except VerificationError:
-        pass
+        _hasher.verify(digest or _BURN, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return digest is not None
+
+
+def end_sessions(user: ConsoleUser) -> None:
+    """Every session cookie of this login stops opening pages (sign-out, password, disable, enable)."""
+    user.session_version = (user.session_version or 0) + 1
 
 
 def record(session, email: str, action: str, target: str, result: str) -> None:

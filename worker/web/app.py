@@ -24,10 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import IntegerConvertor, StringConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -49,9 +51,11 @@ from .access import (
     Viewer,
     authenticate,
     console_policy,
+    end_sessions,
     record,
     viewer_for,
 )
+from .desk import STAGES
 
 log = logging.getLogger("hotline.web")
 
@@ -100,9 +104,11 @@ class Console:
             login = (request.headers.get(self.remote_user_header) or "").strip().lower()
             return db.scalars(select(ConsoleUser).where(ConsoleUser.email == login,
                                                         ConsoleUser.disabled.is_(False))).first() if login else None
-        uid = request.session.get("uid")
+        uid, version = request.session.get("uid"), request.session.get("sv")
         user = db.get(ConsoleUser, uid) if isinstance(uid, int) else None
-        return user if user is not None and not user.disabled else None
+        if user is None or user.disabled or version != user.session_version:
+            return None   # signed out, password changed, disabled or re-enabled since the cookie was signed
+        return user
 
 
 def csrf_token(request: Request) -> str:
@@ -127,8 +133,9 @@ def _html(request: Request, template: str, status: int = 200, **context) -> HTML
 
 def _labels() -> dict:
     """The console's words for states, roles and kinds of document (templates: ``labels``)."""
-    return {"run": RUN_STATES, "message": MESSAGE_STATES, "role": ROLE_LABELS,
-            "kind": console_policy().get("kind_labels") or {}}
+    cfg = console_policy()
+    return {"run": RUN_STATES, "message": MESSAGE_STATES, "role": ROLE_LABELS, "kind": cfg.get("kind_labels") or {},
+            "job": cfg.get("job_labels") or {}, "source": cfg.get("source_labels") or {}}
 
 
 def error_page(request: Request, status: int, message: str, viewer: Viewer | None = None) -> HTMLResponse:
@@ -174,6 +181,8 @@ def page(template: str | None = None, *, who: Callable[[Viewer], bool] | None = 
                     return error_page(request, 404, str(exc), viewer)
                 except pages.BadParameter as exc:
                     return error_page(request, 400, str(exc), viewer)
+                except Exception as exc:  # noqa: BLE001 - answered here, logged once (not re-raised to the server)
+                    return _unexpected(request, exc, viewer)
                 if isinstance(result, Response):
                     return result
                 page_html = _html(request, template, viewer=viewer, now=ctx.now, **result)
@@ -197,7 +206,8 @@ def _operations(v: Viewer) -> bool:
 @page("web/today.html")
 def today(ctx: Ctx):
     win = pages.window(ctx.cal, ctx.now)
-    return {"win": win, **pages.today(ctx.db, ctx.viewer, win), "lists": pages.LISTS}
+    return {"win": win, **pages.today(ctx.db, ctx.viewer, win), "lists": pages.LISTS,
+            "unit_names": pages.unit_names(ctx.db), "stages": STAGES}
 
 
 @page("web/tickets.html")
@@ -221,7 +231,7 @@ def units(ctx: Ctx):
 
 @page("web/unit.html")
 def unit(ctx: Ctx, code: str):
-    return pages.unit_page(ctx.db, ctx.viewer, code, ctx.now)
+    return {**pages.unit_page(ctx.db, ctx.viewer, code, ctx.now), "period_label": pages.period_label}
 
 
 @page("web/documents.html")
@@ -242,6 +252,15 @@ def download(ctx: Ctx, doc_id: int, number: int):
         raise pages.NotFound("该版本的文件已不在归档目录中")
     record(ctx.db, ctx.user.email, "download", f"document {doc_id} v{number}", "ok")
     return FileResponse(ver.path, media_type="application/pdf", filename=f"{doc.title}（第{number}版）.pdf")
+
+
+@page()
+def download_file(ctx: Ctx, doc_id: int, sha256: str):
+    name, data = pages.companion(ctx.db, ctx.viewer, doc_id, sha256)
+    record(ctx.db, ctx.user.email, "download", f"document {doc_id} {name}"[:100], "ok")
+    media = pages.FILE_TYPES.get("." + name.rpartition(".")[2], "application/octet-stream")
+    return Response(data, media_type=media,
+                    headers={"content-disposition": f"attachment; filename*=utf-8''{quote(name)}"})
 
 
 @page("web/runs.html", who=_centre_or_operations, refusal="运行情况仅对热线中心和运维人员开放")
@@ -319,12 +338,12 @@ async def login(request: Request) -> Response:
 def _login(request: Request, email: str, password: str) -> Response:
     console: Console = request.app.state.console
     with console.factory() as db:
-        user, why = authenticate(db, email, password, console.clock())
+        user, why = authenticate(db, email, password, request.client.host if request.client else "-")
         db.commit()
         if user is None:
-            return _html(request, "web/login.html", 401 if "锁定" not in why else 429, error=why, viewer=None)
+            return _html(request, "web/login.html", 429 if "过多" in why else 401, error=why, viewer=None)
         request.session.clear()   # a fresh session (and CSRF token) for the signed-in user
-        request.session["uid"] = user.id
+        request.session["uid"], request.session["sv"] = user.id, user.session_version
         request.state.uid = user.id
         return RedirectResponse("/today", status_code=303)
 
@@ -332,8 +351,20 @@ def _login(request: Request, email: str, password: str) -> Response:
 async def logout(request: Request) -> Response:
     form = dict(await request.form())
     _check_csrf(request, form)
+    await run_in_threadpool(_logout, request)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
+
+
+def _logout(request: Request) -> None:
+    """Sign-out ends every session of the login, this cookie and any copy of it."""
+    console: Console = request.app.state.console
+    with console.factory() as db:
+        user = console.user(request, db)
+        if user is not None:
+            end_sessions(user)
+            record(db, user.email, "logout", user.email, "sessions ended")
+            db.commit()
 
 
 async def home(request: Request) -> Response:
@@ -358,9 +389,30 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
+    return _unexpected(request, exc)
+
+
+def _unexpected(request: Request, exc: Exception, viewer: Viewer | None = None) -> Response:
     ref = uuid.uuid4().hex[:10]
-    log.error("error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
-    return error_page(request, 500, f"处理请求时出错，已记录（参考编号 {ref}）。请稍后重试或联系运维人员。")
+    log.error("error %s on %s %s", ref, request.method, printable(request.url.path), exc_info=exc)
+    return error_page(request, 500, f"处理请求时出错，已记录（参考编号 {ref}）。请稍后重试或联系运维人员。", viewer)
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters escaped (\\n, \\x1b, \\u202e): a request
+    path cannot write a line of its own into the log, nor hide what follows."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def _slash_redirect(scope) -> Response | None:
+    """``/today/`` → ``/today``, as a relative address (never built from the Host header); leading
+    slashes and backslashes collapsed and the path quoted, so it cannot name another site."""
+    path = scope["path"]
+    if scope["method"] not in ("GET", "HEAD") or path == "/" or not path.endswith("/"):
+        return None
+    target = quote("/" + path.strip("/\\"), safe="/-._~!$&'()*+,;=:@")
+    query = scope.get("query_string", b"").decode("latin-1")
+    return RedirectResponse(target + ("?" + quote(query, safe="=&+%") if query else ""), status_code=308)
 
 
 class Guard:
@@ -388,11 +440,12 @@ class Guard:
                 message["headers"] = headers
             await send(message)
 
+        redirect = _slash_redirect(scope)
         try:
-            await self.app(scope, receive, send_with_headers)
+            await (redirect or self.app)(scope, receive, send_with_headers)
         finally:
             uid = scope.get("state", {}).get("uid", "-")
-            log.info("%s %s %s %.0fms user=%s", scope["method"], scope["path"], status[0],
+            log.info("%s %s %s %.0fms user=%s", printable(scope["method"]), printable(scope["path"]), status[0],
                      1000 * (time.perf_counter() - started), uid)
 
 
@@ -405,10 +458,11 @@ def create_app(*, database_url: str | None = None, secret: str | None = None, se
         Route("/login", login, methods=["GET", "POST"]), Route("/logout", logout, methods=["POST"]),
         Route("/today", today), Route("/tickets", ticket_list), Route("/tickets/{number}", ticket),
         Route("/units", units), Route("/units/{code}", unit),
-        Route("/documents", documents), Route("/documents/{doc_id:int}", document),
-        Route("/documents/{doc_id:int}/v{number:int}.pdf", download),
-        Route("/runs", runs), Route("/runs/{run_id:int}/rerun", confirm_rerun, methods=["GET", "POST"]),
-        Route("/outbox/{message_id:int}/{action}", confirm_message, methods=["GET", "POST"]),
+        Route("/documents", documents), Route("/documents/{doc_id:id}", document),
+        Route("/documents/{doc_id:id}/v{number:id}.pdf", download),
+        Route("/documents/{doc_id:id}/files/{sha256:sha}", download_file),
+        Route("/runs", runs), Route("/runs/{run_id:id}/rerun", confirm_rerun, methods=["GET", "POST"]),
+        Route("/outbox/{message_id:id}/{action}", confirm_message, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=str(TEMPLATES / "web" / "static")), name="static"),
     ]
     hours = int(console_policy()["session_hours"])
@@ -417,15 +471,59 @@ def create_app(*, database_url: str | None = None, secret: str | None = None, se
         Middleware(SessionMiddleware, secret_key=secret or session_secret(), session_cookie="hotline_console",
                    max_age=hours * 3600, same_site="strict", https_only=secure_cookies),
     ], exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    app.router.redirect_slashes = False   # Starlette's builds an absolute URL from the Host header: Guard's instead
     app.state.console = Console(database_url=database_url, clock=clock, remote_user_header=remote_user_header)
     return app
 
 
+class IdConvertor(IntegerConvertor):
+    """A row id in a path: at most 9 digits, so a larger number is no route (404) rather than a
+    value the database cannot hold (a 500)."""
+    regex = "[0-9]{1,9}"
+
+
+register_url_convertor("id", IdConvertor())
+
+
+class ShaConvertor(StringConvertor):
+    regex = "[0-9a-f]{64}"
+
+
+register_url_convertor("sha", ShaConvertor())
+
+
+MIN_SECRET_LENGTH = 32
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "example", "replace-me", "your-secret")
+
+
+class WeakSecret(ValueError):
+    """A signing key anyone could guess: the console refuses to start with it."""
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why a session signing key is unfit (a placeholder such as deploy/hotline.env.example's, too
+    short, too few distinct characters), or None.  Whoever knows the key forges any login's cookie."""
+    lowered = secret.lower()
+    if any(word in lowered for word in PLACEHOLDER_WORDS):
+        return "HOTLINE_WEB_SECRET is a placeholder (the example's value)"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"HOTLINE_WEB_SECRET has {len(secret)} characters, fewer than {MIN_SECRET_LENGTH}"
+    if len(set(secret)) < 10:
+        return "HOTLINE_WEB_SECRET has fewer than 10 distinct characters"
+    return None
+
+
 def session_secret() -> str:
-    """``HOTLINE_WEB_SECRET``, else the key kept in ``$HOTLINE_VAR/web-secret`` (made once, 0600)."""
+    """``HOTLINE_WEB_SECRET``, else the key kept in ``$HOTLINE_VAR/web-secret`` (made once, 0600).
+    A placeholder or short key is refused (``WeakSecret``)."""
     import os
 
     if os.environ.get("HOTLINE_WEB_SECRET"):
+        problem = secret_problem(os.environ["HOTLINE_WEB_SECRET"])
+        if problem:
+            raise WeakSecret(f"{problem}: set a long random string "
+                             "(python3 -c 'import secrets; print(secrets.token_urlsafe(48))'), or unset it "
+                             "to let the console keep its own key in $HOTLINE_VAR/web-secret")
         return os.environ["HOTLINE_WEB_SECRET"]
     path = load_settings().var_dir / "web-secret"
     if not path.exists():

@@ -15,8 +15,8 @@ from sqlalchemy import exists, func, or_, select
 from .. import detection
 from ..asof import view
 from ..calendar import UnknownYearError
+from ..config import policy
 from ..ladder import describe, ladder_at
-from ..metrics import compute
 from ..models import (
     Category,
     Document,
@@ -34,6 +34,7 @@ from ..periods import containing
 from ..rendering import mask_name, mask_phone, mask_text
 from ..supervision import ledger
 from .access import Viewer, console_policy
+from .cache import period_metrics
 
 
 class Refused(Exception):
@@ -111,36 +112,82 @@ def today(session, viewer: Viewer, win: Window) -> dict:
     rows = sorted(({"code": c, "name": names.get(c, c), **v} for c, v in counts.items()
                    if (any(v.values()) or viewer.units) and viewer.sees_unit(c)),
                   key=lambda r: (-r["overdue"], -r["warning"], r["code"]))
-    scope = "全区" if viewer.district_wide else "涉行政执法工单" if viewer.law_only else "、".join(
-        names.get(c, c) for c in sorted(viewer.units or ()))
-    return {"rows": rows, "totals": totals, "scope": scope}
+    from .desk import desks
+    return {"rows": rows, "totals": totals, "scope": scope_name(viewer, names),
+            "desks": [] if viewer.law_only else desks(session, viewer, win, names)}
+
+
+def scope_name(viewer: Viewer, names: dict[str, str]) -> str:
+    """What a viewer's lists cover, in words: 全区, 涉行政执法工单, or its units' names."""
+    if viewer.law_only:
+        return "涉行政执法工单"
+    if viewer.units is None:
+        return "全区"
+    return "、".join(names.get(c, c) for c in sorted(viewer.units))
 
 
 def ticket_list(session, viewer: Viewer, win: Window, unit: str | None, kind: str, page: int = 1) -> dict:
     if kind not in LISTS:
         raise BadParameter(f"list 只能是 {'、'.join(LISTS)} 之一")
+    from .desk import time_left
+
     A = view(session, win.as_of).A
     where = list(viewer.assignment_scope(A))
-    title_unit = "全区"
+    names = unit_names(session)
+    title_unit = scope_name(viewer, names)
     if unit:
         title_unit = _unit(session, viewer, unit).name
         where.append(A.unit_code == unit)
-    if kind in ("open", "overdue"):   # long lists (a replayed day: 18,000 open): paged in SQL
-        total, rows = detection.open_page(session, win.as_of, *where, overdue=kind == "overdue",
-                                          limit=TICKETS_PER_PAGE, offset=(page - 1) * TICKETS_PER_PAGE)
+    if kind in ("open", "overdue"):   # long lists (a replayed day: 18,000 open): paged by due time
+        total, rows = _by_due(session, win.as_of, where, kind == "overdue", page)
     else:                              # due within a day or two, or returned twice: short lists
-        rows = (detection.warnings(session, win.as_of, win.horizon, *where) if kind == "warning"
-                else detection.returned_twice_tickets(session, win.as_of, *where))
+        rows = (sorted(detection.warnings(session, win.as_of, win.horizon, *where),
+                       key=lambda r: (r["clock_due"], r["number"])) if kind == "warning"
+                else _one_row_per_ticket(detection.returned_twice_tickets(session, win.as_of, *where), names))
         total = len(rows)
         rows = rows[(page - 1) * TICKETS_PER_PAGE:page * TICKETS_PER_PAGE]
     pages = max(1, -(-total // TICKETS_PER_PAGE))
     if page > pages:
         raise BadParameter(f"共 {pages} 页，没有第 {page} 页")
-    names = unit_names(session)
     for r in rows:
-        r["unit_name"] = names.get(r["unit_code"], r["unit_code"])
+        r.setdefault("unit_name", names.get(r["unit_code"], r["unit_code"]))
+        if r.get("clock_due"):
+            r["left"], r["late"] = time_left(r["clock_due"], win.as_of), r["clock_due"] < win.as_of
     return {"rows": [_caller(viewer, r) for r in rows], "kind": kind, "label": LISTS[kind], "unit": unit,
             "unit_name": title_unit, "total": total, "page": page, "pages": pages}
+
+
+def _by_due(session, as_of: datetime, where: list, overdue: bool, page: int) -> tuple[int, list[dict]]:
+    """(how many, one page) of the open (``overdue``: past due) tickets, ordered by the due time
+    of the clock each shows (the missed one, else the next): the keys of all are read and sorted
+    here, only the page's rows are read in full (``detection.open_page``)."""
+    A = view(session, as_of).A
+    conditions = (detection.open_at(A, as_of), *((detection.past_due(A, as_of),) if overdue else ()), *where)
+    keys = session.execute(select(A.id, A.reply_due, A.completion_due, A.first_replied_at, A.ticket_id)
+                           .where(*conditions)).all()
+
+    def due(k) -> datetime:
+        row = {"reply_due": k[1], "completion_due": k[2] or datetime.max, "first_replied_at": k[3]}
+        return (detection.missed_clock(row, as_of) or detection.next_clock(row, as_of))[1] or datetime.max
+    keys.sort(key=lambda k: (due(k), k[4]))
+    ids = [k[0] for k in keys[(page - 1) * TICKETS_PER_PAGE:page * TICKETS_PER_PAGE]]
+    rows = detection.open_page(session, as_of, A.id.in_(ids), limit=len(ids))[1] if ids else []
+    return len(keys), sorted(rows, key=lambda r: (r["clock_due"], r["number"]))
+
+
+def _one_row_per_ticket(rows: list[dict], names: dict[str, str]) -> list[dict]:
+    """回退≥2次 as the count counts it: each ticket once, with every unit that returned it."""
+    merged: dict[str, dict] = {}
+    for r in rows:
+        m = merged.get(r["number"])
+        if m is None:
+            merged[r["number"]] = dict(r, unit_name=names.get(r["unit_code"], r["unit_code"]))
+            continue
+        m["unit_name"] += "、" + names.get(r["unit_code"], r["unit_code"])
+        m["returned_at"] = max(m["returned_at"], r["returned_at"])
+        if r.get("return_reason") and r["return_reason"] != m.get("return_reason"):
+            m["return_reason"] = "；".join(filter(None, (m.get("return_reason"), r["return_reason"])))
+    return sorted(merged.values(), key=lambda r: (r["returned_at"], r["number"]))
 
 
 # -- a ticket ---------------------------------------------------------------------------------------
@@ -227,7 +274,7 @@ def unit_page(session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 
         period = containing(kind, as_of).previous()   # the last complete one first
         out = []
         for _ in range(count):
-            result = compute(session, period)
+            result = period_metrics(session, period, as_of)
             m = result.by_code().get(code)
             if m is not None:
                 out.append({"period": period, "m": m, "ranked": len(result.ranked)})
@@ -249,19 +296,42 @@ def unit_page(session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 
                                .where(Person.unit_code == code)))
         .order_by(Document.created_at.desc()).limit(30)).all()
     return {"unit": unit, "weeks": week_rows, "months": month_rows, "ladder": ladder, "letters": letters,
-            "received": described(session, received), "chart": rate_chart(week_rows)}
+            "received": described(session, received),
+            "chart": rate_chart(week_rows, policy("metrics").get("requirement") or {})}
 
 
-def rate_chart(rows: list[dict]) -> dict:
-    """A small bar chart of the 双率 per period (SVG coordinates, 0–100 %)."""
+def period_label(period) -> str:
+    """A period as the unit page's tables and chart both name it: 11月9日–15日, 2026年11月."""
+    if period.kind == "month":
+        return f"{period.start.year}年{period.start.month}月"
+    last = period.last_day
+    end = f"{last.day}日" if last.month == period.start.month else f"{last.month}月{last.day}日"
+    return f"{period.start.month}月{period.start.day}日–{end}"
+
+
+CHART_TOP, CHART_BASE, SLOT = 20, 170, 76   # SVG units: 100 % at y=20, 0 % at y=170, one period per slot
+
+
+def rate_chart(rows: list[dict], requirement: dict) -> dict:
+    """The 双率 per period as bars with their values, a percentage axis and the requirement line
+    (config/metrics.yaml ``requirement``), labelled with the tables' period names."""
+    scale = (CHART_BASE - CHART_TOP) / 100
+
+    def y(pct: float) -> float:
+        return round(CHART_BASE - pct * scale, 1)
+
     bars = []
     for i, r in enumerate(rows):
         for j, rate in enumerate((r["m"].dual_resolution, r["m"].dual_satisfaction)):
-            value = rate.value
-            bars.append({"x": 10 + i * 44 + j * 16, "h": 0 if value is None else round(100 * value, 1),
-                         "label": rate.pct(), "kind": ("resolution", "satisfaction")[j]})
-    return {"bars": bars, "width": 20 + 44 * len(rows), "labels": [(10 + i * 44, r["period"].key[-3:])
-                                                                  for i, r in enumerate(rows)]}
+            pct = None if rate.value is None else 100 * rate.value
+            x = 44 + i * SLOT + j * 26
+            bars.append({"x": x, "y": y(pct or 0), "h": round((pct or 0) * scale, 1), "kind": ("resolution", "satisfaction")[j],
+                         "label": "—" if pct is None else f"{pct:.1f}", "title": rate.pct()})
+    need = sorted({round(100 * float(v), 1) for v in requirement.values() if isinstance(v, (int, float))})
+    width = 50 + SLOT * len(rows)
+    return {"bars": bars, "width": width, "base": CHART_BASE, "axis": [(t, y(t)) for t in (0, 25, 50, 75, 100)],
+            "requirement": [(v, y(v)) for v in need],
+            "labels": [(44 + i * SLOT + 24, period_label(r["period"])) for i, r in enumerate(rows)]}
 
 
 # -- documents --------------------------------------------------------------------------------------
@@ -349,7 +419,43 @@ def document(session, viewer: Viewer, doc_id: int) -> dict:
         mine = set(session.scalars(select(Person.email).where(or_(
             Person.unit_code.in_(sorted(viewer.units or ())), Person.email == viewer.email))))
         messages = [m for m in messages if m.recipient_email in mine]
-    return {"doc": doc, "about": described(session, [doc])[0], "versions": versions, "messages": messages}
+    return {"doc": doc, "about": described(session, [doc])[0], "versions": versions, "messages": messages,
+            "files": companions(session, doc_id, versions)}
+
+
+FILE_TYPES = {".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+              ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".pdf": "application/pdf"}
+
+
+def companions(session, doc_id: int, versions: list[DocumentVersion]) -> list[dict]:
+    """The files sent with a document besides its PDF — the per-ticket report's editable DOCX, the
+    law push's XLSX — as its messages carry them (kept by hash in ``blobs``): the attachments whose
+    name is the PDF attachment's with another extension."""
+    shas = {v.sha256 for v in versions}
+    stems, found = set(), {}
+    for (attachments,) in session.execute(select(OutboxMessage.attachments).join(
+            MessageDocument, MessageDocument.message_id == OutboxMessage.id).where(MessageDocument.document_id == doc_id)):
+        for a in attachments or ():
+            name = a.get("name") or ""
+            if a.get("sha256") in shas and name.endswith(".pdf"):
+                stems.add(name.removesuffix(".pdf"))
+            elif name.rpartition(".")[0] and "." + name.rpartition(".")[2] in FILE_TYPES:
+                found.setdefault(a["sha256"], name)
+    return [{"name": name, "sha256": sha} for sha, name in found.items()
+            if name.rpartition(".")[0] in stems and not name.endswith(".pdf")]
+
+
+def companion(session, viewer: Viewer, doc_id: int, sha256: str) -> tuple[str, bytes]:
+    from ..models import Blob
+
+    found = document(session, viewer, doc_id)
+    for f in found["files"]:
+        if f["sha256"] == sha256:
+            blob = session.get(Blob, sha256)
+            if blob is None:
+                raise NotFound("该文件已不在存档中")
+            return f["name"], blob.data
+    raise NotFound("该文书没有这个文件")
 
 
 def version(session, viewer: Viewer, doc_id: int, number: int) -> tuple[Document, DocumentVersion]:

@@ -1,0 +1,95 @@
+"""The desk in Debian's Chromium (Playwright), per role, at 1366×768: what a liaison, a leader and
+the centre act on, and the forecast from Wednesday.  With ``HOTLINE_SCREENSHOTS=docs/img`` the
+pages are saved there (docs/console.md shows them); otherwise under the test's temporary folder.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+from tests.test_web import CENTRE, DEPUTY1, LIAISON_D01, NOW, PASSWORD, prepare
+from tests.test_web_browser import browser  # noqa: F401  (the fixture)
+
+WEDNESDAY = datetime(2026, 12, 23, 10, 0)
+
+
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("HOTLINE_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def serve(clock: datetime):
+    import uvicorn
+
+    from worker.web.app import create_app
+
+    app = create_app(secret="browser-test", clock=lambda: clock, secure_cookies=False)
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    return srv, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def desk_server(sqlite_db, history, request):
+    prepare(history)
+    srv, thread, base = serve(getattr(request, "param", NOW))
+    yield base
+    srv.should_exit = True
+    thread.join(10)
+
+
+def sign_in(b, base: str, email: str):
+    page = b.new_page(viewport={"width": 1366, "height": 768})
+    page.goto(base + "/login")
+    page.get_by_label("账号（电子邮箱）").fill(email)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url("**/today")
+    return page
+
+
+def test_liaison_acts_from_its_desk(desk_server, browser, tmp_path):  # noqa: F811
+    page = sign_in(browser, desk_server, LIAISON_D01)
+    desk = page.locator("section.desk")
+    assert desk.count() == 1
+    assert desk.get_by_role("heading", level=2).inner_text() == "区发展和改革局：今日待办（超期 1 件，预警 1 件，督办 1 件）"
+    rows = desk.locator("table.worklist tbody tr")
+    assert rows.nth(0).locator("td").all_inner_texts() == ["T1214D01", "小区路灯不亮", "办结时限", "2026-12-17 23:59", "超期3天"]
+    assert rows.nth(1).locator("td").last.inner_text() == "剩余38小时"
+    assert desk.locator("table.letters tbody tr").first.locator("td").all_inner_texts() == [
+        "T1214D01", "办结", "2026-12-21", "2026-12-22", "办理中"]
+    page.screenshot(path=str(shots(tmp_path) / "console-liaison-today.png"), full_page=True)
+    rows.nth(0).get_by_role("link", name="T1214D01").click()
+    page.wait_for_url("**/tickets/T1214D01")
+    assert "138****5678" in page.locator("dl.facts").inner_text()
+    page.screenshot(path=str(shots(tmp_path) / "console-ticket.png"), full_page=True)
+
+
+def test_leader_sees_each_unit_worst_first_and_the_centre_the_district(desk_server, browser):  # noqa: F811
+    leader = sign_in(browser, desk_server, DEPUTY1)
+    titles = leader.locator("section.desk h2").all_inner_texts()
+    overdue = [int(t.split("超期 ")[1].split(" 件")[0]) for t in titles]
+    assert len(titles) > 1 and overdue == sorted(overdue, reverse=True)
+    centre = sign_in(browser, desk_server, CENTRE)
+    assert centre.locator("section.desk h2").all_inner_texts()[0].startswith("全区：今日待办（超期 4 件")
+
+
+@pytest.mark.parametrize("desk_server", [WEDNESDAY], indirect=True)
+def test_forecast_from_wednesday(desk_server, browser, tmp_path):  # noqa: F811
+    page = sign_in(browser, desk_server, LIAISON_D01)
+    forecast = page.locator("section.desk p.forecast").inner_text()
+    assert forecast.startswith("本周（截至12月23日 10:00）：解决率") and "尚待回访" in forecast
+    page.locator("section.desk").screenshot(path=str(shots(tmp_path) / "console-forecast.png"))
