@@ -360,6 +360,10 @@ def _print_run(run_id: int, state: str) -> None:
             click.echo(f"  messages queued: {run.summary['messages']}")
         for m in (run.summary or {}).get("missing_recipients", []):
             click.echo(f"  warning: {m}")
+        for f in (run.summary or {}).get("files", []):      # the inbox's
+            click.echo(f"  file: {f['file']} → {f['outcome']}")
+        for w in (run.summary or {}).get("waiting", []):
+            click.echo(f"  left in the inbox: {w}")
 
 
 @main.command("runs")

@@ -8,10 +8,11 @@ and the scheduler's reload.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .config import ConfigError
 from .schema import Strict, load_yaml, plain, problems
@@ -283,8 +284,30 @@ class Console(Strict):
     kind_labels: dict[str, str] = Field(default_factory=dict)
 
 
+class ImportLimits(Strict):
+    max_content_chars: Annotated[int, Field(ge=1)] = 20000
+    future_tolerance_minutes: Count = 10
+    inbox_quiet_seconds: Count = 60
+
+
+class ImportMapping(Strict):
+    columns: dict[str, str]
+    values: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    number_pattern: str = "[0-9]{15}"   # the sample platform's 工单编号: its date and the day's serial
+    limits: ImportLimits = Field(default_factory=ImportLimits)
+
+    @field_validator("number_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a regular expression ({exc})") from None
+        return value
+
+
 MODELS = {"metrics": Metrics, "escalation": Escalation, "documents": Documents, "alerts": Alerts, "rules": Rules,
-          "console": Console}
+          "console": Console, "import-mapping": ImportMapping}
 CHECKS = {k: v for k, v in MODELS.items() if k != "rules"}   # the ones without a loader of their own
 OPTIONAL = {"console"}   # a folder without the file runs on the model's defaults
 
