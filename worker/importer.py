@@ -22,7 +22,6 @@ import csv
 import itertools
 import json
 import math
-import os
 import re
 import unicodedata
 from collections import Counter, OrderedDict, defaultdict
