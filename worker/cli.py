@@ -607,14 +607,16 @@ def console_user_add(email, operations, password_stdin, proxy_only):
     """Add a login (or change its role and password)."""
     from sqlalchemy import select
 
+    from .addresses import AddressError, validate_address
     from .db import init_db, session_scope
     from .models import ConsoleUser, Person
     from .times import now_local
     from .web.access import hash_password
 
-    email = email.strip().lower()
-    if "@" not in email:
-        fail(f"{email!r} is not an e-mail address", 2)
+    try:
+        email = validate_address(email).lower()
+    except AddressError as exc:
+        fail(f"console-user add: EMAIL: {exc}", 2)
     try:
         digest = None if proxy_only else hash_password(_password(password_stdin))
     except ValueError as exc:

@@ -12,13 +12,24 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
+from .addresses import AddressError, validate_address
 from .config import ConfigError
 from .schema import Strict, load_yaml, plain, problems
 
 Share = Annotated[float, Field(ge=0, le=1)]
 Count = Annotated[int, Field(ge=0)]
+
+
+def _address(value: str) -> str:
+    try:
+        return validate_address(value)
+    except AddressError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Address = Annotated[str, AfterValidator(_address)]   # one deliverable e-mail address (worker.addresses)
 
 
 def _adds_to_one(weights: dict[str, float | None]) -> None:
@@ -184,7 +195,7 @@ class Contact(Strict):
     office: str = ""
     name: str = ""
     phone: str = ""
-    email: str = ""
+    email: Address | None = None
 
 
 class Documents(Strict):
@@ -208,8 +219,8 @@ class Documents(Strict):
 
 
 class Alerts(Strict):
-    default: list[str] = Field(default_factory=list)
-    owners: dict[str, list[str]] = Field(default_factory=dict)
+    default: list[Address] = Field(default_factory=list)
+    owners: dict[str, list[Address]] = Field(default_factory=dict)
     queued_minutes: Annotated[int, Field(ge=1)] = 15
     outbox_backlog_minutes: Annotated[int, Field(ge=1)] = 30
     calendar_days: Annotated[int, Field(ge=1)] = 60
@@ -250,7 +261,7 @@ class DirectoryUnit(Strict):
 
 class DirectoryPerson(Strict):
     name: str
-    email: str | None = None
+    email: Address | None = None
     role: Literal["unit_head", "leader_in_charge", "principal_leader", "peoples_congress", "hotline_center",
                   "justice_bureau", "analysis_group", "liaison"]
     unit: str | None = None
