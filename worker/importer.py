@@ -109,7 +109,6 @@ class Mapping:
     future_tolerance: timedelta
     number_pattern: re.Pattern
     inbox_quiet_seconds: int
-    path: Path
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> Mapping:
@@ -125,7 +124,7 @@ class Mapping:
         return cls(columns=spec.columns, values=spec.values, max_content_chars=spec.limits.max_content_chars,
                    future_tolerance=timedelta(minutes=spec.limits.future_tolerance_minutes),
                    number_pattern=re.compile(spec.number_pattern),
-                   inbox_quiet_seconds=spec.limits.inbox_quiet_seconds, path=path)
+                   inbox_quiet_seconds=spec.limits.inbox_quiet_seconds)
 
 
 # -- reading rows -----------------------------------------------------------------------------
