@@ -43,36 +43,36 @@ def counts():
 
 # (defect, the row, what the message says): each row sits after a good ticket's rows in one file.
 ROW_DEFECTS = [
-    ("unknown unit", good("X1", 承办单位="X99"), "承办单位: unknown unit 'X99'"),
-    ("unknown suggested unit", good("X2", "回退", "2026-11-09 11:00", 建议承办单位="Z9"), "建议承办单位: unknown unit"),
-    ("bad time", good("X3", at="2026-13-45 25:00"), "环节时间: bad timestamp"),
-    ("no time", good("X4", at=""), "环节时间 is missing"),
+    ("unknown unit", good("202611090090001", 承办单位="X99"), "承办单位: unknown unit 'X99'"),
+    ("unknown suggested unit", good("202611090090002", "回退", "2026-11-09 11:00", 建议承办单位="Z9"), "建议承办单位: unknown unit"),
+    ("bad time", good("202611090090003", at="2026-13-45 25:00"), "环节时间: bad timestamp"),
+    ("no time", good("202611090090004", at=""), "环节时间 is missing"),
     ("no number", good(""), "工单编号 (工单编号) is missing"),
     ("number with a line break", good("X5\nY"), "is not a ticket number"),
     ("number too long", good("X" * 80), "is not a ticket number"),
-    ("unknown category", good("X6", 事项编码="9999"), "事项编码: unknown category '9999'"),
-    ("unknown channel", good("X7", 诉求渠道="微博"), "诉求渠道: unknown value '微博'"),
-    ("unknown urgent kind", good("X8", 紧急类型="特急"), "紧急类型: unknown value '特急'"),
-    ("unknown event", good("X9", kind="转办"), "环节: unknown value '转办'"),
-    ("future time", good("X10", at="2099-01-01 10:00"), "is in the future"),
-    ("future received", good("X11", 受理时间="2099-01-01 09:00", at="2099-01-01 10:00"), "is in the future"),
-    ("content too long", good("X12", 诉求内容="长" * 20001), "20001 characters"),
-    ("dispatch without unit", good("X13", 承办单位=""), "a 'dispatched' event needs the unit"),
-    ("reply without unit", good("X14", "答复", "2026-11-10 10:00", 承办单位=""), "a 'replied' event needs the unit"),
-    ("bad evaluation", good("X15", "回访", "2026-11-10 10:00", 回访结果="一般"), "回访结果: unknown value '一般'"),
-    ("bad reply kind", good("X16", "答复", "2026-11-10 10:00", 答复类型="其他"), "答复类型: unknown value '其他'"),
-    ("bad yes/no", good("X17", "延期", "2026-11-10 10:00", 来电人同意="也许"), "来电人同意: unknown value '也许'"),
-    ("bad review", good("X18", "审核", "2026-11-10 10:00", 审核结果="待定"), "审核结果: unknown value '待定'"),
-    ("days not a number", good("X19", "延期", "2026-11-10 10:00", 延期天数="五"), "延期天数: '五' is not a number"),
-    ("days 3e9", good("X20", "延期", "2026-11-10 10:00", 延期天数="3e9"), "延期天数: 3000000000 days of extension"),
-    ("days 1e400", good("X21", "延期", "2026-11-10 10:00", 延期天数="1e400"), "延期天数: '1e400' is not a number"),
-    ("negative days", good("X22", "延期", "2026-11-10 10:00", 延期天数="-40"), "延期天数: -40 days of extension"),
-    ("bad plan date", good("X23", "列入计划", "2026-11-10 10:00", 计划完成日期="明年"), "计划完成日期: bad date"),
-    ("event before received", good("X24", at="2026-11-09 08:00"), "is before the ticket was received"),
-    ("NUL byte", good("X25", 诉求内容="反映\x00问题"), "诉求内容: contains a NUL character"),
-    ("short row", good("X26")[:5], "5 columns, the header has 22"),
-    ("long row", good("X27") + ["x"], "23 columns, the header has 22"),
-    ("bad resolved", good("X28", "回访", "2026-11-10 10:00", 解决情况="部分"), "解决情况: unknown value '部分'"),
+    ("unknown category", good("202611090090006", 事项编码="9999"), "事项编码: unknown category '9999'"),
+    ("unknown channel", good("202611090090007", 诉求渠道="微博"), "诉求渠道: unknown value '微博'"),
+    ("unknown urgent kind", good("202611090090008", 紧急类型="特急"), "紧急类型: unknown value '特急'"),
+    ("unknown event", good("202611090090009", kind="转办"), "环节: unknown value '转办'"),
+    ("future time", good("202611090090010", at="2099-01-01 10:00"), "is in the future"),
+    ("future received", good("202611090090011", 受理时间="2099-01-01 09:00", at="2099-01-01 10:00"), "is in the future"),
+    ("content too long", good("202611090090012", 诉求内容="长" * 20001), "20001 characters"),
+    ("dispatch without unit", good("202611090090013", 承办单位=""), "a 'dispatched' event needs the unit"),
+    ("reply without unit", good("202611090090014", "答复", "2026-11-10 10:00", 承办单位=""), "a 'replied' event needs the unit"),
+    ("bad evaluation", good("202611090090015", "回访", "2026-11-10 10:00", 回访结果="一般"), "回访结果: unknown value '一般'"),
+    ("bad reply kind", good("202611090090016", "答复", "2026-11-10 10:00", 答复类型="其他"), "答复类型: unknown value '其他'"),
+    ("bad yes/no", good("202611090090017", "延期", "2026-11-10 10:00", 来电人同意="也许"), "来电人同意: unknown value '也许'"),
+    ("bad review", good("202611090090018", "审核", "2026-11-10 10:00", 审核结果="待定"), "审核结果: unknown value '待定'"),
+    ("days not a number", good("202611090090019", "延期", "2026-11-10 10:00", 延期天数="五"), "延期天数: '五' is not a number"),
+    ("days 3e9", good("202611090090020", "延期", "2026-11-10 10:00", 延期天数="3e9"), "延期天数: 3000000000 days of extension"),
+    ("days 1e400", good("202611090090021", "延期", "2026-11-10 10:00", 延期天数="1e400"), "延期天数: '1e400' is not a number"),
+    ("negative days", good("202611090090022", "延期", "2026-11-10 10:00", 延期天数="-40"), "延期天数: -40 days of extension"),
+    ("bad plan date", good("202611090090023", "列入计划", "2026-11-10 10:00", 计划完成日期="明年"), "计划完成日期: bad date"),
+    ("event before received", good("202611090090024", at="2026-11-09 08:00"), "is before the ticket was received"),
+    ("NUL byte", good("202611090090025", 诉求内容="反映\x00问题"), "诉求内容: contains a NUL character"),
+    ("short row", good("202611090090026")[:5], "5 columns, the header has 22"),
+    ("long row", good("202611090090027") + ["x"], "23 columns, the header has 22"),
+    ("bad resolved", good("202611090090028", "回访", "2026-11-10 10:00", 解决情况="部分"), "解决情况: unknown value '部分'"),
 ]
 
 
@@ -91,13 +91,13 @@ def test_a_bad_row_is_refused_by_line_and_the_good_rows_are_stored(sqlite_db, tm
 
 def test_events_before_the_dispatch_are_refused(sqlite_db, tmp_path, figures):
     path = tmp_path / "export.csv"
-    write(path, [good(), good("Y1", "签收", "2026-11-09 09:30"), good("Y1", "交办", "2026-11-09 10:00"),
-                 good("Y2", "答复", "2026-11-09 11:00")])
+    write(path, [good(), good("202611090008001", "签收", "2026-11-09 09:30"), good("202611090008001", "交办", "2026-11-09 10:00"),
+                 good("202611090008002", "答复", "2026-11-09 11:00")])
     res = CliRunner().invoke(main, ["import", str(path)])
     assert res.exit_code == 1
-    assert f"{path}:3: ticket Y1: a 'signed' event at 2026-11-09 09:30:00 comes before the ticket was dispatched" \
+    assert f"{path}:3: ticket 202611090008001: a 'signed' event at 2026-11-09 09:30:00 comes before the ticket was dispatched" \
            in res.output
-    assert f"{path}:5: ticket Y2: a 'replied' event" in res.output and "(no 交办 event)" in res.output
+    assert f"{path}:5: ticket 202611090008002: a 'replied' event" in res.output and "(no 交办 event)" in res.output
     figures("bad inputs tried", 2)
     figures("bad inputs refused cleanly", 2)
 
@@ -111,7 +111,7 @@ def test_a_plan_date_past_ninety_days_is_stored_with_a_warning(sqlite_db, tmp_pa
 
 FILE_DEFECTS = [
     ("duplicated header", lambda p: write(p, [good()], HEADER[:-1] + ["工单编号"]), "appears twice in the header"),
-    ("no header", lambda p: p.write_text("\n".join(",".join(good(f"N{i}")) for i in range(3)), encoding="utf-8"),
+    ("no header", lambda p: p.write_text("\n".join(",".join(good(f"20261109000500{i}")) for i in range(3)), encoding="utf-8"),
      "missing column(s)"),
     ("JSONL list", lambda p: p.write_text(json.dumps([dict(zip(HEADER, good()))]) + "\n", encoding="utf-8"),
      "not a JSON object but a list"),
@@ -169,7 +169,7 @@ def test_a_line_too_long_is_refused_unread_with_memory_bounded(sqlite_db, tmp_pa
         w = csv.writer(fh)
         w.writerow(HEADER)
         w.writerow(good())
-        head = good("L1")
+        head = good("202611090006001")
         fh.write(",".join(head[:5]) + ",")
         fh.writelines("长" * 2**20 for _ in range(100))                          # one 300 MB line
         fh.write("," + ",".join(head[6:]) + "\r\n")
@@ -195,7 +195,7 @@ def _year_file(path, n):
     for i in range(n):
         rows.append(good(f"202611{i:09d}", at="2026-11-09 10:00"))
     # A ticket dispatched on 30 December 2026: its due time lies in 2027, which the calendar lacks.
-    rows.append(good("LATE1", 受理时间="2026-12-30 09:00", at="2026-12-30 10:00"))
+    rows.append(good("202612300000001", 受理时间="2026-12-30 09:00", at="2026-12-30 10:00"))
     rows += [good(f"202612{i:09d}") for i in range(5)]
     write(path, rows)
 
@@ -207,7 +207,7 @@ def test_a_ticket_the_calendar_cannot_date_is_refused_alone(db, tmp_path, monkey
     _year_file(path, 2100)
     res = CliRunner().invoke(main, ["import", str(path)])
     assert res.exit_code == 1 and "Traceback" not in res.output
-    assert f"{path}:2102: ticket LATE1: the working-day calendar has no data for 2027" in res.output
+    assert f"{path}:2102: ticket 202612300000001: the working-day calendar has no data for 2027" in res.output
     assert counts() == (2105, 2105)                  # every other ticket stored: no half-import, no silent cut
     figures("bad inputs tried")
     figures("bad inputs refused cleanly")
@@ -217,7 +217,7 @@ def test_a_ticket_the_calendar_cannot_date_is_refused_alone(db, tmp_path, monkey
 @pytest.mark.postgres
 def test_nul_and_huge_numbers_on_postgres_are_row_errors(postgres_db, tmp_path):
     path = tmp_path / "export.csv"
-    write(path, [good(), good("P1", 诉求内容="a\x00b"), good("P2", "延期", "2026-11-10 10:00", 延期天数="3e9")])
+    write(path, [good(), good("202611090007001", 诉求内容="a\x00b"), good("202611090007002", "延期", "2026-11-10 10:00", 延期天数="3e9")])
     res = CliRunner().invoke(main, ["import", str(path)])
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert f"{path}:3: 诉求内容: contains a NUL character" in res.output
@@ -228,7 +228,7 @@ def test_nul_and_huge_numbers_on_postgres_are_row_errors(postgres_db, tmp_path):
 def test_three_simultaneous_imports_of_one_file_serialise(db, tmp_path, figures):
     import os
     path = tmp_path / "same.csv"
-    write(path, [good(f"S{i}") for i in range(300)] + [good(f"S{i}", "签收", "2026-11-09 11:00") for i in range(300)])
+    write(path, [good(f"2026110900{i:05d}") for i in range(300)] + [good(f"2026110900{i:05d}", "签收", "2026-11-09 11:00") for i in range(300)])
     env = dict(os.environ)
     procs = [subprocess.Popen([sys.executable, "-m", "worker.cli", "import", str(path)], env=env, cwd=PROJECT_ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]

@@ -220,6 +220,7 @@ def test_a_dry_run_of_the_inbox_stores_and_moves_nothing(sqlite_db, monkeypatch,
     inbox = tmp_path / "preview" / "inbox"        # the preview's own var folder
     inbox.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "db" / "seed" / "sample-export.csv", inbox / "export.csv")
+    (inbox / "export.csv.complete").touch()   # the sender's mark: complete, no quiet period to wait
     _run, summary, _n = preview("process_inbox", None, tmp_path / "preview")
     assert summary["files"][0]["outcome"] == "would go to done"
     assert (inbox / "export.csv").exists() and not (inbox / "done" / "export.csv").exists()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 
 from click.testing import CliRunner
@@ -268,6 +269,8 @@ def test_inbox_actor_moves_files_with_a_report(sqlite_db, env, tmp_path):
     inbox.mkdir(parents=True)
     shutil.copy(SAMPLE, inbox / "good.csv")
     (inbox / "bad.txt").write_text("nothing", encoding="utf-8")
+    for f in inbox.iterdir():   # written long enough ago to be complete (inbox_quiet_seconds)
+        os.utime(f, (f.stat().st_mtime - 600, f.stat().st_mtime - 600))
     res = run("run", "process_inbox", "--inline", "--at", "2026-11-05 10:00")
     assert res.exit_code == 0, res.output
     assert (inbox / "done" / "good.csv").exists() and (inbox / "failed" / "bad.txt").exists()

@@ -360,6 +360,10 @@ def _print_run(run_id: int, state: str) -> None:
             click.echo(f"  messages queued: {run.summary['messages']}")
         for m in (run.summary or {}).get("missing_recipients", []):
             click.echo(f"  warning: {m}")
+        for f in (run.summary or {}).get("files", []):      # the inbox's
+            click.echo(f"  file: {f['file']} → {f['outcome']}")
+        for w in (run.summary or {}).get("waiting", []):
+            click.echo(f"  left in the inbox: {w}")
 
 
 @main.command("runs")
@@ -606,14 +610,16 @@ def console_user_add(email, operations, password_stdin, proxy_only):
     """Add a login (or change its role and password)."""
     from sqlalchemy import select
 
+    from .addresses import AddressError, validate_address
     from .db import init_db, session_scope
     from .models import ConsoleUser, Person
     from .times import now_local
     from .web.access import end_sessions, hash_password
 
-    email = email.strip().lower()
-    if "@" not in email:
-        fail(f"{email!r} is not an e-mail address", 2)
+    try:
+        email = validate_address(email).lower()
+    except AddressError as exc:
+        fail(f"console-user add: EMAIL: {exc}", 2)
     try:
         digest = None if proxy_only else hash_password(_password(password_stdin))
     except ValueError as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, select
 
+from .addresses import AddressError, validate_address
 from .config import ConfigError, read_yaml
 from .models import Category, Oversight, Person, Role, Unit, UnitKind
 
@@ -77,16 +78,19 @@ def load_directory(session, path: Path | str) -> dict[str, int]:
         session.add(cat)
         counts["categories"] += 1
     for i, item in enumerate(data.get("people") or [], 1):
-        where = f"{path}: people[{i}]"
+        where = f"{path}:{i + 1}" if path.suffix.lower() == ".csv" else f"{path}: people[{i}]"
         name, role = _need(item, "name", where), _need(item, "role", where)
         if role not in ROLES:
             raise ConfigError(f"{where}: role {role!r} is not one of {sorted(ROLES)}")
         unit_code = item.get("unit")
         if unit_code and unit_code not in units:
             raise ConfigError(f"{where}: unit {unit_code!r} is not in the directory")
-        email = (item.get("email") or "").strip() or None
-        if email and ("@" not in email or any(c in email for c in "\r\n<>,; ")):
-            raise ConfigError(f"{where}: e-mail {email!r} is not a single valid address")
+        email = item.get("email") or None
+        if email is not None:
+            try:
+                email = validate_address(email)
+            except AddressError as exc:
+                raise ConfigError(f"{where}: email: {exc}") from None
         if any(c in name for c in "\r\n"):
             raise ConfigError(f"{where}: the name contains a line break")
         person = session.scalars(select(Person).filter_by(name=name, role=role, unit_code=unit_code)).first()

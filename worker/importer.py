@@ -22,6 +22,8 @@ import csv
 import itertools
 import json
 import math
+import re
+import unicodedata
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +36,7 @@ from sqlalchemy.exc import DataError
 
 from .assignments import refresh
 from .calendar import UnknownYearError, WorkCalendar
-from .config import ConfigError, load_settings, read_yaml
+from .config import ConfigError, load_settings
 from .db import bulk_insert, refresh_statistics
 from .models import Category, EventKind, ImportCorrection, ImportLog, Ticket, TicketEvent, Unit
 from .rules import Rules
@@ -52,6 +54,8 @@ ANALYZE_AFTER_EVENTS = 20_000  # a bulk load: refresh the planner's statistics a
 BATCH_ROWS = 5000
 REPLY_KINDS = {"normal", "out_of_scope", "not_true", "explained", "planned"}
 _ABSENT = object()   # a field the row does not have (apart from one it has, empty)
+# What Excel makes of a long number saved as CSV: 9.80000E+14 (its digits are lost).
+_SCIENTIFIC = re.compile(r"[+-]?\d+(?:\.\d*)?[eE][+-]?\d+")
 
 
 class ImportFileError(Exception):
@@ -103,19 +107,24 @@ class Mapping:
     values: dict[str, dict]
     max_content_chars: int
     future_tolerance: timedelta
+    number_pattern: re.Pattern
+    inbox_quiet_seconds: int
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> Mapping:
+        """The mapping file, checked by its schema (``policy_schema.ImportMapping``: each problem on its line)."""
+        from .policy_schema import ImportMapping
+        from .schema import load_yaml, validate
+
         path = Path(path) if path else load_settings().config_dir / "import-mapping.yaml"
-        data = read_yaml(path)
-        columns = data.get("columns") or {}
+        spec = validate(ImportMapping, load_yaml(path), path)
         for required in ("number", "kind", "at"):
-            if required not in columns:
+            if required not in spec.columns:
                 raise ConfigError(f"{path}: columns.{required} is missing")
-        limits = data.get("limits") or {}
-        return cls(columns=columns, values=data.get("values") or {},
-                   max_content_chars=int(limits.get("max_content_chars", 20000)),
-                   future_tolerance=timedelta(minutes=int(limits.get("future_tolerance_minutes", 10))))
+        return cls(columns=spec.columns, values=spec.values, max_content_chars=spec.limits.max_content_chars,
+                   future_tolerance=timedelta(minutes=spec.limits.future_tolerance_minutes),
+                   number_pattern=re.compile(spec.number_pattern),
+                   inbox_quiet_seconds=spec.limits.inbox_quiet_seconds)
 
 
 # -- reading rows -----------------------------------------------------------------------------
@@ -171,7 +180,6 @@ class _BoundedLines:
 def _check_workbook(path: Path) -> None:
     """Refuse a workbook by its unpacked size and its row count before openpyxl reads it (a zip bomb
     of blank rows or one huge string would otherwise cost minutes and gigabytes)."""
-    import re
     import zipfile
 
     try:
@@ -204,9 +212,13 @@ def read_rows(path: Path, encoding: str | None = None, meta: dict | None = None)
             try:
                 headers = [h.strip() for h in next(reader)]
             except StopIteration:
-                raise ImportFileError(f"{path}: the file is empty") from None
+                raise ImportFileError(f"{path}: the file is empty; nothing to import") from None
             except csv.Error as exc:
                 raise ImportFileError(f"{path}:1: {exc}") from None
+            if not any(headers):
+                if not any(line.strip() for line in _BoundedLines(fh)):
+                    raise ImportFileError(f"{path}: the file holds only blank lines; nothing to import")
+                raise ImportFileError(f"{path}:1: the first line is blank; expected the header row")
             _check_headers(path, headers)
             while True:
                 line = reader.line_num + 1   # where the record starts (a quoted field may span lines)
@@ -235,13 +247,26 @@ def read_rows(path: Path, encoding: str | None = None, meta: dict | None = None)
         except Exception as exc:  # noqa: BLE001 — openpyxl raises many kinds for a damaged workbook
             raise ImportFileError(f"{path}: not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
         try:
-            rows = wb.active.iter_rows(values_only=True)
+            sheet = wb.active
+            # The sheet's own rows, not its <dimension>: some exporters write "A1" there, and read-only
+            # openpyxl would then read one cell of one row (every row lost, exit 0).
+            sheet.reset_dimensions()
+            rows = sheet.iter_rows(values_only=True)
             headers = [str(h).strip() if h is not None else "" for h in next(rows, [])]
+            while headers and not headers[-1]:
+                headers.pop()
             if not any(headers):
-                raise ImportFileError(f"{path}: the first sheet has no header row")
+                raise ImportFileError(f"{path}: the first sheet has no header row; nothing to import")
             _check_headers(path, headers)
             for line, values in enumerate(rows, 2):
+                if line > MAX_SHEET_ROWS:
+                    raise ImportFileError(f"{path}: the sheet has more than {MAX_SHEET_ROWS:,} rows, the limit; "
+                                          "split the export")
                 if values is None or all(v is None or str(v).strip() == "" for v in values):
+                    continue
+                extra = [v for v in values[len(headers):] if v is not None and str(v).strip()]
+                if extra:
+                    yield line, {"__error__": f"a value beyond the header's {len(headers)} columns ({extra[0]!r})"}
                     continue
                 yield line, {h: ("" if v is None else v) for h, v in zip(headers, values)}
         except ImportFileError:
@@ -253,6 +278,7 @@ def read_rows(path: Path, encoding: str | None = None, meta: dict | None = None)
             wb.close()
     elif suffix in (".jsonl", ".ndjson"):
         enc = meta["encoding"] = detect_encoding(path, encoding)
+        checked = {}.keys()
         with path.open(encoding=enc) as fh:
             for line, text in enumerate(_BoundedLines(fh), 1):
                 if text == TOO_LONG:
@@ -265,8 +291,17 @@ def read_rows(path: Path, encoding: str | None = None, meta: dict | None = None)
                 except (json.JSONDecodeError, ValueError) as exc:
                     yield line, {"__error__": f"not valid JSON ({getattr(exc, 'msg', exc)})"}
                     continue
-                yield line, obj if isinstance(obj, dict) else {"__error__": f"not a JSON object but a "
-                                                                            f"{type(obj).__name__}"}
+                if not isinstance(obj, dict):
+                    yield line, {"__error__": f"not a JSON object but a {type(obj).__name__}"}
+                    continue
+                if obj.keys() != checked:   # rows of one export share their keys: checked once
+                    bad = next((k for k in obj if _control(k)), None)
+                    if bad is not None:
+                        yield line, {"__error__": f"the key {bad!r} contains {_control(bad)}; its value would "
+                                                  "be read as missing"}
+                        continue
+                    checked = obj.keys()
+                yield line, obj
     else:
         raise ImportFileError(f"{path}: unknown format {suffix or '(no extension)'}; expected .csv, .xlsx or .jsonl")
 
@@ -275,9 +310,22 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a value an export holds")
 
 
+def _control(name: str) -> str | None:
+    """The first control or invisible format character of a name ("the control character U+0000")."""
+    for c in name:
+        if unicodedata.category(c) in ("Cc", "Cf"):
+            return f"the control character U+{ord(c):04X}"
+    return None
+
+
 def _check_headers(path: Path, headers: list[str]) -> None:
+    """Refuse a header the mapping could not match as written: a NUL or other control character inside
+    a name would leave its column unread (诉求内容 stored empty), a repeated name ambiguous."""
     seen = set()
-    for h in headers:
+    for i, h in enumerate(headers, 1):
+        if _control(h):
+            raise ImportFileError(f"{path}:1: the header of column {i}, {h!r}, contains {_control(h)}; the "
+                                  f"column would not be read. Correct the header and import the file again")
         if h and h in seen:
             raise ImportFileError(f"{path}:1: the column {h!r} appears twice in the header; which one holds the "
                                   "data is unclear")
@@ -379,9 +427,7 @@ class RowParser:
         number = self.raw(row, "number")
         if number is None:
             raise RowError(f"{self.m.columns['number']} (工单编号) is missing")
-        number = str(number)
-        if len(number) > 64 or any(c in number for c in "\r\n"):
-            raise RowError(f"{self.m.columns['number']}: {number[:40]!r} is not a ticket number")
+        number = self.number(number)
         source = self.word(row, "source")
         if source not in self.channels:
             raise RowError(f"{self.m.columns.get('source')}: unknown source channel {source!r}")
@@ -399,6 +445,19 @@ class RowParser:
                         "caller_phone": _text(self.raw(row, "caller_phone")), "address": _text(self.raw(row, "address")),
                         "territorial_unit_code": self.unit(row, "territorial_unit_code"),
                         "received_at": received}
+
+    def number(self, value) -> str:
+        """A 工单编号 as the mapping's ``number_pattern`` has it: a number Excel rounded (a float cell,
+        or 9.80000E+14 in a CSV it saved) would merge tickets, so it is refused, never guessed."""
+        header = self.m.columns["number"]
+        if isinstance(value, float) or (isinstance(value, str) and _SCIENTIFIC.fullmatch(value)):
+            raise RowError(f"{header}: {str(value)[:40]!r} is not a ticket number: a spreadsheet stored it as a "
+                           f"number and rounded its digits; export the column as text")
+        text = str(value)
+        if not self.m.number_pattern.fullmatch(text):
+            raise RowError(f"{header}: {text[:40]!r} is not a ticket number (the mapping's number_pattern is "
+                           f"{self.m.number_pattern.pattern})")
+        return text
 
     def event(self, row: dict, received: datetime) -> dict:
         """The event of a row (its time checked against the ticket's receipt)."""
@@ -520,12 +579,15 @@ def _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch
     first_seen: OrderedDict[str, tuple[int, dict, Counter]] = OrderedDict()
     batch: list[tuple[int, str, dict, dict]] = []
     meta: dict = {}
+    state = FileState.of(path)
     rows = read_rows(path, encoding, meta)
     # Fail on the file as a whole (format, encoding, header) before any row is stored.
     first = next(rows, None)
     report.encoding = encoding_label(path, meta["encoding"]) if meta.get("encoding") else None
-    pending = [first] if first else []
-    if first is not None and "__error__" not in first[1]:
+    if first is None:
+        raise ImportFileError(f"{path}: no data rows (a header at most); nothing to import")
+    pending = [first]
+    if "__error__" not in first[1]:
         missing = [mapping.columns[f] for f in ("number", "kind", "at")
                    if mapping.columns[f] not in first[1] and f not in first[1]]
         if missing:
@@ -535,6 +597,7 @@ def _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch
     statistics = None if dry_run else GrowthStatistics(session_factory)
 
     def flush():
+        state.check(path, report, batch[0][0] if batch else None)   # what is stored was read from one file
         if batch and not dry_run:
             _store_or_isolate(session_factory, path, list(batch), cal, rules, report, first_seen)
             statistics.after(report.events_new)
@@ -569,6 +632,46 @@ def _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch
     if report.events_new >= ANALYZE_AFTER_EVENTS:
         refresh_statistics(session_factory)
     return report
+
+
+class FileChangedError(ImportFileError):
+    """The file changed while it was read (still being written, or replaced): the rows stored so far
+    were read before the change; the rest was not stored."""
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A file's identity and content stamp: size, modification time and inode."""
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileState | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+    def check(self, path: Path, report: ImportReport, next_line: int | None) -> None:
+        """Raise ``FileChangedError`` if the file is no longer as it was when the import opened it,
+        saying what of it was stored."""
+        now = FileState.of(path)
+        if now == self:
+            return
+        if now is None:
+            what = "it was removed or renamed"
+        elif now.inode != self.inode:
+            what = "it was replaced by another file"
+        else:
+            what = f"{self.size:,} bytes when opened, {now.size:,} now"
+        kept = (f"the rows before line {next_line} were stored as read" if next_line is not None
+                else "every row read was stored")
+        raise FileChangedError(
+            f"{path}: the file changed while it was being read ({what}); {kept} ({report.rows_stored} stored, "
+            f"{report.rows_unchanged} unchanged, {len(report.errors)} refused), none after. Import it again once "
+            "it is complete: the rows already stored are not stored twice")
 
 
 class GrowthStatistics:
@@ -609,12 +712,24 @@ STORE_ERRORS = (UnknownYearError, DataError, ValueError, OverflowError)
 
 def _store_or_isolate(session_factory, path, batch, cal, rules, report, first_seen) -> None:
     """Store a batch; when it fails, store its halves, down to the single ticket whose rows are then
-    reported with the reason — the rest of the file is stored, nothing is half-written."""
+    reported with the reason — the rest of the file is stored, nothing is half-written.  A failed
+    attempt's counts are undone with its transaction, so the summary counts each row once and a
+    retried half matches its events from the same place."""
+    counts = {f: getattr(report, f) for f in ("rows_stored", "rows_unchanged", "tickets_new", "tickets_corrected",
+                                             "events_new", "events_corrected")}
+    errors, warnings = len(report.errors), len(report.warnings)
+    seen = {n: Counter(first_seen[n][2]) for _, n, _, _ in batch if n in first_seen}
     try:
         _store(session_factory, path, batch, cal, rules, report, first_seen)
         return
     except STORE_ERRORS as exc:
         reason = exc
+    for f, v in counts.items():
+        setattr(report, f, v)
+    del report.errors[errors:], report.warnings[warnings:]
+    for n, kinds in seen.items():
+        first_seen[n][2].clear()
+        first_seen[n][2].update(kinds)
     tickets = list(dict.fromkeys(number for _, number, _, _ in batch))
     if len(tickets) == 1:
         why = str(getattr(reason, "orig", None) or reason).splitlines()[0]

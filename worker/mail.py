@@ -42,6 +42,7 @@ from pathlib import Path
 
 from sqlalchemy import or_, select, update
 
+from .addresses import AddressError, validate_address
 from .config import load_settings
 from .models import Blob, DocumentVersion, MessageDocument, OutboxMessage
 from .times import TZ, now_local
@@ -77,35 +78,16 @@ class Undeliverable(ValueError):
     """The message cannot be sent as it is (its address, its content): it is failed, never retried."""
 
 
-_ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 def smtp_address(address: str) -> str:
-    """ADDRESS as an SMTP envelope can carry it without SMTPUTF8: one plain ``local@domain``, an
-    internationalised domain in its ASCII (IDNA) form.  Raises ``Undeliverable`` with the reason.
-
-    This is the outbox's own check of what the wire can carry, whatever let the address in; the
-    places addresses enter (directory, alerts.yaml, console users) refuse bad ones earlier."""
-    if _CONTROL.search(address):
-        raise Undeliverable(f"{address!r} contains a control character (a line break?)")
-    if any(c in address for c in ",; <>") or address.count("@") != 1:
-        raise Undeliverable(f"{address!r} is not one plain e-mail address (a list, a display name or no '@')")
-    local, domain = address.split("@")
-    if not local or not domain:
-        raise Undeliverable(f"{address!r} lacks its {'local part' if not local else 'domain'}")
-    if not local.isascii():
-        raise Undeliverable(f"{address!r}: a non-ASCII local part needs SMTPUTF8, which the outbox does not use")
-    if not _ATOM.match(local):
-        raise Undeliverable(f"{address!r}: the local part is not a plain dot-atom")
+    """ADDRESS as an SMTP envelope can carry it without SMTPUTF8 (``addresses.validate_address``: one
+    plain ``local@domain``, an internationalised domain in its ASCII form), or ``Undeliverable`` with
+    the reason: the outbox's own check of the rule the places addresses enter already apply."""
     try:
-        ascii_domain = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
-    except UnicodeError as exc:
-        raise Undeliverable(f"{address!r}: the domain cannot be encoded as an internationalised name ({exc})") from None
-    labels = ascii_domain.rstrip(".").split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        raise Undeliverable(f"{address!r}: {ascii_domain!r} is not a valid domain name")
-    return f"{local}@{ascii_domain}"
+        return validate_address(address)
+    except AddressError as exc:
+        raise Undeliverable(str(exc)) from None
 
 
 def _on_the_wire(address: str) -> str:

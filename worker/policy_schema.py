@@ -8,16 +8,28 @@ and the scheduler's reload.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
+from .addresses import AddressError, validate_address
 from .config import ConfigError
 from .schema import Strict, load_yaml, plain, problems
 
 Share = Annotated[float, Field(ge=0, le=1)]
 Count = Annotated[int, Field(ge=0)]
+
+
+def _address(value: str) -> str:
+    try:
+        return validate_address(value)
+    except AddressError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Address = Annotated[str, AfterValidator(_address)]   # one deliverable e-mail address (worker.addresses)
 
 
 def _adds_to_one(weights: dict[str, float | None]) -> None:
@@ -220,7 +232,7 @@ class Contact(Strict):
     office: str = ""
     name: str = ""
     phone: str = ""
-    email: str = ""
+    email: Address | None = None
 
 
 class Documents(Strict):
@@ -244,8 +256,8 @@ class Documents(Strict):
 
 
 class Alerts(Strict):
-    default: list[str] = Field(default_factory=list)
-    owners: dict[str, list[str]] = Field(default_factory=dict)
+    default: list[Address] = Field(default_factory=list)
+    owners: dict[str, list[Address]] = Field(default_factory=dict)
     queued_minutes: Annotated[int, Field(ge=1)] = 15
     outbox_backlog_minutes: Annotated[int, Field(ge=1)] = 30
     calendar_days: Annotated[int, Field(ge=1)] = 60
@@ -286,7 +298,7 @@ class DirectoryUnit(Strict):
 
 class DirectoryPerson(Strict):
     name: str
-    email: str | None = None
+    email: Address | None = None
     role: Literal["unit_head", "leader_in_charge", "principal_leader", "peoples_congress", "hotline_center",
                   "justice_bureau", "analysis_group", "liaison"]
     unit: str | None = None
@@ -324,8 +336,30 @@ class Console(Strict):
     source_labels: dict[str, str] = Field(default_factory=dict)
 
 
+class ImportLimits(Strict):
+    max_content_chars: Annotated[int, Field(ge=1)] = 20000
+    future_tolerance_minutes: Count = 10
+    inbox_quiet_seconds: Count = 60
+
+
+class ImportMapping(Strict):
+    columns: dict[str, str]
+    values: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    number_pattern: str = "[0-9]{15}"   # the sample platform's 工单编号: its date and the day's serial
+    limits: ImportLimits = Field(default_factory=ImportLimits)
+
+    @field_validator("number_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a regular expression ({exc})") from None
+        return value
+
+
 MODELS = {"metrics": Metrics, "escalation": Escalation, "documents": Documents, "alerts": Alerts, "rules": Rules,
-          "console": Console}
+          "console": Console, "import-mapping": ImportMapping}
 CHECKS = {k: v for k, v in MODELS.items() if k != "rules"}   # the ones without a loader of their own
 OPTIONAL = {"console"}   # a folder without the file runs on the model's defaults
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from .addresses import AddressError, validate_address
 from .models import Oversight, Person, Role
 
 GROUPS = {r.value for r in Role} | {"unit_heads", "leaders_in_charge", "liaisons"}
@@ -26,7 +27,13 @@ class Recipients:
     def add(self, person: Person, why: str) -> None:
         if not person.email:
             self.missing.append(f"{person.name} ({why}) has no e-mail address")
-        elif all(p.email != person.email for p in self.people):
+            return
+        try:
+            validate_address(person.email)   # stored before the directory checked addresses
+        except AddressError as exc:
+            self.missing.append(f"{person.name} ({why}): {exc}")
+            return
+        if all(p.email != person.email for p in self.people):
             self.people.append(person)
 
 
@@ -52,7 +59,8 @@ def resolve(session, groups: list[str], unit_code: str | None = None) -> Recipie
 
 
 def directory_gaps(session) -> list[str]:
-    """Units without a head's e-mail, roles nobody holds: what ``hotline doctor`` reports."""
+    """Units without a head's e-mail, roles nobody holds, addresses that are not deliverable: what
+    ``hotline doctor`` reports."""
     from .models import Unit
 
     gaps = []
@@ -75,4 +83,9 @@ def directory_gaps(session) -> list[str]:
     for role in ("hotline_center", "justice_bureau", "principal_leader", "peoples_congress", "analysis_group"):
         if session.scalar(select(Person.id).where(Person.role == role, Person.email.is_not(None)).limit(1)) is None:
             gaps.append(f"nobody with an e-mail address holds the role {role}")
+    for person in session.scalars(select(Person).where(Person.email.is_not(None)).order_by(Person.id)):
+        try:
+            validate_address(person.email)
+        except AddressError as exc:
+            gaps.append(f"{person.role} {person.name}: {exc} (nothing is sent to it)")
     return gaps

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import math
 import re
+import unicodedata
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
@@ -36,25 +37,149 @@ log = logging.getLogger(__name__)
 
 
 # -- masking ------------------------------------------------------------------------------------
-# One masking rule for every text that leaves the centre (documents, e-mail subjects and bodies,
-# attachment names): mobile numbers keep their first three and last four digits (138****5678,
-# with any +86 prefix, spaces or hyphens); landlines keep the area code and the first digits of
-# the local number (0535-668****); 18-digit ID numbers keep the region and the last four
-# (370602********123X); a bare 7-8 digit local number is masked where the text calls it a phone.
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<![\d+])((?:(?:\+|00)?86[\s-]?)?)(1[3-9]\d)[\s-]?\d{4}[\s-]?(\d{4})(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(\(?0\d{2,3}\)?[\s-]?)(\d{3,4})([\s-]?)\d{4}(?!\d)")
-_LOCAL = re.compile(r"((?:电话|手机|座机|号码|联系方式|联系|tel|TEL|Tel)[:：]?\s*)(\d{3,4})[\s-]?\d{4}(?!\d)")
+# One masking rule for every text that leaves the centre (documents, spreadsheets, e-mail subjects,
+# bodies and attachment names, the console of a masked role): ``mask_text``.  It reads the text as
+# NFKC folds it (１３８…, －, the ideographic space read as 138, -, a space) while the text around
+# what it masks is kept as written (the document's full-width punctuation).  Digits are read in runs
+# whose groups any separators join (spaces, dots, hyphens and dashes, brackets, up to three in a row);
+# a number is one or more whole groups of a run:
+# - mobile: 1[3-9] and 9 digits, with any +86 / 0086 / 86 / 0 before it → 138****5678;
+# - landline: 0, the area code (010, 02x, else 0 and 3 digits) and a local number of 7-8 digits, or
+#   +86 and the area code without its 0 → 0535-668****: the area code as written, the first digits
+#   of the local number;
+# - a resident ID number of 18 digits (the last may be X) or of 15, with a province and a birth
+#   date that exist → 370602********1234, 370602******123;
+# - a bare local number of 7-8 digits where the text calls it a phone (电话、手机、座机…);
+# - an e-mail address → z***@example.com;
+# - the caller's own name wherever it appears → 张**.
+# A 15-digit ticket number (its "province" 20) and dates stay as they are.
+_SEPARATOR = " \t._·\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fb()-"   # "-" last: literal in a class
+_RUN = re.compile(rf"\(?\+?\d(?:[{_SEPARATOR}]{{0,3}}\d)*(?:[Xx](?![0-9A-Za-z]))?", re.ASCII)
+_GROUP = re.compile(r"\d+")
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9][A-Za-z0-9._%+-]*)@((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})")
+_CALLED_A_PHONE = re.compile(r"(?:电话|手机|座机|号码|联系方式|联系|热线|tel|phone)[:\s]*$", re.IGNORECASE)
+_PROVINCES = {"11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42",
+              "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82",
+              "83", "91"}
+_ID18 = re.compile(r"\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]")
+_ID15 = re.compile(r"\d{6}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}")
+_MOBILE = re.compile(r"(?:0086|86|0)?(1[3-9]\d{9})")
+_NFKC: dict[str, str] = {}
 
 
-def mask_text(text: str | None) -> str:
-    """Phone and ID numbers inside any text (a caller often repeats their number in the complaint)."""
+def _folded(text: str) -> tuple[str, list[int]]:
+    """The text as NFKC folds it, character by character, and for each of its characters the index
+    of the character of TEXT it comes from (and one past the end)."""
+    if text.isascii():
+        return text, list(range(len(text) + 1))
+    out, origin = [], []
+    for i, c in enumerate(text):
+        folded = _NFKC.get(c)
+        if folded is None:
+            folded = _NFKC[c] = unicodedata.normalize("NFKC", c)
+        out.append(folded)
+        origin += [i] * len(folded)
+    origin.append(len(text))
+    return "".join(out), origin
+
+
+def _number(digits: str, plus: bool, called_a_phone: bool) -> tuple[int, str] | None:
+    """How a number of DIGITS is masked: (how many of its leading digits are kept as written, the
+    masked rest), or None if it is not a phone or an ID number."""
+    n = len(digits)
+    m = _MOBILE.fullmatch(digits)
+    if m:
+        mobile = m.group(1)
+        return m.start(1), f"{mobile[:3]}****{mobile[-4:]}"
+    if n in (15, 18) and digits[:2] in _PROVINCES and (_ID18 if n == 18 else _ID15).fullmatch(digits):
+        return 0, f"{digits[:6]}{'*' * (n - 10 if n == 18 else n - 9)}{digits[-4 if n == 18 else -3:]}"
+    national = digits
+    if plus and digits.startswith("86"):
+        national = "0" + digits[2:]
+    elif digits.startswith("0086"):
+        national = "0" + digits[4:]
+    if national.startswith("0") and len(national) >= 10:
+        area = 3 if national[1] in "12" else 4
+        local = national[area:]
+        if len(local) in (7, 8) and local[0] != "0":
+            kept = len(digits) - len(local)
+            return kept, f"{local[:-4]}****"
+    if called_a_phone and not plus and n in (7, 8) and digits[0] in "23456789":
+        return 0, f"{digits[:-4]}****"
+    return None
+
+
+def _numbers(folded: str, free) -> list[tuple[int, int, str]]:
+    """The masked numbers of the folded text: (start, end, replacement)."""
+    spans = []
+    for run in _RUN.finditer(folded):
+        if folded[run.end():run.end() + 1] == "*" or folded[run.start() - 1:run.start()] == "*":
+            continue   # a number masked already (138****5678): its kept digits are not another number
+        groups = [(g.start() + run.start(), g.end() + run.start()) for g in _GROUP.finditer(run.group())]
+        suffix = run.group()[-1] in "Xx"
+        i = 0
+        while i < len(groups):
+            for j in range(len(groups) - 1, i - 1, -1):
+                digits = "".join(folded[a:b] for a, b in groups[i:j + 1])
+                if len(digits) > 20:
+                    continue
+                check = run.group()[-1] if suffix and j == len(groups) - 1 and len(digits) == 17 else ""
+                start = run.start() if i == 0 else groups[i][0]   # with a "(" or "+" before the digits
+                found = _number(digits + check, "+" in folded[start:groups[i][0]],
+                                i == 0 and bool(_CALLED_A_PHONE.search(folded[max(0, start - 8):start])))
+                if found is None:
+                    continue
+                kept, masked = found
+                end = groups[j][1] + len(check)
+                cut = groups[i][0]   # where the masked part begins: after the KEPT leading digits as written
+                for a, b in groups[i:j + 1]:
+                    if kept <= b - a:
+                        cut = a + kept
+                        break
+                    kept -= b - a
+                while not folded[cut].isdigit():   # with the separator after them: 0535-, (0535), +86
+                    cut += 1
+                if folded[start] == "(" and ")" not in folded[start:cut]:
+                    start += 1   # a bracket before the number, not around its area code
+                if free(start, end):
+                    spans.append((start, end, folded[start:cut] + masked))
+                i = j
+                break
+            i += 1
+    return spans
+
+
+def mask_text(text: str | None, caller: str | None = None) -> str:
+    """TEXT as it may leave the centre: phone numbers, ID numbers and e-mail addresses masked, and the
+    caller's own name (CALLER) wherever it appears (a caller often repeats them in the complaint)."""
     if not text:
         return ""
-    text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)}", str(text))
-    text = _MOBILE.sub(lambda m: f"{m.group(1)}{m.group(2)}****{m.group(3)}", text)
-    text = _LANDLINE.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}****", text)
-    return _LOCAL.sub(lambda m: f"{m.group(1)}{m.group(2)}****", text)
+    text = str(text)
+    name = unicodedata.normalize("NFKC", caller.strip()) if caller and len(caller.strip()) >= 2 else None
+    folded, origin = _folded(text)
+    spans: list[tuple[int, int, str]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= s or a >= e for s, e, _ in spans)
+
+    for m in _EMAIL.finditer(folded):
+        spans.append((m.start(), m.end(), f"{m.group(1)[0]}***@{m.group(2)}"))
+    if name:
+        at = folded.find(name)
+        while at >= 0:
+            if free(at, at + len(name)):
+                spans.append((at, at + len(name), mask_name(name)))
+            at = folded.find(name, at + len(name))
+    spans += _numbers(folded, free)
+    if not spans:
+        return text
+    out, done = [], 0
+    for a, b, replacement in sorted(spans):
+        start = max(origin[a], done)
+        out += [text[done:start], replacement]
+        done = max(done, origin[b - 1] + 1)
+    out.append(text[done:])
+    return "".join(out)
 
 
 _COUNTRY = re.compile(r"^(?:\+|00)?86[\s-]?(?=1[3-9]\d\*)")
@@ -85,23 +210,39 @@ def mask_name(name: str | None) -> str:
 SATISFACTION_WORDS = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 
 
-def public_ticket(row: dict, names: dict[str, str] | None = None) -> dict:
-    """A ticket row as documents may show it: caller masked, content masked, unit names resolved."""
+FREE_TEXT = ("content", "return_reason", "address", "reason", "note")   # what a caller or a unit wrote
+
+
+def masked_ticket(row: dict) -> dict:
+    """A ticket row as it may leave the centre: the caller's name and number masked, and every free
+    text it carries (``FREE_TEXT``) through ``mask_text`` with the caller's own name."""
     out = dict(row)
-    out["caller_name"] = mask_name(row.get("caller_name"))
-    out["caller_phone"] = mask_phone(row.get("caller_phone"))
-    out["content"] = mask_text(row.get("content"))
+    caller = row.get("caller_name")
+    if "caller_name" in row:
+        out["caller_name"] = mask_name(caller)
+    if "caller_phone" in row:
+        out["caller_phone"] = mask_phone(row.get("caller_phone"))
+    for key in FREE_TEXT:
+        if row.get(key):
+            out[key] = mask_text(row[key], caller)
+    return out
+
+
+def public_ticket(row: dict, names: dict[str, str] | None = None) -> dict:
+    """A ticket row as documents may show it: masked (``masked_ticket``), unit names resolved."""
+    out = masked_ticket({"caller_name": None, "caller_phone": None, **row})
+    out["content"] = out.get("content") or ""
     if names is not None:
         out["unit_name"] = names.get(row.get("unit_code"), row.get("unit_code"))
     return out
 
 
-def return_link(link: dict, names: dict[str, str]) -> str:
+def return_link(link: dict, names: dict[str, str], caller: str | None = None) -> str:
     """One return in a ticket's chain, as the daily sheet and the analysis notice print it:
-    unit, time, reason and the unit it suggested."""
+    unit, time, reason (masked, with the ticket's CALLER) and the unit it suggested."""
     unit = names.get(link["unit"], link["unit"])
     suggested = names.get(link.get("suggested"), link.get("suggested")) if link.get("suggested") else "未建议"
-    return (f"{unit}于{link['returned_at'][:16]}回退，理由：{mask_text(link.get('reason')) or '未说明理由'}；"
+    return (f"{unit}于{link['returned_at'][:16]}回退，理由：{mask_text(link.get('reason'), caller) or '未说明理由'}；"
             f"建议承办单位：{suggested}")
 
 

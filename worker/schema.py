@@ -118,7 +118,8 @@ def _line(data: dict, loc: tuple) -> int:
         key = None
     if isinstance(node, dict):
         return node.get("__lines__", {}).get(key, node.get("__line__", data.get("__line__", 1)))
-    return data.get("__line__", 1)
+    # A plain value in a list (an address in ``default: [...]``) has no line of its own: its key's.
+    return _line(data, loc[:-1]) if len(loc) > 1 else data.get("__line__", 1)
 
 
 def describe(err: dict, model) -> str:
@@ -163,8 +164,9 @@ def problems(exc: ValidationError, data: dict, path: Path, model, prefix: str = 
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if p != "[key]")
         text = describe(err, model)
-        if with_key and err["type"] not in ("extra_forbidden",) and not text.startswith(f"{loc[-1]}"):
-            text = f"{loc[-1]}: {text}"
+        key = loc[-1] if not isinstance(loc[-1], int) or len(loc) < 2 else f"{loc[-2]}[{loc[-1] + 1}]"
+        if with_key and err["type"] not in ("extra_forbidden",) and not text.startswith(f"{key}"):
+            text = f"{key}: {text}"
         out.append(f"{path}:{_line(data, loc)}: {prefix}{text}")
     return out
 

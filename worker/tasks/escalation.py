@@ -220,7 +220,7 @@ def analysis_notice(ctx):
                subject=f"【会商研判】工单{row['number']}待确定承办单位（{t['why']}）",
                lines=[f"工单 {row['number']}（{t['why']}），请分析研判小组确定承办单位，无法确定的由属地兜底。",
                       f"诉求内容：{row['content'][:100]}", "回退经过：",
-                      *[f"  {i}. {return_link(c, names)}" for i, c in enumerate(t["chain"], 1)],
+                      *[f"  {i}. {return_link(c, names, t.get('caller_name'))}" for i, c in enumerate(t["chain"], 1)],
                       f"属地兜底建议：{fallback}"])
     ctx.summary.update(analysis=[t["number"] for t in fresh], settled_before_notice=len(settled))
 

@@ -122,14 +122,13 @@ def daily_sheet(ctx):
     twice = []
     for t in returned_twice(s, as_of, since):   # earlier ones were listed on an earlier sheet
         row = public_ticket(t, names)
-        row["chain"] = [return_link(c, names) for c in t["chain"]]
+        row["chain"] = [return_link(c, names, t.get("caller_name")) for c in t["chain"]]
         row["fallback_name"] = names.get(t["fallback_unit_code"], t["fallback_unit_code"])
         twice.append(row)
     late = []
     for t in late_returns(s, since, as_of):
         row = public_ticket(t, names)
         row["late_by_text"] = duration_text(t["late_by"])
-        row["return_reason"] = mask_text(t["return_reason"])
         late.append(row)
     levels = (policy("metrics").get("grading") or {}).get("daily_sheet_levels") or ["敏感", "重大"]
     title = "12345热线工单日调度"

@@ -70,7 +70,7 @@ def ticket_facts(s, ticket_id: int, as_of: datetime, names: dict[str, str], resp
     category = s.get(Category, t.category_code)
     steps = []
     for e in events:
-        detail = {E.RETURNED: lambda e: f"理由：{mask_text(e.reason) or '未说明'}",
+        detail = {E.RETURNED: lambda e: f"理由：{mask_text(e.reason, t.caller_name) or '未说明'}",
                   E.REPLIED: lambda e: REPLY_WORDS.get(e.reply_kind or "", ""),
                   E.REVIEWED: lambda e: "通过" if e.review_passed else "退回",
                   E.EXTENDED: lambda e: f"延期{e.days or 0}个工作日",
@@ -95,10 +95,10 @@ def ticket_facts(s, ticket_id: int, as_of: datetime, names: dict[str, str], resp
                        _met(current.finished_at, current.completion_due, as_of)])
     return {
         "number": t.number, "received_at": _when(t.received_at), "category": category.name if category else t.category_code,
-        "category_code": t.category_code, "content": mask_text(t.content), "caller": f"{mask_name(t.caller_name)}"
-        f"（{mask_phone(t.caller_phone)}）", "address": mask_text(t.address) or "—", "unit": unit, "steps": steps,
+        "category_code": t.category_code, "content": mask_text(t.content, t.caller_name), "caller": f"{mask_name(t.caller_name)}"
+        f"（{mask_phone(t.caller_phone)}）", "address": mask_text(t.address, t.caller_name) or "—", "unit": unit, "steps": steps,
         "reply_kind": REPLY_WORDS.get(reply.reply_kind or "", "—") if reply else "—",
-        "reply_text": mask_text(reply.note) if reply and reply.note else "（答复内容未随工单导入）",
+        "reply_text": mask_text(reply.note, t.caller_name) if reply and reply.note else "（答复内容未随工单导入）",
         "replied_at": _when(reply.at if reply else None), "clocks": clocks,
         "callback": ("，".join(x for x in (SATISFACTION_WORDS.get(callbacks[-1].satisfaction or "", ""),
                                            {True: "问题已解决", False: "问题未解决"}.get(callbacks[-1].resolved, ""))

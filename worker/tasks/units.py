@@ -24,7 +24,7 @@ SECTIONS = (("warning", "即将到期（预警）"), ("overdue", "新增超期")
 
 
 def _line(t: dict, clock: str) -> str:
-    return f"{t['number']}：{mask_text(t['content'])[:40]}（{clock}）"
+    return f"{t['number']}：{mask_text(t['content'], t.get('caller_name'))[:40]}（{clock}）"
 
 
 def _when(label: str, due) -> str:

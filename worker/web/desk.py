@@ -20,6 +20,7 @@ from ..ladder import UnitLadder, describe, ladder_at
 from ..metrics import PeriodMetrics, compute
 from ..models import Assignment as A
 from ..periods import containing
+from ..rendering import masked_ticket
 from ..supervision import Entry, ledger
 
 DESK_ROWS = 30          # tickets shown on a desk; the full list is a link away
@@ -81,6 +82,7 @@ def desks(session, viewer, win, names: dict[str, str]) -> list[Desk]:
     for code in codes:
         where = [*scope, *((A.unit_code == code,) if code else ())]
         rows, late, soon = work_list(session, win.as_of, win.horizon, *where)
+        rows = [r if viewer.unmasked else masked_ticket(r) for r in rows]   # as every list: callers masked
         for r in rows:
             r["unit_name"] = names.get(r["unit_code"], r["unit_code"])
         desk = Desk(code, names.get(code, code) if code else "全区", rows[:DESK_ROWS], late, soon,

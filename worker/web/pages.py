@@ -31,7 +31,7 @@ from ..models import (
     Unit,
 )
 from ..periods import containing
-from ..rendering import mask_name, mask_phone, mask_text
+from ..rendering import mask_text, masked_ticket
 from ..supervision import ledger
 from .access import Viewer, console_policy
 from .cache import period_metrics
@@ -64,14 +64,7 @@ def unit_names(session) -> dict[str, str]:
 def _caller(viewer: Viewer, row: dict) -> dict:
     """A ticket row as this viewer may read it: the centre sees callers as recorded, everyone else
     masked (DOMAIN.md "Confidentiality"); the content passes the documents' masking rule too."""
-    out = dict(row)
-    if not viewer.unmasked:
-        out["caller_name"] = mask_name(row.get("caller_name"))
-        out["caller_phone"] = mask_phone(row.get("caller_phone"))
-        out["content"] = mask_text(row.get("content"))
-        if row.get("return_reason"):
-            out["return_reason"] = mask_text(row["return_reason"])
-    return out
+    return dict(row) if viewer.unmasked else masked_ticket(row)
 
 
 def _unit(session, viewer: Viewer, code: str) -> Unit:
@@ -221,11 +214,11 @@ def ticket(session, viewer: Viewer, number: str, as_of: datetime) -> dict:
             "completion_due": a.completion_due, "finished_at": a.finished_at,
             "completion_state": _clock(a.completion_due, a.finished_at, as_of),
             "extended_days": a.extended_days, "plan_date": a.plan_date, "returned_at": a.returned_at,
-            "return_reason": a.return_reason if viewer.unmasked else mask_text(a.return_reason),
+            "return_reason": a.return_reason if viewer.unmasked else mask_text(a.return_reason, t.caller_name),
             "callback_at": a.callback_at, "satisfaction": SATISFACTION.get(a.satisfaction or "", a.satisfaction),
             "resolved": a.resolved, "redo_count": a.redo_count})
     events = [{"at": e.at, "kind": EVENT_LABELS.get(e.kind, e.kind), "unit": names.get(e.unit_code, e.unit_code),
-               "detail": _event_detail(e, viewer, names)}
+               "detail": _event_detail(e, viewer, names, t.caller_name)}
               for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == t.id, TicketEvent.at <= as_of)
                                        .order_by(TicketEvent.at, TicketEvent.id))]
     docs = session.scalars(visible_documents(select(Document), viewer)
@@ -238,10 +231,10 @@ def ticket(session, viewer: Viewer, number: str, as_of: datetime) -> dict:
             "assignments": assignments, "events": events, "documents": described(session, docs)}
 
 
-def _event_detail(e: TicketEvent, viewer: Viewer, names: dict) -> str:
+def _event_detail(e: TicketEvent, viewer: Viewer, names: dict, caller: str | None) -> str:
     parts = []
     if e.reason:
-        parts.append(f"理由：{e.reason if viewer.unmasked else mask_text(e.reason)}")
+        parts.append(f"理由：{e.reason if viewer.unmasked else mask_text(e.reason, caller)}")
     if e.suggested_unit_code:
         parts.append(f"建议：{names.get(e.suggested_unit_code, e.suggested_unit_code)}")
     if e.days:
