@@ -12,8 +12,9 @@ day) drawn from a random stream of its own, so the ordinary tickets are the same
 them: a caller who rings every few days (反复性, same caller), neighbours reporting one broken street
 lamp (反复性, same address and category), an inn inspected again and again (屡次不改 in the law
 reports, a tourism clue with a repeat), a power cut over 14 streets in one week (普遍性: the class-A
-alert), a group wage claim (敏感, 群体性关键词), and national or provincial tickets answered 情况不属实
-or 不在受理范围 (their per-ticket reports).  ``STORIES`` says when each recurs.
+alert), a group wage claim (敏感, 群体性关键词), national or provincial tickets answered 情况不属实,
+不在受理范围 or 列入计划 (their per-ticket reports), and two enforcement units rated A and C by the
+quarterly report (the random flow rates B and D).  ``STORIES`` says when each recurs.
 """
 from __future__ import annotations
 
@@ -118,6 +119,8 @@ class Story:
     category_cycle: tuple[str, ...] = ()   # the same caller about several matters, in turn
     reply_kind: str | None = None
     wave: bool = False                 # one ticket per street, dispatched to the street itself
+    unit: str | None = None            # the unit that handles every ticket (no return), else by routing
+    outcomes: tuple[tuple[bool, bool, bool], ...] = ()   # (late, satisfied, resolved), in turn
 
 
 # When each story recurs, and what it shows (see the module's docstring); repeats are counted over
@@ -135,6 +138,13 @@ STORIES = (
           every=21, reply_kind="not_true"),
     Story("不在受理范围", "2004", "反映企业厂房征收补偿纠纷已进入诉讼程序，要求热线督促加快补偿。",
           source="enterprise_provincial", first=12, every=21, reply_kind="out_of_scope"),
+    Story("列入计划", "0501", "", source="national", first=8, every=21, reply_kind="planned"),
+    # Two enforcement units rated on these tickets alone (the quarterly ABCD rating): one always in
+    # time, resolved and satisfied (A); one leaving every third matter unresolved (C).
+    Story("执法示范", "2001", "反映{addr}附近景区商户虚假宣传，要求文旅部门查处。", first=1, every=7, unit="D14",
+          outcomes=((False, True, True),)),
+    Story("执法一般", "2005", "", first=2, every=7, unit="D16",
+          outcomes=((False, True, True), (False, True, True), (False, True, False))),
 )
 WAVE_WEEKS_BEFORE_END = 2   # the power cut: in the week starting this many Mondays before the span's end
 
@@ -214,11 +224,13 @@ class Generator:
         content = (story.content or TEXTS[code]).format(addr=addr)
         received = datetime.combine(day, datetime.min.time()) + timedelta(minutes=r.randrange(8 * 60, 20 * 60))
         should_handle = next((h for c, _law, h in self.dir.categories if c == code), True)
+        outcome = story.outcomes[self.story_count % len(story.outcomes)] if story.outcomes else None
         return self._history({"number": f"{day:%Y%m%d}{9000000 + self.story_count:07d}", "received_at": received,
                               "source": story.source, "category_code": code, "urgent_kind": self.dir.urgent.get(code),
                               "content": content, "caller_name": name, "caller_phone": phone, "address": addr,
                               "territorial_unit_code": street}, should_handle, until, r,
-                             first_unit=street if story.wave else None, forced_reply=story.reply_kind)
+                             first_unit=street if story.wave else story.unit, forced_reply=story.reply_kind,
+                             outcome=outcome)
 
     def _story_caller(self, story: Story, r: random.Random) -> tuple[str, str, str, str]:
         if story.same_caller:   # drawn from the story's own seed every time: the same person
@@ -243,8 +255,10 @@ class Generator:
         return self._history(ticket, should_handle, until, r)
 
     def _history(self, ticket: dict, should_handle: bool, until: datetime, r: random.Random,
-                 first_unit: str | None = None, forced_reply: str | None = None) -> list[dict]:
-        """The ticket's rows: its events from the first dispatch to the closing, those up to ``until``."""
+                 first_unit: str | None = None, forced_reply: str | None = None,
+                 outcome: tuple[bool, bool, bool] | None = None) -> list[dict]:
+        """The ticket's rows: its events from the first dispatch to the closing, those up to ``until``;
+        ``outcome`` (late, satisfied, resolved) decides those instead of the draws, with no return."""
         code, street, source, received = (ticket["category_code"], ticket["territorial_unit_code"], ticket["source"],
                                           ticket["received_at"])
         events: list[dict] = []
@@ -258,7 +272,7 @@ class Generator:
                                    else r.uniform(25, 60))
             events.append({"kind": "signed", "at": signed, "unit_code": unit})
             p_return = 0.06 if attempt == 0 else 0.3
-            if attempt < 2 and r.random() < p_return:
+            if attempt < 2 and r.random() < p_return and not outcome:
                 late = r.random() < 0.1
                 ret = signed + timedelta(hours=r.uniform(30, 70) if late else r.uniform(0.5, 6))
                 nxt = street if code[:2] in TERRITORIAL and unit != street else self._unit_for(code, street, unit, r)
@@ -269,8 +283,9 @@ class Generator:
             break
         due_days = 13 if source == "enterprise_provincial" else 3
         late_p = 0.2 if poor else 0.03
-        handle_days = r.uniform(due_days + 0.5, due_days + 6) if r.random() < late_p else r.uniform(0.2, due_days * 0.9)
-        if r.random() < 0.03:
+        late = r.random() < late_p if outcome is None else outcome[0]
+        handle_days = r.uniform(due_days + 0.5, due_days + 6) if late else r.uniform(0.2, due_days * 0.9)
+        if r.random() < 0.03 and not outcome:
             ext = r.choice((3, 5, 10))
             events.append({"kind": "extended", "at": signed + timedelta(hours=r.uniform(2, 20)), "unit_code": unit,
                            "days": ext, "consent": True})
@@ -281,7 +296,8 @@ class Generator:
         elif not should_handle:
             reply_kind = "explained"
         if forced_reply:
-            reply_kind, plan = forced_reply, None
+            reply_kind = forced_reply
+            plan = (t + timedelta(days=r.randrange(20, 80))).date() if forced_reply == "planned" else None
         replied = signed + timedelta(days=handle_days * 1.4)  # weekends and holidays stretch the calendar
         events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": reply_kind, "plan_date": plan,
                        "note": REPLY_NOTES[reply_kind]})
@@ -298,9 +314,11 @@ class Generator:
             x = r.random()
             sat = "satisfied" if x < sat_p[0] else ("basically_satisfied" if x < sum(sat_p) else "unsatisfied")
             resolved = r.random() < (0.62 if poor else 0.93) if sat != "unsatisfied" else r.random() < 0.2
+            if outcome:
+                sat, resolved = ("satisfied" if outcome[1] else "unsatisfied"), outcome[2]
             events.append({"kind": "callback", "at": callback, "unit_code": "C00", "satisfaction": sat,
                            "resolved": resolved})
-            if sat == "unsatisfied" and should_handle and r.random() < 0.7 and _round == 0:
+            if sat == "unsatisfied" and should_handle and r.random() < 0.7 and _round == 0 and not outcome:
                 redo = callback + timedelta(hours=1)
                 events.append({"kind": "redo", "at": redo, "unit_code": "C00"})
                 replied = redo + timedelta(days=r.uniform(0.5, 3))
