@@ -32,7 +32,7 @@ PERIODIC = {"send_outbox", "process_inbox", "recompute"}
 class ReplayReport:
     runs: Counter = field(default_factory=Counter)
     seconds: Counter = field(default_factory=Counter)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, datetime, str]] = field(default_factory=list)   # (schedule, slot, why)
     documents: list[str] = field(default_factory=list)
     escalations: Counter = field(default_factory=Counter)
     messages: Counter = field(default_factory=Counter)
@@ -61,7 +61,7 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
             progress(1)
         if slot.effective_at is None:
             if not slot.note.startswith("not the first"):
-                report.skipped.append(f"{slot.schedule.name} {slot.nominal_at:%Y-%m-%d %H:%M}: {slot.note}")
+                report.skipped.append((slot.schedule.name, slot.nominal_at, slot.note.removeprefix("skipped: ")))
             continue
         spec = JOBS[slot.schedule.actor]
         anchor = slot.nominal_at if spec.period_kind not in ("day", "none") else slot.effective_at
@@ -88,6 +88,34 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
     for m in session.scalars(select(OutboxMessage).where(OutboxMessage.id > first_message)):
         report.messages[m.recipient_role] += 1
     return report
+
+
+def print_report(report: ReplayReport, elapsed: float | None = None) -> None:
+    """What a replay did, counts first (a column of numbers lines up whatever the labels' script)."""
+    import click
+
+    from .escalation import tier_label, tiers
+
+    click.echo("runs by job:")
+    for job, n in sorted(report.runs.items()):
+        click.echo(f"  {n:>5}  {job} ({report.seconds.get(job, 0):.0f} s)")
+    click.echo("escalations by tier:")
+    for t in tiers():
+        click.echo(f"  {report.escalations.get(t['name'], 0):>5}  {tier_label(t)}")
+    click.echo("messages by recipient role:")
+    for role, n in sorted(report.messages.items()):
+        click.echo(f"  {n:>5}  {role}")
+    if report.skipped:
+        click.echo(f"slots skipped by the calendar ({len(report.skipped)}):")
+        by_reason: dict[str, Counter] = {}
+        for name, _at, why in report.skipped:
+            by_reason.setdefault(why, Counter())[name] += 1
+        for why, names in by_reason.items():
+            click.echo(f"  {names.total():>5}  {why}: " + ", ".join(f"{name} {n}" for name, n in sorted(names.items())))
+    for f in report.failures:
+        click.echo(f"  FAILED: {f}", err=True)
+    if elapsed is not None:
+        click.echo(f"done in {elapsed:.0f} s")
 
 
 def write_eml(session, folder: Path, sender: str, sender_name: str, states=("pending",)) -> int:
