@@ -65,8 +65,6 @@ class Warnings(logging.Handler):
 
 @dataclass
 class Outcome:
-    tickets: int = 0
-    events: int = 0
     documents: int = 0
     messages: Counter = field(default_factory=Counter)   # state → count
     written: int = 0
@@ -143,63 +141,83 @@ def clear(out_dir: Path) -> None:
 
 def _steps(options: Options):
     from . import tasks  # noqa: F401  (the jobs the schedules name)
-    from .calendar import load_calendar
-    from .config import PROJECT_ROOT, load_settings
-    from .db import init_db, session_factory, session_scope
-    from .demo_data import Generator, write_export
-    from .directory import load_directory
-    from .fonts import prepare
-    from .importer import import_file
-    from .replay import plan, replay
-    from .rules import load_rules
-    from .schedules import load
+    from .config import load_settings
+    from .db import session_factory
 
     settings = load_settings()
     outcome = Outcome()
+    _fonts(settings)
+    _district(options, settings)
+    result, finish = _replay(options, settings)
+    outcome.documents, outcome.failures = len(result.documents), result.failures
+    which = {"all": "every message", "sample": "the first of each kind", "none": "none"}[options.eml]
+    click.echo(f"5/5 messages: .eml files for {which}")
+    outcome.written = _write_messages(session_factory(), settings, options.eml)
+    outcome.messages = _message_states(session_factory())
+    return outcome, result, finish
+
+
+def _fonts(settings) -> None:
+    from .fonts import prepare
+
     click.echo(f"1/5 fonts: the reduced CJK faces in {settings.fonts_dir} (prepared once per machine)")
     fonts_bar: list[tqdm | Lines] = []
 
-    def fonts_progress(built: int, missing: int) -> None:
+    def progress(built: int, missing: int) -> None:
         if not fonts_bar:
             click.echo(f"    {missing} to prepare, about a minute")
             fonts_bar.append(bar(total=missing, desc="    preparing", unit=" faces"))
         fonts_bar[0].update(built - fonts_bar[0].n)
 
-    prepare(settings.fonts_dir, fonts_progress)
+    prepare(settings.fonts_dir, progress)
     for b in fonts_bar:
         b.close()
+
+
+def _district(options: Options, settings) -> None:
+    """A fresh database with the sample directory, and the synthetic export imported into it."""
+    from .calendar import load_calendar
+    from .config import PROJECT_ROOT
+    from .db import init_db, session_factory, session_scope
+    from .demo_data import Generator, write_export
+    from .directory import load_directory
+    from .importer import import_file
+    from .rules import load_rules
+
     click.echo(f"2/5 database and directory: {settings.database_url}")
     init_db()
     with session_scope() as s:
         counts = load_directory(s, PROJECT_ROOT / "db" / "seed" / "district.yaml")
     click.echo("    " + ", ".join(f"{n} {k}" for k, n in counts.items()))
-    end = options.until
-    start = end - timedelta(weeks=options.weeks)
-    data_start = start - timedelta(weeks=5)
+    first = options.until - timedelta(weeks=options.weeks + 5)   # five weeks of history before the replay
+    last = options.until - timedelta(days=1)
     cal, rules = load_calendar(), load_rules()
     export = options.out_dir / "export.csv"
-    click.echo(f"3/5 synthetic tickets received {data_start}..{end - timedelta(days=1)}, {options.per_day} a day "
-               f"and the district's stories (worker/demo_data.py) → {export.name}, then imported")
+    click.echo(f"3/5 synthetic tickets received {first}..{last}, {options.per_day} a day and the district's "
+               f"stories (worker/demo_data.py) → {export.name}, then imported")
     gen = Generator(cal, seed=options.seed, per_day=options.per_day, stories=True)
-    with bar(total=gen.count_for(data_start, end - timedelta(days=1)), desc="    export", unit=" tickets") as b:
-        write_export(export, gen.tickets(data_start, end - timedelta(days=1), datetime.combine(end, datetime.min.time())),
+    with bar(total=gen.count_for(first, last), desc="    export", unit=" tickets") as b:
+        write_export(export, gen.tickets(first, last, datetime.combine(options.until, datetime.min.time())),
                      progress=b.update)
     with bar(desc="    import", unit=" rows") as b:
         report = import_file(session_factory(), export, cal, rules, progress=b.update)
-    outcome.tickets, outcome.events = report.tickets_new, report.events_new
     click.echo(f"    {report.tickets_new} tickets, {report.events_new} events imported")
+
+
+def _replay(options: Options, settings):
+    from .db import session_scope
+    from .replay import plan, replay
+    from .schedules import load
+
     config = load(settings.schedules_file)
+    start = options.until - timedelta(weeks=options.weeks)
     begin = datetime.combine(start, datetime.min.time())
-    finish = datetime.combine(end, datetime.min.time()) + timedelta(hours=12)
+    finish = datetime.combine(options.until, datetime.min.time()) + timedelta(hours=12)
     total = len(plan(config, begin, finish))
-    click.echo(f"4/5 the schedules of {settings.schedules_file.name} replayed {start}..{end} ({total} slots)")
+    click.echo(f"4/5 the schedules of {settings.schedules_file.name} replayed {start}..{options.until} ({total} slots)")
     with session_scope() as s, bar(total=total, desc="    replay", unit=" slots") as b:
         result = replay(s, config, begin, finish, settings, progress=b.update)
-    outcome.documents, outcome.failures = len(result.documents), result.failures
-    click.echo(f"5/5 messages: .eml files for {'every message' if options.eml == 'all' else 'the first of each kind' if options.eml == 'sample' else 'none'}")
-    outcome.written = _write_messages(session_factory(), settings, options.eml)
-    outcome.messages = _message_states(session_factory())
-    return outcome, result, finish
+    return result, finish
 
 
 def _write_messages(factory, settings, eml: str) -> int:
