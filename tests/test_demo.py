@@ -79,7 +79,7 @@ def test_each_step_is_told_and_each_warning_once_in_the_summary(demo):
     assert "skipped:" not in stdout
     skipped = next(line for line in lines if line.startswith("slots skipped by the calendar ("))
     weekend_days = 6   # Sat/Sun 31 Oct–1 Nov, 7–8 Nov, 14–15 Nov … within 26 Oct–16 Nov
-    assert re.search(r"^\s+\d+\s+not a working day: .*daily-sheet " + str(weekend_days), stdout, re.MULTILINE), skipped
+    assert re.search(r"^  not a working day \(\d+\): .*daily-sheet " + str(weekend_days), stdout, re.MULTILINE), skipped
 
 
 def test_attachments_are_stored_once_and_a_sample_is_written(demo):

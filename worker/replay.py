@@ -90,28 +90,38 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
     return report
 
 
+def _padded(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns: a CJK character takes two."""
+    import unicodedata
+
+    columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - columns, 0)
+
+
 def print_report(report: ReplayReport, elapsed: float | None = None) -> None:
-    """What a replay did, counts first (a column of numbers lines up whatever the labels' script)."""
+    """What a replay did: runs by job, escalations by tier, messages by role, the slots skipped."""
     import click
 
     from .escalation import tier_label, tiers
 
     click.echo("runs by job:")
     for job, n in sorted(report.runs.items()):
-        click.echo(f"  {n:>5}  {job} ({report.seconds.get(job, 0):.0f} s)")
+        click.echo(f"  {job:<20} {n:>4}  ({report.seconds.get(job, 0):.0f} s)")
     click.echo("escalations by tier:")
+    labels = {t["name"]: tier_label(t) for t in tiers()}
+    width = max(map(len, labels.values()), default=0) * 2 + 2
     for t in tiers():
-        click.echo(f"  {report.escalations.get(t['name'], 0):>5}  {tier_label(t)}")
+        click.echo(f"  {_padded(labels[t['name']], width)}{report.escalations.get(t['name'], 0):>4}")
     click.echo("messages by recipient role:")
     for role, n in sorted(report.messages.items()):
-        click.echo(f"  {n:>5}  {role}")
+        click.echo(f"  {role:<20} {n}")
     if report.skipped:
         click.echo(f"slots skipped by the calendar ({len(report.skipped)}):")
         by_reason: dict[str, Counter] = {}
         for name, _at, why in report.skipped:
             by_reason.setdefault(why, Counter())[name] += 1
         for why, names in by_reason.items():
-            click.echo(f"  {names.total():>5}  {why}: " + ", ".join(f"{name} {n}" for name, n in sorted(names.items())))
+            click.echo(f"  {why} ({names.total()}): " + ", ".join(f"{name} {n}" for name, n in sorted(names.items())))
     for f in report.failures:
         click.echo(f"  FAILED: {f}", err=True)
     if elapsed is not None:
