@@ -41,20 +41,20 @@ def one_face_config(folder: Path) -> Path:
     return folder
 
 
-def test_cold_processes_preparing_the_same_face_at_once_all_get_the_whole_font(tmp_path):
+def test_two_cold_processes_preparing_the_same_face_at_once_both_get_the_whole_font(tmp_path):
     from fontTools.ttLib import TTFont
 
     cache, start = tmp_path / "fonts", tmp_path / "start"
     env = {**os.environ, "HOTLINE_CONFIG": str(one_face_config(tmp_path / "config"))}
     procs = [subprocess.Popen([sys.executable, "-c", PREPARE, str(start), str(cache)], cwd=PROJECT_ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     time.sleep(1)          # every process waiting at the line, its imports done
     start.touch()
     results = [(p.wait(timeout=600), p.stdout.read(), p.stderr.read()) for p in procs]
     for p in procs:
         p.stdout.close()
         p.stderr.close()
-    assert [rc for rc, _, _ in results] == [0, 0, 0], [err[-2000:] for _, _, err in results]
+    assert [rc for rc, _, _ in results] == [0, 0], [err[-2000:] for _, _, err in results]
     paths = {out.strip() for _, out, _ in results}
     assert len(paths) == 1
     built = Path(paths.pop())
