@@ -27,7 +27,7 @@ from worker.config import PROJECT_ROOT
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """One small demo for the module: 3 weeks replayed up to Mon 16 Nov 2026, 4 tickets a day and
+    """One small demo for the module: 3 weeks replayed up to Mon 16 Nov 2026, 2 tickets a day and
     the district's stories (the power cut falls in the week of 26 Oct; October's monthly reports
     are issued on 2 Nov)."""
     out = tmp_path_factory.mktemp("demo") / "out"
@@ -39,7 +39,7 @@ def demo(tmp_path_factory):
         for name in ("SMTP_HOST", "REDIS_URL"):
             mp.delenv(name, raising=False)
         _clear_caches()
-        res = CliRunner().invoke(main, ["demo", "--out", str(out), "--weeks", "3", "--per-day", "4",
+        res = CliRunner().invoke(main, ["demo", "--out", str(out), "--weeks", "3", "--per-day", "2",
                                         "--until", "2026-11-16"])
         _clear_caches()
     assert res.exit_code == 0, res.output
