@@ -173,7 +173,7 @@ def test_the_district_gives_every_rule_something_to_report(demo):
     law_report = document(out, "monthly_law_report", "2026-10")
     assert f"金都路88号乱检查（200601）{inspections}" in law_report
     # The ABCD rating (metrics.yaml rating: A from 95 points, C from 80): the culture and tourism
-    # bureau handles its enforcement tickets in time, resolved and satisfied — 100 points, A; the
+    # bureau never delays, resolves and satisfies — in October all three rates 100%, 100 points, A; the
     # emergency bureau leaves every third unresolved — C (the ordinary units rate B and D).
     rating = law_report[law_report.index("二、行政执法部门评级"):law_report.index("三、各执法部门受理情况")]
     assert re.search(r"区文化和旅游局\d+100\.00%100\.00%100\.00%100\.00A减少监督", rating), rating

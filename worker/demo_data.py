@@ -139,8 +139,8 @@ STORIES = (
     Story("不在受理范围", "2004", "反映企业厂房征收补偿纠纷已进入诉讼程序，要求热线督促加快补偿。",
           source="enterprise_provincial", first=12, every=21, reply_kind="out_of_scope"),
     Story("列入计划", "0501", "", source="national", first=8, every=21, reply_kind="planned"),
-    # Two enforcement units rated on these tickets alone (the quarterly ABCD rating): one always in
-    # time, resolved and satisfied (A); one leaving every third matter unresolved (C).
+    # Two enforcement units rated on these tickets alone (the ABCD rating of the law reports): one never
+    # delayed, always resolved and satisfied (A); one leaving every third matter unresolved (C).
     Story("执法示范", "2001", "反映{addr}附近景区商户虚假宣传，要求文旅部门查处。", first=1, every=7, unit="D14",
           outcomes=((False, True, True),)),
     Story("执法一般", "2005", "", first=2, every=7, unit="D16",
