@@ -1,22 +1,27 @@
 """Shared fixtures.
 
-Databases: every test that takes ``db`` runs on SQLite and on PostgreSQL (a database of its own,
-created and dropped here).  Without a PostgreSQL server the PostgreSQL half is skipped, and the
-skip is reported — except under ``CI=true``, where it fails.  Same rule for Redis.
+Databases: every test that takes ``db`` runs on SQLite and on PostgreSQL, each on a database of its
+own copied from a template migrated once per run (a file copy; ``CREATE DATABASE … TEMPLATE``).
+Without a PostgreSQL server the PostgreSQL half is skipped, and the skips are counted at the end of
+the run — except under ``CI=true``, where it fails.  Same rule for Redis and for Chromium (the
+browser tests).
 """
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
-from worker.config import PROJECT_ROOT
+from worker.config import PROJECT_ROOT, load_settings
 
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI") == "true"
+FONTS = load_settings().fonts_dir     # the machine's reduced fonts (./run prepares them), whatever a test's HOME
 
 
 def unavailable(what: str, exc: Exception):
@@ -28,6 +33,7 @@ def unavailable(what: str, exc: Exception):
 def _clear_caches():
     from worker import config, db, rendering
 
+    db.get_engine(None).dispose()   # the sessions' engine (cached under the key (None,)): its connections closed
     config.policy.cache_clear()
     db.get_engine.cache_clear()
     rendering._stylesheet.cache_clear()
@@ -46,9 +52,9 @@ def manual_clock(monkeypatch):
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    """A private var folder and SQLite database; the shared reduced fonts."""
+    """A private var folder and SQLite database; the machine's reduced fonts."""
     monkeypatch.setenv("HOTLINE_VAR", str(tmp_path / "var"))
-    monkeypatch.setenv("HOTLINE_FONTS", str(PROJECT_ROOT / "var" / "fonts"))
+    monkeypatch.setenv("HOTLINE_FONTS", str(FONTS))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'var' / 'hotline.db'}")
     for name in ("SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -57,65 +63,129 @@ def env(tmp_path, monkeypatch):
     _clear_caches()
 
 
-def _postgres_url():
-    import psycopg
-
-    name = f"hotline_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # noqa: BLE001
-        unavailable("PostgreSQL", exc)
-    return name, PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
-def _drop_postgres(name: str):
-    import psycopg
-
-    from worker import db
-    db.get_engine.cache_clear()
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _database(kind: str, monkeypatch):
+def _load_sample_directory():
     from worker.db import init_db, session_scope
     from worker.directory import load_directory
 
-    pg_name = None
-    if kind == "postgres":
-        pg_name, url = _postgres_url()
-        monkeypatch.setenv("DATABASE_URL", url)
     init_db()
     with session_scope() as s:
         load_directory(s, PROJECT_ROOT / "db" / "seed" / "district.yaml")
+
+
+def _admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """One SQLite file migrated to head with the sample directory loaded, made once per run; each
+    test's database is a copy of it (a file copy takes milliseconds, the migrations a second)."""
+
+    path = tmp_path_factory.mktemp("template") / "hotline.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATABASE_URL", f"sqlite:///{path}")
+        _clear_caches()
+        _load_sample_directory()
+        _clear_caches()
+    with sqlite3.connect(path) as conn:   # the whole database in the one file, nothing left in a -wal
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+class PostgresCopies:
+    """The PostgreSQL databases of a run: one template migrated once, and for each test a copy
+    (``CREATE DATABASE … TEMPLATE``).  Making and dropping a copy costs the server a second or two
+    of file writes and fsyncs, so one thread does it beside the tests: the next test's copy is made
+    while the current test runs, and a finished test's copy is dropped after it."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.template = f"hotline_template_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        self.server = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postgres-copies")
+        self.spare = None
+
+    @staticmethod
+    def url(name: str) -> str:
+        return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+    def create_template(self):
+        _admin(f'CREATE DATABASE "{self.template}"')
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("DATABASE_URL", self.url(self.template))
+            _clear_caches()
+            _load_sample_directory()
+            _clear_caches()   # a template must have no connection while it is copied
+
+    def _copy(self) -> str:
+        name = f"hotline_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        _admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return name
+
+    def take(self) -> str:
+        name = self.spare.result() if self.spare else self._copy()
+        self.spare = self.server.submit(self._copy)
+        return name
+
+    def give_back(self, name: str) -> None:
+        self.server.submit(_admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        if self.spare:
+            self.give_back(self.spare.result())
+        self.server.shutdown(wait=True)
+        _admin(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_copies():
+    copies = PostgresCopies()
+    try:
+        copies.create_template()
+    except Exception as exc:  # noqa: BLE001
+        unavailable("PostgreSQL", exc)
+    try:
+        yield copies
+    finally:
+        copies.close()
+
+
+def _database(kind: str, request, monkeypatch):
+    """A test's own database, copied from the run's template."""
+    import shutil
+
+    if kind == "sqlite":
+        path = Path(os.environ["DATABASE_URL"].split("///", 1)[1])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield kind
+        return
+    copies = request.getfixturevalue("postgres_copies")
+    name = copies.take()
+    monkeypatch.setenv("DATABASE_URL", copies.url(name))
+    _clear_caches()
     yield kind
-    if pg_name:
-        from worker.db import get_engine
-        get_engine().dispose()
-        _drop_postgres(pg_name)
+    _clear_caches()
+    copies.give_back(name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db(request, env, monkeypatch):
-    """An initialised, empty database with the sample directory loaded: SQLite, then PostgreSQL."""
-    yield from _database(request.param, monkeypatch)
+    """An initialised database with the sample directory loaded: SQLite, then PostgreSQL."""
+    yield from _database(request.param, request, monkeypatch)
 
 
 @pytest.fixture
-def postgres_db(env, monkeypatch):
-    yield from _database("postgres", monkeypatch)
+def postgres_db(env, request, monkeypatch):
+    yield from _database("postgres", request, monkeypatch)
 
 
 @pytest.fixture
-def sqlite_db(env):
-    from worker.db import init_db, session_scope
-    from worker.directory import load_directory
-
-    init_db()
-    with session_scope() as s:
-        load_directory(s, PROJECT_ROOT / "db" / "seed" / "district.yaml")
-    return "sqlite"
+def sqlite_db(env, request, monkeypatch):
+    yield from _database("sqlite", request, monkeypatch)
 
 
 @pytest.fixture
@@ -317,6 +387,15 @@ def figures():
 
 
 def pytest_terminal_summary(terminalreporter):
+    import re
+    from collections import Counter
+
+    not_here = Counter(m.group(1) for r in terminalreporter.stats.get("skipped", [])
+                       if isinstance(r.longrepr, tuple) and (m := re.match(r"Skipped: (.+?) unavailable: ", r.longrepr[2])))
+    if not_here:
+        terminalreporter.write_sep("-", "not run on this machine (required under CI=true)")
+        for what, n in sorted(not_here.items()):
+            terminalreporter.write_line(f"{n:>4} tests skipped: {what} unavailable")
     if FIGURES:
         terminalreporter.write_sep("-", "reliability figures")
         for name in sorted(FIGURES):

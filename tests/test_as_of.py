@@ -83,14 +83,14 @@ def what_is_said(at: datetime) -> dict:
         }
 
 
-def _stored_and_read(kind: str, h: History, monkeypatch, folder) -> dict:
+def _stored_and_read(kind: str, h: History, request, monkeypatch, folder) -> dict:
     """Store a history in a database of its own and read what it says of T."""
     from tests.conftest import _clear_caches, _database
 
     if kind == "sqlite":
         monkeypatch.setenv("DATABASE_URL", f"sqlite:///{folder}/hotline.db")
     _clear_caches()
-    database = _database(kind, monkeypatch)
+    database = _database(kind, request, monkeypatch)
     next(database)
     try:
         h.store()
@@ -100,13 +100,13 @@ def _stored_and_read(kind: str, h: History, monkeypatch, folder) -> dict:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_a_moment_reads_as_the_history_cut_there(kind, env, monkeypatch):
+def test_a_moment_reads_as_the_history_cut_there(kind, env, request, monkeypatch):
     whole = crossing_history()
     databases = []
     for i, h in enumerate((whole, cut(whole, T))):
         folder = env / f"db{i}"
         folder.mkdir()
-        databases.append(_stored_and_read(kind, h, monkeypatch, folder))
+        databases.append(_stored_and_read(kind, h, request, monkeypatch, folder))
     as_read, as_cut = databases
     assert as_read == as_cut
     # and the facts the cut history gives, by DOMAIN.md: X1's unsatisfied callback is the week's last.

@@ -7,11 +7,14 @@ elapsed time; the return window is one working day.
 from __future__ import annotations
 
 import email
+import io
+import re
 from datetime import date, datetime
 from email import policy as email_policy
 
 import pytest
 from click.testing import CliRunner
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from tests.conftest import document_text
@@ -440,9 +443,17 @@ def test_eml_of_a_message_is_masked(sqlite_db, history, tmp_path):
     from worker.config import load_settings
     files = list(load_settings().outbox_dir.glob("*.eml"))
     assert files
+    letters = 0
     for f in files:
         msg = email.message_from_bytes(f.read_bytes(), policy=email_policy.default)
-        assert "13912345678" not in str(msg["Subject"]) + msg.get_body(("plain",)).get_content()
+        parts = [str(msg["Subject"]), msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()]
+        for att in msg.iter_attachments():     # the letter itself carries the ticket's text
+            if att.get_content_type() == "application/pdf":
+                parts.append(re.sub(r"\s", "", "".join(p.extract_text() for p in PdfReader(io.BytesIO(att.get_content())).pages)))
+        text = "".join(parts)
+        assert "13912345678" not in text
+        letters += "请回电139****5678" in text
+    assert letters == len(files)       # every message read down to the ticket's text, masked
 
 
 def test_ownership_not_fixed_within_24_hours_goes_to_the_analysis_group(db, history):

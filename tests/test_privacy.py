@@ -30,7 +30,7 @@ def attachment_text(name: str, data: bytes) -> str:
 
 def test_nothing_leaks_from_a_demo(env, tmp_path, figures):
     out = tmp_path / "demo"
-    res = CliRunner().invoke(main, ["demo", "--out", str(out), "--weeks", "1", "--per-day", "15",
+    res = CliRunner().invoke(main, ["demo", "--out", str(out), "--eml", "all", "--weeks", "1", "--per-day", "15",
                                     "--until", "2026-10-19"])
     assert res.exit_code == 0, res.output
     engine = create_engine(f"sqlite:///{out / 'hotline.db'}")

@@ -4,7 +4,6 @@ previous working day; 3 working days of a city ticket end at 23:59:59."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from click.testing import CliRunner
 from pypdf import PdfReader
@@ -12,7 +11,7 @@ from sqlalchemy import select
 
 from worker.cli import main
 from worker.db import session_scope
-from worker.models import Assignment, Document, OutboxMessage, Person, Ticket
+from worker.models import Document, OutboxMessage, Person
 
 
 def run(*args, code=0):
@@ -144,4 +143,3 @@ def test_leader_digest_and_ladder_state_in_view(failing_every_week):
     text = _pdf("weekly_bulletin")
     # The tier in force with the day it was issued (this run: the manual clock's 21 Dec), and the next.
     assert "1区城市管理局2周（自9月14日起）区级分管领导约谈单位主要负责同志（2026年12月21日）区政府主要领导约谈单位主要负责同志" in text
-    assert Ticket and Assignment and datetime

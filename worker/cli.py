@@ -156,7 +156,7 @@ def import_cmd(files, mapping, encoding, dry_run):
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="CSV file to write")
 @click.option("--from", "start", default="2026-09-01", show_default=True)
 @click.option("--to", "end", default="2026-11-15", show_default=True)
-@click.option("--per-day", default=100, show_default=True, help="tickets received per day")
+@click.option("--per-day", default=100, show_default=True, help="tickets received per day (and the district's stories)")
 @click.option("--seed", default=12345, show_default=True)
 def demo_data_cmd(out, start, end, per_day, seed):
     """Write the synthetic district's tickets as a sample export (then: hotline import FILE)."""
@@ -167,10 +167,9 @@ def demo_data_cmd(out, start, end, per_day, seed):
     from .demo_data import Generator, write_export
 
     start_d, end_d = date.fromisoformat(start), date.fromisoformat(end)
-    total = ((end_d - start_d).days + 1) * per_day
-    gen = Generator(_calendar(), seed=seed, per_day=per_day)
+    gen = Generator(_calendar(), seed=seed, per_day=per_day, stories=True)
     until = datetime.combine(end_d + timedelta(days=1), datetime.min.time())
-    with tqdm(total=total, unit=" tickets", disable=not sys.stderr.isatty()) as bar:
+    with tqdm(total=gen.count_for(start_d, end_d), unit=" tickets", disable=not sys.stderr.isatty()) as bar:
         n = write_export(Path(out), gen.tickets(start_d, end_d, until), progress=bar.update)
     click.echo(f"{n} tickets written to {out}")
 
@@ -792,27 +791,6 @@ def outbox_retry(by):
 
 
 # -- demo, replay, doctor -------------------------------------------------------------------------
-def _summary(report, elapsed: float | None = None) -> None:
-    from .escalation import tier_label, tiers
-
-    labels = {t["name"]: tier_label(t) for t in tiers()}
-    click.echo("runs by job:")
-    for job, n in sorted(report.runs.items()):
-        click.echo(f"  {job:<20} {n:>4}  ({report.seconds.get(job, 0):.0f} s)")
-    click.echo("escalations by tier:")
-    for t in tiers():
-        click.echo(f"  {labels[t['name']]:<24} {report.escalations.get(t['name'], 0)}")
-    click.echo("messages by recipient role:")
-    for role, n in sorted(report.messages.items()):
-        click.echo(f"  {role:<20} {n}")
-    for s in report.skipped[:20]:
-        click.echo(f"  skipped: {s}")
-    for f in report.failures:
-        click.echo(f"  FAILED: {f}", err=True)
-    if elapsed is not None:
-        click.echo(f"done in {elapsed:.0f} s")
-
-
 def _demo_folder() -> Path:
     """Where a demo goes by default: beside the service's own files in HOTLINE_VAR (the image's
     non-root user can write nowhere else), or ./out in a checkout."""
@@ -832,75 +810,16 @@ def _demo_folder() -> Path:
               help="replay up to this date (the default span crosses 国庆 2026)")
 @click.option("--per-day", default=35, show_default=True, help="tickets received per day")
 @click.option("--seed", default=12345, show_default=True)
-def demo(out, weeks, until, per_day, seed):
+@click.option("--eml", type=click.Choice(["sample", "all", "none"]), default="sample", show_default=True,
+              help="messages written as .eml files: the first of each kind, every one (about 150 KB each), or none; "
+                   "the others stay queued in the demo's outbox")
+def demo(out, weeks, until, per_day, seed, eml):
     """Build the synthetic district and replay the shipped schedules over it (SQLite, inline, .eml)."""
-    import os
-    import shutil
-    import time
-    from datetime import timedelta
+    from . import demo as the_demo
 
-    from tqdm import tqdm
-
-    started = time.time()
-    out_dir = Path(out).resolve() if out else _demo_folder()
-    for sub in ("documents", "outbox", "hotline.db", "hotline.db-wal", "hotline.db-shm", "export.csv"):
-        target = out_dir / sub
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["HOTLINE_VAR"] = str(out_dir)
-    os.environ["DATABASE_URL"] = f"sqlite:///{out_dir / 'hotline.db'}"
-    os.environ.pop("SMTP_HOST", None)
-    from . import tasks  # noqa: F401
-    from .config import PROJECT_ROOT
-    from .db import init_db, session_factory, session_scope
-    from .demo_data import Generator, write_export
-    from .directory import load_directory
-    from .fonts import prepare
-    from .importer import import_file
-    from .mail import deliver
-    from .replay import replay
-    from .schedules import load
-
-    settings = load_settings()
-    click.echo(f"1/5 fonts: preparing the reduced CJK faces (once per machine) in {settings.fonts_dir}")
-    prepare(settings.fonts_dir)
-    click.echo(f"2/5 database and directory: {settings.database_url}")
-    init_db()
-    with session_scope() as s:
-        counts = load_directory(s, PROJECT_ROOT / "db" / "seed" / "district.yaml")
-    click.echo("    " + ", ".join(f"{n} {k}" for k, n in counts.items()))
-    end = date.fromisoformat(until)
-    start = end - timedelta(weeks=weeks)
-    data_start = start - timedelta(weeks=5)
-    cal, rules = _calendar(), _rules()
-    export = out_dir / "export.csv"
-    days = (end - data_start).days
-    with tqdm(total=days * per_day, desc="3/5 synthetic tickets", unit=" tickets") as bar:
-        gen = Generator(cal, seed=seed, per_day=per_day)
-        write_export(export, gen.tickets(data_start, end - timedelta(days=1), datetime.combine(end, datetime.min.time())),
-                     progress=bar.update)
-    with tqdm(desc="    import", unit=" rows") as bar:
-        report = import_file(session_factory(), export, cal, rules, progress=bar.update)
-    click.echo(f"    {report.tickets_new} tickets, {report.events_new} events imported")
-    config = load(settings.schedules_file)
-    from .replay import plan
-    begin = datetime.combine(start, datetime.min.time())
-    finish = datetime.combine(end, datetime.min.time()) + timedelta(hours=12)
-    total = len(plan(config, begin, finish))
-    with session_scope() as s, tqdm(total=total, desc=f"4/5 replay {start}..{end}", unit=" slots") as bar:
-        result = replay(s, config, begin, finish, settings, progress=bar.update)
-    click.echo("5/5 messages")
-    sent = deliver(session_factory(), settings.smtp, settings.outbox_dir, limit=100000)
-    click.echo(f"    {sent.written} .eml files in {settings.outbox_dir}")
-    click.echo(f"    {len(result.documents)} documents in {settings.documents_dir}")
-    _summary(result, time.time() - started)
-    click.echo(f"the console on this history: export DATABASE_URL={settings.database_url} HOTLINE_VAR={out_dir}\n"
-               f"  hotline console-user add center@example.gov.cn && "
-               f"hotline web --insecure-cookies --as-of '{finish - timedelta(hours=2):%Y-%m-%d %H:%M}'")
-    sys.exit(1 if result.failures else 0)
+    options = the_demo.Options(out_dir=Path(out).resolve() if out else _demo_folder(), weeks=weeks,
+                               until=date.fromisoformat(until), per_day=per_day, seed=seed, eml=eml)
+    sys.exit(the_demo.run(options))
 
 
 @main.command()
@@ -917,6 +836,7 @@ def replay(start, end, out, schedules_file, compare, send):
     from . import tasks  # noqa: F401
     from .db import init_db, session_factory
     from .mail import deliver
+    from .replay import print_report
     init_db()
     settings = load_settings()
     out_dir = Path(out).resolve()
@@ -931,7 +851,7 @@ def replay(start, end, out, schedules_file, compare, send):
     else:
         click.echo(f"preview only (nothing kept, nothing sent): {len(result.documents)} documents and "
                    f"{sum(result.messages.values())} messages in {out_dir}")
-    _summary(result)
+    print_report(result)
     if compare:
         current = _replay_once(_schedules(None), begin, finish, out_dir / "current", settings, keep=False)
         click.echo(f"compared with the current schedules ({settings.schedules_file}):")

@@ -72,8 +72,12 @@ class Settings:
 
     @property
     def fonts_dir(self) -> Path:
-        """Reduced fonts are shared by every var folder (the demo's too): built once per machine."""
-        return Path(os.environ.get("HOTLINE_FONTS") or PROJECT_ROOT / "var" / "fonts")
+        """The reduced fonts, built once per machine and shared by every checkout, var folder and demo:
+        ``HOTLINE_FONTS``, else the user's cache directory (``$XDG_CACHE_HOME`` or ``~/.cache``)
+        ``/hotline/fonts``."""
+        if os.environ.get("HOTLINE_FONTS"):
+            return Path(os.environ["HOTLINE_FONTS"])
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hotline" / "fonts"
 
 
 def load_settings() -> Settings:

@@ -5,6 +5,16 @@ tickets of the benchmarks), and written through the same export format and impor
 platform's file would take.  A few units are persistently poor, so the escalation ladder has
 something to do; the lifecycle includes returns (once and twice), late returns, extensions,
 plans, review send-backs, unsatisfied callbacks and redos.
+
+With ``stories=True`` (the demo, ``hotline demo-data``) the district also has the patterns the
+random flow is too thin to make, each on tickets of its own (numbered from ``9000000`` within the
+day) drawn from a random stream of its own, so the ordinary tickets are the same with or without
+them: a caller who rings every few days (反复性, same caller), neighbours reporting one broken street
+lamp (反复性, same address and category), an inn inspected again and again (屡次不改 in the law
+reports, a tourism clue with a repeat), a power cut over 14 streets in one week (普遍性: the class-A
+alert), a group wage claim (敏感, 群体性关键词), national or provincial tickets answered 情况不属实,
+不在受理范围 or 列入计划 (their per-ticket reports), and two enforcement units rated A and C by the
+quarterly report (the random flow rates B and D).  ``STORIES`` says when each recurs.
 """
 from __future__ import annotations
 
@@ -93,37 +103,141 @@ def load_directory_data(path: Path | None = None) -> Directory:
     return Directory(streets, cats, urgent)
 
 
+@dataclass(frozen=True)
+class Story:
+    """Tickets that recur on a pattern: from ``first`` days after the span's start, every ``every``
+    days (``days`` fixed offsets from the start of the span instead, when given)."""
+    name: str
+    category: str
+    content: str
+    source: str = "city"
+    first: int = 0
+    every: int = 7
+    address: str | None = None         # one address for all its tickets, else each caller's own
+    street: str | None = None
+    same_caller: bool = False          # one caller for all its tickets, else a new one each time
+    category_cycle: tuple[str, ...] = ()   # the same caller about several matters, in turn
+    reply_kind: str | None = None
+    wave: bool = False                 # one ticket per street, dispatched to the street itself
+    unit: str | None = None            # the unit that handles every ticket (no return), else by routing
+    outcomes: tuple[tuple[bool, bool, bool], ...] = ()   # (late, satisfied, resolved), in turn
+
+
+# When each story recurs, and what it shows (see the module's docstring); repeats are counted over
+# 30 days (config/metrics.yaml repeat), the law reports by month and quarter.
+STORIES = (
+    Story("反复来电", "0101", "", first=2, every=6, address="清泉路27号", street="S05", same_caller=True,
+          category_cycle=("0101", "0203", "0702")),
+    Story("同址同类", "0204", "反映{addr}门口路灯已坏多日，夜间漆黑，老人出行摔倒，此前已有邻居反映，至今未修。",
+          first=4, every=9, address="港城东大街66号", street="S03"),
+    Story("屡次不改", "200601", "反映执法人员频繁到{addr}民宿检查，一个月内检查多次，每次均要求提供大量材料，影响游客接待。",
+          source="enterprise_city", first=3, every=8, address="金都路88号", street="S07"),
+    Story("普遍性停电", "0902", "反映受大风天气影响，{addr}一带自昨晚起停电，至今未恢复供电，影响生活。", wave=True),
+    Story("群体讨薪", "0302", "反映{addr}某工地三十余名农民工群体讨薪，工资被拖欠四个月，要求尽快协调解决。", first=10, every=21),
+    Story("不属实", "0601", "反映{addr}附近企业夜间排放刺激性气体，要求环保部门查处。", source="national", first=5,
+          every=21, reply_kind="not_true"),
+    Story("不在受理范围", "2004", "反映企业厂房征收补偿纠纷已进入诉讼程序，要求热线督促加快补偿。",
+          source="enterprise_provincial", first=12, every=21, reply_kind="out_of_scope"),
+    Story("列入计划", "0501", "", source="national", first=8, every=21, reply_kind="planned"),
+    # Two enforcement units rated on these tickets alone (the ABCD rating of the law reports): one never
+    # delayed, always resolved and satisfied (A); one leaving every third matter unresolved (C).
+    Story("执法示范", "2001", "反映{addr}附近景区商户虚假宣传，要求文旅部门查处。", first=1, every=7, unit="D14",
+          outcomes=((False, True, True),)),
+    Story("执法一般", "2005", "", first=2, every=7, unit="D16",
+          outcomes=((False, True, True), (False, True, True), (False, True, False))),
+)
+WAVE_WEEKS_BEFORE_END = 2   # the power cut: in the week starting this many Mondays before the span's end
+
+
 class Generator:
-    def __init__(self, cal: WorkCalendar, seed: int = 12345, per_day: int = 100, directory: Directory | None = None):
-        self.rng = random.Random(seed)
-        self.cal, self.per_day = cal, per_day
+    def __init__(self, cal: WorkCalendar, seed: int = 12345, per_day: int = 100, directory: Directory | None = None,
+                 stories: bool = False):
+        self.rng, self.seed = random.Random(seed), seed
+        self.story_rng = random.Random(f"stories-{seed}")
+        self.cal, self.per_day, self.stories = cal, per_day, stories
         self.dir = directory or load_directory_data()
         self.recent_callers: deque = deque(maxlen=500)
         self.count = 0
+        self.story_count = 0
 
     def _caller(self) -> tuple[str, str, str, str]:
         r = self.rng
         if self.recent_callers and r.random() < 0.05:
             return self.recent_callers[r.randrange(len(self.recent_callers))]
-        street = r.choice(self.dir.streets)
-        caller = (r.choice(SURNAMES) + "".join(r.choice(GIVEN) for _ in range(r.choice((1, 2)))),
-                  f"1{r.choice('3456789')}{r.randrange(10**9):09d}",
-                  f"{r.choice(ROADS)}{r.randrange(1, 300)}号", street)
+        caller = self._new_caller(r)
         self.recent_callers.append(caller)
         return caller
 
-    def _unit_for(self, code: str, street: str, exclude: str | None = None) -> str:
+    def _new_caller(self, r: random.Random) -> tuple[str, str, str, str]:
+        street = r.choice(self.dir.streets)
+        return (r.choice(SURNAMES) + "".join(r.choice(GIVEN) for _ in range(r.choice((1, 2)))),
+                f"1{r.choice('3456789')}{r.randrange(10**9):09d}",
+                f"{r.choice(ROADS)}{r.randrange(1, 300)}号", street)
+
+    def _unit_for(self, code: str, street: str, exclude: str | None = None, r: random.Random | None = None) -> str:
         options = list(ROUTING[code[:2]]) + ([street] * 2 if code[:2] in TERRITORIAL else [])
         options = [o for o in options if o != exclude] or [street]
-        return self.rng.choice(options)
+        return (r or self.rng).choice(options)
 
     def tickets(self, start: date, end: date, until: datetime) -> Iterator[list[dict]]:
         """Per ticket, its rows (one per event), tickets received from ``start`` to ``end``."""
+        stories = self.story_days(start, end)
         day = start
         while day <= end:
             for _ in range(self.per_day):
                 yield self._ticket(day, until)
+            for story, street in stories.get(day, ()):
+                yield self._story_ticket(day, story, street, until)
             day += timedelta(days=1)
+
+    def count_for(self, start: date, end: date) -> int:
+        """How many tickets ``tickets(start, end, …)`` yields."""
+        return ((end - start).days + 1) * self.per_day + sum(map(len, self.story_days(start, end).values()))
+
+    def story_days(self, start: date, end: date) -> dict[date, list[tuple[Story, str | None]]]:
+        """Day → the story tickets received that day (with the street of a wave's ticket)."""
+        out: dict[date, list[tuple[Story, str | None]]] = {}
+        if not self.stories:
+            return out
+        for story in STORIES:
+            if story.wave:
+                monday = end - timedelta(days=end.weekday() + 7 * WAVE_WEEKS_BEFORE_END)
+                for i, street in enumerate(self.dir.streets):
+                    day = monday + timedelta(days=i % 3)   # Monday to Wednesday
+                    if start <= day <= end:
+                        out.setdefault(day, []).append((story, street))
+                continue
+            day = start + timedelta(days=story.first)
+            while day <= end:
+                out.setdefault(day, []).append((story, None))
+                day += timedelta(days=story.every)
+        return out
+
+    def _story_ticket(self, day: date, story: Story, street: str | None, until: datetime) -> list[dict]:
+        r = self.story_rng
+        self.story_count += 1
+        name, phone, addr, home = self._story_caller(story, r)
+        street = street or story.street or home
+        code = story.category
+        if story.category_cycle:
+            code = story.category_cycle[(day - date(2000, 1, 1)).days // story.every % len(story.category_cycle)]
+        content = (story.content or TEXTS[code]).format(addr=addr)
+        received = datetime.combine(day, datetime.min.time()) + timedelta(minutes=r.randrange(8 * 60, 20 * 60))
+        should_handle = next((h for c, _law, h in self.dir.categories if c == code), True)
+        outcome = story.outcomes[self.story_count % len(story.outcomes)] if story.outcomes else None
+        return self._history({"number": f"{day:%Y%m%d}{9000000 + self.story_count:07d}", "received_at": received,
+                              "source": story.source, "category_code": code, "urgent_kind": self.dir.urgent.get(code),
+                              "content": content, "caller_name": name, "caller_phone": phone, "address": addr,
+                              "territorial_unit_code": street}, should_handle, until, r,
+                             first_unit=street if story.wave else story.unit, forced_reply=story.reply_kind,
+                             outcome=outcome)
+
+    def _story_caller(self, story: Story, r: random.Random) -> tuple[str, str, str, str]:
+        if story.same_caller:   # drawn from the story's own seed every time: the same person
+            name, phone, _, _ = self._new_caller(random.Random(f"{story.name}-{self.seed}"))
+            return name, phone, story.address, story.street
+        name, phone, addr, home = self._new_caller(r)
+        return name, phone, story.address or addr, story.street or home
 
     def _ticket(self, day: date, until: datetime) -> list[dict]:
         r = self.rng
@@ -138,9 +252,19 @@ class Generator:
                   "content": (TOURISM_TEXTS if code in TOURISM_TEXTS and self.count % 3 == 0 else TEXTS)[code].format(
                       addr=addr),
                   "caller_name": name, "caller_phone": phone, "address": addr, "territorial_unit_code": street}
+        return self._history(ticket, should_handle, until, r)
+
+    def _history(self, ticket: dict, should_handle: bool, until: datetime, r: random.Random,
+                 first_unit: str | None = None, forced_reply: str | None = None,
+                 outcome: tuple[bool, bool, bool] | None = None) -> list[dict]:
+        """The ticket's rows: its events from the first dispatch to the closing, those up to ``until``;
+        ``outcome`` (late, satisfied, resolved) decides those instead of the draws, with no return."""
+        code, street, source, received = (ticket["category_code"], ticket["territorial_unit_code"], ticket["source"],
+                                          ticket["received_at"])
         events: list[dict] = []
         t = received + timedelta(minutes=r.randrange(20, 180))
-        unit = self._unit_for(code, street)
+        unit = self._unit_for(code, street, r=r)
+        unit = first_unit or unit   # drawn all the same: the ordinary tickets' stream never depends on it
         for attempt in range(3):
             poor = unit in POOR_UNITS
             events.append({"kind": "dispatched", "at": t, "unit_code": unit})
@@ -148,10 +272,10 @@ class Generator:
                                    else r.uniform(25, 60))
             events.append({"kind": "signed", "at": signed, "unit_code": unit})
             p_return = 0.06 if attempt == 0 else 0.3
-            if attempt < 2 and r.random() < p_return:
+            if attempt < 2 and r.random() < p_return and not outcome:
                 late = r.random() < 0.1
                 ret = signed + timedelta(hours=r.uniform(30, 70) if late else r.uniform(0.5, 6))
-                nxt = street if code[:2] in TERRITORIAL and unit != street else self._unit_for(code, street, unit)
+                nxt = street if code[:2] in TERRITORIAL and unit != street else self._unit_for(code, street, unit, r)
                 events.append({"kind": "returned", "at": ret, "unit_code": unit, "reason": r.choice(REASONS),
                                "suggested_unit_code": nxt})
                 t, unit = ret + timedelta(hours=r.uniform(1, 5)), nxt
@@ -159,8 +283,9 @@ class Generator:
             break
         due_days = 13 if source == "enterprise_provincial" else 3
         late_p = 0.2 if poor else 0.03
-        handle_days = r.uniform(due_days + 0.5, due_days + 6) if r.random() < late_p else r.uniform(0.2, due_days * 0.9)
-        if r.random() < 0.03:
+        late = r.random() < late_p if outcome is None else outcome[0]
+        handle_days = r.uniform(due_days + 0.5, due_days + 6) if late else r.uniform(0.2, due_days * 0.9)
+        if r.random() < 0.03 and not outcome:
             ext = r.choice((3, 5, 10))
             events.append({"kind": "extended", "at": signed + timedelta(hours=r.uniform(2, 20)), "unit_code": unit,
                            "days": ext, "consent": True})
@@ -170,6 +295,9 @@ class Generator:
             reply_kind, plan = "planned", (t + timedelta(days=r.randrange(20, 80))).date()
         elif not should_handle:
             reply_kind = "explained"
+        if forced_reply:
+            reply_kind = forced_reply
+            plan = (t + timedelta(days=r.randrange(20, 80))).date() if forced_reply == "planned" else None
         replied = signed + timedelta(days=handle_days * 1.4)  # weekends and holidays stretch the calendar
         events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": reply_kind, "plan_date": plan,
                        "note": REPLY_NOTES[reply_kind]})
@@ -186,9 +314,11 @@ class Generator:
             x = r.random()
             sat = "satisfied" if x < sat_p[0] else ("basically_satisfied" if x < sum(sat_p) else "unsatisfied")
             resolved = r.random() < (0.62 if poor else 0.93) if sat != "unsatisfied" else r.random() < 0.2
+            if outcome:
+                sat, resolved = ("satisfied" if outcome[1] else "unsatisfied"), outcome[2]
             events.append({"kind": "callback", "at": callback, "unit_code": "C00", "satisfaction": sat,
                            "resolved": resolved})
-            if sat == "unsatisfied" and should_handle and r.random() < 0.7 and _round == 0:
+            if sat == "unsatisfied" and should_handle and r.random() < 0.7 and _round == 0 and not outcome:
                 redo = callback + timedelta(hours=1)
                 events.append({"kind": "redo", "at": redo, "unit_code": "C00"})
                 replied = redo + timedelta(days=r.uniform(0.5, 3))

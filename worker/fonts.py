@@ -6,14 +6,25 @@ licensed faces names them there.  WeasyPrint subsets every embedded font at rend
 that on a full CJK face (65,000 glyphs) costs seconds per document.  We prepare, once per face, a
 reduced face holding GB2312 (the 6,763 common hanzi), ASCII and the punctuation official
 documents use, and list the full system face after it in ``font-family``: a rare character still
-renders (from the fallback), never as tofu.  The reduced faces are cached under ``var/fonts``
-keyed by the source file.
+renders (from the fallback), never as tofu.
+
+The reduced faces are cached once per machine (``Settings.fonts_dir``: ``HOTLINE_FONTS``, else the
+user's cache directory, ``~/.cache/hotline/fonts``), each file named by a key of what it is made
+from: the source file (path, size, modification time), the face's own version (``head``), the
+fontTools version and the recipe (characters and features).  A font package upgrade or a new
+recipe makes a new file; an old file is never overwritten in place.  Several processes may prepare
+the same face at once (two cold workers, a test run beside a demo): each writes its own temporary
+file and renames it over the target, so a reader sees no file or a whole one, never half of one.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 ROLES = ("title", "body", "heading1", "heading2")
@@ -82,44 +93,90 @@ def charset() -> str:
     return "".join(sorted(chars))
 
 
-def reduced_face(system_family: str, weight: str, cache_dir: Path) -> Face:
+LAYOUT_FEATURES = ["kern", "vert", "palt", "halt", "liga"]   # what Chinese text uses
+
+
+@lru_cache(maxsize=1)
+def _recipe() -> str:
+    """What a reduced face is made of besides its source: a change here names new files."""
+    import fontTools
+
+    return f"{fontTools.version}|{','.join(LAYOUT_FEATURES)}|{hashlib.sha256(charset().encode()).hexdigest()}"
+
+
+def target_path(system_family: str, weight: str, cache_dir: Path) -> tuple[Path, int, Path]:
+    """(source file, index in its collection, reduced file) of a face: the reduced file's name
+    carries the key of its source's version and the recipe."""
+    from fontTools.ttLib import TTFont
+
+    source, index = find_system_font(system_family, weight)
+    stat = source.stat()
+    revision = TTFont(source, fontNumber=index, lazy=True)["head"].fontRevision
+    key = hashlib.sha256(f"{source}|{index}|{stat.st_size}|{stat.st_mtime_ns}|{revision:.5f}|{_recipe()}"
+                         .encode()).hexdigest()[:16]
+    return source, index, cache_dir / f"{face_name(system_family, weight)}-{key}.otf"
+
+
+def _build(source: Path, index: int, target: Path) -> None:
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
-    family = face_name(system_family, weight)
-    source, index = find_system_font(system_family, weight)
-    stat = source.stat()
-    key = hashlib.sha256(f"{source}|{index}|{stat.st_size}|{stat.st_mtime_ns}|v2".encode()).hexdigest()[:16]
-    target = cache_dir / f"{family}-{key}.otf"
-    if not target.exists():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        font = TTFont(source, fontNumber=index, lazy=True)
-        options = subset.Options()
-        options.layout_features = ["kern", "vert", "palt", "halt", "liga"]  # what Chinese text uses
-        options.notdef_outline = True
-        options.hinting = False
-        sub = subset.Subsetter(options)
-        sub.populate(text=charset())
-        sub.subset(font)
-        tmp = target.with_suffix(".tmp")
-        font.save(tmp)
-        tmp.replace(target)  # atomic: a concurrent worker never reads half a font
-    return Face(family, system_family, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    font = TTFont(source, fontNumber=index, lazy=True)
+    options = subset.Options()
+    options.layout_features = LAYOUT_FEATURES
+    options.notdef_outline = True
+    options.hinting = False
+    options.drop_tables += ["FFTM"]   # FontForge's timestamps: dropped anyway, without a warning
+    sub = subset.Subsetter(options)
+    sub.populate(text=charset())
+    sub.subset(font)
+    # A name of this process's own, renamed over the target: concurrent preparers never share a
+    # temporary file, and a reader never sees a half-written font.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            font.save(fh)
+        os.chmod(tmp, 0o644)   # a cache built by root (an image's build step) is read by the service's user
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def _reduce(args: tuple[str, str, Path]) -> Face:
-    return reduced_face(*args)
-
-
-def prepare(cache_dir: Path) -> dict[str, Face]:
-    """Role → reduced face, building the missing ones in parallel (about 25 s each, once)."""
-    from concurrent.futures import ProcessPoolExecutor
+def prepare(cache_dir: Path, progress: Callable[[int, int], None] | None = None) -> dict[str, Face]:
+    """Role → reduced face, building the missing ones in parallel (about 25 s each, once per
+    machine); ``progress(built, missing)`` is called before the first build and after each."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     roles = role_faces()
-    faces = sorted(set(roles.values()))
-    missing = [f for f in faces if not any(cache_dir.glob(f"{face_name(*f)}-*.otf"))]
-    if len(missing) > 1:
+    targets = {spec: target_path(*spec, cache_dir) for spec in sorted(set(roles.values()))}
+    missing = [t for t in targets.values() if not t[2].exists()]
+    if missing:
+        if progress:
+            progress(0, len(missing))
         with ProcessPoolExecutor(max_workers=min(4, len(missing))) as pool:
-            list(pool.map(_reduce, [(*f, cache_dir) for f in missing]))
-    built = {f: reduced_face(*f, cache_dir) for f in faces}
-    return {role: built[spec] for role, spec in roles.items()}
+            for n, future in enumerate(as_completed([pool.submit(_build, *t) for t in missing]), 1):
+                future.result()
+                if progress:
+                    progress(n, len(missing))
+    return {role: Face(face_name(*spec), spec[0], targets[spec][2]) for role, spec in roles.items()}
+
+
+def main() -> None:
+    """``python -m worker.fonts``: prepare the reduced faces in the machine's cache (``./run test``
+    does it before the suite), saying so only when there is something to build."""
+    from .config import load_settings
+
+    cache_dir = load_settings().fonts_dir
+
+    def say(built: int, missing: int) -> None:
+        if built == 0:
+            print(f"== preparing {missing} reduced CJK fonts in {cache_dir} (once per machine, about a minute)",
+                  flush=True)
+
+    prepare(cache_dir, say)
+
+
+if __name__ == "__main__":
+    main()

@@ -117,8 +117,9 @@ def enqueue(session, *, idem_key: str, kind: str, email: str, name: str, role: s
     """Add a message unless one with this key exists; returns whether it was new."""
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key == idem_key)) is not None:
         return False
-    for att in attachments:
-        if session.get(Blob, att.sha256) is None:
+    archived = archive_files(session, [a.sha256 for a in attachments])
+    for att in attachments:   # a document's bytes are in the archive already: stored once
+        if att.sha256 not in archived and session.get(Blob, att.sha256) is None:
             session.add(Blob(sha256=att.sha256, data=att.data))
     now = now_local()
     session.add(OutboxMessage(
@@ -130,6 +131,46 @@ def enqueue(session, *, idem_key: str, kind: str, email: str, name: str, role: s
     session.flush()
     _link_documents(session, idem_key, [a.sha256 for a in attachments])
     return True
+
+
+def archive_files(session, hashes: list[str]) -> dict[str, Path]:
+    """Content hash → file of the document archive, for the contents among ``hashes`` that are
+    archived: a document version (its PDF), or a rendering stored beside one of these versions under
+    the same name (the editable ``.docx`` of a ticket report, ``worker/tasks/tickets.py``)."""
+    if not hashes:
+        return {}
+    found: dict[str, Path] = {}
+    for sha, path in session.execute(select(DocumentVersion.sha256, DocumentVersion.path)
+                                     .where(DocumentVersion.sha256.in_(hashes))):
+        found[sha] = Path(path)
+        for suffix in ATTACHMENT_TYPES:
+            beside = Path(path).with_suffix(suffix)
+            if suffix != Path(path).suffix and beside.is_file():
+                found.setdefault(hashlib.sha256(beside.read_bytes()).hexdigest(), beside)
+    return {sha: path for sha, path in found.items() if sha in hashes}
+
+
+class AttachmentMissing(Exception):
+    pass
+
+
+def attachment_data(session, sha256: str, alongside: list[str] = ()) -> bytes:
+    """An attachment's bytes: the outbox's own copy (what the archive does not hold: data files),
+    else the archive's file (``archive_files``; ``alongside``: the hashes of the message's other
+    attachments, whose versions an editable copy sits beside), read back and checked."""
+    blob = session.get(Blob, sha256)
+    if blob is not None:
+        return blob.data
+    path = archive_files(session, [sha256, *alongside]).get(sha256)
+    try:
+        data = path.read_bytes() if path else b""
+    except OSError:
+        data = b""
+    if hashlib.sha256(data).hexdigest() != sha256:
+        recorded = list(session.scalars(select(DocumentVersion.path).where(DocumentVersion.sha256 == sha256)))
+        raise AttachmentMissing(f"attachment {sha256[:12]}: the archived document "
+                                f"{', '.join(recorded) or path or '(none recorded)'} is missing or was changed")
+    return data
 
 
 def _link_documents(session, idem_key: str, hashes: list[str]) -> None:
@@ -154,10 +195,11 @@ def build(session, row: OutboxMessage, sender: str, sender_name: str) -> EmailMe
     msg["Date"] = format_datetime(row.created_at.replace(tzinfo=TZ))
     msg.set_content(row.body_text, cte="quoted-printable")  # 7-bit clean for any relay
     msg.add_alternative(row.body_html, subtype="html", cte="quoted-printable")
+    hashes = [att["sha256"] for att in row.attachments]
     for att in row.attachments:
-        blob = session.get(Blob, att["sha256"])
         subtype = ATTACHMENT_TYPES.get(Path(att["name"]).suffix.lower(), "octet-stream")
-        msg.add_attachment(blob.data, maintype="application", subtype=subtype, filename=att["name"])
+        msg.add_attachment(attachment_data(session, att["sha256"], hashes), maintype="application", subtype=subtype,
+                           filename=att["name"])
     return msg
 
 

@@ -443,7 +443,9 @@ class SupervisionItem(Base):
 
 
 class Blob(Base):
-    """Attachment bytes by hash, so an outbox row can be resent long after the file moved."""
+    """Attachment bytes by hash, so an outbox row can be resent later: the attachments that are not
+    an archived document version (data files, editable copies).  A document's bytes are stored once,
+    in the archive; ``worker.mail.attachment_data`` reads them back and checks their hash."""
     __tablename__ = "blobs"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)

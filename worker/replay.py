@@ -32,7 +32,7 @@ PERIODIC = {"send_outbox", "process_inbox", "recompute"}
 class ReplayReport:
     runs: Counter = field(default_factory=Counter)
     seconds: Counter = field(default_factory=Counter)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, datetime, str]] = field(default_factory=list)   # (schedule, slot, why)
     documents: list[str] = field(default_factory=list)
     escalations: Counter = field(default_factory=Counter)
     messages: Counter = field(default_factory=Counter)
@@ -61,7 +61,7 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
             progress(1)
         if slot.effective_at is None:
             if not slot.note.startswith("not the first"):
-                report.skipped.append(f"{slot.schedule.name} {slot.nominal_at:%Y-%m-%d %H:%M}: {slot.note}")
+                report.skipped.append((slot.schedule.name, slot.nominal_at, slot.note.removeprefix("skipped: ")))
             continue
         spec = JOBS[slot.schedule.actor]
         anchor = slot.nominal_at if spec.period_kind not in ("day", "none") else slot.effective_at
@@ -89,6 +89,44 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
     for m in session.scalars(select(OutboxMessage).where(OutboxMessage.id > first_message)):
         report.messages[m.recipient_role] += 1
     return report
+
+
+def _padded(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns: a CJK character takes two."""
+    import unicodedata
+
+    columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - columns, 0)
+
+
+def print_report(report: ReplayReport, elapsed: float | None = None) -> None:
+    """What a replay did: runs by job, escalations by tier, messages by role, the slots skipped."""
+    import click
+
+    from .escalation import tier_label, tiers
+
+    click.echo("runs by job:")
+    for job, n in sorted(report.runs.items()):
+        click.echo(f"  {job:<20} {n:>4}  ({report.seconds.get(job, 0):.0f} s)")
+    click.echo("escalations by tier:")
+    labels = {t["name"]: tier_label(t) for t in tiers()}
+    width = max(map(len, labels.values()), default=0) * 2 + 2
+    for t in tiers():
+        click.echo(f"  {_padded(labels[t['name']], width)}{report.escalations.get(t['name'], 0):>4}")
+    click.echo("messages by recipient role:")
+    for role, n in sorted(report.messages.items()):
+        click.echo(f"  {role:<20} {n}")
+    if report.skipped:
+        click.echo(f"slots skipped by the calendar ({len(report.skipped)}):")
+        by_reason: dict[str, Counter] = {}
+        for name, _at, why in report.skipped:
+            by_reason.setdefault(why, Counter())[name] += 1
+        for why, names in by_reason.items():
+            click.echo(f"  {why} ({names.total()}): " + ", ".join(f"{name} {n}" for name, n in sorted(names.items())))
+    for f in report.failures:
+        click.echo(f"  FAILED: {f}", err=True)
+    if elapsed is not None:
+        click.echo(f"done in {elapsed:.0f} s")
 
 
 def write_eml(session, folder: Path, sender: str, sender_name: str, states=("pending",)) -> int:
