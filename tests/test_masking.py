@@ -210,7 +210,8 @@ def everything_sent(tmp_path) -> dict[str, str]:
 
     from tests.test_privacy import attachment_text
     from worker.db import session_scope
-    from worker.models import Blob, Document, OutboxMessage
+    from worker.mail import attachment_data
+    from worker.models import Document, OutboxMessage
 
     texts = {}
     with session_scope() as s:
@@ -220,7 +221,7 @@ def everything_sent(tmp_path) -> dict[str, str]:
             texts[f"mail {m.kind} {m.recipient_email}"] = "\n".join(
                 [m.subject, m.body_text, m.body_html] + [a["name"] for a in m.attachments])
             for a in m.attachments:
-                data = s.get(Blob, a["sha256"]).data
+                data = attachment_data(s, a["sha256"], [b["sha256"] for b in m.attachments])
                 if a["name"].endswith(".pdf"):
                     import io
                     texts[f"mail {m.kind} {a['name']}"] = "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
