@@ -3,9 +3,9 @@
     .venv/bin/python bench/render.py [--rounds 9] [--sides ours,weasyprint,chromium]
 
 Two documents, same template and data on every side:
-- ``letter``: a one-page supervision letter (督办函) of one overdue ticket — the demo's commonest
+- ``letter``: a two-page supervision letter (督办函, GB/T 9704 文件格式) of one overdue ticket — the demo's commonest
   document (the letters and notices are three quarters of what it files);
-- ``bulletin``: a 12-page weekly bulletin (150 units ranked, the ladder, escalations, late returns,
+- ``bulletin``: a 12-page weekly bulletin (100 units ranked, the ladder, escalations, late returns,
   typical cases).
 
 Sides, each a child process started and warmed (three renders of each document) before the rounds:
@@ -46,9 +46,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DOC = {"header": "莱山区12345民生服务中心", "issuer": "莱山区12345民生服务中心", "title": "12345热线工单督办函",
-       "date": date(2026, 11, 16), "issue_no": None, "number": "莱热线督〔2026〕12号", "district": "莱山区",
-       "cc": ["莱山区人民政府办公室"], "printer": "莱山区12345民生服务中心"}
+DOC = {"header": "莱山区人民政府办公室", "issuer": "莱山区人民政府办公室", "title": "12345热线工单督办函",
+       "title_lines": ["12345热线工单督办函"], "date": date(2026, 11, 16), "issue_no": None,
+       "number": "莱政办督〔2026〕12号", "district": "莱山区", "to": "区城市管理局", "draft": False,
+       "annotation": "联系单位：莱山区89000民生服务中心督办科，联系人：王敏，联系电话：0535-6213451",
+       "contact_body": "莱山区89000民生服务中心", "cc": ["莱山区89000民生服务中心"], "distribution": [],
+       "printer": "莱山区人民政府办公室"}
 CONTACT = {"office": "莱山区12345民生服务中心督办科", "name": "王敏", "phone": "0535-6213451", "email": "d@example.gov.cn"}
 CONTENT = "反映凤凰街道迎春大街某小区物业公司长期不打扫楼道，电梯经常故障无人维修，要求物业履行职责。"
 SYSTEM_STACKS = {"title_stack": '"Noto Serif CJK SC", serif', "body_stack": '"Noto Serif CJK SC", serif',
@@ -56,17 +59,17 @@ SYSTEM_STACKS = {"title_stack": '"Noto Serif CJK SC", serif', "body_stack": '"No
 
 
 def letter(n=1):
-    """A supervision letter listing ``n`` overdue tickets (1: one page; 86: twelve)."""
+    """A supervision letter listing ``n`` overdue tickets (1: two pages)."""
     rows = [{"number": f"2026111600{i:05d}", "caller_name": "张*", "caller_phone": "138****5678",
              "content": CONTENT, "clock_label": "办结时限", "clock_due": datetime(2026, 11, 19, 23, 59, 59),
              "stage_label": "办结超期"} for i in range(n)]
-    return "documents/supervision_letter.html", {"doc": DOC, "unit_name": "区城市管理局", "rows": rows,
+    return "documents/supervision_letter.html", {"doc": DOC, "rows": rows,
                                                   "stages": ["办结超期"], "deadline": date(2026, 11, 17),
                                                   "contact": CONTACT}
 
 
-def bulletin(n=150):
-    """A weekly bulletin of ``n`` units with the ladder, escalations and typical cases (150: 12 pages)."""
+def bulletin(n=100):
+    """A weekly bulletin of ``n`` units with the ladder, escalations and typical cases (100: 12 pages)."""
     from worker.metrics import Rate, UnitMetrics
 
     units = [UnitMetrics(f"U{i:03d}", f"第{i + 1}街道办事处", "territorial", volume=40 + i % 17, dispatches=41 + i % 17,
@@ -80,7 +83,9 @@ def bulletin(n=150):
     overdue = [{"unit_name": u.unit_name, "count": 2, "numbers": "202611160000001、202611160000002",
                 "oldest": date(2026, 11, 10)} for u in units[-4:]]
     return "documents/weekly_bulletin.html", {
-        "doc": dict(DOC, title="12345热线工作周通报", issue_no=12, number="莱热线通〔2026〕12号", cc=[], printer=None),
+        "doc": dict(DOC, header="莱山区89000民生服务中心", issuer="莱山区89000民生服务中心", title="12345热线工作周通报",
+                    title_lines=["12345热线工作周通报"], issue_no=12, number="莱热线通〔2026〕12号", to=None,
+                    annotation=None, cc=[], distribution=[("发", "各承办单位")], printer="莱山区89000民生服务中心"),
         "period_label": "2026年11月9日至11月15日", "ranked": units, "unranked": [],
         "requirement": {"resolution_rate": 0.85, "satisfaction_rate": 0.9}, "failing": units[-3:],
         "escalations": [{"unit_name": u.unit_name, "tier_label": "区级分管领导约谈单位主要负责同志",
@@ -91,7 +96,7 @@ def bulletin(n=150):
 
 
 # What each document must show on every side, and how many pages.
-DOCUMENTS = {"letter": (letter, 1, "2026111600" + "00000"), "bulletin": (bulletin, 12, "第150街道办事处")}
+DOCUMENTS = {"letter": (letter, 2, "2026111600" + "00000"), "bulletin": (bulletin, 12, "第100街道办事处")}
 
 
 # -- the sides (each runs in a child process) ---------------------------------------------------------

@@ -257,7 +257,8 @@ class History:
 
 
 EVENT_DEFAULTS = {"unit_code": "", "reason": None, "note": None, "suggested_unit_code": None, "reply_kind": None, "review_passed": None,
-                      "days": None, "consent": None, "plan_date": None, "satisfaction": None, "resolved": None}
+                      "days": None, "consent": None, "plan_date": None, "satisfaction": None, "resolved": None,
+                      "contact_person": None, "contact_phone": None}
 
 
 class TicketBuilder:
@@ -287,6 +288,9 @@ class TicketBuilder:
 
     def callback(self, at, satisfaction="satisfied", resolved=True):
         return self.ev("callback", at, "C00", satisfaction=satisfaction, resolved=resolved)
+
+    def contact(self, at, unit, person, phone):
+        return self.ev("contacted", at, unit, contact_person=person, contact_phone=phone)
 
     def extend(self, at, unit, days, consent=True):
         return self.ev("extended", at, unit, days=days, consent=consent)

@@ -19,13 +19,13 @@ from worker.models import Ticket, TicketEvent
 
 HEADER = ["工单编号", "受理时间", "诉求渠道", "事项编码", "紧急类型", "诉求内容", "来电人", "联系电话", "诉求地址",
           "所属属地", "环节", "环节时间", "承办单位", "回退原因", "建议承办单位", "答复类型", "审核结果", "延期天数",
-          "来电人同意", "计划完成日期", "回访结果", "解决情况"]
+          "来电人同意", "计划完成日期", "回访结果", "解决情况", "联系人员", "联系号码"]
 COL = {h: i for i, h in enumerate(HEADER)}
 
 
 def good(number="202611090000001", kind="交办", at="2026-11-09 10:00", **fields):
     row = [number, "2026-11-09 09:00", "市12345", "0101", "", "反映路灯不亮", "张三", "13812345678", "观海路1号", "S01",
-           kind, at, "D01"] + [""] * 9
+           kind, at, "D01"] + [""] * 11
     for k, v in fields.items():
         row[COL[k]] = v
     return row
@@ -70,8 +70,12 @@ ROW_DEFECTS = [
     ("bad plan date", good("202611090090023", "列入计划", "2026-11-10 10:00", 计划完成日期="明年"), "计划完成日期: bad date"),
     ("event before received", good("202611090090024", at="2026-11-09 08:00"), "is before the ticket was received"),
     ("NUL byte", good("202611090090025", 诉求内容="反映\x00问题"), "诉求内容: contains a NUL character"),
-    ("short row", good("202611090090026")[:5], "5 columns, the header has 22"),
-    ("long row", good("202611090090027") + ["x"], "23 columns, the header has 22"),
+    ("short row", good("202611090090026")[:5], "5 columns, the header has 24"),
+    ("long row", good("202611090090027") + ["x"], "25 columns, the header has 24"),
+    ("contact without unit", good("202611090090029", "联系", "2026-11-10 10:00", 承办单位="", 联系人员="李明"),
+     "a 'contacted' event needs the unit"),
+    ("contact number too long", good("202611090090030", "联系", "2026-11-10 10:00", 联系号码="0" * 41),
+     "联系号码: 41 characters, more than 40"),
     ("bad resolved", good("202611090090028", "回访", "2026-11-10 10:00", 解决情况="部分"), "解决情况: unknown value '部分'"),
 ]
 

@@ -13,7 +13,7 @@ from tests.conftest import document_text
 from worker.cli import main
 from worker.config import PROJECT_ROOT
 from worker.db import session_scope
-from worker.models import Document, Run
+from worker.models import Document, OutboxMessage, Run
 
 INJECTION = ('<img src="file:///etc/passwd"><link rel="stylesheet" href="http://example.com/x.css">'
              '<div style="background: url(file:///etc/shadow)">x</div><script>alert(1)</script>')
@@ -65,32 +65,60 @@ def test_daily_sheet(district):
     assert "区城市管理局" in text and "A1" in text
     assert "139****5678" in text and PHONE not in text and "李小明" not in text and "李**" in text
     assert '<imgsrc="file:///etc/' in re.sub(r"\s", "", text)      # shown as text, never fetched
-    # The calendar gap within 60 days is on the sheet, in the centre's words (YAML is for doctor).
-    assert "工作日历缺少2027年" in text and "请通知系统管理员补充2027年节假日安排" in text.replace("\n", "")
-    assert "calendar.yaml" not in text and "years:" not in text
+    # The calendar gap within 60 days is the operators' matter (the scheduler's alert, hotline doctor:
+    # tests/test_alerts.py): never on the sheet nor in its e-mail.
+    assert "日历" not in text and "calendar" not in text and "years:" not in text
+    with session_scope() as s:
+        sheet = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "daily_sheet")).first()
+    assert "日历" not in sheet.body_text and "2027" not in sheet.body_text
+    assert "发：中心各科室。" in text        # its recipients, in the 版记
     assert "— 1 —" in text and "— 2 —" in text
 
 
-def test_law_push_only_selected_categories(district):
-    run("run", "law_push", "--inline", "--at", "2026-11-11 09:00")   # window: since 10 Nov 09:00
-    text = pdf_text("law_push")
+def test_law_push_only_selected_categories(district, tmp_path):
+    from openpyxl import load_workbook
+
+    # Tue 10 Nov 09:00: since the previous push (Mon 9 Nov 09:00) A2 was dispatched: new.
+    run("run", "law_push", "--inline", "--at", "2026-11-10 09:00")
+    text = re.sub(r"\s", "", pdf_text("law_push", "2026-11-10"))
+    assert ("现将2026年11月9日09:00至2026年11月10日09:00（上次推送以来）新交办或办理状态有变化的涉行政执法热线工单"
+            in text) and "共1件，其中新交办1件，已答复或已回访0件" in text and "新交办办理中" in text
+    # Wed 11 Nov 09:00: A2 was replied and called back since: in the push again, saying so.
+    run("run", "law_push", "--inline", "--at", "2026-11-11 09:00")
+    text = pdf_text("law_push", "2026-11-11")
     assert "涉行政执法工单推送" in text and "A2" in text and "乱罚款" in text
     assert "A1" not in text and "A3" not in text
     assert "不满意" in text and "未解决" in text
+    assert "共1件，其中新交办0件，已答复或已回访1件" in re.sub(r"\s", "", text) and "送：区司法局。" in text
+    # Thu 12 Nov: nothing new or changed.
+    run("run", "law_push", "--inline", "--at", "2026-11-12 09:00")
+    assert "共0件" in re.sub(r"\s", "", pdf_text("law_push", "2026-11-12"))
+    # The XLSX is archived beside the PDF; hotline documents get returns both, each checked.
+    res = run("documents", "get", "law_push", "2026-11-11")
+    pdf_path, xlsx_path = res.output.split()
+    assert pdf_path.endswith("v1.pdf") and xlsx_path.endswith("v1.xlsx")
+    run("documents", "get", "law_push", "2026-11-11", "--out", str(tmp_path / "push.pdf"))
+    rows = list(load_workbook(tmp_path / "push.xlsx").active.iter_rows(values_only=True))
+    assert rows[0][6:8] == ("办理状态", "推送原因") and [r[0] for r in rows[1:]] == ["A2"] and rows[1][7] == "已回访"
+    with open(xlsx_path, "ab") as fh:
+        fh.write(b"x")
+    res = CliRunner().invoke(main, ["documents", "get", "law_push", "2026-11-11"])
+    assert res.exit_code == 1 and "v1.xlsx: its SHA-256 differs from the ledger's" in res.output
 
 
 def test_weekly_bulletin_figures_and_numbering(district):
     run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")
     text = pdf_text("weekly_bulletin")
-    assert "第 1 期" in text and "12345热线工作周通报" in text and "2026年11月9日至11月15日" in text
+    assert "第1期（莱热线通〔2027〕1号）" in text and "12345热线工作周通报" in text and "2026年11月9日至11月15日" in text
+    assert "发：中心各科室，各承办单位。" in text.replace("\n", "")
     assert "0.00%" in text and "（0/1）" in text and "100.00%" in text and "（1/1）" in text
     # D20 has no evaluations: not ranked, listed after the ranking; "n/a" never appears in Chinese text.
     assert "n/a" not in text and "无回访评价" in text
     assert "本周无回访评价的单位（表中“—”）不参与排名，列于排名之后：区城市管理局" in text.replace("\n", "")
     run("run", "weekly_bulletin", "--inline", "--at", "2026-11-19 10:00")
-    assert "第 2 期" in pdf_text("weekly_bulletin", "2026-W47")
+    assert "第2期" in pdf_text("weekly_bulletin", "2026-W47")
     run("run", "weekly_bulletin", "--inline", "--at", "2026-11-12 10:00")   # re-render keeps its number
-    assert "第 1 期" in pdf_text("weekly_bulletin", "2026-W46")
+    assert "第1期" in pdf_text("weekly_bulletin", "2026-W46")
 
 
 def test_rerender_is_deterministic(district):
@@ -123,6 +151,7 @@ def test_monthly_and_quarterly(district):
     assert "同比" in text and "环比" in text and "去年同月" in text and "说明：上月无数据，环比不作比较。" in flat
     assert "-50.00个百分点" in text and "100.00%" in text and "（2/2）" in text
     assert "环比上升较快" not in flat
+    assert "报：区政府主要领导。发：中心各科室。" in re.sub(r"\s", "", text)
     run("run", "quarterly_report", "--inline", "--at", "2026-11-20 10:00")
     text = pdf_text("quarterly_report")
     assert "2026年第四季度" in text and "ABCD" in text and "乱罚款" in text
@@ -153,7 +182,8 @@ def test_injection_fetches_nothing(sqlite_db):
 
     pdf, refused = render_pdf("documents/supervision_letter.html", doc={
         "header": "区12345政务服务热线", "issuer": "区89000民生服务中心", "title": "督办函", "date": __import__("datetime").date(2026, 11, 1),
-        "issue_no": None, "number": None, "cc": [], "printer": None}, unit_name=INJECTION, rows=[{"number": "X1", "content": INJECTION, "caller_name": "张*",
+        "issue_no": None, "number": None, "cc": [], "printer": None, "title_lines": ["督办函"], "to": INJECTION,
+        "draft": False, "annotation": None, "contact_body": "区89000民生服务中心", "distribution": []}, rows=[{"number": "X1", "content": INJECTION, "caller_name": "张*",
                                                        "caller_phone": "138****0000", "clock_label": "办结时限",
                                                        "clock_due": None, "stage_label": "办结超期"}],
         stages=["办结超期"], deadline=__import__("datetime").date(2026, 11, 2),
@@ -317,6 +347,7 @@ def test_parser_cache_mend_parses_like_tinyhtml5(district, monkeypatch):
         monkeypatch.setattr(inputstream, "characters_until_regex", cache())
         trees[cache] = [ElementTree.tostring(
             tinyhtml5.parse(doc, namespace_html_elements=False), encoding="unicode") for doc in [sample, *rendered]]
-    assert len(rendered) == 1 and "双率" in rendered[0]
+    # (laid out twice when its 版记 would stand alone on a page: worker.rendering.render_layout)
+    assert rendered and all("双率" in html for html in rendered)
     assert trees[dict] == trees[rendering._CharsUntilPatterns]
     assert "单引号" in trees[dict][0] and "末尾" in trees[dict][0] and "x &lt; y" in trees[dict][0]

@@ -85,7 +85,7 @@ def test_two_then_three_failing_weeks_send_tier_one_then_tier_two(failing_unit, 
     pdf = next(p for p in msg.iter_attachments())
     assert pdf.get_filename().endswith(".pdf") and "区城市管理局" in pdf.get_filename()
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.get_content())).pages)
-    assert "区城市管理局" in text and "连续2周" in text and "区级分管领导" in text
+    assert "区城市管理局" in text and "连续2周" in text and "副区长曹春生同志" in text    # the leader overseeing D20
 
     smtp.messages.clear()
     weekly(date(2026, 11, 16))

@@ -47,10 +47,10 @@ def test_sample_export_twice_changes_nothing(db):
     res = run("import", str(SAMPLE))
     assert res.exit_code == 0, res.output
     first = snapshot()
-    assert len(first[0]) == 45 and len(first[1]) == 105
+    assert len(first[0]) == 45 and len(first[1]) == 144      # 39 of them 联系 (contact) events
     res = run("import", str(SAMPLE))
     assert res.exit_code == 0
-    assert ("105 rows read: 0 stored, 105 unchanged, 0 refused; tickets 0 new, 0 corrected; "
+    assert ("144 rows read: 0 stored, 144 unchanged, 0 refused; tickets 0 new, 0 corrected; "
             "events 0 new, 0 corrected; encoding UTF-8") in res.output
     assert snapshot() == first
 
@@ -110,7 +110,7 @@ def test_bulk_import_refreshes_the_planner_statistics(db, monkeypatch):
                                       "from pg_stat_user_tables where relname = 'assignment_clocks'")).scalar()
             return bool(s.execute(text("select count(*) from sqlite_master where name = 'sqlite_stat1'")).scalar())
 
-    assert run("import", str(SAMPLE)).exit_code == 0 and not analysed()    # 105 events: below the threshold
+    assert run("import", str(SAMPLE)).exit_code == 0 and not analysed()    # 144 events: below the threshold
     monkeypatch.setattr(worker.importer, "ANALYZE_AFTER_EVENTS", 1)
     with session_scope() as s:
         s.execute(TicketEvent.__table__.delete())
@@ -119,7 +119,7 @@ def test_bulk_import_refreshes_the_planner_statistics(db, monkeypatch):
 
 def test_a_large_import_keeps_the_planner_informed_as_it_grows(postgres_db, monkeypatch):
     """On PostgreSQL the statistics are refreshed whenever the events have doubled since the planner
-    last looked (here from 10 events, in batches of about 10 rows: near 10, 20, 40 and 80 of the 105
+    last looked (here from 10 events, in batches of about 10 rows: near 10, 20, 40 and 80 of the 144
     events, as the batches fall between tickets), then once more at the end: without it a fresh
     database is planned as empty.  Importing the same file again adds nothing, and analyses nothing."""
     from sqlalchemy import text
@@ -131,7 +131,7 @@ def test_a_large_import_keeps_the_planner_informed_as_it_grows(postgres_db, monk
 
     monkeypatch.setattr(worker.importer, "ANALYZE_AFTER_EVENTS", 10)
     report = worker.importer.import_file(session_factory(), SAMPLE, load_calendar(), load_rules(), batch_size=10)
-    assert report.events_new == 105
+    assert report.events_new == 144
     def analyses():
         with session_scope() as s:
             return s.execute(text("select analyze_count from pg_stat_user_tables where relname = 'ticket_events'")).scalar()
@@ -202,7 +202,7 @@ def test_mixed_good_and_bad_rows(sqlite_db, tmp_path):
     assert "mixed.csv:12: 事项编码: unknown category '9999'" in out
     assert "mixed.csv:13: 环节时间: 2099-01-01 10:00:00 is in the future" in out
     assert "mixed.csv:14: 诉求内容: 1000000 characters" in out
-    assert "mixed.csv:15: 5 columns, the header has 22" in out
+    assert "mixed.csv:15: 5 columns, the header has 25" in out
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(TicketEvent)) == 7
 
@@ -224,7 +224,7 @@ def test_unknown_format_and_dry_run(sqlite_db, tmp_path):
     res = run("import", str(tmp_path / "x.pdf"))
     assert res.exit_code == 1 and "unknown format .pdf" in res.output
     res = run("import", "--dry-run", str(SAMPLE))
-    assert res.exit_code == 0 and "105 rows read: 105 valid, 0 refused (dry run, nothing stored)" in res.output
+    assert res.exit_code == 0 and "144 rows read: 144 valid, 0 refused (dry run, nothing stored)" in res.output
     assert snapshot()[0] == []
 
 

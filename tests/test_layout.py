@@ -1,14 +1,20 @@
-"""Layout: no text crosses a cell border in any document kind, with the longest realistic values,
-and a ticket number or a phone number is never split across lines (WeasyPrint's layout boxes)."""
+"""Layout of every template with the longest realistic values (WeasyPrint's layout boxes): no text
+crosses a cell border; a ticket number, a phone number, a rate or a fraction is never split across
+lines; and the GB/T 9704 form — the title on the balanced lines computed for it, never wrapped again;
+the 落款 never alone on a page; the 版记 at the foot of the last page with the 印发日期 flush right
+(one character in); 「— N —」 on the outside edge of every page."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
 from worker.cli import main
+from worker.config import PROJECT_ROOT
 from worker.db import session_scope
 from worker.models import Unit
 
@@ -44,6 +50,23 @@ def long_values(sqlite_db, history):
     (history.ticket("202611110000904", f"{wed} 08:00", phone=PHONES[3], content=LONG_CONTENT, street="S04")
      .dispatch(f"{wed} 09:00", "D20").ret(f"{wed} 10:00", "D20", LONG_CONTENT[:60], "D01")
      .dispatch(f"{wed} 11:00", "D01").ret(f"{wed} 14:00", "D01", LONG_CONTENT[:60], "D20"))
+    # National and provincial tickets at the long-named unit, for the per-ticket reports; data from
+    # October on, so that November is a whole month for the ladder's tier 3 (a 提请).
+    for number, source in (("202611110000905", "national"), ("202611110000906", "enterprise_provincial")):
+        (history.ticket(number, f"{wed} 08:00", source=source, category="200101", phone=PHONES[4], name="欧阳明月",
+                        address=LONG_ADDRESS, content=LONG_CONTENT)
+         .dispatch(f"{wed} 09:00", "D20").sign(f"{wed} 09:30", "D20")
+         .contact(f"{wed} 09:40", "D20", "司马文静", "0535-66001234")
+         .reply("2026-11-12 16:00", "D20", note=LONG_CONTENT).review("2026-11-12 17:00"))
+    history.ticket("202610300000001", "2026-10-30 08:00").dispatch("2026-10-30 09:00", "D01")
+    for n in range(100):   # a busier October, so that November's change is a realistic one
+        (history.ticket(f"20261020{n:07d}", "2026-10-20 08:00", phone=PHONES[0], content=LONG_CONTENT[:40])
+         .dispatch("2026-10-20 09:00", "D01").sign("2026-10-20 10:00", "D01").reply("2026-10-20 16:00", "D01")
+         .callback("2026-10-20 18:00", "satisfied", True))
+    for n in range(100):   # rates with three-digit fractions: 59.41%（60/101）
+        (history.ticket(f"20261110{n:07d}", "2026-11-10 08:00", phone=PHONES[0], content=LONG_CONTENT[:40])
+         .dispatch("2026-11-10 09:00", "D20").sign("2026-11-10 10:00", "D20").reply("2026-11-10 16:00", "D20")
+         .callback("2026-11-10 18:00", "satisfied" if n < 60 else "unsatisfied", n < 60))
     return history.store()
 
 
@@ -70,22 +93,101 @@ def cell_problems(document) -> tuple[list[str], list[str]]:
     return problems, texts
 
 
+def boxes_of(box, cls: str) -> list:
+    """The boxes of elements with the class CLS under BOX."""
+    found = []
+    element = getattr(box, "element", None)
+    if element is not None and cls in (element.get("class") or "").split() and not isinstance(box, _boxes().LineBox):
+        found.append(box)
+    for child in getattr(box, "children", []):
+        found += boxes_of(child, cls)
+    return found
+
+
+def _boxes():
+    from weasyprint.formatting_structure import boxes
+    return boxes
+
+
+def texts(box) -> str:
+    return "".join(b.text for b in box.descendants() if isinstance(b, _boxes().TextBox))
+
+
+def form_problems(document, context: dict) -> list[str]:
+    """GB/T 9704 form of one laid-out document (see the module's docstring)."""
+    b = _boxes()
+    problems = []
+    pages = [page._page_box for page in document.pages]
+    # The title: one line box per computed line, inside the title's width.
+    wanted = context["doc"]["title_lines"]
+    lines = [(line, box) for page in pages for h1 in [x for x in page.descendants() if getattr(x, "element_tag", "") == "h1"
+                                                     and isinstance(x, b.BlockBox)]
+             for box in h1.children for line in box.children if isinstance(line, b.LineBox)]
+    if [texts(line) for line, _ in lines] != wanted:
+        problems.append(f"title lines {[texts(line) for line, _ in lines]} instead of {wanted}")
+    problems += [f"title line {texts(line)!r} wider than the title" for line, box in lines
+                 if line.width > box.width + 0.5]
+    # The 落款 keeps company: text of the document stands before it on its page.
+    for i, page in enumerate(pages, 1):
+        closing = boxes_of(page, "closing")
+        if not closing:
+            continue
+        body = [x for x in page.children if not isinstance(x, (b.MarginBox, b.FootnoteAreaBox))]
+        before = "".join(texts(x) for x in body).split(texts(closing[0]))[0]
+        if not before.strip():
+            problems.append(f"page {i}: the 落款 stands alone")
+    # The 版记 at the foot of the last page, its 印发日期 one character from the right edge.
+    banji = [x for page in pages for x in boxes_of(page, "banji")]
+    if banji:
+        areas = [x for x in pages[-1].children if isinstance(x, b.FootnoteAreaBox) and x.children]
+        if not areas or not boxes_of(areas[0], "banji"):
+            problems.append("the 版记 is not at the foot of the last page")
+        else:
+            line = boxes_of(areas[0], "banji-print")[0]
+            date = next(t for t in line.descendants() if isinstance(t, b.TextBox) and t.text.endswith("印发"))
+            gap = line.content_box_x() + line.width - (date.position_x + date.width)
+            if abs(gap) > 0.5:   # the line's padding is the one character
+                problems.append(f"印发日期 {gap:.1f}pt from the 版记's right edge")
+    # Page numbers 「— N —」: odd pages on the right, even pages on the left.
+    for i, page in enumerate(pages, 1):
+        side = "@bottom-right" if i % 2 else "@bottom-left"
+        numbers = [texts(x) for x in page.children if isinstance(x, b.MarginBox) and x.at_keyword == side]
+        if numbers != [f"— {i} —"]:
+            problems.append(f"page {i}: page number {numbers} on {side}")
+    return problems
+
+
+def split_numbers(document) -> list[str]:
+    """Cells where a number, a rate or a fraction runs from one line onto the next ("100.00|%",
+    "（12/|30）"); a ticket number or a time ending a line is whole."""
+    b = _boxes()
+    found = []
+    for cell in [x for page in document.pages for x in page._page_box.descendants() if isinstance(x, b.TableCellBox)]:
+        lines = [texts(line) for line in cell.descendants() if isinstance(line, b.LineBox)]
+        found += [f"{a}|{c}" for a, c in pairwise(lines)
+                  if re.search(r"[\d.（/]$", a) and re.match(r"[\d.%）/]", c) and not re.search(r"\d{15}$|\d\d:\d\d$", a)]
+    return found
+
+
 def test_no_text_crosses_a_cell_border(long_values, monkeypatch):
     from worker import documents, rendering
 
-    seen = {}
+    seen, forms = {}, {}
     render_pdf = rendering.render_pdf
 
     def checked(template, **context):
         document, _ = rendering.render_layout(template, **context)
         seen[template] = cell_problems(document)
+        forms[template] = form_problems(document, context) + split_numbers(document)
         return render_pdf(template, **context)
 
     monkeypatch.setattr(documents, "render_pdf", checked)
     import worker.jobs
     for job, at in (("daily_sheet", "2026-11-13 08:30"), ("daily_sheet", "2026-11-16 08:30"),
                     ("law_push", "2026-11-10 09:00"), ("weekly_bulletin", "2026-11-12 10:00"),
-                    ("escalation_weekly", "2026-11-12 10:00"), ("supervision", "2026-11-13 10:00"),
+                    ("leader_digest", "2026-11-12 10:00"), ("ticket_reports", "2026-11-12 17:30"),
+                    ("escalation_weekly", "2026-11-12 10:00"), ("escalation_monthly", "2026-11-20 10:00"),
+                    ("supervision", "2026-11-13 10:00"),
                     ("monthly_analysis", "2026-11-20 10:00"), ("monthly_summary", "2026-11-20 10:00"),
                     ("monthly_law_report", "2026-11-20 10:00"), ("quarterly_report", "2026-11-20 10:00")):
         if job == "quarterly_report":   # the fourth quarter ends with the year
@@ -93,11 +195,13 @@ def test_no_text_crosses_a_cell_border(long_values, monkeypatch):
         res = CliRunner().invoke(main, ["run", job, "--inline", "--at", at])
         assert res.exit_code == 0, res.output
     kinds = {t.split("/")[-1].removesuffix(".html") for t in seen}
-    assert kinds == {"daily_sheet", "law_push", "weekly_bulletin", "interview_notice", "supervision_letter",
-                     "monthly_analysis", "monthly_summary", "law_report"}
+    templates = {p.stem for p in (PROJECT_ROOT / "templates" / "documents").glob("*.html")} - {"base", "_tickets"}
+    assert kinds == templates                      # every template is laid out here
     for template, (problems, _texts) in seen.items():
         assert problems == [], template
-    # Ticket numbers (15 digits) and masked phones stay whole on one line wherever they are listed.
+    for template, problems in forms.items():
+        assert problems == [], template
+    # Ticket numbers (15 digits), masked phones, rates and fractions stay whole on one line wherever listed.
     lines = [t for _p, texts in seen.values() for t in texts]
     wholes = ("202611020000008", "202611020000014", "202611110000901", "202611110000903", "138****5678",
               "(0535)668****", "010-1234****")

@@ -53,29 +53,65 @@ def clock(monkeypatch):
     return set_to
 
 
+def by_role(kind: str) -> dict[str, str]:
+    """The body of each recipient role's message of a kind."""
+    return {m.recipient_role: m.body_text for m in messages(kind)}
+
+
 def test_tier_three_is_submitted_to_the_congress_with_exposure(failing_every_week, clock):
     clock("2026-11-02 08:30")                                   # Monday, a working day
     run("run", "escalation_monthly", "--inline", "--at", "2026-10-15 10:00")
+    # The 提请: the government office submits to the people's congress standing committee (主送).
+    asked = doc_text("submission", "peoples_congress")
+    assert asked.startswith(GOV) and "莱政办提〔2026〕1号" in asked
+    assert "关于提请对区城市管理局主要负责同志进行质询的函区人大常委会：" in asked
+    assert ("现提请区人大常委会对该单位主要负责同志进行质询。同时，区政府在区政府作风展示台上对该单位进行公开曝光，"
+            "由其在区级媒体公开亮相、解疑释惑。请予研究安排。") in asked
+    # The unit's own notice says what was submitted, citing the 提请, copied to the body asked.
     text = doc_text("interview_notice", "peoples_congress")
     assert text.startswith(GOV) and "莱政办约〔2026〕1号" in text
-    assert "关于提请区人大对区城市管理局主要负责同志进行质询并公开曝光的通知" in text
-    assert "现提请区人大对你单位主要负责同志进行质询。同时，在区政府作风展示台上进行公开曝光，在区级媒体公开亮相、解疑释惑。" in text
-    assert "决定由区人大" not in text and "决定由" not in text
+    assert "关于提请区人大常委会对区城市管理局主要负责同志进行质询并公开曝光的通知区城市管理局：" in text
+    assert "区政府办公室已提请区人大常委会对你单位主要负责同志进行质询（莱政办提〔2026〕1号）。同时，在区政府作风展示台上" in text
+    assert "决定由" not in text
     # Written material due three working days after Mon 2 Nov: Thu 5 Nov, to the centre's office.
     assert "于2026年11月5日前形成书面材料报莱山区89000民生服务中心督办科（联系人：王敏，电话：0535-6213451）" in text
-    # 版记: 抄送 and the printer with the date, after the signature.
-    signature = text.rindex("莱山区人民政府办公室2026年11月2日")
-    assert text.index("抄送：莱山区89000民生服务中心。", signature) and text.index("2026年11月2日印发", signature)
+    # 落款, 附注 (the centre is the contact), then the 版记: 抄送 and the printer with the date.
+    signature = text.rindex("莱山区人民政府办公室2026年11月2日（联系单位：莱山区89000民生服务中心督办科")
+    assert text.index("抄送：莱山区89000民生服务中心，区人大常委会。", signature)
+    assert text.index("莱山区人民政府办公室2026年11月2日印发", signature)
+    # Each recipient's e-mail in its own words: the congress receives the 提请, the unit acts, leaders are informed.
+    (congress,) = messages("submission")
+    assert congress.recipient_role == "peoples_congress" and "现提请区人大常委会对该单位主要负责同志进行质询" in \
+        congress.body_text and "请予研究安排" in congress.body_text and "书面材料" not in congress.body_text
+    bodies = by_role("interview_notice")
+    assert set(bodies) == {"unit_head", "leader_in_charge", "principal_leader", "hotline_center"}
+    assert "你单位连续1个月" in bodies["unit_head"] and "书面材料：请于2026年11月5日前" in bodies["unit_head"]
+    for leader in ("leader_in_charge", "principal_leader"):
+        assert "呈请阅知" in bodies[leader] and "书面材料：请于" not in bodies[leader]
+        assert "区政府办公室已提请区人大常委会对区城市管理局主要负责同志进行质询" in bodies[leader]
+    assert "曹春生副区长：" in bodies["leader_in_charge"]
 
 
 def test_tier_four_the_unit_head_explains_at_the_meetings(failing_every_week, clock):
-    clock("2026-12-01 08:30")
+    clock("2026-11-02 08:30")
     run("run", "escalation_monthly", "--inline", "--at", "2026-10-15 10:00")
+    clock("2026-12-01 08:30")
     run("run", "escalation_monthly", "--inline", "--at", "2026-11-15 10:00")
+    asked = doc_text("submission", "standing_committee")
+    assert "莱政办提〔2026〕2号" in asked and "的请示区委、区政府：" in asked
+    assert "关于提请在区委常委扩大会议、区政府常务会议上听取区城市管理局主要负责同志说明的请示" in asked
+    # Tier 4 cites the tier-3 notice it follows: its date and 发文字号.
+    cited = "（见2026年11月2日《关于提请区人大常委会对区城市管理局主要负责同志进行质询并公开曝光的通知》，莱政办约〔2026〕1号）"
+    assert f"鉴于该单位经区人大常委会质询后仍未整改到位{cited}，现提请区委、区政府，在区委常委扩大会议、区政府常务会议上" \
+           "听取该单位主要负责同志作出说明。妥否，请批示。" in asked
     text = doc_text("interview_notice", "standing_committee")
-    assert "现提请区委、区政府，由你单位主要负责同志在区委常委扩大会议、区政府常务会议上作出说明。" in text
-    assert "决定由区政府常务会议对你单位" not in text
+    assert "关于区城市管理局主要负责同志在区委常委扩大会议、区政府常务会议上作出说明的通知区城市管理局：" in text
+    assert f"鉴于你单位经区人大常委会质询后仍未整改到位{cited}，区政府办公室已提请区委、区政府（莱政办提〔2026〕2号），" \
+           "由你单位主要负责同志在区委常委扩大会议、区政府常务会议上作出说明。" in text
     assert "莱政办约〔2026〕2号" in text          # numbered per kind and year, after tier 3's
+    assert "关于提请区住房" not in text and "提请区城市管理局" not in text    # the unit is never the one that 提请
+    asked_of = {m.recipient_role for m in messages("submission") if "请示" in m.body_text}
+    assert asked_of == {"district_committee", "principal_leader"}
 
 
 def test_interview_notice_says_when_where_with_whom(failing_every_week, clock):
@@ -84,12 +120,23 @@ def test_interview_notice_says_when_where_with_whom(failing_every_week, clock):
     text = doc_text("interview_notice", "principal_leader")
     # Three working days after Fri 9 Oct: Sat 10 Oct (a make-up working day), Mon 12, Tue 13 Oct.
     assert "一、约谈时间：2026年10月13日09:30。" in text and "二、约谈地点：区政府第一会议室。" in text
-    assert "三、约谈人：区政府主要领导" in text
+    assert "决定由区长董海燕同志约谈你单位主要负责同志。" in text      # the directory's principal leader
+    assert "三、约谈人：区长董海燕同志" in text and "区级分管领导" not in text
     assert "于2026年10月12日前形成书面材料报" in text    # two working days after the notice
-    (msg, *_rest) = [m for m in messages("interview_notice") if m.recipient_role == "unit_head"]
-    assert "约谈时间：2026年10月13日09:30；地点：区政府第一会议室；约谈人：区政府主要领导。" in msg.body_text
+    bodies = by_role("interview_notice")
+    assert "约谈时间：2026年10月13日09:30；地点：区政府第一会议室；约谈人：区长董海燕同志。" in bodies["unit_head"]
     assert "书面材料：请于2026年10月12日前报莱山区89000民生服务中心督办科（联系人：王敏，电话：0535-6213451）。" \
-        in msg.body_text
+        in bodies["unit_head"]
+    # The interviewer is asked to hold it; the leader in charge is informed.
+    assert "拟请您于2026年10月13日09:30在区政府第一会议室约谈区城市管理局主要负责同志" in bodies["principal_leader"]
+    assert "呈请阅知" in bodies["leader_in_charge"] and "书面材料：请于" not in bodies["leader_in_charge"]
+
+
+def test_tier_one_names_the_leader_overseeing_the_unit(failing_every_week, clock):
+    clock("2026-09-30 08:00")
+    run("run", "escalation_weekly", "--inline", "--at", "2026-09-23 10:00")
+    text = doc_text("interview_notice", "leader_in_charge")
+    assert "决定由副区长曹春生同志约谈你单位主要负责同志。" in text and "三、约谈人：副区长曹春生同志；" in text
 
 
 def test_one_voice_per_message(failing_every_week, clock, tmp_path):
@@ -103,10 +150,10 @@ def test_one_voice_per_message(failing_every_week, clock, tmp_path):
     for eml in load_settings().outbox_dir.glob("*.eml"):
         msg = email.message_from_bytes(eml.read_bytes(), policy=email_policy.default)
         kind = "interview_notice" if "约谈" in str(msg["Subject"]) else "supervision_letter"
-        voice = GOV if kind == "interview_notice" else CENTRE
+        voice = GOV      # seed 004: the government office holds interviews and 挂牌督办 (the centre drafts)
         assert msg["From"].addresses[0].display_name == voice, kind
         body = msg.get_body(("plain",)).get_content()
-        assert f"\n{voice}\n" in body and (CENTRE if voice == GOV else GOV) not in body.split("附件")[-1]
+        assert f"\n{voice}\n" in body and CENTRE not in body.split("附件")[-1]
         pdf = next(msg.iter_attachments())
         first = PdfReader(io.BytesIO(pdf.get_content())).pages[0].extract_text().splitlines()[0]
         assert first == voice
@@ -123,7 +170,9 @@ def test_document_numbers_per_kind_and_year_kept_on_rerender(failing_every_week,
         numbers = [(d.scope, d.doc_year, d.doc_no) for d in docs]
     assert [n[1:] for n in numbers] == [(2026, i) for i in range(1, len(numbers) + 1)]
     first_scope = numbers[0][0]
-    assert "莱热线督〔2026〕1号" in doc_text("supervision_letter", first_scope)
+    letter = doc_text("supervision_letter", first_scope)
+    assert letter.startswith(GOV) and "莱政办督〔2026〕1号" in letter and "现予挂牌督办，实行销号管理" in letter
+    assert "经莱山区89000民生服务中心审核后逐件销号" in letter and "（联系单位：莱山区89000民生服务中心督办科" in letter
     run("run", "supervision", "--inline", "--at", "2026-09-29 10:00")      # rendered again: same number
     with session_scope() as s:
         again = s.scalars(select(Document).where(Document.scope == first_scope)).one()
@@ -202,13 +251,37 @@ def test_monthly_chart_leaves_months_without_data_as_gaps():
 
 
 def test_no_na_in_any_document_of_a_demo(env, tmp_path):
+    """Over a short demo: no "n/a"; every document names the district; every page is numbered 「— N —」;
+    every sheet, push, bulletin and analysis names its recipients (报/送/发 in the 版记); every per-ticket
+    report is a draft with the seed's signature and seal blocks, its DOCX A4 with page numbers."""
+    from docx import Document as Docx
+    from docx.shared import Mm
+
     out = tmp_path / "demo"
     res = CliRunner().invoke(main, ["demo", "--out", str(out), "--weeks", "2", "--per-day", "12", "--until", "2026-10-19"])
     assert res.exit_code == 0, res.output
     pdfs = list((out / "documents").rglob("*.pdf"))
     assert len(pdfs) > 20
+    kinds = set()
     for pdf in pdfs:
-        text = "".join(p.extract_text() for p in PdfReader(pdf).pages)
+        kind = pdf.parts[-3]
+        kinds.add(kind)
+        pages = [p.extract_text() for p in PdfReader(pdf).pages]
+        text = "".join(pages)
         assert "n/a" not in text and "N/A" not in text, pdf
         assert "0/0" not in text, pdf                               # —（无数据）, never 0/0
-        assert text.startswith("莱山区"), pdf                     # the district is named
+        for number, page in enumerate(pages, 1):
+            assert page.rstrip().endswith(f"— {number} —"), (pdf, number)
+        if kind.startswith("ticket_"):
+            assert text.startswith("代拟稿") and "莱山区人民政府" in flat(text), pdf
+            if kind != "ticket_provincial_form":
+                assert "（盖章）" in text and "（签字）：" in text, pdf
+            docx = Docx(pdf.with_suffix(".docx"))
+            section = docx.sections[0]
+            assert (round(section.page_width / Mm(1)), round(section.page_height / Mm(1))) == (210, 297), pdf
+            assert 'w:instr="PAGE"' in section.footer._element.xml, pdf
+        else:
+            assert text.startswith("莱山区"), pdf                     # the district is named
+        if kind in ("daily_sheet", "law_push", "weekly_bulletin", "monthly_analysis", "monthly_summary"):
+            assert re.search(r"(报|送|发)：", flat(pages[-1])), pdf
+    assert {"ticket_national_report", "ticket_provincial_statement", "weekly_bulletin", "law_push"} <= kinds

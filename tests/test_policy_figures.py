@@ -98,8 +98,8 @@ def test_daily_sheet_lists_late_returns_and_dispatches_open_before_their_return(
     section = text[text.index("六、超时回退工单"):]
     # Oldest first: L1 (区发展和改革局, 10 hours late), then L3 (区公安分局: window Tue 10 Nov
     # 23:59:59, returned Fri 13 Nov 15:00: 2 days 15 hours late).  L2 returned in time: absent.
-    assert "1L1区发展和改革局11月11日10:0011月13日10:0010小时不属于本单位职责" in section
-    assert "2L3区公安分局11月9日10:0011月13日15:002天15小时非本单位职责" in section
+    assert "1L1区发展和改革局交办11月11日10:00回退11月13日10:0010小时不属于本单位职责" in section
+    assert "2L3区公安分局交办11月9日10:00回退11月13日15:002天15小时非本单位职责" in section
     assert "L2" not in section
 
 
@@ -494,7 +494,7 @@ def test_ownership_not_fixed_within_24_hours_goes_to_the_analysis_group(db, hist
     run("run", "daily_sheet", "--inline", "--at", "2026-11-18 08:30")
     section = document_text("daily_sheet", flat=True).split("五、", 1)[1].split("六、", 1)[0]
     assert "或交办满24小时仍未明确承办单位，2件" in section
-    assert "1O1反映物业问题交办满24小时仍未明确承办单位1.区发展和改革局于2026-11-1611:00回退" in section
+    assert "1O1交办满24小时仍未明确承办单位反映物业问题1.区发展和改革局于2026-11-1611:00回退" in section
     assert "O2" in section and "O3" not in section
     # The analysis group is told within the hour: the 09:05 run finds O1 and O2, a message each;
     # the 10:05 run finds nothing new.
@@ -551,8 +551,8 @@ def test_daily_sheet_opens_with_the_new_sensitive_and_major_tickets(db, history)
     # 敏感 first (扬言: 极端言行), then 重大 (多名: 涉及人数众多), each with what matched; the phone
     # in the content masked.
     assert section.index("G2") < section.index("G1")
-    assert "G2敏感极端言行（扬言）" in section and "139****5678" in section and "13912345678" not in section
-    assert "G1重大涉及人数众多（多名）工地拖欠工资" in section
+    assert "G211月16日15:00敏感极端言行（扬言）" in section and "139****5678" in section and "13912345678" not in section
+    assert "G111月16日10:00重大涉及人数众多（多名）工地拖欠工资" in section
     assert "G3" not in section and "G0" not in section
 
 
@@ -644,14 +644,14 @@ def test_law_push_carries_the_same_rows_as_a_spreadsheet(db, history, smtp):
     rows = list(load_workbook(io.BytesIO(sheet.get_content())).active.iter_rows(values_only=True))
     assert rows[0][:4] == ("工单编号", "事项编码", "事项类别", "承办单位")
     assert len(rows) == 2                                   # X1 only: 0101 is not law enforcement
-    number, code, name, unit, dispatched, due, status, triaged, content, caller, phone, *_ = rows[1]
+    number, code, name, unit, dispatched, due, status, change, triaged, content, caller, phone, *_ = rows[1]
     assert (number, code, name, unit) == ("X1", "200101", "乱罚款", "区综合行政执法局")
     assert dispatched == datetime(2026, 11, 10, 10, 0)
     assert due == datetime(2026, 11, 13, 23, 59, 59)         # 3 working days after Tue 10 Nov
     assert phone == "139****5678" and caller == "张*"
-    assert content.startswith("=HYPERLINK") and status == "办理中" and triaged == "—"
+    assert content.startswith("=HYPERLINK") and status == "办理中" and change == "新交办" and triaged == "—"
     book = load_workbook(io.BytesIO(sheet.get_content()))
-    assert book.active["I2"].data_type == "s"              # stored as text, not a formula
+    assert book.active["J2"].data_type == "s"              # stored as text, not a formula
 
 
 def test_a_widespread_problem_is_alerted_to_the_centre_the_day_it_is_seen(db, history):

@@ -55,7 +55,7 @@ def test_each_unit_gets_only_its_own_tickets_with_their_clocks(sqlite_db, histor
         others = {"d05": "U1", "d03": "O1", "s01": "R1", "s02": "M1"}
         assert [n for u, n in others.items() if u != unit and f"{n}：" in text] == []
     subject = {e: subj for e, subj, _ in got}["liaison.d05@example.gov.cn"]
-    assert subject == "【工单提醒】区司法局今日需关注工单 1 件（预警 1、超期 0、重办 0、改派 0）"
+    assert subject == "【工单提醒】区司法局11月13日需关注工单 1 件（预警 1、超期 0、重办 0、改派 0）"
     run("run", "unit_daily", "--inline", "--at", "2026-11-13 08:45")     # again: nothing doubles
     assert len(messages("unit_daily")) == 4
 

@@ -200,7 +200,7 @@ def test_documents_are_scoped_and_downloadable(console):
     mine = re.findall(r'<a href="/documents/(\d+)">([^<]+)</a>', listing)
     assert [t for _, t in mine] == ["12345热线工单督办函"]
     # its 发文字号 as the letter prints it (config/documents.yaml: 莱 + 热线督), its key in words
-    assert re.search(r"莱热线督〔2026〕\d+号", listing) and "2026年12月21日 · 区发展和改革局" in listing
+    assert re.search(r"莱政办督〔2026〕\d+号", listing) and "2026年12月21日 · 区发展和改革局" in listing
     doc_id = mine[0][0]
     detail = liaison.get(f"/documents/{doc_id}")
     assert "liaison.d01@example.gov.cn" in detail.text and "head.d01@example.gov.cn" in detail.text

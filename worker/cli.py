@@ -1006,9 +1006,12 @@ def documents_list(kind, key, limit):
 @click.argument("kind")
 @click.argument("key")
 @click.option("--version", "version", type=int, help="this version (default: the latest)")
-@click.option("--out", "out", type=click.Path(dir_okay=False), help="copy it here (default: print its path)")
+@click.option("--out", "out", type=click.Path(dir_okay=False),
+              help="copy it here, and each file kept beside it (the push's XLSX, a report's DOCX) with its suffix "
+                   "(default: print the paths)")
 def documents_get(kind, key, version, out):
-    """Find a document version by KIND and KEY, check its SHA-256, and copy it to --out."""
+    """Find a document version by KIND and KEY with the files archived beside it, check every SHA-256,
+    and copy them to --out."""
     import hashlib
     import shutil
 
@@ -1027,17 +1030,21 @@ def documents_get(kind, key, version, out):
         v = s.scalars(q.limit(1)).first()
         if v is None:
             fail(f"{kind} {key} has no version {version}", 1)
-        path, digest, number = Path(v.path), v.sha256, v.version
-    if not path.exists():
-        fail(f"{path}: the file of v{number} is missing from the archive", 1)
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != digest:
-        fail(f"{path}: its SHA-256 differs from the ledger's ({digest[:16]}…): the file was altered", 1)
-    if out:
-        shutil.copyfile(path, out)
-        click.echo(f"{kind} {key} v{number} → {out} (sha256 {digest[:16]}…, verified)")
-    else:
-        click.echo(str(path))
+        path, number = Path(v.path), v.version
+        files = [(path, v.sha256)] + [(path.with_suffix(f".{suffix}"), digest)
+                                      for suffix, digest in sorted((v.companions or {}).items())]
+    for file, digest in files:
+        if not file.exists():
+            fail(f"{file}: the file of v{number} is missing from the archive", 1)
+        if hashlib.sha256(file.read_bytes()).hexdigest() != digest:
+            fail(f"{file}: its SHA-256 differs from the ledger's ({digest[:16]}…): the file was altered", 1)
+    for file, digest in files:
+        if out:
+            target = Path(out) if file == path else Path(out).with_suffix(file.suffix)
+            shutil.copyfile(file, target)
+            click.echo(f"{kind} {key} v{number} → {target} (sha256 {digest[:16]}…, verified)")
+        else:
+            click.echo(str(file))
 
 
 @documents.command("preview")

@@ -92,6 +92,7 @@ class Directory:
     streets: list[str]
     categories: list[tuple[str, bool, bool]]  # code, law_enforcement, should_handle
     urgent: dict[str, str]
+    contacts: dict[str, tuple[str, str]]      # unit → (who calls the callers, the office number)
 
 
 def load_directory_data(path: Path | None = None) -> Directory:
@@ -100,7 +101,10 @@ def load_directory_data(path: Path | None = None) -> Directory:
     cats = [(str(c["code"]), bool(c.get("law_enforcement")), bool(c.get("should_handle", True)))
             for c in data["categories"] if str(c["code"]) in TEXTS]
     urgent = {str(c["code"]): c["urgent_kind"] for c in data["categories"] if c.get("urgent_kind")}
-    return Directory(streets, cats, urgent)
+    liaisons = {p["unit"]: p["name"] for p in data["people"] if p["role"] == "liaison"}
+    contacts = {u["code"]: (liaisons.get(u["code"], "值班人员"), f"0535-{6600101 + 100 * i}")
+                for i, u in enumerate(data["units"])}
+    return Directory(streets, cats, urgent, contacts)
 
 
 @dataclass(frozen=True)
@@ -281,6 +285,9 @@ class Generator:
                 t, unit = ret + timedelta(hours=r.uniform(1, 5)), nxt
                 continue
             break
+        person, office_phone = self.dir.contacts.get(unit, ("值班人员", "0535-6600000"))
+        events.append({"kind": "contacted", "at": signed + timedelta(minutes=20), "unit_code": unit,
+                       "contact_person": person, "contact_phone": office_phone})
         due_days = 13 if source == "enterprise_provincial" else 3
         late_p = 0.2 if poor else 0.03
         late = r.random() < late_p if outcome is None else outcome[0]
@@ -300,13 +307,13 @@ class Generator:
             plan = (t + timedelta(days=r.randrange(20, 80))).date() if forced_reply == "planned" else None
         replied = signed + timedelta(days=handle_days * 1.4)  # weekends and holidays stretch the calendar
         events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": reply_kind, "plan_date": plan,
-                       "note": REPLY_NOTES[reply_kind]})
+                       "note": reply_note(reply_kind, code)})
         if r.random() < 0.05:
             events.append({"kind": "reviewed", "at": replied + timedelta(hours=3), "unit_code": "C00",
                            "review_passed": False})
             replied = replied + timedelta(hours=r.uniform(10, 40))
             events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": reply_kind,
-                           "note": REPLY_NOTES[reply_kind]})
+                           "note": reply_note(reply_kind, code)})
         events.append({"kind": "reviewed", "at": replied + timedelta(hours=2), "unit_code": "C00", "review_passed": True})
         callback = replied + timedelta(hours=r.uniform(6, 40))
         sat_p = (0.55, 0.15) if poor else (0.86, 0.1)
@@ -323,7 +330,7 @@ class Generator:
                 events.append({"kind": "redo", "at": redo, "unit_code": "C00"})
                 replied = redo + timedelta(days=r.uniform(0.5, 3))
                 events.append({"kind": "replied", "at": replied, "unit_code": unit, "reply_kind": "normal",
-                               "note": REPLY_NOTES["normal"]})
+                               "note": reply_note("normal", code)})
                 callback = replied + timedelta(hours=r.uniform(6, 30))
                 continue
             break
@@ -343,6 +350,29 @@ REPLY_NOTES = {"normal": "经现场核实，已安排专人处理，问题已解
                "explained": "经核实，该诉求不属于本单位职责范围，已向来电人解释说明并告知相关政策和办理渠道。",
                "out_of_scope": "经核实，该诉求不在热线受理范围内，已向来电人说明。",
                "not_true": "经现场核查，来电人反映情况与实际不符，已向来电人反馈核查情况。"}
+
+
+# What was done, by the category's top-level code, for a normal reply (问题落实情况).
+DONE = {"01": "已约谈物业公司负责人，责令其三日内完成楼道清扫和设施维修，并安排社区网格员跟踪复查",
+        "02": "已组织执法队员现场处置，对占道、违建等问题依法整治，并纳入日常巡查",
+        "03": "已调取相关缴费和用工记录，督促用人单位和经办机构依法办理，相关款项已落实",
+        "04": "已核实片区划分和收费情况，向来电人提供书面政策依据，违规收费已责令退还",
+        "05": "已会同运营企业研究线路和站点设置，对涉事司机进行约谈并作出处理",
+        "06": "已组织环境监测人员现场检测，责令涉事单位立即整改，并将持续开展夜间巡查",
+        "07": "已组织安全检查，消除液化气和消防通道隐患，责令相关单位签订整改承诺书",
+        "08": "已约谈涉事景区和旅行社，责令按公示价格经营并为来电人办理退款",
+        "09": "已协调供水、供电单位抢修，恢复正常供应，并要求今后停水停电提前公告",
+        "10": "已对涉事商户开展现场检查，依法立案调查，并督促商家为来电人退换",
+        "11": "已联系司法所为来电人提供法律援助咨询，告知申请材料和办理流程",
+        "20": "已调阅执法案卷，核实执法程序和依据，对执法不规范问题责令整改并向来电人说明"}
+
+
+def reply_note(reply_kind: str, category_code: str) -> str:
+    """The reply's text (答复内容): what was done for the category, or the fixed words of a special reply;
+    derived from the ticket, so the random stream of the demo is unchanged."""
+    if reply_kind == "normal" and category_code[:2] in DONE:
+        return f"经现场核实，{DONE[category_code[:2]]}，已电话告知来电人办理结果。"
+    return REPLY_NOTES[reply_kind]
 
 
 def write_export(path: Path, rows: Iterator[list[dict]], mapping: Mapping | None = None, progress=None) -> int:

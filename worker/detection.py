@@ -302,9 +302,11 @@ def unresolved_callbacks(session, start: datetime, end: datetime, unsatisfied_on
 
 
 def law_enforcement(session, start: datetime, end: datetime) -> list[dict]:
-    """Tickets of the selected 事项编码 (sub-codes included), dispatched or called back in [start, end)."""
+    """Tickets of the selected 事项编码 (sub-codes included), dispatched, replied or called back in
+    [start, end): the new ones and those whose handling changed since the previous push."""
     A = view(session, end).A
     active = or_(and_(A.dispatched_at >= start, A.dispatched_at < end),
+                 and_(A.finished_at >= start, A.finished_at < end),
                  and_(A.callback_at >= start, A.callback_at < end))
     return _rows(session, A, A.is_current.is_(True), A.law_enforcement.is_(True), active,
                  order=(A.category_code, Ticket.number))

@@ -8,12 +8,13 @@ number (第 N 期) are given once and kept, with the date, when the same period 
 from __future__ import annotations
 
 from datetime import date, datetime
+from itertools import pairwise
 from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select
 
 from .config import ConfigError, load_settings, policy
-from .models import Document, DocumentTicket, DocumentVersion, Ticket, Unit
+from .models import Category, Document, DocumentTicket, DocumentVersion, Ticket, Unit
 from .rendering import render_pdf, sha256
 from .times import now_local
 
@@ -23,8 +24,9 @@ def _fill(text, cfg: dict) -> str:
 
 
 def organisation(kind: str) -> dict:
-    """Issuer (also the red header, the e-mail's sender name and signature), number prefix, 抄送 and
-    印发机关 of a kind of document, with the district's name filled in."""
+    """Issuer (also the red header, the e-mail's sender name and signature), number prefix, the
+    drafting and contact body (附注), 抄送, 印发机关, a fixed 主送 and whether the service only drafts
+    it (代拟稿), of a kind of document, with the district's name filled in."""
     cfg = policy("documents")
     where = load_settings().config_dir / "documents.yaml"
     issuers = {k: _fill(v, cfg) for k, v in (cfg.get("issuers") or {}).items()}
@@ -36,8 +38,89 @@ def organisation(kind: str) -> dict:
     issuer = issuers[name]
     return {"district": str(cfg.get("district", "")), "issuer": issuer, "header": issuer, "sender_name": issuer,
             "signature": issuer, "number_prefix": _fill(spec["number_prefix"], cfg) if spec.get("number_prefix") else None,
+            "contact": named(spec["contact"]) if spec.get("contact") else None,
             "cc": [named(c) for c in spec.get("cc") or []],
-            "printer": named(spec["printer"]) if spec.get("printer") else None}
+            "printer": named(spec["printer"]) if spec.get("printer") else None,
+            "to": _fill(spec["to"], cfg) if spec.get("to") else None, "draft": bool(spec.get("draft"))}
+
+
+def distribution(groups: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
+    """The 版记's 报 / 送 / 发 lines naming the recipient GROUPS of a document without a 主送
+    (``distribution`` in config/documents.yaml), in that order; a group not listed there is not named."""
+    cfg = policy("documents")
+    table = cfg.get("distribution") or {}
+    named: dict[str, list[str]] = {"报": [], "送": [], "发": []}
+    for group in groups:
+        for word, name in (table.get(group) or {}).items():
+            name = _fill(name, cfg)
+            if name not in named[word]:
+                named[word].append(name)
+    return [(word, "，".join(names)) for word, names in named.items() if names]
+
+
+# 二号 (22 pt) title characters on a line of the 版心 (156 mm = 442 pt): 20.
+TITLE_CHARACTERS = 20
+
+
+def _em(text: str) -> float:
+    """Width in title characters: digits and Latin letters are half-width."""
+    return sum(0.55 if ord(c) < 0x2E80 else 1.0 for c in text)
+
+
+def title_lines(title: str, words=(), per_line: float = TITLE_CHARACTERS) -> list[str]:
+    """A title broken between words into balanced lines (GB/T 9704 7.2.4: 回行时，要做到词意完整，
+    排列对称，长短适宜…使用梯形或菱形).  A line may end after a leading 关于, after 、 and ，, before （
+    and after ）, and around any of WORDS (the configured title words, the directory's names); never
+    inside one of them.  The fewest lines, then the most even ones, shaped as a trapezoid or diamond."""
+    cuts = {0, len(title)}
+    if title.startswith("关于"):
+        cuts.add(2)
+    for i, ch in enumerate(title):
+        if ch in "、，）":
+            cuts.add(i + 1)
+        elif ch == "（":
+            cuts.add(i)
+    spans = []
+    for word in {w for w in words if w and len(w) > 1}:
+        start = title.find(word)
+        while start >= 0:
+            spans.append((start, start + len(word)))
+            cuts.update((start, start + len(word)))
+            start = title.find(word, start + 1)
+    # Never inside a word, never before a closing mark nor after an opening one (避头尾).
+    cuts = sorted(c for c in cuts if not any(a < c < b for a, b in spans)
+                  and not (0 < c < len(title) and (title[c] in "、，。；：）" or title[c - 1] == "（")))
+    best = _balanced(title, cuts, per_line)
+    if best is None:   # a word longer than a line: it alone may break anywhere
+        inside = {i for a, b in pairwise(cuts) if _em(title[a:b]) > per_line for i in range(a + 1, b)}
+        best = _balanced(title, sorted(set(cuts) | inside), per_line)
+    return best or [title]
+
+
+def _balanced(title: str, cuts: list[int], per_line: float) -> list[str] | None:
+    best, best_score = None, None
+
+    def walk(at: int, lines: list[str]):
+        nonlocal best, best_score
+        if at == len(cuts) - 1:
+            widths = [_em(line) for line in lines]
+            peak = widths.index(max(widths))
+            shaped = all(a <= b for a, b in pairwise(widths[:peak + 1])) and \
+                all(a >= b for a, b in pairwise(widths[peak:]))
+            score = (len(lines), not shaped, max(widths) - min(widths), max(widths))
+            if best_score is None or score < best_score:
+                best, best_score = list(lines), score
+            return
+        for nxt in range(at + 1, len(cuts)):
+            line = title[cuts[at]:cuts[nxt]]
+            if _em(line) > per_line + 0.01:
+                break
+            if best_score is not None and len(lines) + 1 > best_score[0]:
+                break
+            walk(nxt, [*lines, line])
+
+    walk(0, [])
+    return best
 
 
 def contact() -> dict:
@@ -77,10 +160,31 @@ def document_label(doc: Document) -> str:
         f"第{doc.issue_no}期" if doc.issue_no else doc.title)
 
 
-def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bool = False,
-          **context) -> tuple[Document, bytes]:
+def title_words(session) -> list[str]:
+    """The words a title line may not break: the configured ones and the directory's unit and category names."""
+    return [*(policy("documents").get("title_words") or []), *session.scalars(select(Unit.name)),
+            *session.scalars(select(Category.name))]
+
+
+def annotation(org: dict) -> str | None:
+    """附注 of a document another body drafted and answers for: 联系单位、联系人、电话."""
+    if not org["contact"]:
+        return None
+    office = contact()
+    return (f"联系单位：{office.get('office') or org['contact']}，联系人：{office.get('name', '')}，"
+            f"联系电话：{office.get('phone', '')}")
+
+
+def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bool = False, to: str | None = None,
+          recipients: list[str] | tuple[str, ...] = (), extra_cc: list[str] | tuple[str, ...] = (),
+          companions: dict[str, bytes] | None = None, **context) -> tuple[Document, bytes]:
+    """Render and archive a document.  TO is its 主送 (else the kind's configured one); a document
+    without a 主送 names RECIPIENTS (the schedule's groups) in its 版记 as 报/送/发; EXTRA_CC are
+    抄送 besides the kind's.  COMPANIONS (suffix → bytes: the push's XLSX, a report's DOCX) are kept
+    beside the version's PDF."""
     session = ctx.session
     org = organisation(kind)
+    lines = title_lines(title, title_words(session))
     doc = session.scalars(select(Document).where(Document.kind == kind, Document.scope == scope)).first()
     if doc is None:
         doc = Document(kind=kind, scope=scope, issue_no=issue_number(session, kind, scope) if numbered else None,
@@ -91,15 +195,20 @@ def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bo
                 Document.kind == kind, Document.doc_year == doc.doc_year)) or 0) + 1
         session.add(doc)
     issued_on: date = doc.issued_on or ctx.issue_date
+    to = to or org["to"]
+    shared = distribution(recipients) if not to else []
     doc_meta = {"header": org["header"], "issuer": org["issuer"], "title": title, "date": issued_on,
+                "title_lines": lines, "to": to, "draft": org["draft"],
                 "issue_no": doc.issue_no, "number": document_number(org["number_prefix"], doc.doc_year, doc.doc_no),
-                "cc": org["cc"], "printer": org["printer"], "district": org["district"]}
+                "annotation": annotation(org), "contact_body": org["contact"],
+                "cc": [*org["cc"], *(c for c in extra_cc if c not in org["cc"])], "distribution": shared,
+                "printer": org["printer"] or (org["issuer"] if shared else None), "district": org["district"]}
     pdf, refused = render_pdf(template, doc=doc_meta, **context)
     digest = sha256(pdf)
     doc.run_id, doc.title, doc.sha256, doc.created_at = ctx.run.id, title, digest, now_local()
     doc.path = doc.path or ""
     session.flush()
-    doc.path = str(_keep_version(ctx, doc, kind, scope, pdf, digest))
+    doc.path = str(_keep_version(ctx, doc, kind, scope, pdf, digest, companions or {}))
     _name_tickets(session, doc, context)
     session.flush()
     ctx.summary.setdefault("documents", []).append({"kind": kind, "path": doc.path, "sha256": digest,
@@ -108,6 +217,11 @@ def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bo
         ctx.summary.setdefault("refused_urls", 0)
         ctx.summary["refused_urls"] += len(refused)
     return doc, pdf
+
+
+def latest_version(session, doc: Document) -> DocumentVersion:
+    return session.scalars(select(DocumentVersion).where(DocumentVersion.document_id == doc.id)
+                           .order_by(DocumentVersion.version.desc()).limit(1)).one()
 
 
 def _ticket_references(value, ids: set, numbers: set, depth: int = 0) -> None:
@@ -143,9 +257,11 @@ def _name_tickets(session, doc: Document, context: dict) -> None:
         session.execute(insert(DocumentTicket), [{"document_id": doc.id, "ticket_id": t} for t in sorted(found)])
 
 
-def _keep_version(ctx, doc: Document, kind: str, scope: str, pdf: bytes, digest: str) -> Path:
+def _keep_version(ctx, doc: Document, kind: str, scope: str, pdf: bytes, digest: str,
+                  companions: dict[str, bytes]) -> Path:
     """The file of this rendering: the latest version's when the bytes are the same, else a new
-    version ``<kind>/<key>/v<N>.pdf`` (written atomically); an earlier version is never touched."""
+    version ``<kind>/<key>/v<N>.pdf`` (written atomically) with its companions ``v<N>.xlsx``…;
+    an earlier version is never touched."""
     latest = ctx.session.scalars(select(DocumentVersion).where(DocumentVersion.document_id == doc.id)
                                  .order_by(DocumentVersion.version.desc()).limit(1)).first()
     if latest is not None and latest.sha256 == digest and Path(latest.path).exists():
@@ -154,11 +270,13 @@ def _keep_version(ctx, doc: Document, kind: str, scope: str, pdf: bytes, digest:
     folder = ctx.settings.documents_dir / kind / scope.replace("/", "_").replace(":", "_")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"v{number}.pdf"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(pdf)
-    tmp.replace(path)
+    for file, data in [(path, pdf), *((path.with_suffix(f".{suffix}"), data) for suffix, data in companions.items())]:
+        tmp = file.with_name(file.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(file)
     ctx.session.add(DocumentVersion(document_id=doc.id, version=number, path=str(path), sha256=digest,
-                                    run_id=ctx.run.id, created_at=now_local()))
+                                    run_id=ctx.run.id, created_at=now_local(),
+                                    companions={k: sha256(v) for k, v in companions.items()} or None))
     return path
 
 

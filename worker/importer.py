@@ -45,7 +45,7 @@ from .times import now_local, parse_local
 TICKET_FIELDS = ("source", "category_code", "urgent_kind", "content", "caller_name", "caller_phone",
                  "address", "territorial_unit_code", "received_at")
 EVENT_FIELDS = ("kind", "at", "unit_code", "reason", "note", "suggested_unit_code", "reply_kind", "review_passed",
-                "days", "consent", "plan_date", "satisfaction", "resolved")
+                "days", "consent", "plan_date", "satisfaction", "resolved", "contact_person", "contact_phone")
 SATISFACTION = {"satisfied", "basically_satisfied", "unsatisfied"}
 EVENT_KINDS = frozenset(k.value for k in EventKind)
 ANALYZE_AFTER_EVENTS = 20_000  # a bulk load: refresh the planner's statistics at once
@@ -469,7 +469,7 @@ class RowParser:
             raise RowError(f"{self.m.columns.get('at')}: {at} is before the ticket was received "
                            f"({self.m.columns.get('received_at')} {received})")
         unit = self.unit(row, "unit_code")
-        if kind in ("dispatched", "signed", "returned", "replied") and not unit:
+        if kind in ("dispatched", "signed", "returned", "replied", "contacted") and not unit:
             raise RowError(f"{self.m.columns.get('unit_code')}: a '{kind}' event needs the unit")
         days = self.raw(row, "days")
         try:
@@ -490,7 +490,12 @@ class RowParser:
                      "suggested_unit_code": self.unit(row, "suggested_unit_code"), "reply_kind": reply_kind,
                      "review_passed": self.flag(row, "review_passed"), "days": days, "consent": self.flag(row, "consent"),
                      "plan_date": _plan_date(self.raw(row, "plan_date"), self.m.columns.get("plan_date")),
-                     "satisfaction": satisfaction, "resolved": self.flag(row, "resolved")}
+                     "satisfaction": satisfaction, "resolved": self.flag(row, "resolved"),
+                     "contact_person": _text(self.raw(row, "contact_person")),
+                     "contact_phone": _text(self.raw(row, "contact_phone"))}
+        for name, limit in (("contact_person", 100), ("contact_phone", 40)):
+            if event[name] is not None and len(event[name]) > limit:
+                raise RowError(f"{self.m.columns.get(name)}: {len(event[name])} characters, more than {limit}")
         if event["plan_date"] and (event["plan_date"] - at.date()).days > self.plan_max_days:
             self.warnings.append(f"{self.m.columns.get('plan_date')}: {event['plan_date']} is more than "
                                  f"{self.plan_max_days} days after the event; the due time is capped at "

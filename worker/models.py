@@ -47,6 +47,7 @@ class Role(str, enum.Enum):
     LEADER_IN_CHARGE = "leader_in_charge"    # 区级分管领导
     PRINCIPAL_LEADER = "principal_leader"    # 区政府主要领导
     PEOPLES_CONGRESS = "peoples_congress"    # 区人大
+    DISTRICT_COMMITTEE = "district_committee"  # 区委 (its office receives the tier-4 提请)
     HOTLINE_CENTER = "hotline_center"
     JUSTICE_BUREAU = "justice_bureau"
     ANALYSIS_GROUP = "analysis_group"
@@ -64,6 +65,7 @@ class EventKind(str, enum.Enum):
     CALLBACK = "callback"      # 回访
     REDO = "redo"              # 重办
     CLOSED = "closed"          # 办结
+    CONTACTED = "contacted"    # 联系: the unit called the caller (who, on which number); no clock
 
 
 class Unit(Base):
@@ -152,6 +154,8 @@ class TicketEvent(Base):
     plan_date: Mapped[date | None] = mapped_column(Date)
     satisfaction: Mapped[str | None] = mapped_column(String(24))
     resolved: Mapped[bool | None] = mapped_column(Boolean)
+    contact_person: Mapped[str | None] = mapped_column(String(100))   # 联系人员 (migration 0010)
+    contact_phone: Mapped[str | None] = mapped_column(String(40))     # the number the unit called from
     ticket: Mapped[Ticket] = relationship(back_populates="events")
     __table_args__ = (
         UniqueConstraint("ticket_id", "kind", "at", "unit_code", name="uq_event"),
@@ -389,6 +393,7 @@ class DocumentVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
+    companions: Mapped[dict | None] = mapped_column(JSON)   # files beside the PDF: suffix → SHA-256
     __table_args__ = (UniqueConstraint("document_id", "version", name="uq_document_version"),)
 
 

@@ -7,9 +7,12 @@ from .recipients import resolve
 from .rendering import mask_text, render_html
 from .times import chinese_date
 
-ROLE_GREETING = {"unit_head": "同志", "leader_in_charge": "领导", "principal_leader": "领导",
-                 "peoples_congress": "同志", "hotline_center": "同志", "justice_bureau": "同志",
-                 "analysis_group": "同志", "liaison": "同志"}
+# Leaders are greeted by their title (邓建国副区长), everyone else as 同志.
+TITLED = {"leader_in_charge", "principal_leader"}
+
+
+def greeting(person) -> str:
+    return f"{person.name}{person.title}" if person.role in TITLED and person.title else f"{person.name}同志"
 
 
 def notify(ctx, *, kind: str, groups: list[str], subject: str, lines: list[str],
@@ -38,7 +41,7 @@ def notify(ctx, *, kind: str, groups: list[str], subject: str, lines: list[str],
     subject, lines = mask_text(subject), [mask_text(line) for line in lines]
     attachments = [Attachment(mask_text(a.name), a.data) for a in attachments]
     for person in recipients.people:
-        context = {"greeting": f"{person.name}{ROLE_GREETING.get(person.role, '同志')}", "lines": lines,
+        context = {"greeting": greeting(person), "lines": lines,
                    "attachments": [a.name for a in attachments], "date": chinese_date(ctx.issue_date),
                    "subject": subject, "issuer": org["signature"], "contact": contact_lines or []}
         key = f"{ctx.run.job}|{period_key}|{person.email}|{kind}{':' + scope if scope else ''}"

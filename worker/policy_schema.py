@@ -173,6 +173,15 @@ class Meeting(Strict):
     with_: str = Field("", alias="with")
 
 
+class Submission(Strict):
+    """A tier's 提请 to the body asked (seed 004 ③④): 主送, title, the request, its closing words."""
+    to: str
+    title: str
+    request: str
+    closing: str = ""
+    recipients: list[str] = Field(default_factory=list)
+
+
 class Tier(Strict):
     name: str
     label: str | None = None
@@ -182,11 +191,11 @@ class Tier(Strict):
     meeting: Meeting | None = None
     materials_working_days: Count = 2
     recipients: list[str] = Field(default_factory=list)
+    informed: list[str] = Field(default_factory=list)
     cc: list[str] = Field(default_factory=list)
+    submission: Submission | None = None
     public_exposure: bool = False
     requires: str | None = None
-    interviewer: str | None = None
-    action: str | None = None
 
     @model_validator(mode="after")
     def _one_unit(self):
@@ -212,8 +221,11 @@ class Escalation(Strict):
 class Kind(Strict):
     issuer: str = "centre"
     number_prefix: str | None = None
+    contact: str | None = None
     cc: list[str] = Field(default_factory=list)
     printer: str | None = None
+    to: str | None = None
+    draft: bool = False
 
 
 class Face(Strict):
@@ -242,16 +254,19 @@ class Documents(Strict):
     kinds: dict[str, Kind] = Field(default_factory=dict)
     contact: Contact = Field(default_factory=Contact)
     fonts: Fonts = Field(default_factory=Fonts)
+    distribution: dict[str, dict[Literal["报", "送", "发"], str]] = Field(default_factory=dict)
+    title_words: list[str] = Field(default_factory=list)
     ticket_reports: dict[str, list[Literal["ticket_national_report", "ticket_provincial_statement",
                                            "ticket_provincial_form"]]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _issuers(self):
+        from .schema import suggest
         for kind, spec in self.kinds.items():
-            if spec.issuer not in self.issuers:
-                from .schema import suggest
-                raise ValueError(f"kinds.{kind}.issuer: {spec.issuer!r} is not one of issuers"
-                                 f"{suggest(spec.issuer, self.issuers)}")
+            for key in ("issuer", "contact"):
+                name = getattr(spec, key)
+                if name is not None and name not in self.issuers:
+                    raise ValueError(f"kinds.{kind}.{key}: {name!r} is not one of issuers{suggest(name, self.issuers)}")
         return self
 
 
@@ -299,8 +314,8 @@ class DirectoryUnit(Strict):
 class DirectoryPerson(Strict):
     name: str
     email: Address | None = None
-    role: Literal["unit_head", "leader_in_charge", "principal_leader", "peoples_congress", "hotline_center",
-                  "justice_bureau", "analysis_group", "liaison"]
+    role: Literal["unit_head", "leader_in_charge", "principal_leader", "peoples_congress", "district_committee",
+                  "hotline_center", "justice_bureau", "analysis_group", "liaison"]
     unit: str | None = None
     title: str | None = None
     oversees: list[str] = Field(default_factory=list)

@@ -37,22 +37,27 @@ class Recipients:
             self.people.append(person)
 
 
+def people_of(session, group: str, unit_code: str | None = None) -> tuple[str, list[Person]]:
+    """(role, the directory's people of GROUP): of the unit for a per-unit role (its leader in charge
+    by oversight), everyone holding the role otherwise; with or without an e-mail address."""
+    role = {"unit_heads": "unit_head", "leaders_in_charge": "leader_in_charge", "liaisons": "liaison"}.get(group, group)
+    if role in PER_UNIT and unit_code is not None:
+        if role == "leader_in_charge":
+            return role, session.scalars(select(Person).join(Oversight, Oversight.person_id == Person.id)
+                                         .where(Oversight.unit_code == unit_code, Person.role == role)
+                                         .order_by(Person.id)).all()
+        return role, session.scalars(select(Person).where(Person.role == role, Person.unit_code == unit_code)
+                                     .order_by(Person.id)).all()
+    return role, session.scalars(select(Person).where(Person.role == role).order_by(Person.id)).all()
+
+
 def resolve(session, groups: list[str], unit_code: str | None = None) -> Recipients:
     out = Recipients()
     for group in groups:
-        role = {"unit_heads": "unit_head", "leaders_in_charge": "leader_in_charge", "liaisons": "liaison"}.get(group, group)
-        if role in PER_UNIT and unit_code is not None:
-            if role == "leader_in_charge":
-                people = session.scalars(select(Person).join(Oversight, Oversight.person_id == Person.id)
-                                         .where(Oversight.unit_code == unit_code, Person.role == role)).all()
-            else:
-                people = session.scalars(select(Person).where(Person.role == role, Person.unit_code == unit_code)).all()
-            if not people:
-                out.missing.append(f"no {role} recorded for unit {unit_code}")
-        else:
-            people = session.scalars(select(Person).where(Person.role == role).order_by(Person.id)).all()
-            if not people:
-                out.missing.append(f"nobody with the role {role} in the directory")
+        role, people = people_of(session, group, unit_code)
+        if not people:
+            out.missing.append(f"no {role} recorded for unit {unit_code}" if role in PER_UNIT and unit_code is not None
+                               else f"nobody with the role {role} in the directory")
         for p in people:
             out.add(p, role)
     return out
@@ -80,7 +85,8 @@ def directory_gaps(session) -> list[str]:
             gaps.append(f"unit {unit.code} {unit.name}: no liaison with an e-mail address (its daily list cannot go)")
     for leader in session.scalars(select(Person).where(Person.role == "leader_in_charge", Person.email.is_(None))):
         gaps.append(f"leader in charge {leader.name}: no e-mail address (the weekly digest cannot go)")
-    for role in ("hotline_center", "justice_bureau", "principal_leader", "peoples_congress", "analysis_group"):
+    for role in ("hotline_center", "justice_bureau", "principal_leader", "peoples_congress", "district_committee",
+                 "analysis_group"):
         if session.scalar(select(Person.id).where(Person.role == role, Person.email.is_not(None)).limit(1)) is None:
             gaps.append(f"nobody with an e-mail address holds the role {role}")
     for person in session.scalars(select(Person).where(Person.email.is_not(None)).order_by(Person.id)):

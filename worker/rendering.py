@@ -502,7 +502,46 @@ def _gc_paused():
 
 
 def render_layout(template: str, **context):
-    """(WeasyPrint's laid-out document, URLs refused): the pages and their boxes, before the PDF."""
+    """(WeasyPrint's laid-out document, URLs refused): the pages and their boxes, before the PDF.
+
+    GB/T 9704: the 落款 is never alone on a page and the 版记 stands at the foot of the last page.
+    The 落款 keeps with the text before it (CSS ``break-before: avoid``).  But when the 版记 (a
+    footnote) does not fit under the 落款, WeasyPrint carries it alone to a page of its own.  Then
+    the document is laid out again with the 版记's height reserved under the 落款, which therefore
+    goes over to the next page with the last lines of the text, and the 版记 below it; should that not
+    do, with the lines a little closer, as the standard allows (可以采取调整行距、字距的措施解决)."""
+    document, refused = _layout(template, **context)
+    if _ends_apart(document):
+        reserve = _banji_height(document)
+        for step in (0, 1, 2):
+            document, refused = _layout(template, **dict(context, reserve=reserve, tighten=step))
+            if not _ends_apart(document):
+                break
+    return document, refused
+
+
+def _banji_height(document) -> float:
+    """The height (pt) the 版记 takes at the foot of the last page, with its margin."""
+    from weasyprint.formatting_structure import boxes
+
+    areas = [b for b in document.pages[-1]._page_box.children if isinstance(b, boxes.FootnoteAreaBox)]
+    return round(max((a.margin_height() for a in areas), default=0) * 0.75 + 2, 1)   # px → pt, and a little more
+
+
+def _ends_apart(document) -> bool:
+    """Whether the last page holds a 版记 or a 落款 and nothing of the text before it."""
+    from weasyprint.formatting_structure import boxes
+
+    last = document.pages[-1]._page_box
+    flow = [b for child in last.children if not isinstance(child, (boxes.FootnoteAreaBox, boxes.MarginBox))
+            for b in child.descendants()]
+    closing = next((b for b in flow if getattr(b, "element", None) is not None
+                    and "closing" in (b.element.get("class") or "").split() and not isinstance(b, boxes.LineBox)), None)
+    before = flow[:flow.index(closing)] if closing is not None else flow
+    return not any(isinstance(b, boxes.TextBox) and b.text.strip() for b in before)
+
+
+def _layout(template: str, **context):
     html = render_html(template, **context)
     fonts_dir = load_settings().fonts_dir
     font_config, stylesheet = _stylesheet(str(fonts_dir))

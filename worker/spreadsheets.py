@@ -46,7 +46,7 @@ def workbook(title: str, columns: list[tuple[str, str, int]], rows: Iterable[dic
 
 LAW_PUSH_COLUMNS = [("工单编号", "number", 18), ("事项编码", "category_code", 10), ("事项类别", "category_name", 14),
                     ("承办单位", "unit_name", 18), ("交办时间", "dispatched_at", 17), ("办结时限", "completion_due", 17),
-                    ("办理状态", "status", 9), ("涉旅研判", "triage", 24), ("诉求内容", "content", 60), ("来电人", "caller_name", 8),
+                    ("办理状态", "status", 9), ("推送原因", "change", 9), ("涉旅研判", "triage", 24), ("诉求内容", "content", 60), ("来电人", "caller_name", 8),
                     ("联系电话", "caller_phone", 14), ("回访评价", "satisfaction_text", 9),
                     ("解决情况", "resolved_text", 9)]
 

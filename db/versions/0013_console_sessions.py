@@ -1,7 +1,7 @@
 """console: sessions a server can revoke (a session version per login) and every sign-in attempt
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0010
 
 The per-login failure counter and lock (failed_logins, locked_until) give way to the attempts
 table: the throttle counts failures per login and per address on the real clock, so a lock no
@@ -14,7 +14,7 @@ import worker.times
 
 
 revision = '0013'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

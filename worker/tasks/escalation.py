@@ -28,6 +28,7 @@ from ..metrics import Rate
 from ..models import SupervisionItem
 from ..notify import notify
 from ..periods import containing, parse_key
+from ..recipients import GROUPS, people_of
 from ..rendering import public_ticket, rate_text, return_link
 from ..times import chinese_date
 from .base import make_actors
@@ -43,7 +44,7 @@ def _week_row(r) -> dict:
     """A period of the failing run as the notice's table shows it."""
     rate = lambda v: v if isinstance(v, str) else Rate(*v)
     res, sat = rate(r.detail.get("resolution", [0, 0])), rate(r.detail.get("satisfaction", [0, 0]))
-    show = lambda x: x if isinstance(x, str) else rate_text(x)
+    show = lambda x: x if isinstance(x, str) else rate_text(x).replace("（", "\n（", 1)
     return {"label": parse_key(r.period_key).label(), "resolution": show(res), "satisfaction": show(sat),
             "rank": r.detail.get("rank") or "—"}
 
@@ -67,8 +68,21 @@ def meeting_of(ctx, tier: dict, defaults: dict) -> dict | None:
             "time": str(m.get("at", "09:30")), "place": str(m.get("place", "")), "with": str(m.get("with", ""))}
 
 
-def when(day) -> str:
+def when_text(day) -> str:
     return chinese_date(day) if day is not None else "另行通知的日期"
+
+
+ROLE_WORDS = {"leader_in_charge": "区级分管领导", "principal_leader": "区政府主要领导"}
+
+
+def interviewer(session, who: str, unit_code: str) -> str:
+    """The interviewing leader as the directory names them (副区长邓建国同志); ``who`` is a directory
+    role (leader_in_charge: the leader overseeing the unit) or a name given as it is."""
+    if who not in GROUPS:
+        return who
+    _role, people = people_of(session, who, unit_code)
+    named = [f"{p.title or ''}{p.name}同志" for p in people]
+    return "、".join(named) or ROLE_WORDS.get(who, who)
 
 
 def _ladder(ctx):
@@ -78,43 +92,73 @@ def _ladder(ctx):
     defaults = read_yaml(ctx.settings.config_dir / "escalation.yaml").get("meeting_defaults") or {}
     office = contact()
     for f in fired:
-        unit_name = names.get(f.unit_code, f.unit_code)
-        unit_word = "周" if f.period.kind == "week" else "个月"
-        since = parse_key(f.run_started)
-        reason = (f"连续{f.streak}{unit_word}“双率”未达到区级要求且排名靠后"
-                  f"（自{since.start.month}月{since.start.day}日起）")
-        title = str(f.tier.get("title") or f"关于{tier_label(f.tier)}的通知").replace("{unit}", unit_name)
-        scope = f"{f.unit_code}:{f.tier['name']}:{f.run_started}"
-        meeting = meeting_of(ctx, f.tier, defaults)
-        materials_due = working_days_after(ctx, int(f.tier.get("materials_working_days", 2)))
-        decision = str(f.tier.get("decision") or tier_label(f.tier))
-        doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, template="documents/interview_notice.html",
-                         unit_name=unit_name, reason=reason, decision=decision, meeting=meeting, cites=_cited(s, f),
-                         materials_due=materials_due, contact=office, weeks=[_week_row(r) for r in f.history])
-        when = [(f"约谈时间：{chinese_date(meeting['date'])}{meeting['time']}；地点：{meeting['place']}；"
-                f"约谈人：{meeting['with']}。")] if meeting else []
-        notify(ctx, kind="interview_notice", scope=scope, unit_code=f.unit_code,
-               groups=list(f.tier.get("recipients") or ["unit_head"]) + list(f.tier.get("cc") or []),
-               subject=f"【{tier_label(f.tier)}】{unit_name}{reason}",
-               lines=[f"{unit_name}{reason}。根据监督约谈机制，{decision}通知（{document_label(doc)}）见附件。"] + when,
-               contact_lines=[(f"书面材料：请于{chinese_date(materials_due)}前报{office.get('office', '')}"
-                              f"（联系人：{office.get('name', '')}，电话：{office.get('phone', '')}）。")],
-               attachments=[Attachment(pdf_name(f"{unit_name}{title}", ctx.period.label()), pdf)])
+        _notify_tier(ctx, f, names.get(f.unit_code, f.unit_code), defaults, office)
     ctx.summary["escalations"] = [{"unit": f.unit_code, "tier": f.tier["name"], "streak": f.streak,
                                    "period": f.period.key} for f in fired]
 
 
-def _cited(session, fired) -> dict | None:
-    """The tier a notice follows (``requires:``), as the notice cites it: its label, the date of its
-    notice and its 发文字号."""
-    if fired.cites is None:
-        return None
-    from ..escalation import tiers
-
-    doc = notice_of(session, fired.cites)
-    label = next((tier_label(t) for t in tiers() if t["name"] == fired.cites.tier), fired.cites.tier)
-    return {"label": label, "date": doc.issued_on if doc and doc.issued_on else fired.cites.fired_at.date(),
-            "number": document_label(doc) if doc else None}
+def _notify_tier(ctx, f, unit_name: str, defaults: dict, office: dict) -> None:
+    """A tier's documents and messages: the 提请 to the body asked (tiers 3, 4), the unit's notice,
+    and one e-mail per recipient worded for them — the unit acts, the interviewer is asked to hold the
+    interview, the leaders are informed, the body asked receives the 提请, the centre is copied."""
+    s, tier = ctx.session, f.tier
+    unit_word = "周" if f.period.kind == "week" else "个月"
+    since = parse_key(f.run_started)
+    reason = (f"连续{f.streak}{unit_word}“双率”未达到区级要求且排名靠后"
+              f"（自{since.start.month}月{since.start.day}日起）")
+    scope = f"{f.unit_code}:{tier['name']}:{f.run_started}"
+    fill = lambda text: str(text).replace("{unit}", unit_name)
+    meeting = meeting_of(ctx, tier, defaults)
+    if meeting:
+        meeting["with"] = interviewer(s, meeting["with"], f.unit_code)
+    cited = notice_of(s, f.cites) if f.cites is not None else None   # the tier it follows (ladder: requires)
+    cited_text = f"（见{chinese_date(cited.issued_on)}《{cited.title}》，{document_label(cited)}）" if cited else ""
+    weeks = [_week_row(r) for r in f.history]
+    materials_due = working_days_after(ctx, int(tier.get("materials_working_days", 2)))
+    ask = tier.get("submission")
+    submission = None
+    if ask:
+        request = fill(ask["request"]).replace("{cited}", cited_text)
+        submission, submission_pdf = store(
+            ctx, kind="submission", scope=scope, title=fill(ask["title"]), to=ask["to"],
+            template="documents/submission.html", unit_name=unit_name, reason=reason, request=request,
+            closing=ask.get("closing", ""), weeks=weeks)
+    decision = fill(tier.get("decision") or tier_label(tier)).replace("{interviewer}", meeting["with"] if meeting else "") \
+        .replace("{submission}", document_label(submission) if submission else "").replace("{cited}", cited_text)
+    title = fill(tier.get("title") or f"关于{tier_label(tier)}的通知")
+    doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, to=unit_name,
+                     template="documents/interview_notice.html", extra_cc=[ask["to"]] if ask else [],
+                     reason=reason, decision=decision, meeting=meeting, materials_due=materials_due, contact=office,
+                     weeks=weeks)
+    notice = Attachment(pdf_name(f"{unit_name}{title}", f.period.label()), pdf)
+    label, subject = document_label(doc), f"【{tier_label(tier)}】{unit_name}{reason}"
+    when = ([(f"约谈时间：{when_text(meeting['date'])}{meeting['time']}；地点：{meeting['place']}；"
+              f"约谈人：{meeting['with']}。")] if meeting else [])
+    told = lambda groups, kind, lines, attachments, contact_lines=None: notify(
+        ctx, kind=kind, scope=scope, unit_code=f.unit_code, groups=list(groups), subject=subject, lines=lines,
+        contact_lines=contact_lines, attachments=attachments)
+    # The unit acts on its notice.
+    told(tier.get("recipients") or ["unit_head"], "interview_notice",
+         [f"你单位{reason}。根据监督约谈机制，{decision}通知（{label}）见附件，请认真分析原因、抓好整改。", *when],
+         [notice], [(f"书面材料：请于{when_text(materials_due)}前报{office.get('office', '')}"
+                     f"（联系人：{office.get('name', '')}，电话：{office.get('phone', '')}）。")])
+    third_person = decision.replace("你单位", unit_name)
+    # The interviewer is asked to hold the interview; the other leaders are informed.
+    if meeting and tier["meeting"].get("with") in GROUPS:
+        told([tier["meeting"]["with"]], "interview_notice",
+             [(f"{unit_name}{reason}。根据监督约谈机制，拟请您于{when_text(meeting['date'])}{meeting['time']}在"
+               f"{meeting['place']}约谈{unit_name}主要负责同志。约谈通知（{label}）见附件，请审阅。")], [notice])
+    told(tier.get("informed") or [], "interview_notice",
+         [f"{unit_name}{reason}。根据监督约谈机制，{third_person}通知（{label}）见附件，呈请阅知。", *when], [notice])
+    if submission is not None:
+        told(ask.get("recipients") or [], "submission",
+             [(f"{unit_name}{reason}。{request}现将《{submission.title}》（{document_label(submission)}）"
+               f"送上，{ask.get('closing', '')}")],
+             [Attachment(pdf_name(submission.title, f.period.label()), submission_pdf)])
+    told(tier.get("cc") or [], "interview_notice",
+         [(f"{unit_name}{reason}。{third_person}通知（{label}）已印发，请做好书面材料接收和整改跟踪，"
+           f"书面材料应于{when_text(materials_due)}前报送。")],
+         [notice] + ([Attachment(pdf_name(submission.title, f.period.label()), submission_pdf)] if submission else []))
 
 
 @job("escalation_weekly", period="week", family="escalation")
@@ -179,13 +223,13 @@ def supervision(ctx):
         stages = [STAGES[k] for k in STAGES if any(r["stage"] == k for r in rows)]
         title = "12345热线工单督办函"
         scope = f"{day.isoformat()}:{unit_code}"
-        doc, pdf = store(ctx, kind="supervision_letter", scope=scope, title=title,
-                         template="documents/supervision_letter.html", unit_name=unit_name, rows=rows, stages=stages,
+        doc, pdf = store(ctx, kind="supervision_letter", scope=scope, title=title, to=unit_name,
+                         template="documents/supervision_letter.html", rows=rows, stages=stages,
                          deadline=deadline, contact=office)
         notify(ctx, kind="supervision_letter", scope=unit_code, unit_code=unit_code, groups=["unit_head", "liaison"],
                subject=f"【督办函】{unit_name}12345热线工单 {len(rows)} 件（{'、'.join(stages)}）",
                lines=[(f"你单位承办的 {len(rows)} 件12345热线工单{'、'.join(stages)}，现予挂牌督办"
-                      f"（{document_label(doc)}），请于{when(deadline)}前办理完毕，详见附件督办函。")],
+                      f"、实行销号管理（{document_label(doc)}），请于{when_text(deadline)}前办理完毕并书面反馈，详见附件督办函。")],
                contact_lines=[(f"办理情况反馈：{office.get('office', '')}（联系人：{office.get('name', '')}，"
                               f"电话：{office.get('phone', '')}，邮箱：{office.get('email', '')}）。")],
                attachments=[Attachment(pdf_name(f"{unit_name}督办函", ctx.period.label()), pdf)])

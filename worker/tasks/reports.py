@@ -65,18 +65,14 @@ def _recipients(ctx, default: list[str]) -> list[str]:
     return list(ctx.params.get("recipients") or default)
 
 
-def _calendar_warnings(ctx) -> list[str]:
-    """Coverage of the next 60 days: the daily sheet tells the centre what to do, in its words;
-    the file and the YAML key go to the log (and ``hotline doctor``), for whoever maintains it."""
-    out = []
-    for year in sorted({(ctx.as_of + timedelta(days=d)).year for d in (0, 60)}):
-        if not ctx.cal.knows(year):
-            out.append(f"工作日历缺少{year}年的节假日安排，涉及{year}年的时限暂无法计算。请通知系统管理员"
-                       f"补充{year}年节假日安排（依据国务院办公厅关于{year}年部分节假日安排的通知）。")
-            log.warning("calendar: no holiday data for %s within 60 days of %s: add the State Council's notice "
-                        "under 'years: %s:' in %s, then run hotline recompute", year, ctx.as_of.date(), year,
-                        ctx.cal.calendar_file)
-    return out
+LEADERS = {"principal_leader", "leaders_in_charge", "leader_in_charge", "peoples_congress", "district_committee"}
+UNITS = {"unit_heads", "unit_head", "liaisons", "liaison"}
+
+
+def audiences(groups: list[str]) -> dict[str, list[str]]:
+    """Recipient groups by how a message speaks to them: the units act, the leaders are informed."""
+    return {"units": [g for g in groups if g in UNITS], "leaders": [g for g in groups if g in LEADERS],
+            "others": [g for g in groups if g not in UNITS | LEADERS]}
 
 
 def window_start(ctx):
@@ -106,11 +102,12 @@ def _alert_widespread(ctx, since: datetime) -> None:
 @job("daily_sheet", period="day", family="reports")
 def daily_sheet(ctx):
     s, as_of = ctx.session, ctx.as_of
-    cal_warnings = _calendar_warnings(ctx)
+    # A gap in the working-day calendar is the operators' matter (the scheduler alerts the owners of
+    # config/alerts.yaml, hotline doctor shows it), never printed on the centre's sheet.
     try:
         horizon = warning_horizon(ctx.cal, as_of)
     except UnknownYearError as exc:
-        cal_warnings.append(f"预警时限无法按工作日计算（{exc.year}年工作日历缺失）。")
+        log.warning("daily sheet %s: warnings computed 24 hours ahead (no working-day calendar for %s)", as_of, exc.year)
         horizon = as_of + timedelta(days=1)
     since = window_start(ctx)
     # Grade (敏感/重大/一般, A/B/C) the tickets of the repeat window, so repeats seen today count.
@@ -132,21 +129,23 @@ def daily_sheet(ctx):
         late.append(row)
     levels = (policy("metrics").get("grading") or {}).get("daily_sheet_levels") or ["敏感", "重大"]
     title = "12345热线工单日调度"
-    _doc, pdf = store(ctx, kind="daily_sheet", scope=ctx.period.key, title=title, template="documents/daily_sheet.html",
-                      as_of=as_of, calendar_warnings=cal_warnings, unit_rows=unit_rows, totals=totals,
+    groups = _recipients(ctx, ["hotline_center"])
+    _doc, pdf = store(ctx, kind="daily_sheet", scope=ctx.period.key, title=title, recipients=groups,
+                      template="documents/daily_sheet.html",
+                      as_of=as_of, unit_rows=unit_rows, totals=totals,
                       overdue=[public_ticket(t, names) for t in overdue_open(s, as_of, fell_due_between(view(s, as_of).A, since, as_of))],
                       warnings=[public_ticket(t, names) for t in warnings(s, as_of, horizon)], returned_twice=twice,
                       ownership_hours=ctx.rules.ownership_dispute_hours, late_returns=late, levels=levels,
                       graded=[public_ticket(t, names) for t in graded_new(s, since, as_of, levels)])
     label = ctx.period.label()
     _alert_widespread(ctx, since)
-    notify(ctx, kind="daily_sheet", groups=_recipients(ctx, ["hotline_center"]),
+    notify(ctx, kind="daily_sheet", groups=groups,
            subject=f"【日调度】{label}12345热线工单调度情况",
            lines=[(f"现将{label}12345热线工单调度情况发送给您：在办 {totals['open']} 件，预警 {totals['warning']} 件，"
                   f"超期 {totals['overdue']} 件，回退两次及以上 {totals['returned_twice']} 件，"
-                  f"超时回退 {len(late)} 件。")] + cal_warnings,
+                  f"超时回退 {len(late)} 件。")],
            attachments=[Attachment(pdf_name(title, label), pdf)])
-    ctx.summary.update(totals=totals, late_returns=len(late), calendar_warnings=cal_warnings)
+    ctx.summary.update(totals=totals, late_returns=len(late))
 
 
 def duration_text(span) -> str:
@@ -170,7 +169,10 @@ def within_text(span) -> str:
 
 @job("law_push", period="day", family="reports")
 def law_push(ctx):
-    s = ctx.session
+    """The law-enforcement push (seeds 000, 002): the tickets of the selected 事项编码 dispatched, replied
+    or called back since the previous push (the previous working day at this time), each saying what
+    changed; its XLSX is archived beside the PDF and both go to the justice bureau."""
+    s, since = ctx.session, window_start(ctx)
     names = unit_names(s)
     categories = dict(s.execute(select(Category.code, Category.name)).all())
     cfg = policy("metrics")
@@ -179,29 +181,39 @@ def law_push(ctx):
     places = {(r["address"], r["category_code"]) for r in repeated_places(
         s, ctx.as_of, *repeat_rule(cfg.get("repeat") or {}, "same_address_category"))} if tourism_cfg else set()
     rows = []
-    for t in law_enforcement(s, window_start(ctx), ctx.as_of):
+    within = lambda t: t is not None and since <= t < ctx.as_of
+    for t in law_enforcement(s, since, ctx.as_of):
         level = triage(t, tourism_cfg, tourism_codes, ctx.cal.holidays, places)
         row = public_ticket(t, names)
         row["category_name"] = categories.get(t["category_code"], t["category_code"])
         row["triage"], row["triage_level"] = (level.text, level.level) if level else ("—", "")
         finished = t["finished_at"] is not None and t["finished_at"] <= ctx.as_of
         row["status"] = "已答复" if finished else ("已超期" if t["completion_due"] < ctx.as_of else "办理中")
+        row["change"] = "新交办" if within(t["dispatched_at"]) else ("已回访" if within(t["callback_at"]) else "已答复")
         if t["callback_at"] is None or t["callback_at"] > ctx.as_of:
             row["satisfaction"], row["resolved"] = None, None
         rows.append(row)
     codes = sorted(cfg.get("law_enforcement_codes") or [])
     title = "12345热线涉行政执法工单推送"
     label = ctx.period.label()
-    _doc, pdf = store(ctx, kind="law_push", scope=ctx.period.key, title=title, template="documents/law_push.html",
-                     rows=rows, codes=codes, period_label=label)
+    span = f"{_moment_text(since)}至{_moment_text(ctx.as_of)}"
+    new = sum(1 for r in rows if r["change"] == "新交办")
     sheet = workbook(title, LAW_PUSH_COLUMNS, law_push_rows(rows))
-    notify(ctx, kind="law_push", groups=_recipients(ctx, ["justice_bureau"]),
+    groups = _recipients(ctx, ["justice_bureau"])
+    _doc, pdf = store(ctx, kind="law_push", scope=ctx.period.key, title=title, template="documents/law_push.html",
+                      recipients=groups, companions={"xlsx": sheet}, rows=rows, codes=codes, span=span, new=new)
+    notify(ctx, kind="law_push", groups=groups,
            subject=f"【执法监督推送】{label}涉行政执法工单 {len(rows)} 件",
-           lines=[(f"现将{label}12345热线受理的涉行政执法工单 {len(rows)} 件推送给您，请查收附件"
+           lines=[(f"现将{span}（上次推送以来）新交办或办理状态有变化的涉行政执法工单 {len(rows)} 件推送给您"
+                   f"（新交办 {new} 件，已答复或已回访 {len(rows) - new} 件），请查收附件"
                    "（PDF 供阅读，XLSX 为同一批工单的数据表，可导入系统）。")],
            attachments=[Attachment(pdf_name(title, label), pdf),
                         Attachment(pdf_name(title, label).removesuffix(".pdf") + ".xlsx", sheet)])
     ctx.summary["tickets"] = len(rows)
+
+
+def _moment_text(at: datetime) -> str:
+    return f"{at.year}年{at.month}月{at.day}日{at:%H:%M}"
 
 
 def _typical_cases(s, ctx, names, n: int):
@@ -295,8 +307,9 @@ def weekly_bulletin(ctx):
                     for c, es in sorted(overdue_letters.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
     title = "12345热线工作周通报"
     label = ctx.period.label()
+    groups = _recipients(ctx, ["hotline_center", "unit_heads"])
     doc, pdf = store(ctx, kind="weekly_bulletin", scope=ctx.period.key, title=title, numbered=True,
-                     template="documents/weekly_bulletin.html", period_label=label, ranked=result.ranked,
+                     recipients=groups, template="documents/weekly_bulletin.html", period_label=label, ranked=result.ranked,
                      unranked=[u for u in result.unranked if u.volume or u.dispatches],
                      requirement=result.requirement, failing=result.failing, escalations=escalations,
                      exposed=[e for e in escalations if e["exposure"]], ladder=ladder_rows,
@@ -305,10 +318,13 @@ def weekly_bulletin(ctx):
                      positive=positive, negative=negative, total_resolution=result.total("dual_resolution"),
                      total_satisfaction=result.total("dual_satisfaction"),
                      bottom_n=bottom_count(cfg, len(result.ranked)))
-    notify(ctx, kind="weekly_bulletin", groups=_recipients(ctx, ["hotline_center", "unit_heads"]),
-           subject=f"【周通报】12345热线工作周通报第{doc.issue_no}期（{label}）",
-           lines=[f"现将12345热线工作周通报第{doc.issue_no}期（{label}）印发给您，请认真对照整改。"],
-           attachments=[Attachment(pdf_name(f"{title}第{doc.issue_no}期", label), pdf)])
+    bulletin = f"12345热线工作周通报第{doc.issue_no}期（{label}）"
+    for audience, words in (("units", f"现将{bulletin}印发给你单位，请认真对照整改。"),
+                            ("leaders", f"现将{bulletin}呈送您，请阅示。"),
+                            ("others", f"现将{bulletin}发送给您，请存档并跟踪各单位整改。")):
+        notify(ctx, kind="weekly_bulletin", groups=audiences(groups)[audience],
+               subject=f"【周通报】{bulletin}", lines=[words],
+               attachments=[Attachment(pdf_name(f"{title}第{doc.issue_no}期", label), pdf)])
     ctx.summary.update(failing=[u.unit_code for u in result.failing], issue_no=doc.issue_no)
 
 
@@ -366,8 +382,9 @@ def monthly_analysis(ctx):
     top = int(cfg.get("hot_categories", 5))
     title = "12345热线工作月度分析"
     label = ctx.period.label()
+    groups = _recipients(ctx, ["hotline_center", "principal_leader"])
     _doc, pdf = store(ctx, kind="monthly_analysis", scope=ctx.period.key, title=title, numbered=True,
-                     template="documents/monthly_analysis.html", period_label=label, ranked=result.ranked,
+                     recipients=groups, template="documents/monthly_analysis.html", period_label=label, ranked=result.ranked,
                      unranked=[u for u in result.unranked if u.volume or u.dispatches],
                      publicly_exposed=publicly_exposed, letters=letters,
                      adjusted=[u for u in result.ranked + result.unranked if u.adjustments], repeats=repeats,
@@ -381,7 +398,7 @@ def monthly_analysis(ctx):
                      rising=hot_categories(s, ctx.period, top, by="growth", previous=hot_previous),
                      widespread=widespread(s, ctx.period, cfg)[:5], exposed=result.failing,
                      volume_chart=volume_chart, rate_chart=rate_chart, score_chart=score_chart)
-    notify(ctx, kind="monthly_analysis", groups=_recipients(ctx, ["hotline_center", "principal_leader"]),
+    notify(ctx, kind="monthly_analysis", groups=groups,
            subject=f"【月分析】{label}12345热线工作分析", lines=[f"现将{label}12345热线工作分析报告发送给您。"],
            attachments=[Attachment(pdf_name(title, label), pdf)])
     ctx.summary.update(volume=volume.tickets, dispatches=volume.dispatches, exposed=[u.unit_code for u in result.failing])
@@ -399,17 +416,18 @@ def monthly_summary(ctx):
     speakers = [u for u in result.ranked if u.bottom]
     label = ctx.period.label()
     title = f"全区政务服务热线专题调度会议材料（{label}）"
+    groups = _recipients(ctx, ["hotline_center", "principal_leader"])
     _doc, pdf = store(ctx, kind="monthly_summary", scope=ctx.period.key, title=title, numbered=True,
-                      template="documents/monthly_summary.html", period_label=label, ranked=result.ranked,
-                      volume=period_volume(s, ctx.period), coverage_note=data_coverage(s, ctx.period).note(),
-                      satisfaction=result.total("dual_satisfaction"),
+                      recipients=groups, template="documents/monthly_summary.html", period_label=label,
+                      ranked=result.ranked, volume=period_volume(s, ctx.period),
+                      coverage_note=data_coverage(s, ctx.period).note(), satisfaction=result.total("dual_satisfaction"),
                       resolution=result.total("dual_resolution"), overdue=result.total("overdue"),
                       requirement=result.requirement, speakers=speakers,
                       escalations=escalations_reported(s, ctx.period, names,
                                                        moment_of(ctx, "monthly_summary", ctx.period.key)),
                       adjusted=[u for u in result.ranked + result.unranked if u.adjustments])
     attachment = Attachment(pdf_name("专题调度会议材料", label), pdf)
-    notify(ctx, kind="monthly_summary", groups=_recipients(ctx, ["hotline_center", "principal_leader"]),
+    notify(ctx, kind="monthly_summary", groups=groups,
            subject=f"【月总结】{label}全区政务服务热线专题调度会议材料",
            lines=[f"现将{label}全区政务服务热线专题调度会议材料发送给您。"], attachments=[attachment])
     for u in speakers:
@@ -466,13 +484,15 @@ def _law_report(ctx, kind: str, title: str):
                  for r in recurring_problems(s, p, codes, recurring_count)]
     label = p.label()
     chart = bar_chart([c["name"] for c in categories[:12]], [c["tickets"] for c in categories[:12]], percent=False)
-    _doc, pdf = store(ctx, kind=kind, scope=p.key, title=title, template="documents/law_report.html", numbered=False,
-                      period_label=label, volume=volume, codes=sorted(codes), coverage_note=data_coverage(s, p).note(),
+    groups = _recipients(ctx, ["justice_bureau", "hotline_center"])
+    _doc, pdf = store(ctx, kind=kind, scope=p.key, title=title, recipients=groups, template="documents/law_report.html",
+                      numbered=False, period_label=label, volume=volume, codes=sorted(codes),
+                      coverage_note=data_coverage(s, p).note(),
                       satisfaction=law.total("satisfaction"), resolution=law.total("resolution"),
                       timeliness=law.total("timeliness"), categories=categories, ratings=ratings,
                       rating={g: float(rating.get(g, 0)) for g in ("A", "B", "C")}, weights=weights, category_chart=chart,
                       by_unit=by_unit, recurring=recurring, recurring_count=recurring_count)
-    notify(ctx, kind=kind, groups=_recipients(ctx, ["justice_bureau", "hotline_center"]),
+    notify(ctx, kind=kind, groups=groups,
            subject=f"【执法监督分析】{label}12345热线涉行政执法工单分析", lines=[f"现将{label}涉行政执法工单分析报告发送给您。"],
            attachments=[Attachment(pdf_name(title, label), pdf)])
     ctx.summary.update(tickets=volume.tickets, dispatches=volume.dispatches, ratings={r["unit_name"]: r["grade"] for r in ratings})

@@ -83,7 +83,8 @@ def unit_daily(ctx):
             if sections.get(key):
                 lines.append(f"{title}（{len(sections[key])}件）：")
                 lines += [f"{i}. {line}" for i, line in enumerate(sections[key], 1)]
-        subject = (f"【工单提醒】{names.get(unit, unit)}今日需关注工单 {sum(n.values())} 件（预警 {n['warning']}、"
+        subject = (f"【工单提醒】{names.get(unit, unit)}{as_of.month}月{as_of.day}日需关注工单 {sum(n.values())} 件"
+                   f"（预警 {n['warning']}、"
                    f"超期 {n['overdue']}、重办 {n['redo']}、改派 {n['reassigned']}）")
         sent += notify(ctx, kind="unit_daily", scope=unit, unit_code=unit, groups=groups, subject=subject, lines=lines)
     ctx.summary.update(units=len(by_unit), messages=sent)
