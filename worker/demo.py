@@ -217,7 +217,26 @@ def _replay(options: Options, settings):
     click.echo(f"4/5 the schedules of {settings.schedules_file.name} replayed {start}..{options.until} ({total} slots)")
     with session_scope() as s, bar(total=total, desc="    replay", unit=" slots") as b:
         result = replay(s, config, begin, finish, settings, progress=b.update)
+    _calendar_gaps(start, options.until)
     return result, finish
+
+
+def _calendar_gaps(start: date, until: date) -> None:
+    """What the scheduler would have alerted the owners of (config/alerts.yaml) during the replayed
+    weeks: the first day the calendar lacks a year within reach, told once in the summary."""
+    from .alerts import calendar_gaps
+    from .calendar import load_calendar
+
+    cal = load_calendar()
+    told: set[int] = set()
+    for day in range((until - start).days + 1):
+        moment = datetime.combine(start + timedelta(days=day), datetime.min.time())
+        for year in set(calendar_gaps(cal, moment)) - told:
+            told.add(year)
+            logging.getLogger(__name__).warning(
+                "calendar: no holiday data for %s from %s on (the scheduler alerts the owners in config/alerts.yaml): "
+                "add the State Council's notice under 'years: %s:' in %s, then run hotline recompute",
+                year, moment.date().isoformat(), year, cal.calendar_file)
 
 
 def _write_messages(factory, settings, eml: str) -> int:
