@@ -75,7 +75,7 @@ def desks(session, viewer, win, names: dict[str, str]) -> list[Desk]:
     scope = viewer.assignment_scope()
     codes = sorted(viewer.units) if viewer.units is not None else [None]
     ladders = ladder_at(session, win.as_of, units=None if viewer.units is None else codes)
-    entries = [e for e in ledger(session, win.as_of) if e.state != "closed" and viewer.sees_unit(e.unit_code)]
+    entries = [e for e in ledger(session, win.as_of) if not e.settled and viewer.sees_unit(e.unit_code)]
     daily = daily_lists(session, win.as_of, win.since, win.horizon, *scope) if viewer.units is not None else {}
     weekly = forecast(session, win.as_of, viewer)
     out = []

@@ -280,7 +280,7 @@ def unit_page(session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 
     week_rows, month_rows = series("week", weeks), series("month", months)
     state = ladder_at(session, as_of, units=[code]).get(code)
     ladder = dict(describe(state), state=state) if state and state.active else None
-    letters = [e for e in ledger(session, as_of, unit=code) if e.state != "closed"]
+    letters = [e for e in ledger(session, as_of, unit=code) if not e.settled]
     received = session.scalars(
         visible_documents(select(Document), viewer)
         .where(Document.id.in_(select(MessageDocument.document_id)
