@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .times import LocalDateTime
+from .times import LocalDateTime, PreciseLocalDateTime
 
 
 class Base(DeclarativeBase):
@@ -349,9 +349,9 @@ class Run(Base):
     state: Mapped[str] = mapped_column(String(16), default="queued")
     params: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
-    started_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None] = mapped_column(PreciseLocalDateTime)   # to the microsecond: durations
     heartbeat_at: Mapped[datetime | None]   # refreshed while a worker holds the run
-    finished_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None] = mapped_column(PreciseLocalDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)       # claims so far; the holder's number
     enqueued_at: Mapped[datetime | None]                            # the last time its message was sent
     enqueues: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
