@@ -25,12 +25,13 @@ def shots(tmp_path: Path) -> Path:
     return folder
 
 
-def serve(clock: datetime):
+def serve(clock):
+    """A console on a free port; ``clock``: its moment, or a function giving it."""
     import uvicorn
 
     from worker.web.app import create_app
 
-    app = create_app(secret="browser-test", clock=lambda: clock, secure_cookies=False)
+    app = create_app(secret="browser-test", clock=clock if callable(clock) else lambda: clock, secure_cookies=False)
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -70,7 +71,7 @@ def test_liaison_acts_from_its_desk(desk_server, browser, tmp_path):  # noqa: F8
     assert rows.nth(0).locator("td").all_inner_texts() == ["T1214D01", "小区路灯不亮", "办结时限", "2026-12-17 23:59", "超期3天"]
     assert rows.nth(1).locator("td").last.inner_text() == "剩余38小时"
     assert desk.locator("table.letters tbody tr").first.locator("td").all_inner_texts() == [
-        "T1214D01", "办结", "2026-12-21", "2026-12-22", "办理中"]
+        "T1214D01", "办结", "2026-12-21", "2026-12-22", "办理中", "未答复"]
     page.screenshot(path=str(shots(tmp_path) / "console-liaison-today.png"), full_page=True)
     rows.nth(0).get_by_role("link", name="T1214D01").click()
     page.wait_for_url("**/tickets/T1214D01")
@@ -93,3 +94,49 @@ def test_forecast_from_wednesday(desk_server, browser, tmp_path):  # noqa: F811
     forecast = page.locator("section.desk p.forecast").inner_text()
     assert forecast.startswith("本周（截至12月23日 10:00）：解决率") and "尚待回访" in forecast
     page.locator("section.desk").screenshot(path=str(shots(tmp_path) / "console-forecast.png"))
+
+
+def test_liaison_answers_a_letter_and_the_centre_accepts_it(sqlite_db, history, browser, tmp_path, monkeypatch):  # noqa: F811
+    """In the browser: D01's liaison (李春生) answers the 督办函 on T1214D01 with a PDF on Wed 23 Dec,
+    the centre (潘永强) accepts it (销号) that afternoon; the ledger shows both steps, and the next
+    bulletin (21–27 Dec, fired Mon 28 Dec 09:00) lists it as 已销号（12月23日）."""
+    import worker.jobs
+    from tests.conftest import document_text
+    from tests.test_web import cli
+
+    prepare(history)
+    clock = [datetime(2026, 12, 23, 9, 30)]
+    srv, thread, base = serve(lambda: clock[0])
+    try:
+        report = tmp_path / "整改情况报告.pdf"
+        report.write_bytes(b"%PDF-1.4\n% rectification\n%%EOF\n")
+        page = sign_in(browser, base, LIAISON_D01)
+        page.locator("section.desk table.letters").get_by_role("link", name="未答复（逾期）").click()
+        page.wait_for_url("**/supervision/T1214D01/completion")
+        page.get_by_label("整改落实情况").fill("已于12月22日更换小区路灯并回访来电人，来电人表示满意。")
+        page.get_by_label("附件").set_input_files(str(report))
+        page.get_by_role("button", name="提交答复").click()
+        page.wait_for_url("**/supervision/T1214D01/completion")
+        page.screenshot(path=str(shots(tmp_path) / "console-supervision-answer.png"), full_page=True)
+        assert page.locator("p.flash").inner_text() == "已提交工单 T1214D01 的整改答复，等待热线中心审核销号。"
+        assert page.locator("#steps tbody tr").first.locator("td").all_inner_texts() == [
+            "2026-12-23 09:30", "李春生", "答复", "已于12月22日更换小区路灯并回访来电人，来电人表示满意。", "整改情况报告.pdf"]
+        clock[0] = datetime(2026, 12, 23, 14, 0)
+        centre = sign_in(browser, base, CENTRE)
+        centre.get_by_role("link", name="督办").click()
+        centre.get_by_role("link", name="待销号审核（1）").click()
+        centre.get_by_role("link", name="T1214D01").click()
+        centre.get_by_role("button", name="同意销号").click()
+        centre.wait_for_url("**/supervision/T1214D01/completion")
+        assert centre.locator("#answer-state").inner_text() == "已销号"
+        assert centre.locator("#steps tbody tr").nth(1).locator("td").all_inner_texts()[:3] == [
+            "2026-12-23 14:00", "潘永强", "销号"]
+        centre.goto(base + "/supervision?show=all&unit=D01")
+        assert "已销号" in centre.locator("#ledger tbody tr", has_text="T1214D01").inner_text()
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+    monkeypatch.setattr(worker.jobs, "now_local", lambda: datetime(2026, 12, 28, 9, 0))
+    assert cli("run", "weekly_bulletin", "--at", "2026-12-23 12:00", "--inline").exit_code == 0
+    text = document_text("weekly_bulletin", "2026-W52", flat=True)
+    assert "1区发展和改革局T1214D01办结12月23日09:30已销号（12月23日）" in text.split("七、督办函答复及销号情况")[1]

@@ -16,9 +16,9 @@ def test_the_forecast_on_sunday_night_is_the_weekly_bulletin(failing_every_week)
 
     from tests.test_web import cli
     from worker.db import session_scope
+    from worker.forecast import forecast
     from worker.metrics import compute
     from worker.models import Run
-    from worker.web.desk import forecast
 
     assert cli("run", "weekly_bulletin", "--at", "2026-12-02 12:00", "--inline").exit_code == 0
     week = containing("week", SUNDAY_LAST_MINUTE)
@@ -39,7 +39,7 @@ def test_the_forecast_on_sunday_night_is_the_weekly_bulletin(failing_every_week)
 def test_no_forecast_before_wednesday_and_callbacks_still_to_come(failing_every_week):
     from tests.conftest import History
     from worker.db import session_scope
-    from worker.web.desk import forecast
+    from worker.forecast import forecast
 
     # D01 replied on Tuesday 1 Dec, accepted, not yet called back on Wednesday
     more = History()
@@ -52,3 +52,40 @@ def test_no_forecast_before_wednesday_and_callbacks_still_to_come(failing_every_
     assert wednesday["units"]["D01"]["waiting"] == 1
     assert wednesday["units"]["D01"]["words"].startswith("按目前数据，本周你单位将排名第")
     assert wednesday["units"]["D01"]["words"].endswith("达到要求。")
+
+
+def test_the_mid_week_leader_digest_prints_the_desk_s_forecast(failing_every_week):
+    """schedules.yaml's leader-forecasts (Thursdays 09:15, ``period: current``; off by default),
+    switched on and replayed on Thu 26 Nov: deputy2's 本周走势 names D20 (区城市管理局, never
+    satisfied: 0 % against the 90 % requirement, last) in the very words of the desk's forecast at
+    that moment, beside the week's final digest, which it does not replace."""
+    import dataclasses
+
+    from sqlalchemy import select
+
+    from tests.conftest import document_text
+    from worker.config import load_settings
+    from worker.db import session_scope
+    from worker.forecast import forecast
+    from worker.models import Document, Person
+    from worker.replay import replay
+    from worker.schedules import load
+
+    settings = load_settings()
+    cfg = load(settings.schedules_file)
+    mid_week = [dataclasses.replace(s, enabled=True) for s in cfg.schedules if s.name == "leader-forecasts"]
+    assert mid_week and not any(s.enabled for s in cfg.schedules if s.name == "leader-forecasts")
+    with session_scope() as s:
+        report = replay(s, dataclasses.replace(cfg, schedules=mid_week), datetime(2026, 11, 26, 0, 0),
+                        datetime(2026, 11, 26, 23, 0), settings)
+        assert not report.failures, report.failures
+        deputy2 = s.scalars(select(Person).where(Person.email == "deputy2@example.gov.cn")).one().id
+        seen = forecast(s, datetime(2026, 11, 26, 9, 15))["units"]["D20"]
+        scopes = set(s.scalars(select(Document.scope).where(Document.kind == "leader_digest")))
+    assert f"2026-W48:{deputy2}:midweek" in scopes and f"2026-W48:{deputy2}" not in scopes
+    text = document_text("leader_digest", f"2026-W48:{deputy2}:midweek", flat=True)
+    words = seen["words"].replace("你单位", "该单位")
+    assert words.endswith("低于要求，且处于后位，本周将计为未达标周。")
+    heading = text.split("本周走势")[-1].split("提前预警")[0]
+    assert f"区城市管理局：{words}尚待回访{seen['waiting']}件。" in heading
+    assert "11月23日至11月26日09:15" in text and "本周尚未结束" in text

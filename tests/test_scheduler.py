@@ -42,7 +42,7 @@ schedules:
 
 def test_shipped_schedules_are_valid():
     res = CliRunner().invoke(main, ["schedules", "validate"])
-    assert res.exit_code == 0 and "17 schedules, valid" in res.output
+    assert res.exit_code == 0 and "18 schedules, valid" in res.output
 
 
 def test_every_problem_is_reported_with_its_line(tmp_path):
@@ -117,7 +117,7 @@ def test_next_prints_each_slot_once_with_its_period_and_a_calendar_gap_once():
     res = CliRunner().invoke(main, ["schedules", "next", "--count", "3", "--from", "2026-11-23 12:00"])
     assert res.exit_code == 0
     out = res.output
-    assert len(out.splitlines()) < 68             # 17 schedules, 3 slots each, at most
+    assert len(out.splitlines()) < 68             # 18 schedules (one off), 3 slots each, at most
     assert "  2026-11-30 Mon 09:00  reports 2026年11月23日至11月29日" in out    # the bulletin and the week it reports
     assert "  2026-12-01 Tue 09:00  reports 2026年11月" in out                 # the monthly analysis
     assert out.count("calendar has no data for 2027") == 1

@@ -905,11 +905,13 @@ def supervision():
 @click.option("--unit", help="only this unit's letters (a unit code)")
 @click.option("--open", "only_open", is_flag=True, help="only tickets not closed (open or overdue on the letter)")
 @click.option("--at", "at", help="the state at this moment (default: now)")
-def supervision_list(unit, only_open, at):
-    """Every ticket named in a supervision letter, with its stage, deadline and state."""
+@click.option("--steps", is_flag=True, help="each answer, 销号 and return, with who and when")
+def supervision_list(unit, only_open, at, steps):
+    """Every ticket named in a supervision letter, with its stage, deadline and state, and where
+    closing it out on line stands (答复, 销号, 退回; the answers overdue)."""
     from .db import init_db, session_scope
     from .documents import unit_names
-    from .supervision import ledger
+    from .supervision import ANSWER_STATES, closeout_lines, ledger
 
     init_db()
     states = {"open": "open", "overdue": "OVERDUE", "closed": "closed"}
@@ -917,14 +919,17 @@ def supervision_list(unit, only_open, at):
     with session_scope() as s:
         names = unit_names(s)
         entries = [e for e in ledger(s, _moment(at), unit) if not only_open or e.state != "closed"]
-    for e in entries:
-        state = (f"closed {e.closed_at:%Y-%m-%d %H:%M}{' in time' if e.in_time else ' late'}" if e.closed_at
-                 else states[e.state])
-        click.echo(f"{e.number:<18} {names.get(e.unit_code, e.unit_code):<16} {stages[e.stage]} letter {e.day} "
-                   f"due {e.deadline or '—'}  {state}")
-    summary = {k: sum(1 for e in entries if e.state == k) for k in states}
-    click.echo(f"{len(entries)} ticket(s): {summary['open']} open, {summary['overdue']} overdue on the letter, "
-               f"{summary['closed']} closed (销号)")
+        for e in entries:
+            state = (f"closed {e.closed_at:%Y-%m-%d %H:%M}{' in time' if e.in_time else ' late'}" if e.closed_at
+                     else states[e.state])
+            answer = f"  [{ANSWER_STATES[e.answer]} {e.steps[-1].at:%Y-%m-%d %H:%M}]" if e.steps else ""
+            click.echo(f"{e.number:<18} {names.get(e.unit_code, e.unit_code):<16} {stages[e.stage]} letter {e.day} "
+                       f"due {e.deadline or '—'}  {state}{answer}")
+        summary = {k: sum(1 for e in entries if e.state == k) for k in states}
+        click.echo(f"{len(entries)} ticket(s): {summary['open']} open, {summary['overdue']} overdue on the letter, "
+                   f"{summary['closed']} closed (the ticket handled)")
+        for line in closeout_lines(entries, names, steps):
+            click.echo(line)
 
 
 @main.group()

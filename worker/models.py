@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -26,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .times import LocalDateTime
+from .times import LocalDateTime, PreciseLocalDateTime
 
 
 class Base(DeclarativeBase):
@@ -348,9 +349,9 @@ class Run(Base):
     state: Mapped[str] = mapped_column(String(16), default="queued")
     params: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
-    started_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None] = mapped_column(PreciseLocalDateTime)   # to the microsecond: durations
     heartbeat_at: Mapped[datetime | None]   # refreshed while a worker holds the run
-    finished_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None] = mapped_column(PreciseLocalDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)       # claims so far; the holder's number
     enqueued_at: Mapped[datetime | None]                            # the last time its message was sent
     enqueues: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -445,6 +446,30 @@ class SupervisionItem(Base):
     unit_code: Mapped[str] = mapped_column(String(32))
     day: Mapped[date] = mapped_column(Date)
     deadline: Mapped[date | None] = mapped_column(Date)   # the letter's date to act by
+
+
+class SupervisionStep(Base):
+    """One step of closing out a supervision entry on line (seed 004: 挂牌督办、销号管理): the unit's
+    answer (what was done, an attachment kept under ``$HOTLINE_VAR/supervision``), the centre's
+    acceptance (销号) or its return with a reason.  Never changed once written: the state at a
+    moment is the last step by then (``worker.supervision``)."""
+    __tablename__ = "supervision_steps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(16))
+    unit_code: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))      # answer | accept | return
+    at: Mapped[datetime]
+    by_email: Mapped[str] = mapped_column(String(200))
+    by_name: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)              # what was done, or why it is returned
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    file_size: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (ForeignKeyConstraint(["ticket_id", "stage"], ["supervision_items.ticket_id", "supervision_items.stage"],
+                                           ondelete="CASCADE"),
+                      Index("ix_supervision_steps_entry", "ticket_id", "stage", "at"),
+                      Index("ix_supervision_steps_at", "at"))
 
 
 class Blob(Base):

@@ -73,10 +73,18 @@ class Rating(Strict):
         return self
 
 
+class SupervisionAnswers(Strict):
+    """What a unit's 整改 answer to a 督办函 may carry (the console's form, ``worker.closeout``)."""
+    max_chars: Annotated[int, Field(ge=20, le=20000)] = 2000
+    file_types: list[str] = Field(default_factory=lambda: ["pdf", "docx", "xlsx", "jpg", "png"])
+    file_max_mb: Annotated[int, Field(ge=1, le=100)] = 10
+
+
 class Supervision(Strict):
     overdue: bool = True
     unresolved_requires_unsatisfied: bool = True
     act_within_working_days: Annotated[int, Field(ge=0, le=30)] = 1
+    answers: SupervisionAnswers = Field(default_factory=SupervisionAnswers)
 
 
 class Adjustment(Strict):

@@ -12,7 +12,7 @@ import dataclasses
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -75,8 +75,11 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
         try:
             with session.begin_nested():
                 summary = run_in_session(session, run, settings)
-            report.seconds[slot.schedule.actor] += time.perf_counter() - began
-            run.state, run.summary, run.started_at, run.finished_at = "succeeded", summary, as_of, as_of
+            took = time.perf_counter() - began
+            report.seconds[slot.schedule.actor] += took
+            # Started at the simulated moment, lasting as long as it really took (the runs page).
+            run.state, run.summary, run.started_at = "succeeded", summary, as_of
+            run.finished_at = as_of + timedelta(seconds=took)
             report.runs[slot.schedule.actor] += 1
             report.documents += [d["path"] for d in summary.get("documents", [])]
         except Exception as exc:  # noqa: BLE001 — one failing slot does not hide the others

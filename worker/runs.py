@@ -19,7 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .models import Run
-from .times import now_local
+from .times import now_local, now_precise
 
 # A run whose holder sent no heartbeat for this long is taken to be lost (killed or frozen).
 HEARTBEAT_STALE = timedelta(seconds=float(os.environ.get("HOTLINE_HEARTBEAT_STALE", "30")))
@@ -62,7 +62,7 @@ def claim(session, run_id: int, stale: timedelta = HEARTBEAT_STALE) -> int | Non
     now = now_local()
     res = session.execute(update(Run).where(Run.id == run_id, or_(
         Run.state == "queued", (Run.state == "running") & (Run.heartbeat_at < now - stale)))
-        .values(state="running", started_at=now, heartbeat_at=now, attempts=Run.attempts + 1))
+        .values(state="running", started_at=now_precise(), heartbeat_at=now, attempts=Run.attempts + 1))
     session.commit()
     if res.rowcount != 1:
         return None
@@ -90,7 +90,7 @@ def finish(session, run_id: int, state: str, summary: dict | None = None, error:
     """Record the outcome; with ``attempt``, only if that attempt still holds the run."""
     where = [Run.id == run_id] + ([Run.attempts == attempt, Run.state == "running"] if attempt is not None else [])
     res = session.execute(update(Run).where(*where).values(
-        state=state, finished_at=now_local(), summary=summary, error=error))
+        state=state, finished_at=now_precise(), summary=summary, error=error))
     session.commit()
     return res.rowcount == 1
 

@@ -7,22 +7,31 @@ letter's day and deadline.  Its state at a moment comes from the ticket's derive
 - overdue: not closed and the letter's deadline has passed (逾期未办结: the weekly bulletin names
   these, as the letter warned);
 - open: not closed, the deadline still ahead.
+
+Closing out on line (销号管理) is a second, separate line of each entry: the unit answers what was
+done (``answer``), the centre accepts it (销号, ``accepted``) or returns it with a reason
+(``returned``: the unit answers again).  Its state at a moment is the last step by then
+(``supervision_steps``, written by ``worker.closeout``).  An entry's answer is overdue once the
+letter's deadline has passed without an accepted answer — an answer still waiting for the centre
+included (the brief's rule; the page shows it is waiting).
 """
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import select
 
 from .asof import view
 from .assignments import SATISFIED
-from .models import SupervisionItem, Ticket
+from .models import SupervisionItem, SupervisionStep, Ticket
 from .periods import Period
 from .times import end_of_day
 
 LETTER_STAGES = ("reply", "completion", "unresolved")
+ANSWER_STATES = {"none": "未答复", "answered": "已答复待销号", "accepted": "已销号", "returned": "已退回"}
+AFTER = {"answer": "answered", "accept": "accepted", "return": "returned"}
 
 
 @dataclass
@@ -36,10 +45,27 @@ class Entry:
     state: str            # open | overdue | closed
     closed_at: datetime | None
     in_time: bool | None  # closed by the deadline
+    steps: list[SupervisionStep] = field(default_factory=list)   # the close-out steps by the moment
+    answer_overdue: bool = False   # the deadline passed without an accepted answer
+
+    @property
+    def answer(self) -> str:
+        """none | answered | accepted | returned: where closing out on line stands."""
+        return AFTER[self.steps[-1].action] if self.steps else "none"
+
+    @property
+    def settled(self) -> bool:
+        """Off the unit's desk: 销号 accepted, or the ticket handled and no answer under way."""
+        return self.answer == "accepted" or (self.state == "closed" and self.answer == "none")
+
+    def last(self, action: str) -> SupervisionStep | None:
+        return next((st for st in reversed(self.steps) if st.action == action), None)
 
 
-def ledger(session, as_of: datetime, unit: str | None = None, issued_before: datetime | None = None) -> list[Entry]:
-    """Every supervised ticket (letters issued up to ``as_of``) with its state at ``as_of``."""
+def ledger(session, as_of: datetime, unit: str | None = None, issued_before: datetime | None = None,
+           number: str | None = None) -> list[Entry]:
+    """Every supervised ticket (letters issued up to ``as_of``; ``number``: that ticket's only) with
+    its state at ``as_of``."""
     A = view(session, as_of).A
     q = (select(SupervisionItem, Ticket.number, A.finished_at, A.callback_at, A.satisfaction)
          .join(Ticket, Ticket.id == SupervisionItem.ticket_id)
@@ -48,8 +74,11 @@ def ledger(session, as_of: datetime, unit: str | None = None, issued_before: dat
          .order_by(SupervisionItem.unit_code, SupervisionItem.day, Ticket.number))
     if unit:
         q = q.where(SupervisionItem.unit_code == unit)
+    if number:
+        q = q.where(Ticket.number == number)
+    steps = entry_steps(session, as_of, unit)
     out = []
-    for item, number, finished, callback, satisfaction in session.execute(q):
+    for item, ticket_number, finished, callback, satisfaction in session.execute(q):
         letter = datetime.combine(item.day, datetime.min.time())
         if item.stage == "unresolved":
             closed_at = callback if (callback is not None and callback > letter and satisfaction in SATISFIED) else None
@@ -62,8 +91,22 @@ def ledger(session, as_of: datetime, unit: str | None = None, issued_before: dat
             state, in_time = "closed", due is None or closed_at <= due
         else:
             state, in_time = ("overdue" if due is not None and as_of > due else "open"), None
-        out.append(Entry(item.ticket_id, number, item.stage, item.unit_code, item.day, item.deadline, state,
-                         closed_at, in_time))
+        mine = steps.get((item.ticket_id, item.stage), [])
+        out.append(Entry(item.ticket_id, ticket_number, item.stage, item.unit_code, item.day, item.deadline, state,
+                         closed_at, in_time, mine,
+                         due is not None and as_of > due and not (mine and mine[-1].action == "accept")))
+    return out
+
+
+def entry_steps(session, as_of: datetime, unit: str | None = None) -> dict[tuple[int, str], list[SupervisionStep]]:
+    """The close-out steps taken by ``as_of``, per (ticket, stage), in order."""
+    q = (select(SupervisionStep).where(SupervisionStep.at <= as_of)
+         .order_by(SupervisionStep.ticket_id, SupervisionStep.stage, SupervisionStep.at, SupervisionStep.id))
+    if unit:
+        q = q.where(SupervisionStep.unit_code == unit)
+    out: dict[tuple[int, str], list[SupervisionStep]] = {}
+    for st in session.scalars(q):
+        out.setdefault((st.ticket_id, st.stage), []).append(st)
     return out
 
 
@@ -75,4 +118,35 @@ def counts_by_unit(entries: list[Entry], period: Period) -> dict[str, Counter]:
         c["issued"] += period.start <= e.day < period.end
         c["closed"] += e.closed_at is not None and period.start_at <= e.closed_at < period.end_at
         c["overdue"] += e.state == "overdue"
+    return out
+
+
+ACTIONS = {"answer": "答复", "accept": "销号", "return": "退回"}
+
+
+def closeout_report(entries: list[Entry], period: Period) -> tuple[list[Entry], dict[str, list[Entry]]]:
+    """For a document over ``period`` (``entries``: the ledger at its moment): the entries with a
+    close-out step since the period began, and per unit the entries whose answer is overdue."""
+    moved = [e for e in entries if any(st.at >= period.start_at for st in e.steps)]
+    overdue: dict[str, list[Entry]] = {}
+    for e in entries:
+        if e.answer_overdue:
+            overdue.setdefault(e.unit_code, []).append(e)
+    return moved, overdue
+
+
+def closeout_lines(entries: list[Entry], names: dict[str, str], steps: bool) -> list[str]:
+    """``hotline supervision list``'s close-out part: each entry's steps (``steps``: who, when,
+    what), then the answers overdue (past the deadline without 销号)."""
+    out = []
+    if steps:
+        for e in entries:
+            for st in e.steps:
+                file = f"  附件 {st.file_name}" if st.file_name else ""
+                out.append(f"{e.number:<18} {ACTIONS[st.action]} {st.at:%Y-%m-%d %H:%M} {st.by_name} <{st.by_email}>: "
+                           f"{' '.join(st.text.split())}{file}")
+    late = [e for e in entries if e.answer_overdue]
+    out.append(f"{len(late)} answer(s) overdue (past the deadline, not accepted — 逾期未销号)"
+               + (": " + ", ".join(f"{e.number} {names.get(e.unit_code, e.unit_code)} {ANSWER_STATES[e.answer]}"
+                                   for e in late) if late else ""))
     return out

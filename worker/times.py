@@ -36,6 +36,12 @@ def now_local() -> datetime:
     return datetime.now(TZ).replace(tzinfo=None, microsecond=0)
 
 
+def now_precise() -> datetime:
+    """Now with its microseconds: for how long something took (a run), where whole seconds made
+    every run under a second read 0."""
+    return datetime.now(TZ).replace(tzinfo=None)
+
+
 def parse_local(text: str) -> datetime:
     """Parse '2025-04-30 10:00', '2025-04-30T10:00:00+08:00', '2025/4/30 10:00' or a bare date."""
     text = str(text).strip()
@@ -78,3 +84,16 @@ class LocalDateTime(TypeDecorator):
         if isinstance(value, str):  # raw SQLite text from a hand-written query
             value = datetime.fromisoformat(value)
         return value
+
+
+class PreciseLocalDateTime(LocalDateTime):
+    """A LocalDateTime keeping microseconds: when a run started and finished, so that its duration
+    is what it took (whole seconds made every run under a second last 0)."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        micro = value.microsecond
+        return to_local(value).replace(microsecond=micro)

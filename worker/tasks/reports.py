@@ -53,8 +53,8 @@ from ..notify import notify
 from ..periods import containing, parse_key
 from ..rendering import bar_chart, line_chart, mask_phone, mask_text, public_ticket, return_link
 from ..spreadsheets import LAW_PUSH_COLUMNS, law_push_rows, workbook
+from ..supervision import closeout_report, ledger
 from ..supervision import counts_by_unit as letter_counts
-from ..supervision import ledger
 from ..triage import triage
 from .base import make_actors
 
@@ -305,6 +305,7 @@ def weekly_bulletin(ctx):
     overdue_rows = [{"unit_name": names.get(c, c), "count": len(es), "numbers": "、".join(e.number for e in es[:8])
                      + ("等" if len(es) > 8 else ""), "oldest": min(e.deadline for e in es)}
                     for c, es in sorted(overdue_letters.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+    closeouts, answers_late = _closeouts(s, ctx.period, moment, names)
     title = "12345热线工作周通报"
     label = ctx.period.label()
     groups = _recipients(ctx, ["hotline_center", "unit_heads"])
@@ -313,7 +314,7 @@ def weekly_bulletin(ctx):
                      unranked=[u for u in result.unranked if u.volume or u.dispatches],
                      requirement=result.requirement, failing=result.failing, escalations=escalations,
                      exposed=[e for e in escalations if e["exposure"]], ladder=ladder_rows,
-                     overdue_letters=overdue_rows,
+                     overdue_letters=overdue_rows, closeouts=closeouts, answers_late=answers_late, moment=moment,
                      late_returns=[u for u in result.units if u.late_returns],
                      positive=positive, negative=negative, total_resolution=result.total("dual_resolution"),
                      total_satisfaction=result.total("dual_satisfaction"),
@@ -326,6 +327,24 @@ def weekly_bulletin(ctx):
                subject=f"【周通报】{bulletin}", lines=[words],
                attachments=[Attachment(pdf_name(f"{title}第{doc.issue_no}期", label), pdf)])
     ctx.summary.update(failing=[u.unit_code for u in result.failing], issue_no=doc.issue_no)
+
+
+def _closeouts(s, period, moment, names) -> tuple[list[dict], list[dict]]:
+    """The 督办 close-out as of the bulletin's moment (seed 004: 销号管理): the entries answered,
+    accepted or returned since the week began, and per unit the answers overdue (the letter's
+    deadline passed without 销号).  Steps after the moment are not there, re-rendered or not."""
+    moved, late = closeout_report(ledger(s, moment), period)
+    rows = []
+    for e in sorted(moved, key=lambda e: (e.unit_code, e.number)):
+        answered, last = e.last("answer"), e.steps[-1]
+        rows.append({"unit_name": names.get(e.unit_code, e.unit_code), "number": e.number, "stage": e.stage,
+                     "deadline": e.deadline, "answered_at": answered.at if answered else None,
+                     "result": {"answer": "待审核销号", "accept": f"已销号（{last.at.month}月{last.at.day}日）",
+                                "return": f"已退回（{last.at.month}月{last.at.day}日），待重新答复"}[last.action]})
+    overdue = [{"unit_name": names.get(c, c), "count": len(es), "oldest": min(e.deadline for e in es),
+                "numbers": "、".join(e.number for e in es[:8]) + ("等" if len(es) > 8 else "")}
+               for c, es in sorted(late.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+    return rows, overdue
 
 
 def _streak_text(e: Escalation) -> str:

@@ -8,6 +8,7 @@ from ..asof import view
 from ..config import policy
 from ..detection import fell_due_between, list_columns, overdue_open, warning_horizon, warnings
 from ..documents import moment_of, pdf_name, store, unit_names
+from ..forecast import forecast, forecast_words, week_label
 from ..jobs import job
 from ..ladder import describe, ladder_at
 from ..mail import Attachment
@@ -98,7 +99,13 @@ def leader_digest(ctx):
     s = ctx.session
     names = unit_names(s)
     cfg = policy("metrics")
-    now, before = compute(s, ctx.period, cfg=cfg).by_code(), compute(s, ctx.period.previous(), cfg=cfg).by_code()
+    # A schedule with ``period: current`` sends it mid-week: the week so far, and from Wednesday
+    # where it is heading, in the desk's words (``worker.forecast``); its own document beside
+    # the week's final digest.
+    partial = ctx.period.end_at > ctx.moment   # fired before the week's end (not a re-run of a past week)
+    weekly = forecast(s, ctx.moment, cfg=cfg) if partial else None
+    so_far = weekly["result"] if weekly else compute(s, ctx.period, as_of=ctx.moment if partial else None, cfg=cfg)
+    now, before = so_far.by_code(), compute(s, ctx.period.previous(), cfg=cfg).by_code()
     # DOMAIN.md "Partial periods": no week-on-week change against a week whose data is incomplete.
     why_not = incomparable(data_coverage(s, ctx.period), data_coverage(s, ctx.period.previous()),
                            sum(u.dispatches for u in before.values()), "上周")
@@ -112,13 +119,15 @@ def leader_digest(ctx):
             letters.setdefault(e.unit_code, []).append(e)
     leaders = s.scalars(select(Person).where(Person.role == "leader_in_charge").order_by(Person.id)).all()
     # One moment for every digest of the run: the first one's, when they are rendered again.
-    ladder = ladder_at(s, moment_of(ctx, "leader_digest", f"{ctx.period.key}:{leaders[0].id}") if leaders else ctx.moment)
+    suffix = ":midweek" if partial else ""
+    ladder = ladder_at(s, moment_of(ctx, "leader_digest", f"{ctx.period.key}:{leaders[0].id}{suffix}") if leaders
+                       else ctx.moment)
     documents = 0
     for leader in leaders:
         units = sorted(s.scalars(select(Oversight.unit_code).where(Oversight.person_id == leader.id)))
         if not units:
             continue
-        rows, warned = [], []
+        rows, warned, heading = [], [], []
         for code in units:
             m, p, st = now.get(code), before.get(code), ladder.get(code)
             if m is None:
@@ -134,18 +143,22 @@ def leader_digest(ctx):
                          f"{describe(st)['tier'] if st.tier else '尚未启动问责'}\n连续{describe(st)['streak']}",
                          "letters": f"{sum(1 for e in open_letters if e.state == 'overdue')}/{len(open_letters)}"
                          if open_letters else "—"})
+            if weekly and code in weekly["units"] and (m.rank or m.dispatches):   # units with no work this week: nothing to say
+                f = weekly["units"][code]
+                heading.append(f"{names.get(code, code)}：{forecast_words(f['m'], f['ranked'], '该单位')}"
+                               f"尚待回访 {f['waiting']} 件。")
             if st and st.next_week:
                 warned.append(f"{names.get(code, code)}已连续{st.weekly_streak}周“双率”未达标，下周仍未达标将启动"
                               f"“{st.next_week.label}”")
-        label = ctx.period.label()
-        title = f"分管单位12345热线工作周报（{leader.name}）"
-        _doc, pdf = store(ctx, kind="leader_digest", scope=f"{ctx.period.key}:{leader.id}", title=title,
+        label = week_label(ctx.moment) if partial else ctx.period.label()
+        title = f"分管单位12345热线工作{'本周走势' if partial else '周报'}（{leader.name}）"
+        _doc, pdf = store(ctx, kind="leader_digest", scope=f"{ctx.period.key}:{leader.id}{suffix}", title=title,
                          template="documents/leader_digest.html", period_label=label,
-                         leader=f"{leader.name}{leader.title or '同志'}",
+                         leader=f"{leader.name}{leader.title or '同志'}", heading=heading, partial=partial,
                          rows=rows, warned=warned, trend_note=f"{why_not}，满意率不作环比。" if why_not else "")
         notify(ctx, kind="leader_digest", scope=str(leader.id), people=[leader], groups=[],
-               subject=f"【分管单位周报】{label}分管单位“双率”及督办情况",
-               lines=[f"现将{label}您分管的 {len(rows)} 个单位12345热线工作情况报送您。"] + warned,
+               subject=f"【分管单位{'本周走势' if partial else '周报'}】{label}分管单位“双率”及督办情况",
+               lines=[f"现将{label}您分管的 {len(rows)} 个单位12345热线工作情况报送您。"] + heading + warned,
                attachments=[Attachment(pdf_name(title, label), pdf)])
         documents += 1
     ctx.summary.update(leaders=documents)

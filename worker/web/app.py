@@ -42,6 +42,7 @@ from ..config import load_settings
 from ..db import session_factory
 from ..models import ConsoleUser, OutboxMessage, Run
 from ..rendering import TEMPLATES, freeze_long_lived, render_html
+from ..supervision import ANSWER_STATES
 from ..times import now_local
 from . import pages
 from .access import (
@@ -207,7 +208,7 @@ def _operations(v: Viewer) -> bool:
 def today(ctx: Ctx):
     win = pages.window(ctx.cal, ctx.now)
     return {"win": win, **pages.today(ctx.db, ctx.viewer, win), "lists": pages.LISTS,
-            "unit_names": pages.unit_names(ctx.db), "stages": STAGES}
+            "unit_names": pages.unit_names(ctx.db), "stages": STAGES, "answers": ANSWER_STATES}
 
 
 @page("web/tickets.html")
@@ -231,7 +232,8 @@ def units(ctx: Ctx):
 
 @page("web/unit.html")
 def unit(ctx: Ctx, code: str):
-    return {**pages.unit_page(ctx.db, ctx.viewer, code, ctx.now), "period_label": pages.period_label}
+    return {**pages.unit_page(ctx.db, ctx.viewer, code, ctx.now), "period_label": pages.period_label,
+            "answers": ANSWER_STATES}
 
 
 @page("web/documents.html")
@@ -453,6 +455,8 @@ def create_app(*, database_url: str | None = None, secret: str | None = None, se
                remote_user_header: str | None = None, clock: Callable[[], datetime] = now_local) -> Starlette:
     """The console.  ``secret`` signs the session cookies (default: ``HOTLINE_WEB_SECRET``, else
     a key kept in ``$HOTLINE_VAR/web-secret``, made once); ``clock`` is "now" for the pages."""
+    from .answers import ROUTES as supervision_routes  # its pages use this module's ``page``
+
     routes = [
         Route("/", home), Route("/healthz", healthz),
         Route("/login", login, methods=["GET", "POST"]), Route("/logout", logout, methods=["POST"]),
@@ -463,6 +467,7 @@ def create_app(*, database_url: str | None = None, secret: str | None = None, se
         Route("/documents/{doc_id:id}/files/{sha256:sha}", download_file),
         Route("/runs", runs), Route("/runs/{run_id:id}/rerun", confirm_rerun, methods=["GET", "POST"]),
         Route("/outbox/{message_id:id}/{action}", confirm_message, methods=["GET", "POST"]),
+        *supervision_routes,
         Mount("/static", StaticFiles(directory=str(TEMPLATES / "web" / "static")), name="static"),
     ]
     hours = int(console_policy()["session_hours"])

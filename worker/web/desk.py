@@ -5,26 +5,21 @@ centre): its overdue and warned tickets ordered by due time with the time left o
 open 督办函 with the act-by date, its place on the ladder and the next step, its daily list (the
 lines of the ``unit_daily`` e-mail, ``daily_lists``) and, from Wednesday, the week's forecast.
 
-The forecast is ``worker.metrics.compute`` over the current week cut at the moment — the code the
-weekly bulletin ranks with — so on Sunday 23:59:59 it is the bulletin's ranking.
+The forecast is ``worker.forecast`` (the leader digest prints the same sentences).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-
-from sqlalchemy import func, or_, select
+from datetime import datetime
 
 from .. import detection
+from ..forecast import forecast
 from ..ladder import UnitLadder, describe, ladder_at
-from ..metrics import PeriodMetrics, compute
 from ..models import Assignment as A
-from ..periods import containing
 from ..rendering import masked_ticket
 from ..supervision import Entry, ledger
 
 DESK_ROWS = 30          # tickets shown on a desk; the full list is a link away
-FORECAST_FROM = 2       # Wednesday (Monday 0): earlier in the week too few callbacks to say anything
 STAGES = {"reply": "答复", "completion": "办结", "unresolved": "回访未解决"}
 
 
@@ -75,7 +70,7 @@ def desks(session, viewer, win, names: dict[str, str]) -> list[Desk]:
     scope = viewer.assignment_scope()
     codes = sorted(viewer.units) if viewer.units is not None else [None]
     ladders = ladder_at(session, win.as_of, units=None if viewer.units is None else codes)
-    entries = [e for e in ledger(session, win.as_of) if e.state != "closed" and viewer.sees_unit(e.unit_code)]
+    entries = [e for e in ledger(session, win.as_of) if not e.settled and viewer.sees_unit(e.unit_code)]
     daily = daily_lists(session, win.as_of, win.since, win.horizon, *scope) if viewer.units is not None else {}
     weekly = forecast(session, win.as_of, viewer)
     out = []
@@ -97,43 +92,3 @@ def desks(session, viewer, win, names: dict[str, str]) -> list[Desk]:
         out.append(desk)
     out.sort(key=lambda d: (-d.overdue, -d.letters_overdue, -d.warning, d.code or ""))
     return out
-
-
-def forecast(session, as_of: datetime, viewer=None, cfg: dict | None = None) -> dict | None:
-    """Where the week is heading, from Wednesday: each unit's 双率 so far against the requirement,
-    its rank were the week to end now, and the callbacks still to come (tickets finished at the
-    unit since the start of the previous week and not yet called back).  ``compute`` on the week
-    cut at ``as_of``: the bulletin's own counting."""
-    week = containing("week", as_of)
-    if (as_of.date() - week.start).days < FORECAST_FROM:
-        return None
-    result: PeriodMetrics = compute(session, week, as_of=as_of, cfg=cfg)
-    waiting = dict(session.execute(
-        select(A.unit_code, func.count()).where(
-            A.is_current.is_(True), A.finished_at >= week.previous().start_at, A.finished_at <= as_of,
-            or_(A.callback_at.is_(None), A.callback_at > as_of))
-        .group_by(A.unit_code)).all())
-    ranked = len(result.ranked)
-    units = {}
-    for m in result.units:
-        if viewer is not None and not viewer.sees_unit(m.unit_code):
-            continue
-        units[m.unit_code] = {"m": m, "ranked": ranked, "waiting": int(waiting.get(m.unit_code, 0)),
-                              "words": forecast_words(m, ranked)}
-    return {"week": week, "as_of": as_of, "requirement": result.requirement, "ranked": ranked, "units": units,
-            "result": result}
-
-
-def forecast_words(m, ranked: int) -> str:
-    """The sentence the today page and the leader digest print for a unit."""
-    if m.rank is None:
-        return "本周你单位尚无回访评价，暂不排名。"
-    verdict = "低于要求" if m.meets_requirement is False else "达到要求"
-    tail = "，且处于后位，本周将计为未达标周" if m.failing else ""
-    return f"按目前数据，本周你单位将排名第{m.rank}位（共{ranked}个单位），{verdict}{tail}。"
-
-
-def week_label(as_of: datetime) -> str:
-    week = containing("week", as_of)
-    end = min(as_of, week.end_at - timedelta(seconds=1))
-    return f"{week.start.month}月{week.start.day}日至{end.month}月{end.day}日 {end:%H:%M}"

@@ -280,7 +280,7 @@ def unit_page(session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 
     week_rows, month_rows = series("week", weeks), series("month", months)
     state = ladder_at(session, as_of, units=[code]).get(code)
     ladder = dict(describe(state), state=state) if state and state.active else None
-    letters = [e for e in ledger(session, as_of, unit=code) if e.state != "closed"]
+    letters = [e for e in ledger(session, as_of, unit=code) if not e.settled]
     received = session.scalars(
         visible_documents(select(Document), viewer)
         .where(Document.id.in_(select(MessageDocument.document_id)
@@ -439,15 +439,17 @@ def companions(session, doc_id: int, versions: list[DocumentVersion]) -> list[di
 
 
 def companion(session, viewer: Viewer, doc_id: int, sha256: str) -> tuple[str, bytes]:
-    from ..models import Blob
+    """A file sent with the document, as the outbox reads it (``mail.attachment_data``): its own
+    copy (data files), else the archive's file beside the document's PDF (the editable DOCX)."""
+    from ..mail import AttachmentMissing, attachment_data
 
     found = document(session, viewer, doc_id)
     for f in found["files"]:
         if f["sha256"] == sha256:
-            blob = session.get(Blob, sha256)
-            if blob is None:
-                raise NotFound("该文件已不在存档中")
-            return f["name"], blob.data
+            try:
+                return f["name"], attachment_data(session, sha256, [v.sha256 for v in found["versions"]])
+            except AttachmentMissing as exc:
+                raise NotFound("该文件已不在存档中") from exc
     raise NotFound("该文书没有这个文件")
 
 
