@@ -247,6 +247,11 @@ class Contact(Strict):
     email: Address | None = None
 
 
+class DailySheet(Strict):
+    # Up to 20 a kind: the sheet's page budget (12 pages, docs/scale.md) holds with 60 units.
+    serious_cases: Annotated[int, Field(ge=1, le=20)] = 10
+
+
 class Documents(Strict):
     district: str = ""
     short: str = ""
@@ -256,6 +261,7 @@ class Documents(Strict):
     fonts: Fonts = Field(default_factory=Fonts)
     distribution: dict[str, dict[Literal["报", "送", "发"], str]] = Field(default_factory=dict)
     title_words: list[str] = Field(default_factory=list)
+    daily_sheet: DailySheet = Field(default_factory=DailySheet)
     ticket_reports: dict[str, list[Literal["ticket_national_report", "ticket_provincial_statement",
                                            "ticket_provincial_form"]]] = Field(default_factory=dict)
 
