@@ -28,7 +28,7 @@ from .detection import (
 from .rendering import public_ticket, return_link
 from .spreadsheets import workbook
 
-DEFAULT_SERIOUS_CASES = 10
+DEFAULT_SERIOUS_CASES = 8
 
 
 def serious_cases() -> int:

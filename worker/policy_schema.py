@@ -248,8 +248,8 @@ class Contact(Strict):
 
 
 class DailySheet(Strict):
-    # Up to 20 a kind: the sheet's page budget (12 pages, docs/scale.md) holds with 60 units.
-    serious_cases: Annotated[int, Field(ge=1, le=20)] = 10
+    # At most 10 a kind: the sheet's budget of 12 pages (docs/scale.md).
+    serious_cases: Annotated[int, Field(ge=1, le=10)] = 8
 
 
 class Documents(Strict):
