@@ -16,8 +16,8 @@ hourly) are put in the ledger and sent to the workers all at once, and the round
 run has finished.  The two years take the same day in turn (interleaved), round after round, each
 day in order (supervision and the analysis group's queue carry their state from day to day).
 Printed: per side the wall time of the day (min / median / max), the workers' CPU seconds (their
-processes and children, from /proc; the database server's share is not in it: the workers open
-their connections job by job), the workers' peak resident memory (VmHWM of each process,
+processes and children, from /proc) and the CPU of the PostgreSQL processes serving their
+connections, the workers' peak resident memory (VmHWM of each process,
 the largest), the time of each job (the ledger's started/finished), and the ratio large / small
 of the medians.  Target (issue 33): the large year's day within 1.5x of the small one's.
 """
@@ -168,12 +168,13 @@ class Side:
 
         pids = descendants(self.worker.pid)
         reset_peaks(pids)
+        backends = self.backends()
         ids = []
         with self.sessions() as s:
             for job, at in DAY:
                 ids.append((job, manual_run(s, job, datetime.fromisoformat(f"{day} {at}"), commit=False).id))
             s.commit()
-        cpu = cpu_seconds(pids)
+        cpu, db_cpu = cpu_seconds(pids), cpu_seconds(backends)
         began = time.perf_counter()
         for job, run_id in ids:
             queue = JOBS[job].family
@@ -193,9 +194,21 @@ class Side:
         for r in rows:
             jobs[r.job] = jobs.get(r.job, 0) + (r.finished_at - r.started_at).total_seconds()
         result = {"day": str(day), "wall": wall, "cpu": cpu_seconds(pids) - cpu, "peak": peak_mb(pids), "jobs": jobs,
+                  "db_cpu": cpu_seconds(backends) - db_cpu,
                   "failed": [r.job for r in rows if r.state == "failed"]}
         self.rounds.append(result)
         return result
+
+    def backends(self) -> list[int]:
+        """The PostgreSQL server processes serving this database: the workers' pooled connections,
+        open from their first day on (the warm-up day's figure misses them).  None on SQLite."""
+        from sqlalchemy import text
+
+        if not self.url.startswith("postgresql"):
+            return []
+        with self.sessions() as s:
+            return list(s.scalars(text("select pid from pg_stat_activity where datname = current_database() "
+                                       "and pid <> pg_backend_pid()")))
 
     def stop(self) -> None:
         self.worker.terminate()
@@ -228,7 +241,7 @@ def bench(small: str, large: str, days: list[date], redis_url: str) -> None:
                 for side in (sides if i % 2 == 0 else sides[::-1]):
                     r = side.day(day)
                     print(f"{day} {side.label:<5} {side.tickets:>10,} tickets: {r['wall']:.1f} s wall, "
-                          f"{r['cpu']:.1f} s CPU, peak {r['peak']:.0f} MB"
+                          f"{r['cpu']:.1f} s CPU (+ {r['db_cpu']:.1f} s PostgreSQL), peak {r['peak']:.0f} MB"
                           + (f", FAILED: {', '.join(r['failed'])}" if r["failed"] else ""), flush=True)
         finally:
             for side in sides:
@@ -240,7 +253,7 @@ def bench(small: str, large: str, days: list[date], redis_url: str) -> None:
         counted = side.rounds[1:]
         medians.append(statistics.median(r["wall"] for r in counted))
         print(f"{side.label:<5} {side.tickets:>10,} tickets: day {spread([r['wall'] for r in counted])}, "
-              f"CPU {spread([r['cpu'] for r in counted])}, workers' peak {max(r['peak'] for r in counted):.0f} MB")
+              f"CPU {spread([r['cpu'] for r in counted])} (+ PostgreSQL {spread([r['db_cpu'] for r in counted])}), workers' peak {max(r['peak'] for r in counted):.0f} MB")
         jobs = sorted({j for r in counted for j in r["jobs"]})
         print("      " + ", ".join(f"{j} {statistics.median(r['jobs'][j] for r in counted):.1f} s" for j in jobs))
     ratio = medians[1] / medians[0]
