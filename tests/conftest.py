@@ -220,6 +220,27 @@ def document_text(kind: str, scope: str | None = None, flat: bool = False) -> st
     return re.sub(r"\s", "", text) if flat else text
 
 
+def document_sheets(kind: str, scope: str | None = None) -> dict[str, list[tuple]]:
+    """The XLSX archived beside the newest stored document of a kind (and scope), as its sheets'
+    rows (the header row first), by sheet title."""
+    from pathlib import Path
+
+    from openpyxl import load_workbook
+    from sqlalchemy import select
+
+    from worker.db import session_scope
+    from worker.models import Document
+
+    with session_scope() as s:
+        q = select(Document.path).where(Document.kind == kind).order_by(Document.id.desc())
+        if scope:
+            q = q.where(Document.scope == scope)
+        path = s.scalars(q).first()
+    assert path is not None, f"no {kind} {scope or ''}"
+    book = load_workbook(Path(path).with_suffix(".xlsx"), read_only=True)
+    return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in book.worksheets}
+
+
 class History:
     """Hand-built ticket histories, stored through the same path an import takes."""
 

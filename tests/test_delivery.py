@@ -1,6 +1,8 @@
 """Nothing sent by mistake, doubled, or stuck behind another message (issues 17 and 18)."""
 from __future__ import annotations
 
+import email
+import email.policy
 import socket
 import threading
 import time
@@ -41,6 +43,30 @@ def test_dry_run_of_every_job_keeps_nothing_and_queues_nothing(failing_every_wee
     res = cli("replay", "--from", "2026-10-05", "--to", "2026-10-20", "--out", str(tmp_path / "replay"))
     assert res.exit_code == 0, res.output
     assert counts() == (0, 0, 0)
+
+
+def test_a_dry_run_writes_only_its_own_messages(failing_every_week, tmp_path):
+    """Issue 33 (5): four notices of the ladder wait in the outbox (unit head, leader in charge,
+    principal leader, centre); a preview of the daily sheet writes the sheet's one message, to the
+    centre's only person of the directory (db/seed/district.yaml: 潘永强, center@example.gov.cn) —
+    not the four — and a preview of the same day again writes it again."""
+    assert cli("run", "escalation_weekly", "--inline", "--at", "2026-09-30 10:00").exit_code == 0
+    with session_scope() as s:
+        waiting = s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == "pending"))
+    assert waiting == 4
+    for out in (tmp_path / "a", tmp_path / "b"):
+        res = cli("run", "daily_sheet", "--inline", "--dry-run", "--at", "2026-11-13 08:30", "--out", str(out))
+        assert res.exit_code == 0, res.output
+        assert "1 message(s) as .eml" in res.output
+        (eml,) = (out / "outbox").glob("*.eml")
+        message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        assert eml.name.endswith("-daily_sheet.eml") and message["To"].addresses[0].addr_spec == "center@example.gov.cn"
+    res = cli("replay", "--from", "2026-11-13", "--to", "2026-11-13", "--out", str(tmp_path / "replay"))
+    assert res.exit_code == 0, res.output
+    kinds = {p.name.split("-", 1)[1] for p in (tmp_path / "replay" / "outbox").glob("*.eml")}
+    assert "daily_sheet.eml" in kinds and "escalation_weekly.eml" not in kinds and "interview_notice.eml" not in kinds
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 4
 
 
 def test_manual_run_without_at_reports_the_last_complete_week(failing_every_week, tmp_path):

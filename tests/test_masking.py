@@ -294,7 +294,9 @@ def test_no_number_leaves_the_centre_in_any_shape(tmp_path_factory, monkeypatch,
     assert leaks == [], leaks[:10]
     # Each text reached where it goes, masked: the test cannot pass by showing nothing.
     reached = {0: ["document ticket_national_report", "mail analysis_notice", "console /tickets/202611090000001"],
-               1: ["document daily_sheet 2026-11-13", "mail analysis_notice", "console /tickets/202611160000004"],
+               # the late return's whole reason: in the daily sheet's complete lists (its PDF shows the start)
+               1: ["mail daily_sheet 12345热线工单日调度（2026年11月13日）（完整清单）.xlsx", "mail analysis_notice",
+                   "console /tickets/202611160000004"],
                2: ["document ticket_national_report", "mail ticket_report", "document ticket_provincial_form"],
                3: ["document law_push", "mail law_push", "console /tickets/202611160000005"],
                4: ["document supervision_letter 2026-11-17:D05", "console /tickets/202611160000006"]}

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from tests.conftest import document_text
+from tests.conftest import document_sheets, document_text
 from worker.cli import main
 from worker.db import session_scope
 from worker.detection import returned_twice_by_unit
@@ -88,14 +88,17 @@ def test_daily_sheet_lists_late_returns_and_dispatches_open_before_their_return(
     # L3 fell overdue at D03 (区公安分局) on 12 Nov 23:59:59, inside the window since Thu 12 Nov 08:30;
     # it is returned only at 15:00, so this morning it is D03's, open and overdue.
     assert "L3" in text and "办结时限11月12日23:59" in text
-    # U1 is warned on its reply due (答复时限 Fri 13 Nov 09:00), not on its completion due.
-    assert "答复时限11月13日09:00" in text and "办结时限11月17日" not in text
+    assert "已超期1件（上次调度以来新增1件）" in text
+    # U1 is warned on its reply due (答复时限 Fri 13 Nov 09:00), not on its completion due: the
+    # warned tickets are listed in the sheet's XLSX.
+    warned = {row[0]: row for row in document_sheets("daily_sheet")["即将超期工单（预警）"][1:]}
+    assert warned["U1"][2:4] == ("答复时限", datetime(2026, 11, 13, 9, 0)) and "办结时限11月17日" not in text
     assert "上次调度以来超时回退0件" in text        # L1 is returned later the same morning
 
     run("run", "daily_sheet", "--inline", "--at", "2026-11-16 08:30")   # window since Fri 13 Nov 08:30
     text = pdf_text("daily_sheet", "2026-11-16")
     assert "上次调度以来超时回退2件" in text
-    section = text[text.index("六、超时回退工单"):]
+    section = text[text.index("五、超时回退工单"):]
     # Oldest first: L1 (区发展和改革局, 10 hours late), then L3 (区公安分局: window Tue 10 Nov
     # 23:59:59, returned Fri 13 Nov 15:00: 2 days 15 hours late).  L2 returned in time: absent.
     assert "1L1区发展和改革局交办11月11日10:00回退11月13日10:0010小时不属于本单位职责" in section
@@ -492,7 +495,7 @@ def test_ownership_not_fixed_within_24_hours_goes_to_the_analysis_group(db, hist
     run("run", "daily_sheet", "--inline", "--at", "2026-11-17 08:30")
     assert "O1" not in document_text("daily_sheet", flat=True)   # queued at 09:00, after this sheet
     run("run", "daily_sheet", "--inline", "--at", "2026-11-18 08:30")
-    section = document_text("daily_sheet", flat=True).split("五、", 1)[1].split("六、", 1)[0]
+    section = document_text("daily_sheet", flat=True).split("四、", 1)[1].split("五、", 1)[0]
     assert "或交办满24小时仍未明确承办单位，2件" in section
     assert "1O1交办满24小时仍未明确承办单位反映物业问题1.区发展和改革局于2026-11-1611:00回退" in section
     assert "O2" in section and "O3" not in section

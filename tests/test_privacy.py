@@ -19,8 +19,8 @@ def attachment_text(name: str, data: bytes) -> str:
 
     if name.endswith(".xlsx"):
         from openpyxl import load_workbook
-        return " ".join(str(v) for row in load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True)
-                        for v in row if v is not None)
+        return " ".join(str(v) for sheet in load_workbook(io.BytesIO(data)).worksheets   # every sheet
+                        for row in sheet.iter_rows(values_only=True) for v in row if v is not None)
     if name.endswith(".docx"):
         from docx import Document
         doc = Document(io.BytesIO(data))

@@ -876,7 +876,8 @@ def _replay_once(config, begin, finish, out_dir: Path, settings, keep: bool):
         if keep:
             s.commit()
         else:
-            write_eml(s, out_dir / "outbox", settings.smtp["sender"], settings.smtp["sender_name"])
+            write_eml(s, out_dir / "outbox", settings.smtp["sender"], settings.smtp["sender_name"], result.run_ids,
+                      result.first_message)
             s.rollback()
     finally:
         s.close()

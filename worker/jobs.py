@@ -227,14 +227,16 @@ def preview(job_name: str, at: datetime | None, out_dir: Path) -> tuple[Run, dic
     in the database, nothing is queued for sending.  Returns (run, summary, messages written)."""
     import dataclasses
 
-    from .replay import write_eml
+    from .replay import last_message, write_eml
 
     settings = dataclasses.replace(load_settings(), var_dir=out_dir)
     session = session_factory()()
     try:
+        first = last_message(session)
         run = manual_run(session, job_name, at, commit=False)
         summary = run_in_session(session, run, settings, dry_run=True)
-        written = write_eml(session, out_dir / "outbox", settings.smtp["sender"], settings.smtp["sender_name"])
+        written = write_eml(session, out_dir / "outbox", settings.smtp["sender"], settings.smtp["sender_name"],
+                            [run.id], first)
         return run, summary, written
     finally:
         session.rollback()

@@ -255,6 +255,11 @@ class Contact(Strict):
     email: Address | None = None
 
 
+class DailySheet(Strict):
+    # At most 10 a kind: the sheet's budget of 12 pages (docs/scale.md).
+    serious_cases: Annotated[int, Field(ge=1, le=10)] = 8
+
+
 class Documents(Strict):
     district: str = ""
     short: str = ""
@@ -264,6 +269,7 @@ class Documents(Strict):
     fonts: Fonts = Field(default_factory=Fonts)
     distribution: dict[str, dict[Literal["报", "送", "发"], str]] = Field(default_factory=dict)
     title_words: list[str] = Field(default_factory=list)
+    daily_sheet: DailySheet = Field(default_factory=DailySheet)
     ticket_reports: dict[str, list[Literal["ticket_national_report", "ticket_provincial_statement",
                                            "ticket_provincial_form"]]] = Field(default_factory=dict)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from . import runs
 from .calendar import load_calendar
@@ -37,6 +37,8 @@ class ReplayReport:
     escalations: Counter = field(default_factory=Counter)
     messages: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    run_ids: list[int] = field(default_factory=list)   # the runs of this replay
+    first_message: int = 0                             # the outbox's last id before it
 
 
 def plan(config: ScheduleFile, start: datetime, end: datetime):
@@ -53,9 +55,8 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
     """Run every slot in (start, end] inside ``session``; the caller commits or rolls back.  The report
     counts only what this replay produced (not what the database held before it)."""
     report = ReplayReport()
-    from sqlalchemy import func
     first_escalation = session.scalar(select(func.max(Escalation.id))) or 0
-    first_message = session.scalar(select(func.max(OutboxMessage.id))) or 0
+    report.first_message = last_message(session)
     for slot in plan(config, start, end):
         if progress:
             progress(1)
@@ -71,6 +72,7 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
             params["recipients"] = slot.schedule.recipients
         run, _ = runs.get_or_create(session, schedule=prefix + slot.schedule.name, nominal_at=slot.nominal_at,
                                     job=slot.schedule.actor, period_key=period.key if period else "-", params=params)
+        report.run_ids.append(run.id)
         began = time.perf_counter()
         try:
             with session.begin_nested():
@@ -89,7 +91,7 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
     for e in session.scalars(select(Escalation).where(Escalation.id > first_escalation,
                                                       Escalation.state == EscalationState.ISSUED.value)):
         report.escalations[e.tier] += 1
-    for m in session.scalars(select(OutboxMessage).where(OutboxMessage.id > first_message)):
+    for m in session.scalars(own_messages(report.run_ids, report.first_message)):
         report.messages[m.recipient_role] += 1
     return report
 
@@ -132,11 +134,24 @@ def print_report(report: ReplayReport, elapsed: float | None = None) -> None:
         click.echo(f"done in {elapsed:.0f} s")
 
 
-def write_eml(session, folder: Path, sender: str, sender_name: str, states=("pending",)) -> int:
-    """Write the session's outbox rows as .eml files (what a send would deliver)."""
+def last_message(session) -> int:
+    return session.scalar(select(func.max(OutboxMessage.id))) or 0
+
+
+def own_messages(run_ids: list[int], after: int):
+    """The outbox rows these runs added after message AFTER, by id: what a preview or a replay
+    produced — never what other runs left pending in the same database, nor what a run executed
+    before (and now re-executed, its messages idempotent) had queued then."""
+    return (select(OutboxMessage).where(OutboxMessage.run_id.in_(run_ids), OutboxMessage.id > after)
+            .order_by(OutboxMessage.id))
+
+
+def write_eml(session, folder: Path, sender: str, sender_name: str, run_ids: list[int], after: int) -> int:
+    """Write the outbox rows RUN_IDS added after message AFTER as .eml files (what a send would
+    deliver of them)."""
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
-    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.state.in_(states)).order_by(OutboxMessage.id)):
+    for row in session.scalars(own_messages(run_ids, after)):
         (folder / f"{row.id:06d}-{row.kind}.eml").write_bytes(bytes(build(session, row, sender, sender_name)))
         n += 1
     return n

@@ -11,16 +11,25 @@ from collections.abc import Iterable
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 from .rendering import SATISFACTION_WORDS
 
 
-def workbook(title: str, columns: list[tuple[str, str, int]], rows: Iterable[dict]) -> bytes:
-    """An XLSX of one sheet: COLUMNS are (header, key of the row, width in characters)."""
+def workbook(sheets: list[tuple[str, list[tuple[str, str, int]], Iterable[dict]]]) -> bytes:
+    """An XLSX of SHEETS, each (title, columns, rows): COLUMNS are (header, key of the row, width in
+    characters), one row per dict."""
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(title[:31])
-    for i, (_, _, width) in enumerate(columns):
-        sheet.column_dimensions[chr(ord("A") + i)].width = width
+    for title, columns, rows in sheets:
+        _sheet(book.create_sheet(title[:31]), columns, rows)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _sheet(sheet, columns: list[tuple[str, str, int]], rows: Iterable[dict]) -> None:
+    for i, (_, _, width) in enumerate(columns, 1):
+        sheet.column_dimensions[get_column_letter(i)].width = width
     sheet.freeze_panes = "A2"
     header = []
     for name, _, _ in columns:
@@ -39,9 +48,6 @@ def workbook(title: str, columns: list[tuple[str, str, int]], rows: Iterable[dic
                 cell.data_type = "s"   # text as text: never a formula, a leading zero kept
             cells.append(cell)
         sheet.append(cells)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 LAW_PUSH_COLUMNS = [("工单编号", "number", 18), ("事项编码", "category_code", 10), ("事项类别", "category_name", 14),

@@ -12,21 +12,15 @@ from ..asof import view
 from ..assignments import law_codes
 from ..calendar import UnknownYearError
 from ..config import policy
+from ..daily_sheet import complete_lists, gather, serious_cases
 from ..detection import (
-    counts_by_unit,
-    fell_due_between,
-    graded_new,
-    late_returns,
     law_enforcement,
-    overdue_open,
     previous_workday_same_time,
     recurring_problems,
     repeat_ledger,
     repeat_rule,
     repeated_places,
-    returned_twice,
     warning_horizon,
-    warnings,
     widespread,
 )
 from ..documents import moment_of, pdf_name, store, unit_names
@@ -51,7 +45,7 @@ from ..metrics import (
 from ..models import Category, Escalation, EscalationState, Ticket
 from ..notify import notify
 from ..periods import containing, parse_key
-from ..rendering import bar_chart, line_chart, mask_phone, mask_text, public_ticket, return_link
+from ..rendering import bar_chart, line_chart, mask_phone, mask_text, public_ticket
 from ..spreadsheets import LAW_PUSH_COLUMNS, law_push_rows, workbook
 from ..supervision import closeout_report, ledger
 from ..supervision import counts_by_unit as letter_counts
@@ -101,6 +95,8 @@ def _alert_widespread(ctx, since: datetime) -> None:
 
 @job("daily_sheet", period="day", family="reports")
 def daily_sheet(ctx):
+    """The centre's 日调度 (``worker.daily_sheet``): the counts of every unit and the first serious
+    cases of each kind in the PDF, every list complete in the XLSX of the same message."""
     s, as_of = ctx.session, ctx.as_of
     # A gap in the working-day calendar is the operators' matter (the scheduler alerts the owners of
     # config/alerts.yaml, hotline doctor shows it), never printed on the centre's sheet.
@@ -112,53 +108,31 @@ def daily_sheet(ctx):
     since = window_start(ctx)
     # Grade (敏感/重大/一般, A/B/C) the tickets of the repeat window, so repeats seen today count.
     ctx.summary["graded"] = grade(s, as_of - repeat_window(), as_of)
-    names = unit_names(s)
-    counts, totals = counts_by_unit(s, as_of, since, horizon)
-    unit_rows = sorted(({"code": c, "name": names.get(c, c), **v} for c, v in counts.items() if any(v.values())),
-                       key=lambda r: (-r["overdue"], -r["warning"], r["code"]))
-    twice = []
-    for t in returned_twice(s, as_of, since):   # earlier ones were listed on an earlier sheet
-        row = public_ticket(t, names)
-        row["chain"] = [return_link(c, names, t.get("caller_name")) for c in t["chain"]]
-        row["fallback_name"] = names.get(t["fallback_unit_code"], t["fallback_unit_code"])
-        twice.append(row)
-    late = []
-    for t in late_returns(s, since, as_of):
-        row = public_ticket(t, names)
-        row["late_by_text"] = duration_text(t["late_by"])
-        late.append(row)
     levels = (policy("metrics").get("grading") or {}).get("daily_sheet_levels") or ["敏感", "重大"]
+    sheet = gather(s, as_of, since, horizon, unit_names(s), levels)
+    n, lists, totals = serious_cases(), sheet.lists, sheet.totals
+    fresh = sum(1 for t in lists["overdue"] if t["fresh"])
     title = "12345热线工单日调度"
-    groups = _recipients(ctx, ["hotline_center"])
-    _doc, pdf = store(ctx, kind="daily_sheet", scope=ctx.period.key, title=title, recipients=groups,
-                      template="documents/daily_sheet.html",
-                      as_of=as_of, unit_rows=unit_rows, totals=totals,
-                      overdue=[public_ticket(t, names) for t in overdue_open(s, as_of, fell_due_between(view(s, as_of).A, since, as_of))],
-                      warnings=[public_ticket(t, names) for t in warnings(s, as_of, horizon)], returned_twice=twice,
-                      ownership_hours=ctx.rules.ownership_dispute_hours, late_returns=late, levels=levels,
-                      graded=[public_ticket(t, names) for t in graded_new(s, since, as_of, levels)])
     label = ctx.period.label()
+    groups = _recipients(ctx, ["hotline_center"])
+    data = complete_lists(sheet)
+    data_name = pdf_name(title, label).removesuffix(".pdf") + "（完整清单）.xlsx"
+    _doc, pdf = store(ctx, kind="daily_sheet", scope=ctx.period.key, title=title, recipients=groups,
+                      template="documents/daily_sheet.html", companions={"xlsx": data},
+                      as_of=as_of, unit_rows=sheet.unit_rows, totals=totals, limit=n, data_name=data_name,
+                      counts={k: len(v) for k, v in lists.items()}, fresh_overdue=fresh,
+                      **{k: sheet.first(k, n) for k in ("graded", "overdue", "returned_twice", "late_returns")},
+                      ownership_hours=ctx.rules.ownership_dispute_hours,
+                      levels=levels, listed_in_data=lists)
     _alert_widespread(ctx, since)
     notify(ctx, kind="daily_sheet", groups=groups,
            subject=f"【日调度】{label}12345热线工单调度情况",
            lines=[(f"现将{label}12345热线工单调度情况发送给您：在办 {totals['open']} 件，预警 {totals['warning']} 件，"
-                  f"超期 {totals['overdue']} 件，回退两次及以上 {totals['returned_twice']} 件，"
-                  f"超时回退 {len(late)} 件。")],
-           attachments=[Attachment(pdf_name(title, label), pdf)])
-    ctx.summary.update(totals=totals, late_returns=len(late))
-
-
-def duration_text(span) -> str:
-    """How long, in the words a sheet uses: 5小时20分钟, 2天3小时 (whole minutes; a window ends at
-    23:59:59, so its last second is not counted as a minute late)."""
-    minutes = max(1, int(span.total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days:
-        return f"{days}天{hours}小时" if hours else f"{days}天"
-    if hours:
-        return f"{hours}小时{minutes}分钟" if minutes else f"{hours}小时"
-    return f"{minutes}分钟"
+                  f"超期 {totals['overdue']} 件（上次调度以来新增 {fresh} 件），回退两次及以上 {totals['returned_twice']} 件，"
+                  f"超时回退 {len(lists['late_returns'])} 件。"),
+                  "调度表（PDF）列各单位数量及重点工单；各类工单的完整清单见数据表（XLSX）。"],
+           attachments=[Attachment(pdf_name(title, label), pdf), Attachment(data_name, data)])
+    ctx.summary.update(totals=totals, late_returns=len(lists["late_returns"]), fresh_overdue=fresh)
 
 
 def within_text(span) -> str:
@@ -198,7 +172,7 @@ def law_push(ctx):
     label = ctx.period.label()
     span = f"{_moment_text(since)}至{_moment_text(ctx.as_of)}"
     new = sum(1 for r in rows if r["change"] == "新交办")
-    sheet = workbook(title, LAW_PUSH_COLUMNS, law_push_rows(rows))
+    sheet = workbook([(title, LAW_PUSH_COLUMNS, law_push_rows(rows))])
     groups = _recipients(ctx, ["justice_bureau"])
     _doc, pdf = store(ctx, kind="law_push", scope=ctx.period.key, title=title, template="documents/law_push.html",
                       recipients=groups, companions={"xlsx": sheet}, rows=rows, codes=codes, span=span, new=new)
