@@ -38,7 +38,7 @@ def test_directory_load_reads_the_folders_directory_by_default(env, tmp_path, mo
 
 
 def test_the_demo_goes_under_hotline_var_where_the_image_can_write(tmp_path, monkeypatch):
-    from worker.cli import _demo_folder
+    from worker.commands.replay import _demo_folder
 
     monkeypatch.setenv("HOTLINE_VAR", str(tmp_path / "var"))
     (tmp_path / "var").mkdir()

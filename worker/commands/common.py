@@ -1,0 +1,65 @@
+"""What every command shares: the error exit, and the policy files and moments read from options
+(a problem is one line and exit status 2, never a traceback)."""
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from ..config import ConfigError, load_settings
+
+
+def fail(message: str, code: int = 1):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def policy_calendar(path: str | None = None):
+    from ..calendar import load_calendar
+
+    try:
+        return load_calendar(path, strict=True)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+def policy_rules():
+    from ..rules import load_rules
+
+    try:
+        return load_rules()
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+def at_moment(text: str | None) -> datetime:
+    from ..times import now_local, parse_local
+
+    if not text:
+        return now_local()
+    try:
+        return parse_local(text)
+    except ValueError as exc:
+        fail(str(exc), 2)
+
+
+def load_schedules(file: str | None):
+    """The schedules file (default: the configured one), or every problem printed and exit 1."""
+    from ..schedules import ScheduleError, load
+
+    path = Path(file) if file else load_settings().schedules_file
+    try:
+        return load(path)
+    except ScheduleError as exc:
+        for p in exc.problems:
+            click.echo(p, err=True)
+        sys.exit(1)
+
+
+def operator_name(by: str | None) -> str:
+    import getpass
+
+    return by or os.environ.get("HOTLINE_OPERATOR") or getpass.getuser()
