@@ -171,8 +171,6 @@ def scheduler(inline, tick, lease, metrics_port, metrics_addr):
 @click.option("--dead", is_flag=True, help="list dead-lettered messages and exit")
 def worker(processes, threads, metrics, dead):
     """A Dramatiq worker for every job family (needs REDIS_URL, or an amqp:// URL)."""
-    import os
-
     settings = load_settings()
     if not settings.redis_url:
         fail("REDIS_URL is not set: a worker needs the broker (use `hotline run JOB --inline` without one)", 2)
@@ -203,25 +201,18 @@ def health(role):
     while its consumer and worker threads all run.  Both keys expire within 30 s of the last word."""
     import redis
 
-    from ..broker import live_workers
     from ..config import instance_name
-    from ..scheduler import alive_key
+    from ..health import live
 
     settings = load_settings()
     if not settings.redis_url:
         fail("REDIS_URL is not set: the health of the scheduler and workers is kept in Redis", 2)
-    host = instance_name()
     try:
-        if role == "scheduler":
-            state = redis.Redis.from_url(settings.redis_url, socket_timeout=5).get(alive_key("scheduler", host))
-            found = [f"{host} {state.decode()}"] if state else []
-        else:
-            namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
-            found = [w for w in live_workers(settings.redis_url, namespace) if w.startswith(f"{host}:")]
+        found = live(role, settings)
     except redis.RedisError as exc:
         fail(f"unhealthy: Redis unreachable ({exc})", 1)
     if not found:
-        fail(f"unhealthy: no live {role} on {host} in the last 30 s", 1)
+        fail(f"unhealthy: no live {role} on {instance_name()} in the last 30 s", 1)
     click.echo(f"healthy: {', '.join(found)}")
 
 
