@@ -1,26 +1,15 @@
 """Replaying the schedules: ``demo`` (a synthetic district) and ``replay`` (the real data)."""
 from __future__ import annotations
 
-import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
 
 import click
 
-from ..config import load_settings
+from ..config import ConfigError, load_settings
+from ..demo import EML_CHOICES
 from .common import fail, load_schedules
-
-
-def _demo_folder() -> Path:
-    """Where a demo goes by default: beside the service's own files in HOTLINE_VAR (the image's
-    non-root user can write nowhere else), or ./out in a checkout."""
-
-    var = os.environ.get("HOTLINE_VAR")
-    folder = Path(var) / "demo" if var else Path.cwd() / "out"
-    if not os.access(folder.parent, os.W_OK):
-        fail(f"{folder.parent} is not writable: pass --out FOLDER or set HOTLINE_VAR", 2)
-    return folder
 
 
 @click.command()
@@ -31,14 +20,18 @@ def _demo_folder() -> Path:
               help="replay up to this date (the default span crosses 国庆 2026)")
 @click.option("--per-day", default=35, show_default=True, help="tickets received per day")
 @click.option("--seed", default=12345, show_default=True)
-@click.option("--eml", type=click.Choice(["sample", "all", "none"]), default="sample", show_default=True,
+@click.option("--eml", type=click.Choice(EML_CHOICES), default="sample", show_default=True,
               help="messages written as .eml files: the first of each kind, every one (about 150 KB each), or none; "
                    "the others stay queued in the demo's outbox")
 def demo(out, weeks, until, per_day, seed, eml):
     """Build the synthetic district and replay the shipped schedules over it (SQLite, inline, .eml)."""
     from .. import demo as the_demo
 
-    options = the_demo.Options(out_dir=Path(out).resolve() if out else _demo_folder(), weeks=weeks,
+    try:
+        folder = Path(out).resolve() if out else the_demo.default_folder()
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    options = the_demo.Options(out_dir=folder, weeks=weeks,
                                until=date.fromisoformat(until), per_day=per_day, seed=seed, eml=eml)
     sys.exit(the_demo.run(options))
 
