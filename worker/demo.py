@@ -236,7 +236,7 @@ def _write_messages(factory, settings, eml: str) -> int:
     """The outbox delivered as .eml files (no SMTP in a demo): the first message of each kind, or all."""
     from sqlalchemy import func, select
 
-    from .mail import deliver
+    from .delivery import deliver
     from .models import OutboxMessage
 
     if eml == "none":

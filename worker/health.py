@@ -69,7 +69,7 @@ def _smtp(settings: Settings) -> Finding:
     if not settings.smtp.get("host"):
         return Finding(None, "smtp", f"SMTP_HOST not set: messages are written as .eml files to {settings.outbox_dir}")
     try:
-        from .mail import connect
+        from .delivery import connect
         connect(settings.smtp).close()
         return Finding(True, "smtp", f"{settings.smtp['host']}:{settings.smtp['port']}")
     except Exception as exc:  # noqa: BLE001

@@ -227,7 +227,7 @@ def preview(job_name: str, at: datetime | None, out_dir: Path) -> tuple[Run, dic
     in the database, nothing is queued for sending.  Returns (run, summary, messages written)."""
     import dataclasses
 
-    from .replay import write_eml
+    from .delivery import write_eml
 
     settings = dataclasses.replace(load_settings(), var_dir=out_dir)
     session = session_factory()()

@@ -17,11 +17,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from . import runs
+from . import runs, tasks  # noqa: F401 — tasks: the jobs a replay runs (JOBS)
 from .calendar import load_calendar
 from .config import Settings
 from .jobs import JOBS, resolve_period, run_in_session
-from .mail import build
 from .models import Escalation, EscalationState, OutboxMessage
 from .schedules import ScheduleFile, slots
 
@@ -127,16 +126,6 @@ def print_report(report: ReplayReport, elapsed: float | None = None) -> None:
         click.echo(f"  FAILED: {f}", err=True)
     if elapsed is not None:
         click.echo(f"done in {elapsed:.0f} s")
-
-
-def write_eml(session, folder: Path, sender: str, sender_name: str, states=("pending",)) -> int:
-    """Write the session's outbox rows as .eml files (what a send would deliver)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.state.in_(states)).order_by(OutboxMessage.id)):
-        (folder / f"{row.id:06d}-{row.kind}.eml").write_bytes(bytes(build(session, row, sender, sender_name)))
-        n += 1
-    return n
 
 
 def with_var(settings: Settings, var_dir: Path) -> Settings:

@@ -543,7 +543,7 @@ class Scheduler:
 
     def _courier(self) -> None:
         """The alerts' own sender in this process, beside the tick (a slow relay delays only it)."""
-        from .alerts import deliver_alerts
+        from .delivery import deliver_alerts
 
         while not self.stop_event.wait(COURIER_SECONDS):
             deliver_alerts(self.factory)

@@ -45,7 +45,7 @@ def outbox(ctx, show_all, run_id):
 def outbox_send(dry_run):
     """Deliver what is due now (SMTP if SMTP_HOST is set, else .eml files)."""
     from ..db import init_db, session_factory
-    from ..mail import deliver
+    from ..delivery import deliver
 
     init_db()
     settings = load_settings()
@@ -104,7 +104,8 @@ for _action, _help in (("hold", "Hold messages: they are not sent until released
 def outbox_retry(by):
     """Put failed messages back to pending and deliver them."""
     from ..db import init_db, session_factory, session_scope
-    from ..mail import deliver, retry_failed
+    from ..delivery import deliver
+    from ..mail import retry_failed
 
     init_db()
     with session_scope() as s:

@@ -49,7 +49,7 @@ def replay(start, end, out, schedules_file, compare, send):
 
     from .. import tasks  # noqa: F401
     from ..db import init_db, session_factory
-    from ..mail import deliver
+    from ..delivery import deliver
     from ..replay import print_report
     init_db()
     settings = load_settings()
@@ -78,7 +78,8 @@ def _replay_once(config, begin, finish, out_dir: Path, settings, keep: bool):
     from tqdm import tqdm
 
     from ..db import session_factory
-    from ..replay import plan, with_var, write_eml
+    from ..delivery import write_eml
+    from ..replay import plan, with_var
     from ..replay import replay as do_replay
 
     target = settings if keep else with_var(settings, out_dir)
