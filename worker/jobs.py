@@ -20,6 +20,7 @@ from . import runs
 from .calendar import UnknownYearError, WorkCalendar, load_calendar
 from .config import Settings, load_settings
 from .db import session_factory
+from .job_names import JOB_NAMES
 from .models import Run
 from .periods import Period, containing, parse_key
 from .rules import Rules, load_rules
@@ -41,6 +42,9 @@ JOBS: dict[str, JobSpec] = {}
 
 
 def job(name: str, period: str, family: str, time_limit_minutes: int = 10):
+    if name not in JOB_NAMES:
+        raise ValueError(f"job {name!r} is not named in worker/job_names.py (schedules.yaml is checked against it)")
+
     def register(fn):
         JOBS[name] = JobSpec(name, fn, period, family, timedelta(minutes=time_limit_minutes))
         return fn

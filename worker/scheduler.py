@@ -45,7 +45,7 @@ from pathlib import Path
 from croniter import croniter
 from sqlalchemy import func, or_, select, update
 
-from . import runs
+from . import runs, tasks  # noqa: F401 — tasks: the jobs whose periods the slots report on (JOBS)
 from .calendar import load_calendar
 from .config import instance_name
 from .db import session_factory

@@ -136,6 +136,7 @@ def schedules_next(count, start, file):
     moves noted; a gap in the working-day calendar is named once."""
     from datetime import timedelta
 
+    from .. import tasks  # noqa: F401 — each job's period (JOBS)
     from ..jobs import JOBS, resolve_period
     from ..schedules import slots
 

@@ -12,23 +12,6 @@ from ..config import load_settings
 from .common import at_moment, fail
 
 
-def _enqueuer(inline: bool):
-    """Send a run to its actor over the broker, or execute it in this process."""
-    from ..jobs import execute
-    from ..tasks import ACTORS
-
-    def enqueue(run):
-        """Send the run; the broker's message id, so the scheduler can tell a lost message later."""
-        if inline:
-            try:
-                execute(run.id)
-            except Exception as exc:  # noqa: BLE001 — recorded in the ledger; the scheduler goes on
-                click.echo(f"run {run.id} ({run.job}) failed: {exc}", err=True)
-            return None
-        return ACTORS[run.job].send(run.id).message_id
-    return enqueue
-
-
 @click.command("run")
 @click.argument("job_name", metavar="JOB")
 @click.option("--at", "at", help="a moment inside the (finished) period to run for; default: the last complete "
@@ -40,8 +23,8 @@ def _enqueuer(inline: bool):
 def run_cmd(job_name, at, inline, dry_run, out):
     """Run one job now for the period containing AT, or the last complete period."""
     from ..db import init_db, session_scope
-    from ..jobs import PeriodNotEnded, execute, manual_run, preview
-    from ..tasks import ACTORS
+    from ..dispatch import run_here, send
+    from ..jobs import PeriodNotEnded, manual_run, preview
 
     init_db()
     moment = at_moment(at) if at else None
@@ -70,11 +53,11 @@ def run_cmd(job_name, at, inline, dry_run, out):
             fail(str(exc), 2)
         run_id, period = run.id, run.period_key
     if not inline:
-        ACTORS[job_name].send(run_id)
+        send(job_name, run_id)
         click.echo(f"run {run_id}: {job_name} {period} queued")
         return
     try:
-        state = execute(run_id)
+        state = run_here(run_id)
     except Exception as exc:  # noqa: BLE001 — the ledger has the traceback; the operator gets one line
         fail(f"run {run_id}: {job_name} {period} failed: {exc}")
     _print_run(run_id, state)
@@ -144,6 +127,7 @@ def scheduler(inline, tick, lease, metrics_port, metrics_addr):
     """The long-running scheduler (several replicas may run; one is active)."""
     from .. import logs
     from ..db import init_db
+    from ..dispatch import enqueuer
     from ..scheduler import Scheduler
     from ..schedules import ScheduleError
 
@@ -153,7 +137,7 @@ def scheduler(inline, tick, lease, metrics_port, metrics_addr):
     if not settings.redis_url and not inline:
         fail("REDIS_URL is not set: start Redis and set REDIS_URL, or use --inline (single process)", 2)
     try:
-        sched = Scheduler(settings.schedules_file, redis_url=settings.redis_url, enqueue=_enqueuer(inline),
+        sched = Scheduler(settings.schedules_file, redis_url=settings.redis_url, enqueue=enqueuer(inline),
                           tick_seconds=tick, lease_seconds=lease)
         if metrics_port:
             from ..db import session_factory
