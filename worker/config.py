@@ -17,11 +17,9 @@ from pathlib import Path
 
 import yaml
 
+from .errors import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class ConfigError(Exception):
-    """A policy or settings file is wrong; the message names the file and the field."""
 
 
 def instance_name() -> str:
