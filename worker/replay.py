@@ -23,6 +23,7 @@ from .config import Settings
 from .jobs import JOBS, resolve_period, run_in_session
 from .models import Escalation, EscalationState, OutboxMessage
 from .schedules import ScheduleFile, slots
+from .terminal import pad, width
 
 PERIODIC = {"send_outbox", "process_inbox", "recompute"}
 
@@ -90,14 +91,6 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
     return report
 
 
-def _padded(text: str, width: int) -> str:
-    """``text`` padded to ``width`` terminal columns: a CJK character takes two."""
-    import unicodedata
-
-    columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    return text + " " * max(width - columns, 0)
-
-
 def print_report(report: ReplayReport, elapsed: float | None = None) -> None:
     """What a replay did: runs by job, escalations by tier, messages by role, the slots skipped."""
     import click
@@ -109,9 +102,9 @@ def print_report(report: ReplayReport, elapsed: float | None = None) -> None:
         click.echo(f"  {job:<20} {n:>4}  ({report.seconds.get(job, 0):.0f} s)")
     click.echo("escalations by tier:")
     labels = {t["name"]: tier_label(t) for t in tiers()}
-    width = max(map(len, labels.values()), default=0) * 2 + 2
+    columns = max(map(width, labels.values()), default=0) + 2
     for t in tiers():
-        click.echo(f"  {_padded(labels[t['name']], width)}{report.escalations.get(t['name'], 0):>4}")
+        click.echo(f"  {pad(labels[t['name']], columns)}{report.escalations.get(t['name'], 0):>4}")
     click.echo("messages by recipient role:")
     for role, n in sorted(report.messages.items()):
         click.echo(f"  {role:<20} {n}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -63,3 +64,38 @@ def operator_name(by: str | None) -> str:
     import getpass
 
     return by or os.environ.get("HOTLINE_OPERATOR") or getpass.getuser()
+
+
+class PolicyChoice(click.Choice):
+    """A choice among the names a policy file defines (the source channels of config/rules.yaml, say),
+    read when the command line is parsed or the help shown: a channel added to the policy is a valid
+    value at once, and a misspelt one is refused with the list before anything runs."""
+
+    def __init__(self, names: Callable[[], Iterable[str]]):
+        self._names = names
+        super().__init__((), case_sensitive=True)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        try:
+            return tuple(self._names())
+        except ConfigError as exc:
+            self.fail(str(exc))
+
+    @choices.setter
+    def choices(self, _value) -> None:
+        """The names come from the policy; click's own assignment is ignored."""
+
+
+def channels() -> list[str]:
+    """The source channels (诉求渠道) of the rules."""
+    from ..rules import load_rules
+
+    return list(load_rules().channels)
+
+
+def urgent_kinds() -> list[str]:
+    """The urgent kinds (紧急类型) of the rules."""
+    from ..rules import load_rules
+
+    return list(load_rules().urgent_reply_hours)

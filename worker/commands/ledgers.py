@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from ..terminal import pad
 from .common import at_moment, fail
 
 
@@ -32,7 +33,7 @@ def supervision_list(unit, only_open, at):
     for e in entries:
         state = (f"closed {e.closed_at:%Y-%m-%d %H:%M}{' in time' if e.in_time else ' late'}" if e.closed_at
                  else states[e.state])
-        click.echo(f"{e.number:<18} {names.get(e.unit_code, e.unit_code):<16} {stages[e.stage]} letter {e.day} "
+        click.echo(f"{e.number:<18} {pad(names.get(e.unit_code, e.unit_code), 16)} {stages[e.stage]} letter {e.day} "
                    f"due {e.deadline or '—'}  {state}")
     summary = {k: sum(1 for e in entries if e.state == k) for k in states}
     click.echo(f"{len(entries)} ticket(s): {summary['open']} open, {summary['overdue']} overdue on the letter, "

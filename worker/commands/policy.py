@@ -9,7 +9,17 @@ from datetime import date
 import click
 
 from ..config import ConfigError
-from .common import at_moment, fail, load_schedules, policy_calendar, policy_rules
+from ..terminal import pad, table
+from .common import (
+    PolicyChoice,
+    at_moment,
+    channels,
+    fail,
+    load_schedules,
+    policy_calendar,
+    policy_rules,
+    urgent_kinds,
+)
 
 
 @click.group()
@@ -40,8 +50,9 @@ def calendar_check(calendar_file, today):
 
 @click.command()
 @click.option("--at", "at", required=True, help="dispatch time, e.g. '2025-04-30 10:00'")
-@click.option("--source", required=True, help="national, provincial, city, enterprise_city, enterprise_provincial")
-@click.option("--urgent", help="policy, livelihood or safety")
+@click.option("--source", required=True, type=PolicyChoice(channels),
+              help="the source channel (诉求渠道; channels: in config/rules.yaml)")
+@click.option("--urgent", type=PolicyChoice(urgent_kinds), help="the urgent kind (urgent_kinds: in config/rules.yaml)")
 @click.option("--extension", default=0, help="working days of extension granted")
 @click.option("--plan-date", help="plan date (列入计划)")
 @click.option("--calendar", "calendar_file", type=click.Path(dir_okay=False))
@@ -73,7 +84,7 @@ def deadline(at, source, urgent, extension, plan_date, calendar_file, as_json):
         labels = {"reply_due": "reply due (答复时限)", "completion_due": "completion due (办结时限)",
                   "return_until": "return window ends (回退时限)"}
         for k, v in out.items():
-            click.echo(f"{labels[k]:<32} {v or '—'}")
+            click.echo(f"{pad(labels[k], 32)} {v or '—'}")
 
 
 @click.command()
@@ -107,11 +118,11 @@ def metrics(period, at, as_json):
         click.echo(json.dumps([u.as_dict() for u in result.units], ensure_ascii=False, indent=1))
         return
     click.echo(f"{result.period.key} {result.period.label()}")
-    click.echo(f"{'rank':>4} {'unit':<16} {'volume':>6} {'响应率':>16} {'解决率':>16} {'满意率':>16} {'超期率':>16}  flag")
-    for u in result.units:
-        flag = "FAILING" if u.failing else ("bottom" if u.bottom else "")
-        click.echo(f"{u.rank or '-':>4} {u.unit_name:<16} {u.volume:>6} {u.response!s:>16} {u.resolution!s:>16} "
-                   f"{u.satisfaction!s:>16} {u.overdue!s:>16}  {flag}")
+    rows = [("rank", "unit", "volume", "响应率", "解决率", "满意率", "超期率", " flag")]
+    rows += [(u.rank or "-", u.unit_name, u.volume, u.response, u.resolution, u.satisfaction, u.overdue,
+              " " + ("FAILING" if u.failing else ("bottom" if u.bottom else ""))) for u in result.units]
+    for line in table(rows, "><>>>>><", minimum=(4, 16, 6, 16, 16, 16, 16)):
+        click.echo(line)
 
 
 @click.group()
