@@ -167,7 +167,7 @@ def operations(settings) -> list[tuple[bool | None, str, str, str]]:
 
     out = []
     cfg, now = alert_settings(), now_local()
-    namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
+    keys = settings.redis_keys
     with session_scope() as s:
         queued = s.execute(select(func.count(), func.min(Run.created_at)).where(Run.state == "queued")).one()
         by_state = dict(s.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all())
@@ -179,12 +179,12 @@ def operations(settings) -> list[tuple[bool | None, str, str, str]]:
             import redis
 
             from .broker import live_workers
-            workers = live_workers(settings.redis_url, namespace)
+            workers = live_workers(settings.redis_url, keys)
             out.append((bool(workers), "workers", f"{len(workers)} live: {', '.join(workers[:5]) or 'none'}",
                         "start workers: hotline worker (queued runs wait until one runs)"))
             client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-            holder = client.get(f"{namespace}:scheduler:leader")
-            tick = client.get(f"{namespace}:scheduler:last_tick")
+            holder = client.get(keys.lease)
+            tick = client.get(keys.last_tick)
             age = (now - datetime.fromisoformat(tick.decode().split("|")[0])).total_seconds() if tick else None
             token, _, version = holder.decode().partition("|") if holder else ("nobody", "", "")
             out.append((age is not None and age < 120, "scheduler",
@@ -215,12 +215,9 @@ def live(role: str, settings: Settings) -> list[str]:
     import redis
 
     from .broker import live_workers
-    from .config import instance_name
-    from .scheduler import alive_key
 
-    host = instance_name()
+    host, keys = settings.instance, settings.redis_keys
     if role == "scheduler":
-        state = redis.Redis.from_url(settings.redis_url, socket_timeout=5).get(alive_key("scheduler", host))
+        state = redis.Redis.from_url(settings.redis_url, socket_timeout=5).get(keys.alive("scheduler", host))
         return [f"{host} {state.decode()}"] if state else []
-    namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
-    return [w for w in live_workers(settings.redis_url, namespace) if w.startswith(f"{host}:")]
+    return [w for w in live_workers(settings.redis_url, keys) if w.startswith(f"{host}:")]

@@ -229,11 +229,10 @@ def preview(job_name: str, at: datetime | None, out_dir: Path) -> tuple[Run, dic
     """Run a job as a dry run: in one transaction rolled back at the end, its documents written under
     ``out_dir/documents`` and its messages as .eml files under ``out_dir/outbox``.  Nothing is kept
     in the database, nothing is queued for sending.  Returns (run, summary, messages written)."""
-    import dataclasses
 
     from .delivery import write_eml
 
-    settings = dataclasses.replace(load_settings(), var_dir=out_dir)
+    settings = load_settings().with_var(out_dir)
     session = session_factory()()
     try:
         run = manual_run(session, job_name, at, commit=False)

@@ -8,12 +8,10 @@ written as ``.eml`` files (or delivered with ``--send``) at the end.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -119,7 +117,3 @@ def print_report(report: ReplayReport, elapsed: float | None = None) -> None:
         click.echo(f"  FAILED: {f}", err=True)
     if elapsed is not None:
         click.echo(f"done in {elapsed:.0f} s")
-
-
-def with_var(settings: Settings, var_dir: Path) -> Settings:
-    return dataclasses.replace(settings, var_dir=var_dir)

@@ -47,10 +47,11 @@ from sqlalchemy import func, or_, select, update
 
 from . import runs, tasks  # noqa: F401 — tasks: the jobs whose periods the slots report on (JOBS)
 from .calendar import load_calendar
-from .config import instance_name
+from .config import load_settings
 from .db import session_factory
 from .jobs import JOBS, resolve_period
 from .models import Run
+from .redis_keys import RedisKeys
 from .schedules import ScheduleError, ScheduleFile, Slot, load, slots
 from .times import TZ, now_local
 
@@ -77,12 +78,6 @@ if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then return redis.call
 def elapsed_seconds() -> float:
     """A clock that never steps and goes on while the machine is suspended (Linux ``CLOCK_BOOTTIME``)."""
     return time.clock_gettime(time.CLOCK_BOOTTIME) if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic()
-
-
-def alive_key(role: str, host: str | None = None) -> str:
-    """The Redis key in which a process of ROLE on HOST says it is alive (``hotline health``)."""
-    namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
-    return f"{namespace}:alive:{role}:{host or instance_name()}"
 
 
 class Lease:
@@ -136,7 +131,7 @@ class Lease:
 class Scheduler:
     def __init__(self, schedules_path: Path, *, redis_url: str | None, enqueue: Callable[[Run], None],
                  lease_seconds: float = 15, tick_seconds: float = 5, tolerance: timedelta = timedelta(seconds=60),
-                 clock: Callable[[], datetime] = now_local, lease_key: str | None = None,
+                 clock: Callable[[], datetime] = now_local, keys: RedisKeys | None = None,
                  database_url: str | None = None, elapsed: Callable[[], float] | None = None):
         self.path = Path(schedules_path)
         self.enqueue, self.clock, self.tick_seconds, self.tolerance = enqueue, clock, tick_seconds, tolerance
@@ -145,8 +140,9 @@ class Scheduler:
         self._in_step: tuple[datetime, float] | None = None   # (wall, elapsed) when the two last agreed
         self._stepped: timedelta | None = None                # the step forward being sat out
         self.factory = session_factory(database_url)
-        namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
-        self.lease = Lease(redis_url, lease_key or f"{namespace}:scheduler:leader", lease_seconds) if redis_url else None
+        settings = load_settings()
+        self.keys, self.instance = keys or settings.redis_keys, settings.instance
+        self.lease = Lease(redis_url, self.keys.lease, lease_seconds) if redis_url else None
         self.config: ScheduleFile | None = None
         self.calendar = None
         self._mtime: float | None = None
@@ -332,10 +328,9 @@ class Scheduler:
             return False
         import redis
 
-        namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
         queue = JOBS[run.job].family if run.job in JOBS else run.job
         try:
-            return any(self.lease.client.hexists(f"{namespace}:{q}.msgs", run.message_id)
+            return any(self.lease.client.hexists(self.keys.queue_messages(q), run.message_id)
                        for q in (queue, f"{queue}.DQ"))
         except redis.RedisError:
             return False
@@ -427,7 +422,7 @@ class Scheduler:
         import redis
 
         try:
-            self.lease.client.set(self.lease.key.replace(":leader", ":last_tick"),
+            self.lease.client.set(self.keys.last_tick,
                                   f"{now.isoformat(sep=' ')}|{self.lease.token}", ex=120)
         except redis.RedisError:
             pass
@@ -440,7 +435,7 @@ class Scheduler:
         import redis
 
         try:
-            self.lease.client.set(alive_key("scheduler"), state, ex=int(max(30, 3 * self.tick_seconds)))
+            self.lease.client.set(self.keys.alive("scheduler", self.instance), state, ex=int(max(30, 3 * self.tick_seconds)))
         except redis.RedisError:
             pass
 

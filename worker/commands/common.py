@@ -10,12 +10,17 @@ from pathlib import Path
 
 import click
 
-from ..config import ConfigError, load_settings
+from ..config import ConfigError, Settings
 
 
 def fail(message: str, code: int = 1):
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def current_settings() -> Settings:
+    """The settings ``hotline`` read from the environment as it started (``worker/cli.py``)."""
+    return click.get_current_context().find_root().obj
 
 
 def policy_calendar(path: str | None = None):
@@ -51,7 +56,7 @@ def load_schedules(file: str | None):
     """The schedules file (default: the configured one), or every problem printed and exit 1."""
     from ..schedules import ScheduleError, load
 
-    path = Path(file) if file else load_settings().schedules_file
+    path = Path(file) if file else current_settings().schedules_file
     try:
         return load(path)
     except ScheduleError as exc:

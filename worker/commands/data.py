@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..config import ConfigError, load_settings
-from .common import fail, policy_calendar, policy_rules
+from ..config import ConfigError
+from .common import current_settings, fail, policy_calendar, policy_rules
 
 
 @click.command("init-db")
@@ -19,7 +19,7 @@ def init_db_cmd(with_directory):
     from ..db import init_db
 
     init_db()
-    settings = load_settings()
+    settings = current_settings()
     click.echo(f"database ready: {settings.database_url}")
     if with_directory and settings.directory_file.exists():
         _load_directory(settings.directory_file)
@@ -38,7 +38,7 @@ def directory_load(file):
     from ..db import init_db
 
     init_db()
-    _load_directory(file or load_settings().directory_file)
+    _load_directory(file or current_settings().directory_file)
 
 
 def _load_directory(file) -> None:

@@ -6,7 +6,7 @@ from datetime import date
 
 import click
 
-from ..config import load_settings
+from .common import current_settings
 
 
 @click.command()
@@ -16,7 +16,7 @@ def doctor(today):
     from ..health import doctor as checks
 
     problems = 0
-    for f in checks(load_settings(), date.fromisoformat(today) if today else date.today()):
+    for f in checks(current_settings(), date.fromisoformat(today) if today else date.today()):
         mark = {True: "ok  ", False: "FAIL", None: "note"}[f.ok]
         click.echo(f"[{mark}] {f.what}: {f.detail}")
         if not f.ok and f.todo:

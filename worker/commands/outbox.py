@@ -5,8 +5,7 @@ import sys
 
 import click
 
-from ..config import load_settings
-from .common import fail, operator_name
+from .common import current_settings, fail, operator_name
 
 
 @click.group(invoke_without_command=True)
@@ -48,7 +47,7 @@ def outbox_send(dry_run):
     from ..delivery import deliver
 
     init_db()
-    settings = load_settings()
+    settings = current_settings()
     report = deliver(session_factory(), settings.smtp, settings.outbox_dir, dry_run=dry_run)
     if dry_run:
         click.echo(f"preview: {report.written} message(s) written to {settings.outbox_dir / 'preview'}; nothing sent")
@@ -110,7 +109,7 @@ def outbox_retry(by):
     init_db()
     with session_scope() as s:
         n = retry_failed(s, operator_name(by))
-    settings = load_settings()
+    settings = current_settings()
     report = deliver(session_factory(), settings.smtp, settings.outbox_dir)
     click.echo(f"{n} failed message(s) retried: sent {report.sent}, written {report.written}, "
                f"deferred {report.deferred}, failed {report.failed}")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from ..config import ConfigError, load_settings
+from ..config import ConfigError
 from ..demo import EML_CHOICES
-from .common import fail, load_schedules
+from .common import current_settings, fail, load_schedules
 
 
 @click.command()
@@ -52,7 +52,7 @@ def replay(start, end, out, schedules_file, compare, send):
     from ..delivery import deliver
     from ..replay import print_report
     init_db()
-    settings = load_settings()
+    settings = current_settings()
     out_dir = Path(out).resolve()
     begin = datetime.combine(date.fromisoformat(start), datetime.min.time())
     finish = datetime.combine(date.fromisoformat(end), datetime.min.time()) + timedelta(days=1)
@@ -79,10 +79,10 @@ def _replay_once(config, begin, finish, out_dir: Path, settings, keep: bool):
 
     from ..db import session_factory
     from ..delivery import write_eml
-    from ..replay import plan, with_var
+    from ..replay import plan
     from ..replay import replay as do_replay
 
-    target = settings if keep else with_var(settings, out_dir)
+    target = settings if keep else settings.with_var(out_dir)
     s = session_factory()()
     try:
         with tqdm(total=len(plan(config, begin, finish)), desc="replay", unit=" slots",

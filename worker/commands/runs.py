@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..config import load_settings
-from .common import at_moment, fail
+from .common import at_moment, current_settings, fail
 
 
 @click.command("run")
@@ -29,7 +28,7 @@ def run_cmd(job_name, at, inline, dry_run, out):
     init_db()
     moment = at_moment(at) if at else None
     if dry_run:
-        folder = Path(out or load_settings().var_dir / "preview").resolve()
+        folder = Path(out or current_settings().var_dir / "preview").resolve()
         try:
             run, summary, written = preview(job_name, moment, folder)
         except KeyError as exc:
@@ -43,7 +42,7 @@ def run_cmd(job_name, at, inline, dry_run, out):
         for d in docs:
             click.echo(f"  document: {d['path']}")
         return
-    inline = inline or not load_settings().redis_url
+    inline = inline or not current_settings().redis_url
     with session_scope() as s:
         try:
             run = manual_run(s, job_name, moment)
@@ -133,7 +132,7 @@ def scheduler(inline, tick, lease, metrics_port, metrics_addr):
 
     logs.setup()
     init_db()
-    settings = load_settings()
+    settings = current_settings()
     if not settings.redis_url and not inline:
         fail("REDIS_URL is not set: start Redis and set REDIS_URL, or use --inline (single process)", 2)
     try:
@@ -155,14 +154,13 @@ def scheduler(inline, tick, lease, metrics_port, metrics_addr):
 @click.option("--dead", is_flag=True, help="list dead-lettered messages and exit")
 def worker(processes, threads, metrics, dead):
     """A Dramatiq worker for every job family (needs REDIS_URL, or an amqp:// URL)."""
-    settings = load_settings()
+    settings = current_settings()
     if not settings.redis_url:
         fail("REDIS_URL is not set: a worker needs the broker (use `hotline run JOB --inline` without one)", 2)
     if dead:
         import redis
         client = redis.Redis.from_url(settings.redis_url)
-        ns = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
-        for key in sorted(client.scan_iter(f"{ns}:*.XQ")):
+        for key in sorted(client.scan_iter(settings.redis_keys.dead_letters)):
             for mid, _ in client.zscan_iter(key):
                 click.echo(f"{key.decode()} {mid.decode()}")
         return
@@ -185,10 +183,9 @@ def health(role):
     while its consumer and worker threads all run.  Both keys expire within 30 s of the last word."""
     import redis
 
-    from ..config import instance_name
     from ..health import live
 
-    settings = load_settings()
+    settings = current_settings()
     if not settings.redis_url:
         fail("REDIS_URL is not set: the health of the scheduler and workers is kept in Redis", 2)
     try:
@@ -196,7 +193,7 @@ def health(role):
     except redis.RedisError as exc:
         fail(f"unhealthy: Redis unreachable ({exc})", 1)
     if not found:
-        fail(f"unhealthy: no live {role} on {instance_name()} in the last 30 s", 1)
+        fail(f"unhealthy: no live {role} on {settings.instance} in the last 30 s", 1)
     click.echo(f"healthy: {', '.join(found)}")
 
 
