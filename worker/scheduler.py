@@ -182,8 +182,8 @@ class Scheduler:
     def _check_policies(self) -> None:
         """The policy files under config/: an invalid edit is reported once and alerted; the workers
         keep the last valid version they read (``config.policy``).  A file is read again only when
-        it changed (its modification time, size or inode): parsing the five files every tick cost
-        20 ms a tick."""
+        it changed (its modification time, size or inode): parsing and validating every file on
+        every tick would be the largest part of an idle tick."""
         from .config import ConfigError, load_settings
         from .policy_schema import CHECKS, OPTIONAL, check
 
@@ -284,11 +284,6 @@ class Scheduler:
         out += [(c, "fire") for c in on_time]
         out.sort(key=lambda d: d[0].nominal_at)
         return out, (waiting[0].nominal_at - timedelta(seconds=1) if waiting else None)
-
-    def due_slots(self, now: datetime) -> list[tuple[Slot, str]]:
-        """Every schedule's decisions (see ``decide``); for previews and tests."""
-        with self.factory() as s:
-            return [d for sched in self.config.schedules if sched.enabled for d in self.decide(s, sched, now)[0]]
 
     def fire(self, slot: Slot, decision: str) -> Run | None:
         spec = JOBS[slot.schedule.actor]
