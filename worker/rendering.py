@@ -454,7 +454,7 @@ class _CharsUntilPatterns(dict):
 
     tinyhtml5 2.1's ``chars_until`` stores each compiled pattern with a chained assignment that
     rebinds ``characters`` to the pattern before the key is built, so the lookup never hits and
-    every run of text rebuilds its pattern: half of the HTML parse of a 12-page bulletin (30 ms).
+    every run of text rebuilds its pattern, which dominates the HTML parse of a long bulletin.
     The patterns built here are the ones its code builds (``[...]+``, or ``[^...]+`` for the
     characters to stop at); tests/test_documents.py parses with and without this cache."""
 
@@ -481,8 +481,8 @@ def _mend_parser_cache() -> None:
 def freeze_long_lived() -> None:
     """Once per process, after the first render's set-up (or the console's first page): move every
     object then alive (modules, templates, the fonts and the parsed stylesheet: about 100,000) to
-    the collector's permanent generation.  Otherwise every full collection walks them again, 50 ms after each document,
-    more than WeasyPrint needs for a page.  They stay freed by reference counting; only cycles
+    the collector's permanent generation.  Otherwise every full collection walks them all again
+    after each document, work that grows with what is loaded and can outweigh rendering a page.  They stay freed by reference counting; only cycles
     among them would never be collected, a one-off cost."""
     gc.freeze()
 
