@@ -21,8 +21,8 @@ def supervision():
 def supervision_list(unit, only_open, at):
     """Every ticket named in a supervision letter, with its stage, deadline and state."""
     from ..db import init_db, session_scope
-    from ..documents import unit_names
     from ..supervision import ledger
+    from ..vocabulary import unit_names
 
     init_db()
     states = {"open": "open", "overdue": "OVERDUE", "closed": "closed"}
@@ -55,8 +55,8 @@ def escalation_list(unit, at, show_all):
     what the next failing period brings) — the same statement every document of that moment makes;
     with --all, the ledger of every tier reached (已发出 or 已在更高层级)."""
     from ..db import init_db, session_scope
-    from ..documents import unit_names
     from ..ladder import describe, ladder_at, ledger_rows
+    from ..vocabulary import unit_names
 
     init_db()
     moment = at_moment(at)

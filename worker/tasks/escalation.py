@@ -19,7 +19,7 @@ from ..detection import (
     returned_twice,
     unresolved_callbacks,
 )
-from ..documents import contact, document_label, pdf_name, store, unit_names
+from ..documents import contact, document_label, pdf_name, store
 from ..escalation import tier_label
 from ..jobs import job
 from ..ladder import evaluate, notice_of
@@ -31,6 +31,7 @@ from ..periods import containing, parse_key
 from ..recipients import GROUPS, people_of
 from ..rendering import public_ticket, rate_text, return_link
 from ..times import chinese_date
+from ..vocabulary import unit_names
 from .base import make_actors
 
 # The failure a letter names: the clock missed, or the callback that found the matter unresolved.
