@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import or_, select, update
 
 from .mail import Undeliverable, build, smtp_address
-from .models import OutboxMessage
+from .models import MessageState, OutboxMessage
 from .times import now_local
 
 log = logging.getLogger("hotline.alerts")
@@ -45,8 +45,8 @@ class DeliveryReport:
 
 def _due(now: datetime, stale_after: timedelta):
     """Pending and past its backoff, or claimed by a sender that stopped answering long ago."""
-    return or_((OutboxMessage.state == "pending") & (OutboxMessage.not_before <= now),
-               (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at < now - stale_after))
+    return or_((OutboxMessage.state == MessageState.PENDING.value) & (OutboxMessage.not_before <= now),
+               (OutboxMessage.state == MessageState.SENDING.value) & (OutboxMessage.claimed_at < now - stale_after))
 
 
 def claim_next(session_factory, owner: str, stale_after: timedelta, skip: set[int],
@@ -69,7 +69,7 @@ def claim_next(session_factory, owner: str, stale_after: timedelta, skip: set[in
         if row_id is None:
             return None
         res = s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, _due(now, stale_after))
-                        .values(state="sending", claimed_at=now, claimed_by=owner, attempts=OutboxMessage.attempts + 1))
+                        .values(state=MessageState.SENDING.value, claimed_at=now, claimed_by=owner, attempts=OutboxMessage.attempts + 1))
         return row_id if res.rowcount == 1 else None
 
 
@@ -77,7 +77,7 @@ def _record(session_factory, row_id: int, owner: str, **values) -> bool:
     """The outcome of a send, in a new short transaction, only if ``owner`` still holds the claim."""
     with session_factory() as s, s.begin():
         res = s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == owner,
-                                                    OutboxMessage.state == "sending").values(**values))
+                                                    OutboxMessage.state == MessageState.SENDING.value).values(**values))
         return res.rowcount == 1
 
 
@@ -124,13 +124,13 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
     skip = set()
 
     def fail(row_id: int, email_to: str, kind: str, reason: str, reply: str | None = None) -> None:
-        if _record(session_factory, row_id, owner, state="failed", server_reply=reply, last_error=reason):
+        if _record(session_factory, row_id, owner, state=MessageState.FAILED.value, server_reply=reply, last_error=reason):
             report.failed += 1
             report.refusals.append(f"{email_to}: {reason}")
             _alert_failed(session_factory, row_id, kind, email_to, reason, refused=reply is not None)
 
     def defer(row_id: int, attempts: int, reason: str, reply: str | None = None) -> None:
-        _record(session_factory, row_id, owner, state="pending", server_reply=reply, last_error=reason,
+        _record(session_factory, row_id, owner, state=MessageState.PENDING.value, server_reply=reply, last_error=reason,
                 not_before=now_local() + backoff(attempts))
         report.deferred += 1
 
@@ -161,7 +161,7 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
                 except OSError as exc:   # a full disk: the message waits, no file under its name
                     defer(row_id, attempts, f"could not write the .eml file to {outbox_dir}: {exc}")
                     break
-                _record(session_factory, row_id, owner, state="sent", sent_at=now_local(),
+                _record(session_factory, row_id, owner, state=MessageState.SENT.value, sent_at=now_local(),
                         server_reply=f"written to {outbox_dir}", last_error=None)
                 report.written += 1
                 continue
@@ -174,7 +174,7 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
                 defer(row_id, attempts, text)
                 break
             if code < 400:
-                _record(session_factory, row_id, owner, state="sent", sent_at=now_local(), server_reply=text,
+                _record(session_factory, row_id, owner, state=MessageState.SENT.value, sent_at=now_local(), server_reply=text,
                         last_error=None)
                 report.sent += 1
             elif code >= 500 or attempts >= max_attempts:
@@ -358,7 +358,7 @@ def eml_path(folder: Path, row_id: int, kind: str) -> Path:
     return folder / f"{row_id:06d}-{kind}.eml"
 
 
-def write_eml(session, folder: Path, sender: str, sender_name: str, states=("pending",)) -> int:
+def write_eml(session, folder: Path, sender: str, sender_name: str, states=(MessageState.PENDING.value,)) -> int:
     """Write the session's outbox rows as .eml files (what a send would deliver)."""
     folder.mkdir(parents=True, exist_ok=True)
     n = 0

@@ -162,18 +162,18 @@ def operations(settings) -> list[tuple[bool | None, str, str, str]]:
 
     from .alerts import settings as alert_settings
     from .db import session_scope
-    from .models import OutboxMessage, Run
+    from .models import MessageState, OutboxMessage, Run, RunState
     from .times import now_local
 
     out = []
     cfg, now = alert_settings(), now_local()
     keys = settings.redis_keys
     with session_scope() as s:
-        queued = s.execute(select(func.count(), func.min(Run.created_at)).where(Run.state == "queued")).one()
+        queued = s.execute(select(func.count(), func.min(Run.created_at)).where(Run.state == RunState.QUEUED.value)).one()
         by_state = dict(s.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all())
-        oldest = s.scalar(select(func.min(OutboxMessage.created_at)).where(OutboxMessage.state.in_(("pending", "sending"))))
+        oldest = s.scalar(select(func.min(OutboxMessage.created_at)).where(OutboxMessage.state.in_((MessageState.PENDING.value, MessageState.SENDING.value))))
         failed = s.execute(select(Run.id, Run.job, Run.period_key, Run.error).where(
-            Run.state == "failed", Run.finished_at >= now - timedelta(days=1)).order_by(Run.id.desc())).all()
+            Run.state == RunState.FAILED.value, Run.finished_at >= now - timedelta(days=1)).order_by(Run.id.desc())).all()
     if settings.redis_url:
         try:
             import redis
@@ -199,7 +199,7 @@ def operations(settings) -> list[tuple[bool | None, str, str, str]]:
                 "no worker takes the runs: check the workers and Redis"))
     backlog = (now - oldest).total_seconds() / 60 if oldest else 0
     states = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "empty"
-    out.append((backlog < int(cfg.get("outbox_backlog_minutes", 30)) and not by_state.get("failed"), "outbox",
+    out.append((backlog < int(cfg.get("outbox_backlog_minutes", 30)) and not by_state.get(MessageState.FAILED.value), "outbox",
                 states + (f"; the oldest waiting for {backlog:.0f} min" if oldest else ""),
                 "hotline outbox shows the server's replies; hotline outbox retry after fixing the cause"))
     out.append((not failed, "runs", f"{len(failed)} failed in the last day" + "".join(

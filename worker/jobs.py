@@ -21,7 +21,7 @@ from .calendar import UnknownYearError, WorkCalendar, load_calendar
 from .config import Settings, load_settings
 from .db import session_factory
 from .job_names import JOB_NAMES
-from .models import Run
+from .models import Run, RunState
 from .periods import Period, containing, parse_key
 from .rules import Rules, load_rules
 from .times import now_local
@@ -108,7 +108,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
     with factory() as s:
         attempt = runs.claim(s, run_id)
         if attempt is None:
-            return "skipped"
+            return RunState.SKIPPED.value
         run = s.get(Run, run_id)
         spec, period_key = JOBS[run.job], run.period_key
     stop = threading.Event()
@@ -140,9 +140,9 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
                 return "superseded"
             s.commit()
         with factory() as s:
-            runs.finish(s, run_id, "succeeded", summary=summary, attempt=attempt)
+            runs.finish(s, run_id, RunState.SUCCEEDED.value, summary=summary, attempt=attempt)
         log.info("run %s: %s succeeded", run_id, spec.name, extra={"run_id": run_id})
-        return "succeeded"
+        return RunState.SUCCEEDED.value
     except Exception as exc:
         from .broker import is_transient
 
@@ -159,7 +159,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
                     runs.requeue(s, run_id, error=error)
                     s.commit()
                 else:
-                    runs.finish(s, run_id, "failed", error=error, attempt=attempt)
+                    runs.finish(s, run_id, RunState.FAILED.value, error=error, attempt=attempt)
                     from .alerts import alert_now
                     alert_now(f"run_failed:{run_id}", f"任务失败：{spec.name}（{period_key}，运行 {run_id}）",
                               [f"错误：{type(exc).__name__}: {str(exc)[:500]}", "详见 hotline runs --failed。"],

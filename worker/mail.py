@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 
 from .addresses import AddressError, validate_address
 from .config import load_settings
-from .models import Blob, DocumentVersion, MessageDocument, OutboxMessage
+from .models import Blob, DocumentVersion, MessageDocument, MessageState, OutboxMessage
 from .times import TZ, now_local
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
@@ -112,7 +112,7 @@ def enqueue(session, *, idem_key: str, kind: str, email: str, name: str, role: s
         recipient_role=role, sender_name=clean_header(sender_name, 100) if sender_name else None,
         subject=clean_header(subject, 300), body_text=text, body_html=html,
         attachments=[{"name": clean_header(a.name, 150), "sha256": a.sha256} for a in attachments],
-        message_id=message_id(idem_key, sender_domain(load_settings().smtp["sender"])), state="pending", attempts=0, created_at=now, not_before=now))
+        message_id=message_id(idem_key, sender_domain(load_settings().smtp["sender"])), state=MessageState.PENDING.value, attempts=0, created_at=now, not_before=now))
     session.flush()
     _link_documents(session, idem_key, [a.sha256 for a in attachments])
     return True
@@ -190,27 +190,28 @@ def build(session, row: OutboxMessage, sender: str, sender_name: str) -> EmailMe
 
 
 def retry_failed(session, operator: str = "") -> int:
-    res = session.execute(update(OutboxMessage).where(OutboxMessage.state == "failed")
-                          .values(state="pending", not_before=now_local(), attempts=0, operator=operator or None,
+    res = session.execute(update(OutboxMessage).where(OutboxMessage.state == MessageState.FAILED.value)
+                          .values(state=MessageState.PENDING.value, not_before=now_local(), attempts=0, operator=operator or None,
                                   operated_at=now_local()))
     return res.rowcount
 
 
-HOLDABLE = ("pending", "failed")
+HOLDABLE = (MessageState.PENDING.value, MessageState.FAILED.value)
 
 
 def set_state(session, ids: list[int], action: str, operator: str) -> list[tuple[int, str, str]]:
     """Hold, release, retry (a failed one, its attempts counted afresh) or cancel messages; (id, old
     state, new state) of each changed.  A message already sent, or being sent, is not touched; who
     did it and when is recorded on the row."""
-    to, allowed = {"hold": ("held", HOLDABLE), "cancel": ("cancelled", (*HOLDABLE, "held")),
-                   "release": ("pending", ("held",)), "retry": ("pending", ("failed",))}[action]
+    pending, held = MessageState.PENDING.value, MessageState.HELD.value
+    to, allowed = {"hold": (held, HOLDABLE), "cancel": (MessageState.CANCELLED.value, (*HOLDABLE, held)),
+                   "release": (pending, (held,)), "retry": (pending, (MessageState.FAILED.value,))}[action]
     changed = []
     for row in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)):
         if row.state in allowed:
             changed.append((row.id, row.state, to))
             row.state, row.operator, row.operated_at = to, operator, now_local()
-            if to == "pending":
+            if to == pending:
                 row.not_before = now_local()
             if action == "retry":
                 row.attempts = 0

@@ -19,7 +19,7 @@ from . import runs, tasks  # noqa: F401 — tasks: the jobs a replay runs (JOBS)
 from .calendar import load_calendar
 from .config import Settings
 from .jobs import JOBS, resolve_period, run_in_session
-from .models import Escalation, EscalationState, OutboxMessage
+from .models import Escalation, EscalationState, OutboxMessage, RunState
 from .schedules import ScheduleFile, slots
 from .terminal import pad, width
 
@@ -74,11 +74,11 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
             with session.begin_nested():
                 summary = run_in_session(session, run, settings)
             report.seconds[slot.schedule.actor] += time.perf_counter() - began
-            run.state, run.summary, run.started_at, run.finished_at = "succeeded", summary, as_of, as_of
+            run.state, run.summary, run.started_at, run.finished_at = RunState.SUCCEEDED.value, summary, as_of, as_of
             report.runs[slot.schedule.actor] += 1
             report.documents += [d["path"] for d in summary.get("documents", [])]
         except Exception as exc:  # noqa: BLE001 — one failing slot does not hide the others
-            run.state, run.error = "failed", f"{type(exc).__name__}: {exc}"
+            run.state, run.error = RunState.FAILED.value, f"{type(exc).__name__}: {exc}"
             report.failures.append(f"{slot.schedule.name} {slot.nominal_at:%Y-%m-%d %H:%M}: {exc}")
         session.flush()
     for e in session.scalars(select(Escalation).where(Escalation.id > first_escalation,

@@ -50,7 +50,7 @@ from .calendar import load_calendar
 from .config import load_settings
 from .db import session_factory
 from .jobs import JOBS, resolve_period
-from .models import Run
+from .models import Run, RunState
 from .redis_keys import RedisKeys
 from .schedules import ScheduleError, ScheduleFile, Slot, load, slots
 from .times import TZ, now_local
@@ -241,7 +241,7 @@ class Scheduler:
                 run = runs.create(s, schedule=f"scheduler:{job}", nominal_at=self.clock(), job=job, period_key="-",
                                   params=params)
                 if run is not None:
-                    run.state, run.error, run.finished_at = "failed", message, self.clock()
+                    run.state, run.error, run.finished_at = RunState.FAILED.value, message, self.clock()
                 s.commit()
         except Exception:  # alerted already; the ledger row is the lesser record
             log.exception("could not record the problem in the ledger")
@@ -299,7 +299,7 @@ class Scheduler:
             if run is None:
                 return None  # another replica (or an earlier life of this one) has the slot
             if decision != "fire":
-                run.state, run.error, run.finished_at = "skipped", decision.removeprefix("skipped: "), self.clock()
+                run.state, run.error, run.finished_at = RunState.SKIPPED.value, decision.removeprefix("skipped: "), self.clock()
             else:
                 run.enqueued_at, run.enqueues = self.clock(), 1
             s.commit()
@@ -464,13 +464,13 @@ class Scheduler:
             # A queued run nobody took: its message is lost (or no worker runs).  Send it again once
             # the interval has passed since the last send, the interval doubling with each send.
             stale = now - REQUEUE_AFTER
-            for run in s.scalars(select(Run).where(Run.state == "queued", or_(
+            for run in s.scalars(select(Run).where(Run.state == RunState.QUEUED.value, or_(
                     Run.enqueued_at < stale, Run.enqueued_at.is_(None) & (Run.created_at < stale)))):
                 last = run.enqueued_at or run.created_at
                 if last > now - REQUEUE_AFTER * (2 ** min(run.enqueues, 6)) or self.message_alive(run):
                     continue
                 if run.enqueues >= 8:   # a day and more of re-sends: give up loudly
-                    run.state, run.finished_at = "failed", now
+                    run.state, run.finished_at = RunState.FAILED.value, now
                     run.error = f"no worker took the run after {run.enqueues} sends: {run.error or ''}"
                     continue
                 requeue.append(run)

@@ -90,13 +90,13 @@ def runs_cmd(failed, job, limit):
     from sqlalchemy import select
 
     from ..db import init_db, session_scope
-    from ..models import Document, Run
+    from ..models import Document, Run, RunState
 
     init_db()
     with session_scope() as s:
         q = select(Run).order_by(Run.id.desc()).limit(limit)
         if failed:
-            q = q.where(Run.state == "failed")
+            q = q.where(Run.state == RunState.FAILED.value)
         if job:
             q = q.where(Run.job == job)
         rows = s.scalars(q).all()
