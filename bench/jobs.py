@@ -27,7 +27,6 @@ from pathlib import Path
 
 def one(database: str, job: str, at: str) -> None:
     os.environ["DATABASE_URL"] = database
-    import dataclasses
 
     from sqlalchemy import func, select
 
@@ -41,7 +40,7 @@ def one(database: str, job: str, at: str) -> None:
     with session_scope() as s:
         tickets = s.scalar(select(func.count()).select_from(Ticket))
     with tempfile.TemporaryDirectory() as tmp:
-        settings = dataclasses.replace(load_settings(), var_dir=Path(tmp))
+        settings = load_settings().with_var(Path(tmp))
         session = session_factory()()
         try:   # as --dry-run: one transaction, rolled back
             run = manual_run(session, job, parse_local(at), commit=False)

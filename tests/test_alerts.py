@@ -92,7 +92,7 @@ def test_no_worker_and_a_backlog_are_reported_by_the_scheduler_itself(sqlite_db,
     clock.now += timedelta(minutes=20)     # queued for 20 minutes, beyond queued_minutes (15)
     sched.tick()
     assert smtp.messages == []             # the tick only enqueues; the process's courier sends
-    from worker.alerts import deliver_alerts
+    from worker.delivery import deliver_alerts
     deliver_alerts(sched.factory)          # what Scheduler._courier does beside the ticks
     received = [str(m["Subject"]) for _, m in smtp.messages]
     assert any("排队超过 15 分钟无人执行" in x for x in received), received

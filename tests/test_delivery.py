@@ -175,7 +175,7 @@ def test_two_overlapping_senders_deliver_each_message_once(postgres_db, history,
         expected = s.scalar(select(func.count()).select_from(OutboxMessage))
     assert expected >= 18
     from worker.config import load_settings
-    from worker.mail import deliver
+    from worker.delivery import deliver
 
     settings = load_settings()
     smtp_cfg = dict(settings.smtp, rate_per_second=20)       # slow enough for the two to overlap

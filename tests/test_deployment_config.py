@@ -38,11 +38,11 @@ def test_directory_load_reads_the_folders_directory_by_default(env, tmp_path, mo
 
 
 def test_the_demo_goes_under_hotline_var_where_the_image_can_write(tmp_path, monkeypatch):
-    from worker.cli import _demo_folder
+    from worker.demo import default_folder
 
     monkeypatch.setenv("HOTLINE_VAR", str(tmp_path / "var"))
     (tmp_path / "var").mkdir()
-    assert _demo_folder() == tmp_path / "var" / "demo"
+    assert default_folder() == tmp_path / "var" / "demo"
     monkeypatch.delenv("HOTLINE_VAR")
     monkeypatch.chdir(tmp_path)
-    assert _demo_folder() == tmp_path / "out"
+    assert default_folder() == tmp_path / "out"

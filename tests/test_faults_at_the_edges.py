@@ -214,7 +214,7 @@ def test_a_relay_slower_than_the_reclaim_window_never_gets_a_message_twice(sqlit
     """Each command answered after 2 s: one message takes 6 s, longer than a 4-second reclaim
     window.  The send is cut off at its deadline (half the window) and deferred, so a second sender
     finds nothing to reclaim; once the relay is quick again the message goes, once."""
-    from worker.mail import deliver
+    from worker.delivery import deliver
 
     monkeypatch.setenv("SMTP_TIMEOUT", "3")           # every read is answered within it
     relay.delay = 2.0

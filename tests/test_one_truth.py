@@ -134,7 +134,7 @@ def test_the_documents_of_one_day_state_the_same_tier_for_every_unit(sqlite_db, 
     run("replay", "--from", "2026-11-02", "--to", "2026-11-09", "--send", "--out", str(tmp_path / "replay"))
     labels = [tier_label(t) for t in tiers()]
     with session_scope() as s:
-        from worker.documents import unit_names
+        from worker.vocabulary import unit_names
         names = {c: n for c, n in unit_names(s).items() if c in LADDER_UNITS}
         docs = s.scalars(select(Document).where(Document.kind.in_(["weekly_bulletin", "leader_digest"]))).all()
         by_day: dict[date, list[tuple[str, dict]]] = {}

@@ -14,7 +14,7 @@ whatever the number of ticks or retries that meet it.  Causes:
 An alert is only ever *enqueued* — an outbox row of its own, written in a transaction of its own
 (``alert_now``) when it reports a failure, so it survives the rollback of the work that failed.
 It is sent like any other message: by the ``send_outbox`` job, and by the scheduler process's
-courier thread (``deliver_alerts``), so a dead worker pool is reported by e-mail too — never inside
+courier thread (``delivery.deliver_alerts``), so a dead worker pool is reported by e-mail too — never inside
 the scheduler's tick, which a slow relay would stall.
 """
 from __future__ import annotations
@@ -132,15 +132,3 @@ def watch(session, now: datetime, calendar=None) -> list[str]:
                   [(f"{days}天内将用到{year}年的工作日历。请在 {calendar.calendar_file} 的 years: 下补充国务院办公厅"
                    f"{year}年节假日安排，然后运行 hotline recompute。")], now=now)
     return causes
-
-
-def deliver_alerts(session_factory) -> None:
-    """Send the pending alerts (the scheduler process's courier thread: no worker needed).  The
-    outbox's claims keep it from doubling a message the ``send_outbox`` job sends meanwhile."""
-    from .mail import deliver
-
-    current = load_settings()
-    try:
-        deliver(session_factory, current.smtp, current.outbox_dir, kinds=("alert",))
-    except Exception:
-        log.exception("could not deliver the alerts")

@@ -33,6 +33,8 @@ from dramatiq.middleware import (
 )
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from .redis_keys import RedisKeys
+
 TRANSIENT = (OperationalError, ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected)
 
 
@@ -45,12 +47,10 @@ def is_transient(retries: int, exc: Exception) -> bool:
 class WorkerRegistry(dramatiq.Middleware):
     """Announce each worker process in Redis while it runs (see ``hotline doctor``)."""
 
-    def __init__(self, url: str, namespace: str, every: float = 10.0):
-        self.url, self.namespace, self.every = url, namespace, every
+    def __init__(self, url: str, keys: RedisKeys, instance: str, every: float = 10.0):
+        self.url, self.every = url, every
         self.stop = threading.Event()
-        from .config import instance_name
-
-        self.key = f"{namespace}:workers:{instance_name()}:{os.getpid()}"
+        self.key = keys.worker(instance, os.getpid())
 
     def after_worker_boot(self, broker, worker):
         import redis
@@ -80,11 +80,11 @@ class WorkerRegistry(dramatiq.Middleware):
             pass
 
 
-def live_workers(url: str, namespace: str) -> list[str]:
+def live_workers(url: str, keys: RedisKeys) -> list[str]:
     import redis
 
     client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-    return sorted(k.decode().removeprefix(f"{namespace}:workers:") for k in client.scan_iter(f"{namespace}:workers:*"))
+    return sorted(keys.worker_name(k.decode()) for k in client.scan_iter(keys.workers))
 
 
 def middleware(prometheus: bool = False) -> list:
@@ -103,9 +103,13 @@ def make_broker(url: str | None = None, prometheus: bool = False):
         broker = RabbitmqBroker(url=url, middleware=middleware(prometheus))
     elif url:
         from dramatiq.brokers.redis import RedisBroker
-        namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
-        broker = RedisBroker(url=url, namespace=namespace,
-                             middleware=[*middleware(prometheus), WorkerRegistry(url, namespace)])
+
+        from .config import load_settings
+
+        settings = load_settings()
+        broker = RedisBroker(url=url, namespace=settings.redis_namespace,
+                             middleware=[*middleware(prometheus),
+                                         WorkerRegistry(url, settings.redis_keys, settings.instance)])
     else:
         from dramatiq.brokers.stub import StubBroker
         broker = StubBroker(middleware=middleware(False))

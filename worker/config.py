@@ -12,47 +12,36 @@ see the edit.  ``HOTLINE_SCHEDULES``, ``HOTLINE_CALENDAR`` and ``HOTLINE_DIRECTO
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import socket
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import ConfigError
+from .redis_keys import RedisKeys
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class ConfigError(Exception):
-    """A policy or settings file is wrong; the message names the file and the field."""
+class Settings(BaseModel):
+    """Where everything is and how to reach the services, read from the environment once
+    (``Settings.from_env``) where a process starts, then passed down."""
+    model_config = ConfigDict(frozen=True)
 
-
-def instance_name() -> str:
-    """This process's host as the health keys and the worker registry name it: the host name, or
-    ``HOTLINE_INSTANCE`` where containers share one (Docker's host network)."""
-    import socket
-
-    return os.environ.get("HOTLINE_INSTANCE") or socket.gethostname()
-
-
-def _path(env: str, default: Path) -> Path:
-    value = os.environ.get(env)
-    return Path(value) if value else default
-
-
-def _policy_file(env: str, name: str, default: Path) -> Path:
-    """A file of its own variable, else NAME in the ``HOTLINE_CONFIG`` folder, else the project's."""
-    folder = os.environ.get("HOTLINE_CONFIG")
-    return _path(env, Path(folder) / name if folder else default)
-
-
-@dataclass(frozen=True)
-class Settings:
     database_url: str
     redis_url: str | None
+    redis_namespace: str = "hotline"
+    instance: str                    # this host as the health keys and the worker registry name it
     config_dir: Path
     calendar_file: Path
     schedules_file: Path
     directory_file: Path
     var_dir: Path
-    smtp: dict = field(default_factory=dict)
+    fonts_dir: Path
+    smtp: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def documents_dir(self) -> Path:
@@ -63,48 +52,67 @@ class Settings:
         return self.var_dir / "outbox"
 
     @property
-    def blobs_dir(self) -> Path:
-        return self.var_dir / "blobs"
-
-    @property
     def inbox_dir(self) -> Path:
         return self.var_dir / "inbox"
 
     @property
-    def fonts_dir(self) -> Path:
-        """The reduced fonts, built once per machine and shared by every checkout, var folder and demo:
-        ``HOTLINE_FONTS``, else the user's cache directory (``$XDG_CACHE_HOME`` or ``~/.cache``)
-        ``/hotline/fonts``."""
-        if os.environ.get("HOTLINE_FONTS"):
-            return Path(os.environ["HOTLINE_FONTS"])
-        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hotline" / "fonts"
+    def redis_keys(self) -> RedisKeys:
+        return RedisKeys(self.redis_namespace)
+
+    def with_var(self, var_dir: Path) -> Settings:
+        """The same settings with another var folder (a preview's, a replay's)."""
+        return self.model_copy(update={"var_dir": var_dir})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment gives: the one place the service reads its variables."""
+        env = os.environ if env is None else env
+
+        def path(name: str, default: Path) -> Path:
+            return Path(env[name]) if env.get(name) else default
+
+        def policy_file(name: str, file: str, default: Path) -> Path:
+            """A file of its own variable, else FILE in the ``HOTLINE_CONFIG`` folder, else the project's."""
+            folder = env.get("HOTLINE_CONFIG")
+            return path(name, Path(folder) / file if folder else default)
+
+        var_dir = path("HOTLINE_VAR", PROJECT_ROOT / "var")
+        # The reduced fonts, built once per machine and shared by every checkout, var folder and demo:
+        # HOTLINE_FONTS, else the user's cache directory ($XDG_CACHE_HOME or ~/.cache)/hotline/fonts.
+        cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        smtp = {
+            "host": env.get("SMTP_HOST") or None,
+            "port": int(env.get("SMTP_PORT", "25")),
+            "security": env.get("SMTP_SECURITY", "none"),  # none | starttls | ssl
+            "user": env.get("SMTP_USER") or None,
+            "password": env.get("SMTP_PASSWORD") or None,
+            "sender": env.get("SMTP_FROM", "12345-hotline@example.gov.cn"),
+            "sender_name": env.get("SMTP_FROM_NAME", "区12345政务服务热线"),
+            "rate_per_second": float(env.get("SMTP_RATE", "5")),
+            "timeout": float(env.get("SMTP_TIMEOUT", "30")),   # connect and each command, seconds
+            "deadline": float(env.get("SMTP_DEADLINE", "120")),   # one message's whole transaction, seconds
+        }
+        return cls(
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'hotline.db'}",
+            redis_url=env.get("REDIS_URL") or None,
+            redis_namespace=env.get("HOTLINE_REDIS_NAMESPACE") or "hotline",
+            # the host name, or HOTLINE_INSTANCE where containers share one (Docker's host network)
+            instance=env.get("HOTLINE_INSTANCE") or socket.gethostname(),
+            config_dir=path("HOTLINE_CONFIG", PROJECT_ROOT / "config"),
+            calendar_file=policy_file("HOTLINE_CALENDAR", "calendar.yaml", PROJECT_ROOT / "calendar.yaml"),
+            schedules_file=policy_file("HOTLINE_SCHEDULES", "schedules.yaml", PROJECT_ROOT / "schedules.yaml"),
+            directory_file=policy_file("HOTLINE_DIRECTORY", "directory.yaml",
+                                       PROJECT_ROOT / "db" / "seed" / "district.yaml"),
+            var_dir=var_dir,
+            fonts_dir=path("HOTLINE_FONTS", cache / "hotline" / "fonts"),
+            smtp=smtp,
+        )
 
 
 def load_settings() -> Settings:
-    var_dir = _path("HOTLINE_VAR", PROJECT_ROOT / "var")
-    smtp = {
-        "host": os.environ.get("SMTP_HOST") or None,
-        "port": int(os.environ.get("SMTP_PORT", "25")),
-        "security": os.environ.get("SMTP_SECURITY", "none"),  # none | starttls | ssl
-        "user": os.environ.get("SMTP_USER") or None,
-        "password": os.environ.get("SMTP_PASSWORD") or None,
-        "sender": os.environ.get("SMTP_FROM", "12345-hotline@example.gov.cn"),
-        "sender_name": os.environ.get("SMTP_FROM_NAME", "区12345政务服务热线"),
-        "rate_per_second": float(os.environ.get("SMTP_RATE", "5")),
-        "timeout": float(os.environ.get("SMTP_TIMEOUT", "30")),   # connect and each command, seconds
-        "deadline": float(os.environ.get("SMTP_DEADLINE", "120")),   # one message's whole transaction, seconds
-    }
-    return Settings(
-        database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'hotline.db'}",
-        redis_url=os.environ.get("REDIS_URL") or None,
-        config_dir=_path("HOTLINE_CONFIG", PROJECT_ROOT / "config"),
-        calendar_file=_policy_file("HOTLINE_CALENDAR", "calendar.yaml", PROJECT_ROOT / "calendar.yaml"),
-        schedules_file=_policy_file("HOTLINE_SCHEDULES", "schedules.yaml", PROJECT_ROOT / "schedules.yaml"),
-        directory_file=_policy_file("HOTLINE_DIRECTORY", "directory.yaml",
-                                    PROJECT_ROOT / "db" / "seed" / "district.yaml"),
-        var_dir=var_dir,
-        smtp=smtp,
-    )
+    """The settings as the environment gives them now.  A command builds them once
+    (``worker/cli.py``) and passes them down; this is for the code not handed them yet."""
+    return Settings.from_env()
 
 
 def read_yaml(path: Path) -> dict:

@@ -45,8 +45,8 @@ def get_engine(url: str | None = None) -> Engine:
         def _sqlite_begin(conn):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
-        # No JIT: our queries are index scans of milliseconds; PostgreSQL's cost threshold still
-        # compiles them when the table is large, and compiling took 100-230 ms per query here.
+        # No JIT: our queries are short index scans; PostgreSQL's cost threshold still compiles
+        # them when the table is large, and compiling costs far more than the scan it speeds up.
         options = " ".join(f"-c {name}={value}" for name, value in postgres_session_settings().items())
         engine = create_engine(url, pool_pre_ping=True, connect_args={"options": options})
     return engine
@@ -107,8 +107,8 @@ def refresh_statistics(session_factory, tables=("tickets", "ticket_events", "ass
     """After a bulk load: until autovacuum gets to it, the planner would take a table just filled
     for an empty one, and on PostgreSQL the period scans could not stay in the covering indexes
     (an index-only scan needs the pages marked all-visible, which only VACUUM does).  The per-day
-    rollup is rewritten by every batch: a year's import left 2.2 M dead rows beside its 70,000
-    (a month's metrics 31 ms instead of 10)."""
+    rollup is rewritten by every batch: a year's import leaves many times more dead rows than live
+    ones, which every period scan would step over until a VACUUM."""
     engine = session_factory.kw["bind"]
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # VACUUM: no transaction

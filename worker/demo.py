@@ -106,6 +106,18 @@ def bar(**kwargs) -> tqdm | Lines:
     return Lines(**kwargs)
 
 
+def default_folder() -> Path:
+    """Where a demo goes by default: beside the service's own files in HOTLINE_VAR (the image's
+    non-root user can write nowhere else), or ./out in a checkout."""
+    from .config import ConfigError
+
+    var = os.environ.get("HOTLINE_VAR")
+    folder = Path(var) / "demo" if var else Path.cwd() / "out"
+    if not os.access(folder.parent, os.W_OK):
+        raise ConfigError(f"{folder.parent} is not writable: pass --out FOLDER or set HOTLINE_VAR")
+    return folder
+
+
 def run(options: Options) -> int:
     """The whole demo; its summary and closing commands printed; the exit status returned."""
     started = time.time()
@@ -243,7 +255,7 @@ def _write_messages(factory, settings, eml: str) -> int:
     """The outbox delivered as .eml files (no SMTP in a demo): the first message of each kind, or all."""
     from sqlalchemy import func, select
 
-    from .mail import deliver
+    from .delivery import deliver
     from .models import OutboxMessage
 
     if eml == "none":

@@ -171,8 +171,8 @@ def due_within(A, as_of: datetime, horizon: datetime):
     """预警: not overdue at ``as_of``, and its next clock (the reply due while unanswered, or the
     completion due) falls due by ``horizon``.  A ticket already overdue on one clock is listed as
     overdue, not warned.  The reply arm carries its lower bound (implied by ``not_past_due``), so
-    the planner sees a range of a day or two, not every reply due since the start (it took 55,000
-    rows for 7,000 and joined every ticket by a sequential scan, 200 ms of a replayed day)."""
+    the planner sees a range of a day or two, not every reply due since the start (without it, it
+    reads far more rows than it keeps and joins every ticket by a sequential scan)."""
     return and_(not_past_due(A, as_of), or_(A.completion_due <= horizon,
                                             and_(A.reply_due >= as_of, A.reply_due <= horizon, _unreplied(A, as_of))))
 

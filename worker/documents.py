@@ -129,10 +129,6 @@ def contact() -> dict:
     return {k: _fill(v, cfg) for k, v in (cfg.get("contact") or {}).items()}
 
 
-def unit_names(session) -> dict[str, str]:
-    return dict(session.execute(select(Unit.code, Unit.name)).all())
-
-
 def issue_number(session, kind: str, scope: str) -> int:
     """The document's 第 N 期: kept when the same period is rendered again, else the next number."""
     existing = session.scalar(select(Document.issue_no).where(Document.kind == kind, Document.scope == scope))

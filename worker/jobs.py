@@ -20,7 +20,8 @@ from . import runs
 from .calendar import UnknownYearError, WorkCalendar, load_calendar
 from .config import Settings, load_settings
 from .db import session_factory
-from .models import Run
+from .job_names import JOB_NAMES
+from .models import Run, RunState
 from .periods import Period, containing, parse_key
 from .rules import Rules, load_rules
 from .times import now_local
@@ -41,6 +42,9 @@ JOBS: dict[str, JobSpec] = {}
 
 
 def job(name: str, period: str, family: str, time_limit_minutes: int = 10):
+    if name not in JOB_NAMES:
+        raise ValueError(f"job {name!r} is not named in worker/job_names.py (schedules.yaml is checked against it)")
+
     def register(fn):
         JOBS[name] = JobSpec(name, fn, period, family, timedelta(minutes=time_limit_minutes))
         return fn
@@ -104,7 +108,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
     with factory() as s:
         attempt = runs.claim(s, run_id)
         if attempt is None:
-            return "skipped"
+            return RunState.SKIPPED.value
         run = s.get(Run, run_id)
         spec, period_key = JOBS[run.job], run.period_key
     stop = threading.Event()
@@ -136,9 +140,9 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
                 return "superseded"
             s.commit()
         with factory() as s:
-            runs.finish(s, run_id, "succeeded", summary=summary, attempt=attempt)
+            runs.finish(s, run_id, RunState.SUCCEEDED.value, summary=summary, attempt=attempt)
         log.info("run %s: %s succeeded", run_id, spec.name, extra={"run_id": run_id})
-        return "succeeded"
+        return RunState.SUCCEEDED.value
     except Exception as exc:
         from .broker import is_transient
 
@@ -155,7 +159,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
                     runs.requeue(s, run_id, error=error)
                     s.commit()
                 else:
-                    runs.finish(s, run_id, "failed", error=error, attempt=attempt)
+                    runs.finish(s, run_id, RunState.FAILED.value, error=error, attempt=attempt)
                     from .alerts import alert_now
                     alert_now(f"run_failed:{run_id}", f"任务失败：{spec.name}（{period_key}，运行 {run_id}）",
                               [f"错误：{type(exc).__name__}: {str(exc)[:500]}", "详见 hotline runs --failed。"],
@@ -225,11 +229,10 @@ def preview(job_name: str, at: datetime | None, out_dir: Path) -> tuple[Run, dic
     """Run a job as a dry run: in one transaction rolled back at the end, its documents written under
     ``out_dir/documents`` and its messages as .eml files under ``out_dir/outbox``.  Nothing is kept
     in the database, nothing is queued for sending.  Returns (run, summary, messages written)."""
-    import dataclasses
 
-    from .replay import last_message, write_eml
+    from .delivery import last_message, write_eml
 
-    settings = dataclasses.replace(load_settings(), var_dir=out_dir)
+    settings = load_settings().with_var(out_dir)
     session = session_factory()()
     try:
         first = last_message(session)

@@ -55,6 +55,25 @@ class Role(str, enum.Enum):
     LIAISON = "liaison"                      # 联络员
 
 
+class RunState(str, enum.Enum):
+    """A run's place in the ledger (``worker/runs.py``)."""
+    QUEUED = "queued"          # waiting for a worker (or for its inline execution)
+    RUNNING = "running"        # claimed; its heartbeat says the worker is alive
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"        # a slot the calendar or the misfire rule passed over
+
+
+class MessageState(str, enum.Enum):
+    """An outbox message's state (``worker/mail.py``, ``worker/delivery.py``)."""
+    PENDING = "pending"        # due at ``not_before``
+    SENDING = "sending"        # claimed by a sender
+    SENT = "sent"
+    FAILED = "failed"          # refused for good, or impossible to send: alerted
+    HELD = "held"              # an operator holds it: never sent until released
+    CANCELLED = "cancelled"    # an operator cancelled it: never sent
+
+
 class EventKind(str, enum.Enum):
     DISPATCHED = "dispatched"  # 交办
     SIGNED = "signed"          # 签收
@@ -346,7 +365,7 @@ class Run(Base):
     nominal_at: Mapped[datetime]
     job: Mapped[str] = mapped_column(String(100))
     period_key: Mapped[str] = mapped_column(String(40))
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    state: Mapped[str] = mapped_column(String(16), default=RunState.QUEUED.value)
     params: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None] = mapped_column(PreciseLocalDateTime)   # to the microsecond: durations
@@ -496,7 +515,7 @@ class OutboxMessage(Base):
     body_html: Mapped[str] = mapped_column(Text)
     attachments: Mapped[list] = mapped_column(JSON, default=list)  # [{"name", "sha256"}]
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed|held|cancelled
+    state: Mapped[str] = mapped_column(String(16), default=MessageState.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     server_reply: Mapped[str | None] = mapped_column(Text)

@@ -17,7 +17,7 @@ import time
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
-from .models import ImportLog, OutboxMessage, Run
+from .models import ImportLog, MessageState, OutboxMessage, Run, RunState
 from .times import TZ, now_local
 
 
@@ -37,13 +37,13 @@ class LedgerCollector:
             for job, state, n in s.execute(select(Run.job, Run.state, func.count()).group_by(Run.job, Run.state)):
                 runs.add_metric([job, state], n)
             for schedule, at in s.execute(select(Run.schedule, func.max(Run.finished_at))
-                                          .where(Run.state == "succeeded").group_by(Run.schedule)):
+                                          .where(Run.state == RunState.SUCCEEDED.value).group_by(Run.schedule)):
                 if at is not None:
                     last.add_metric([schedule], at.replace(tzinfo=TZ).timestamp())
             for state, n in s.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)):
                 outbox.add_metric([state], n)
             waiting = s.scalar(select(func.min(OutboxMessage.created_at))
-                               .where(OutboxMessage.state.in_(("pending", "sending"))))
+                               .where(OutboxMessage.state.in_((MessageState.PENDING.value, MessageState.SENDING.value))))
             oldest.add_metric([], (now - waiting).total_seconds() if waiting else 0)
             stored, unchanged, refused = s.execute(select(func.sum(ImportLog.rows_stored), func.sum(ImportLog.rows_unchanged),
                                                           func.sum(ImportLog.rows_refused))).one()

@@ -1,18 +1,18 @@
 """What writing a PDF costs WeasyPrint, cut where it repeats the same work for every document.
 
-Measured on a one-page supervision letter (the commonest document: three quarters of what the
-demo files), 59 ms before these two changes, 47 ms after, the same pages pixel for pixel:
+Both matter most for the one-page supervision letter, the commonest document, where this fixed
+cost is most of the work; the pages stay the same pixel for pixel (``bench/`` prints the ratio):
 
 - **Font subsetting from a prepared face.**  WeasyPrint subsets each embedded face twice per
   document (HarfBuzz's ``hb_subset_or_fail``: once keeping the glyph ids, once more to drop the
   empty glyphs after the last one used), and each call rebuilds HarfBuzz's tables of the whole
-  face — 5 ms per face per document on our reduced 7,800-glyph faces.  HarfBuzz's own answer for
+  face, even our reduced ones, for every document.  HarfBuzz's own answer for
   a face subset again and again is ``hb_subset_preprocess``: done once per face per process, then
   one pass keeps the ids and drops the trailing glyphs (``RETAIN_GIDS`` stops at the last glyph
-  kept) for about a quarter of the cost.  Same flags and dropped tables as WeasyPrint's.
+  kept) at a fraction of the cost.  Same flags and dropped tables as WeasyPrint's.
 - **Streams compressed at zlib's default level.**  pydyf compresses every stream at level 9; on
-  our PDFs (subset CFF fonts, page content) level 6 gives the same size (117 KB a letter, 215 KB
-  a 12-page bulletin) and saves a tenth of a letter's time.
+  our PDFs (subset CFF fonts, page content, already dense) level 6 gives the same size for less
+  time: level 9 searches harder for matches these streams do not have.
 
 Both replace a WeasyPrint or pydyf internal: ``install()`` checks that the hook is there and
 otherwise leaves the library as it is, with a warning (the same documents, only slower).  The

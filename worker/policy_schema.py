@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from .addresses import AddressError, validate_address
-from .config import ConfigError
+from .errors import ConfigError
 from .schema import Strict, load_yaml, plain, problems
 
 Share = Annotated[float, Field(ge=0, le=1)]

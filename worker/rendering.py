@@ -30,6 +30,7 @@ from .config import PROJECT_ROOT, load_settings
 from .fonts import prepare
 from .pdf_output import install as install_pdf_output
 from .times import chinese_date
+from .vocabulary import REPLY_KINDS, SATISFACTION_WORDS
 
 TEMPLATES = PROJECT_ROOT / "templates"
 ASSET_SCHEME = "hotline-asset:"
@@ -207,9 +208,6 @@ def mask_name(name: str | None) -> str:
     return name[0] + "*" * max(1, len(name) - 1)
 
 
-SATISFACTION_WORDS = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
-
-
 FREE_TEXT = ("content", "return_reason", "address", "reason", "note")   # what a caller or a unit wrote
 
 
@@ -374,9 +372,7 @@ def environment() -> Environment:
                       disabled_extensions=("txt",), default=True, default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=_pct, rate_text=rate_text, score=_score, change=_change, cn_date=_cn_date, cn_time=_cn_time, mask_phone=mask_phone, mask_name=mask_name,
                        mask_text=mask_text)
-    env.globals.update(SATISFACTION=SATISFACTION_WORDS,
-                       REPLY_KINDS={"normal": "正常答复", "out_of_scope": "不在受理范围", "not_true": "情况不属实",
-                                    "explained": "解释说明", "planned": "列入计划"})
+    env.globals.update(SATISFACTION=SATISFACTION_WORDS, REPLY_KINDS=REPLY_KINDS)
     return env
 
 
@@ -454,7 +450,7 @@ class _CharsUntilPatterns(dict):
 
     tinyhtml5 2.1's ``chars_until`` stores each compiled pattern with a chained assignment that
     rebinds ``characters`` to the pattern before the key is built, so the lookup never hits and
-    every run of text rebuilds its pattern: half of the HTML parse of a 12-page bulletin (30 ms).
+    every run of text rebuilds its pattern, which dominates the HTML parse of a long bulletin.
     The patterns built here are the ones its code builds (``[...]+``, or ``[^...]+`` for the
     characters to stop at); tests/test_documents.py parses with and without this cache."""
 
@@ -481,8 +477,8 @@ def _mend_parser_cache() -> None:
 def freeze_long_lived() -> None:
     """Once per process, after the first render's set-up (or the console's first page): move every
     object then alive (modules, templates, the fonts and the parsed stylesheet: about 100,000) to
-    the collector's permanent generation.  Otherwise every full collection walks them again, 50 ms after each document,
-    more than WeasyPrint needs for a page.  They stay freed by reference counting; only cycles
+    the collector's permanent generation.  Otherwise every full collection walks them all again
+    after each document, work that grows with what is loaded and can outweigh rendering a page.  They stay freed by reference counting; only cycles
     among them would never be collected, a one-off cost."""
     gc.freeze()
 

@@ -8,22 +8,21 @@ written as ``.eml`` files (or delivered with ``--send``) at the end.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import func, select
 
-from . import runs
+from . import runs, tasks  # noqa: F401 — tasks: the jobs a replay runs (JOBS)
 from .calendar import load_calendar
 from .config import Settings
+from .delivery import last_message, own_messages
 from .jobs import JOBS, resolve_period, run_in_session
-from .mail import build
-from .models import Escalation, EscalationState, OutboxMessage
+from .models import Escalation, EscalationState, RunState
 from .schedules import ScheduleFile, slots
+from .terminal import pad, width
 
 PERIODIC = {"send_outbox", "process_inbox", "recompute"}
 
@@ -80,12 +79,12 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
             took = time.perf_counter() - began
             report.seconds[slot.schedule.actor] += took
             # Started at the simulated moment, lasting as long as it really took (the runs page).
-            run.state, run.summary, run.started_at = "succeeded", summary, as_of
+            run.state, run.summary, run.started_at = RunState.SUCCEEDED.value, summary, as_of
             run.finished_at = as_of + timedelta(seconds=took)
             report.runs[slot.schedule.actor] += 1
             report.documents += [d["path"] for d in summary.get("documents", [])]
         except Exception as exc:  # noqa: BLE001 — one failing slot does not hide the others
-            run.state, run.error = "failed", f"{type(exc).__name__}: {exc}"
+            run.state, run.error = RunState.FAILED.value, f"{type(exc).__name__}: {exc}"
             report.failures.append(f"{slot.schedule.name} {slot.nominal_at:%Y-%m-%d %H:%M}: {exc}")
         session.flush()
     for e in session.scalars(select(Escalation).where(Escalation.id > first_escalation,
@@ -94,14 +93,6 @@ def replay(session, config: ScheduleFile, start: datetime, end: datetime, settin
     for m in session.scalars(own_messages(report.run_ids, report.first_message)):
         report.messages[m.recipient_role] += 1
     return report
-
-
-def _padded(text: str, width: int) -> str:
-    """``text`` padded to ``width`` terminal columns: a CJK character takes two."""
-    import unicodedata
-
-    columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    return text + " " * max(width - columns, 0)
 
 
 def print_report(report: ReplayReport, elapsed: float | None = None) -> None:
@@ -115,9 +106,9 @@ def print_report(report: ReplayReport, elapsed: float | None = None) -> None:
         click.echo(f"  {job:<20} {n:>4}  ({report.seconds.get(job, 0):.0f} s)")
     click.echo("escalations by tier:")
     labels = {t["name"]: tier_label(t) for t in tiers()}
-    width = max(map(len, labels.values()), default=0) * 2 + 2
+    columns = max(map(width, labels.values()), default=0) + 2
     for t in tiers():
-        click.echo(f"  {_padded(labels[t['name']], width)}{report.escalations.get(t['name'], 0):>4}")
+        click.echo(f"  {pad(labels[t['name']], columns)}{report.escalations.get(t['name'], 0):>4}")
     click.echo("messages by recipient role:")
     for role, n in sorted(report.messages.items()):
         click.echo(f"  {role:<20} {n}")
@@ -132,30 +123,3 @@ def print_report(report: ReplayReport, elapsed: float | None = None) -> None:
         click.echo(f"  FAILED: {f}", err=True)
     if elapsed is not None:
         click.echo(f"done in {elapsed:.0f} s")
-
-
-def last_message(session) -> int:
-    return session.scalar(select(func.max(OutboxMessage.id))) or 0
-
-
-def own_messages(run_ids: list[int], after: int):
-    """The outbox rows these runs added after message AFTER, by id: what a preview or a replay
-    produced — never what other runs left pending in the same database, nor what a run executed
-    before (and now re-executed, its messages idempotent) had queued then."""
-    return (select(OutboxMessage).where(OutboxMessage.run_id.in_(run_ids), OutboxMessage.id > after)
-            .order_by(OutboxMessage.id))
-
-
-def write_eml(session, folder: Path, sender: str, sender_name: str, run_ids: list[int], after: int) -> int:
-    """Write the outbox rows RUN_IDS added after message AFTER as .eml files (what a send would
-    deliver of them)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for row in session.scalars(own_messages(run_ids, after)):
-        (folder / f"{row.id:06d}-{row.kind}.eml").write_bytes(bytes(build(session, row, sender, sender_name)))
-        n += 1
-    return n
-
-
-def with_var(settings: Settings, var_dir: Path) -> Settings:
-    return dataclasses.replace(settings, var_dir=var_dir)

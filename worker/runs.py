@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .models import Run
+from .models import Run, RunState
 from .times import now_local, now_precise
 
 # A run whose holder sent no heartbeat for this long is taken to be lost (killed or frozen).
@@ -32,7 +32,7 @@ def create(session, *, schedule: str, nominal_at: datetime, job: str, period_key
     its table after a crash, say) is raised, to be logged and retried, never read as a slot
     already fired."""
     run = Run(schedule=schedule, nominal_at=nominal_at, job=job, period_key=period_key, params=params,
-              state="queued", created_at=now_local(), attempts=0, enqueues=0)
+              state=RunState.QUEUED.value, created_at=now_local(), attempts=0, enqueues=0)
     try:
         with session.begin_nested():
             session.add(run)
@@ -53,7 +53,7 @@ def get_or_create(session, **kw) -> tuple[Run, bool]:
 
 
 def requeue(session, run_id: int, error: str | None = None) -> None:
-    session.execute(update(Run).where(Run.id == run_id).values(state="queued", error=error, finished_at=None))
+    session.execute(update(Run).where(Run.id == run_id).values(state=RunState.QUEUED.value, error=error, finished_at=None))
 
 
 def claim(session, run_id: int, stale: timedelta = HEARTBEAT_STALE) -> int | None:
@@ -61,8 +61,8 @@ def claim(session, run_id: int, stale: timedelta = HEARTBEAT_STALE) -> int | Non
     held, or None when someone else holds it."""
     now = now_local()
     res = session.execute(update(Run).where(Run.id == run_id, or_(
-        Run.state == "queued", (Run.state == "running") & (Run.heartbeat_at < now - stale)))
-        .values(state="running", started_at=now_precise(), heartbeat_at=now, attempts=Run.attempts + 1))
+        Run.state == RunState.QUEUED.value, (Run.state == RunState.RUNNING.value) & (Run.heartbeat_at < now - stale)))
+        .values(state=RunState.RUNNING.value, started_at=now_precise(), heartbeat_at=now, attempts=Run.attempts + 1))
     session.commit()
     if res.rowcount != 1:
         return None
@@ -74,13 +74,13 @@ def holds(session, run_id: int, attempt: int | None) -> bool:
     keeps the run's row locked until it commits (no other attempt can claim it meanwhile)."""
     if attempt is None:
         return True
-    res = session.execute(update(Run).where(Run.id == run_id, Run.state == "running", Run.attempts == attempt)
+    res = session.execute(update(Run).where(Run.id == run_id, Run.state == RunState.RUNNING.value, Run.attempts == attempt)
                           .values(heartbeat_at=now_local()))
     return res.rowcount == 1
 
 
 def heartbeat(session, run_id: int, attempt: int | None = None) -> None:
-    where = [Run.id == run_id, Run.state == "running"] + ([Run.attempts == attempt] if attempt is not None else [])
+    where = [Run.id == run_id, Run.state == RunState.RUNNING.value] + ([Run.attempts == attempt] if attempt is not None else [])
     session.execute(update(Run).where(*where).values(heartbeat_at=now_local()))
     session.commit()
 
@@ -88,7 +88,7 @@ def heartbeat(session, run_id: int, attempt: int | None = None) -> None:
 def finish(session, run_id: int, state: str, summary: dict | None = None, error: str | None = None,
            attempt: int | None = None) -> bool:
     """Record the outcome; with ``attempt``, only if that attempt still holds the run."""
-    where = [Run.id == run_id] + ([Run.attempts == attempt, Run.state == "running"] if attempt is not None else [])
+    where = [Run.id == run_id] + ([Run.attempts == attempt, Run.state == RunState.RUNNING.value] if attempt is not None else [])
     res = session.execute(update(Run).where(*where).values(
         state=state, finished_at=now_precise(), summary=summary, error=error))
     session.commit()
@@ -103,20 +103,20 @@ def sweep(session, time_limits: dict[str, timedelta] | timedelta, stale: timedel
         time_limits = {None: time_limits}
     timed_out = []
     for job, limit in time_limits.items():
-        where = [Run.state == "running", Run.started_at < now - limit] + ([Run.job == job] if job else [])
+        where = [Run.state == RunState.RUNNING.value, Run.started_at < now - limit] + ([Run.job == job] if job else [])
         timed_out += session.execute(update(Run).where(*where)
-                                     .values(state="failed", finished_at=now, error=f"exceeded the time limit of {limit}")
+                                     .values(state=RunState.FAILED.value, finished_at=now, error=f"exceeded the time limit of {limit}")
                                      .returning(Run.id)).scalars().all()
-    orphaned = session.execute(select(Run.id, Run.attempts).where(Run.state == "running",
+    orphaned = session.execute(select(Run.id, Run.attempts).where(Run.state == RunState.RUNNING.value,
                                                                   Run.heartbeat_at < now - stale)).all()
     requeued, abandoned = [], []
     for run_id, attempts in orphaned:
         if attempts >= max_attempts:
             session.execute(update(Run).where(Run.id == run_id).values(
-                state="failed", finished_at=now, error=f"worker lost {attempts} times"))
+                state=RunState.FAILED.value, finished_at=now, error=f"worker lost {attempts} times"))
             abandoned.append(run_id)
         else:
-            session.execute(update(Run).where(Run.id == run_id, Run.state == "running").values(state="queued"))
+            session.execute(update(Run).where(Run.id == run_id, Run.state == RunState.RUNNING.value).values(state=RunState.QUEUED.value))
             requeued.append(run_id)
     session.commit()
     return {"timed_out": list(timed_out), "requeued": requeued, "abandoned": abandoned}

@@ -45,12 +45,13 @@ from pathlib import Path
 from croniter import croniter
 from sqlalchemy import func, or_, select, update
 
-from . import runs
+from . import runs, tasks  # noqa: F401 — tasks: the jobs whose periods the slots report on (JOBS)
 from .calendar import load_calendar
-from .config import instance_name
+from .config import load_settings
 from .db import session_factory
 from .jobs import JOBS, resolve_period
-from .models import Run
+from .models import Run, RunState
+from .redis_keys import RedisKeys
 from .schedules import ScheduleError, ScheduleFile, Slot, load, slots
 from .times import TZ, now_local
 
@@ -77,12 +78,6 @@ if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then return redis.call
 def elapsed_seconds() -> float:
     """A clock that never steps and goes on while the machine is suspended (Linux ``CLOCK_BOOTTIME``)."""
     return time.clock_gettime(time.CLOCK_BOOTTIME) if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic()
-
-
-def alive_key(role: str, host: str | None = None) -> str:
-    """The Redis key in which a process of ROLE on HOST says it is alive (``hotline health``)."""
-    namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
-    return f"{namespace}:alive:{role}:{host or instance_name()}"
 
 
 class Lease:
@@ -136,7 +131,7 @@ class Lease:
 class Scheduler:
     def __init__(self, schedules_path: Path, *, redis_url: str | None, enqueue: Callable[[Run], None],
                  lease_seconds: float = 15, tick_seconds: float = 5, tolerance: timedelta = timedelta(seconds=60),
-                 clock: Callable[[], datetime] = now_local, lease_key: str | None = None,
+                 clock: Callable[[], datetime] = now_local, keys: RedisKeys | None = None,
                  database_url: str | None = None, elapsed: Callable[[], float] | None = None):
         self.path = Path(schedules_path)
         self.enqueue, self.clock, self.tick_seconds, self.tolerance = enqueue, clock, tick_seconds, tolerance
@@ -145,8 +140,9 @@ class Scheduler:
         self._in_step: tuple[datetime, float] | None = None   # (wall, elapsed) when the two last agreed
         self._stepped: timedelta | None = None                # the step forward being sat out
         self.factory = session_factory(database_url)
-        namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
-        self.lease = Lease(redis_url, lease_key or f"{namespace}:scheduler:leader", lease_seconds) if redis_url else None
+        settings = load_settings()
+        self.keys, self.instance = keys or settings.redis_keys, settings.instance
+        self.lease = Lease(redis_url, self.keys.lease, lease_seconds) if redis_url else None
         self.config: ScheduleFile | None = None
         self.calendar = None
         self._mtime: float | None = None
@@ -186,8 +182,8 @@ class Scheduler:
     def _check_policies(self) -> None:
         """The policy files under config/: an invalid edit is reported once and alerted; the workers
         keep the last valid version they read (``config.policy``).  A file is read again only when
-        it changed (its modification time, size or inode): parsing the five files every tick cost
-        20 ms a tick."""
+        it changed (its modification time, size or inode): parsing and validating every file on
+        every tick would be the largest part of an idle tick."""
         from .config import ConfigError, load_settings
         from .policy_schema import CHECKS, OPTIONAL, check
 
@@ -245,7 +241,7 @@ class Scheduler:
                 run = runs.create(s, schedule=f"scheduler:{job}", nominal_at=self.clock(), job=job, period_key="-",
                                   params=params)
                 if run is not None:
-                    run.state, run.error, run.finished_at = "failed", message, self.clock()
+                    run.state, run.error, run.finished_at = RunState.FAILED.value, message, self.clock()
                 s.commit()
         except Exception:  # alerted already; the ledger row is the lesser record
             log.exception("could not record the problem in the ledger")
@@ -289,11 +285,6 @@ class Scheduler:
         out.sort(key=lambda d: d[0].nominal_at)
         return out, (waiting[0].nominal_at - timedelta(seconds=1) if waiting else None)
 
-    def due_slots(self, now: datetime) -> list[tuple[Slot, str]]:
-        """Every schedule's decisions (see ``decide``); for previews and tests."""
-        with self.factory() as s:
-            return [d for sched in self.config.schedules if sched.enabled for d in self.decide(s, sched, now)[0]]
-
     def fire(self, slot: Slot, decision: str) -> Run | None:
         spec = JOBS[slot.schedule.actor]
         anchor = slot.nominal_at if spec.period_kind not in ("day", "none") else slot.effective_at or slot.nominal_at
@@ -308,7 +299,7 @@ class Scheduler:
             if run is None:
                 return None  # another replica (or an earlier life of this one) has the slot
             if decision != "fire":
-                run.state, run.error, run.finished_at = "skipped", decision.removeprefix("skipped: "), self.clock()
+                run.state, run.error, run.finished_at = RunState.SKIPPED.value, decision.removeprefix("skipped: "), self.clock()
             else:
                 run.enqueued_at, run.enqueues = self.clock(), 1
             s.commit()
@@ -332,10 +323,9 @@ class Scheduler:
             return False
         import redis
 
-        namespace = os.environ.get("HOTLINE_REDIS_NAMESPACE", "hotline")
         queue = JOBS[run.job].family if run.job in JOBS else run.job
         try:
-            return any(self.lease.client.hexists(f"{namespace}:{q}.msgs", run.message_id)
+            return any(self.lease.client.hexists(self.keys.queue_messages(q), run.message_id)
                        for q in (queue, f"{queue}.DQ"))
         except redis.RedisError:
             return False
@@ -427,7 +417,7 @@ class Scheduler:
         import redis
 
         try:
-            self.lease.client.set(self.lease.key.replace(":leader", ":last_tick"),
+            self.lease.client.set(self.keys.last_tick,
                                   f"{now.isoformat(sep=' ')}|{self.lease.token}", ex=120)
         except redis.RedisError:
             pass
@@ -440,7 +430,7 @@ class Scheduler:
         import redis
 
         try:
-            self.lease.client.set(alive_key("scheduler"), state, ex=int(max(30, 3 * self.tick_seconds)))
+            self.lease.client.set(self.keys.alive("scheduler", self.instance), state, ex=int(max(30, 3 * self.tick_seconds)))
         except redis.RedisError:
             pass
 
@@ -474,13 +464,13 @@ class Scheduler:
             # A queued run nobody took: its message is lost (or no worker runs).  Send it again once
             # the interval has passed since the last send, the interval doubling with each send.
             stale = now - REQUEUE_AFTER
-            for run in s.scalars(select(Run).where(Run.state == "queued", or_(
+            for run in s.scalars(select(Run).where(Run.state == RunState.QUEUED.value, or_(
                     Run.enqueued_at < stale, Run.enqueued_at.is_(None) & (Run.created_at < stale)))):
                 last = run.enqueued_at or run.created_at
                 if last > now - REQUEUE_AFTER * (2 ** min(run.enqueues, 6)) or self.message_alive(run):
                     continue
                 if run.enqueues >= 8:   # a day and more of re-sends: give up loudly
-                    run.state, run.finished_at = "failed", now
+                    run.state, run.finished_at = RunState.FAILED.value, now
                     run.error = f"no worker took the run after {run.enqueues} sends: {run.error or ''}"
                     continue
                 requeue.append(run)
@@ -543,7 +533,7 @@ class Scheduler:
 
     def _courier(self) -> None:
         """The alerts' own sender in this process, beside the tick (a slow relay delays only it)."""
-        from .alerts import deliver_alerts
+        from .delivery import deliver_alerts
 
         while not self.stop_event.wait(COURIER_SECONDS):
             deliver_alerts(self.factory)

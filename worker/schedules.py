@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from .calendar import UnknownYearError, WorkCalendar
 from .config import ConfigError
+from .job_names import JOB_NAMES
 from .schema import Strict, load_yaml, plain, suggest
 from .schema import _line as schema_line
 from .schema import describe as schema_describe
@@ -98,9 +99,8 @@ class ScheduleFields(Strict):
     @field_validator("actor")
     @classmethod
     def _actor(cls, actor):
-        from .jobs import JOBS
-        if actor is not None and actor not in JOBS:
-            raise ValueError(f"unknown actor {actor!r}{suggest(actor, JOBS)}")
+        if actor is not None and actor not in JOB_NAMES:
+            raise ValueError(f"unknown actor {actor!r}{suggest(actor, JOB_NAMES)}")
         return actor
 
     @field_validator("cron")
@@ -137,8 +137,6 @@ def load(path: Path | str) -> ScheduleFile:
     """Parse and validate (pydantic models, ``worker.schema``); raises ``ScheduleError`` listing every
     problem on the line of its key, with the closest valid name for a misspelt key, actor, value
     or recipient group."""
-    from . import tasks  # noqa: F401  (registers the jobs)
-
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .config import ConfigError
+from .errors import ConfigError
 
 
 class Strict(BaseModel):

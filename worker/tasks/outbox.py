@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..db import session_factory
+from ..delivery import deliver
 from ..jobs import job
-from ..mail import deliver
 from .base import make_actors
 
 

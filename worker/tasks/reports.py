@@ -23,7 +23,7 @@ from ..detection import (
     warning_horizon,
     widespread,
 )
-from ..documents import moment_of, pdf_name, store, unit_names
+from ..documents import moment_of, pdf_name, store
 from ..grading import grade, repeat_window
 from ..jobs import job
 from ..ladder import ladder_table
@@ -50,6 +50,7 @@ from ..spreadsheets import LAW_PUSH_COLUMNS, law_push_rows, workbook
 from ..supervision import closeout_report, ledger
 from ..supervision import counts_by_unit as letter_counts
 from ..triage import triage
+from ..vocabulary import unit_names
 from .base import make_actors
 
 log = logging.getLogger("hotline.reports")

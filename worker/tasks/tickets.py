@@ -23,18 +23,17 @@ from sqlalchemy import exists, func, select
 
 from ..asof import view
 from ..config import policy
-from ..documents import latest_version, organisation, store, title_lines, title_words, unit_names
+from ..documents import latest_version, organisation, store, title_lines, title_words
 from ..editable import docx_report
 from ..jobs import job
 from ..mail import Attachment
 from ..models import Category, Document, DocumentVersion, EventKind, Run, Ticket, TicketEvent
 from ..notify import notify
-from ..rendering import SATISFACTION_WORDS, mask_name, mask_phone, mask_text
+from ..rendering import mask_name, mask_phone, mask_text
+from ..vocabulary import REPLY_KINDS, SATISFACTION_WORDS, unit_names
 from .base import make_actors
 
 E = EventKind
-REPLY_WORDS = {"normal": "正常答复", "out_of_scope": "不在受理范围", "not_true": "情况不属实", "explained": "解释说明",
-               "planned": "列入计划"}
 # The events a report tells of: one of them after its last version re-issues it.
 TOLD = (E.CONTACTED, E.REPLIED, E.REVIEWED, E.CALLBACK, E.REDO, E.EXTENDED, E.PLANNED)
 # How far back a run looks for such events: reports missed by a stopped service are caught up.
@@ -127,7 +126,7 @@ def ticket_facts(s, ticket_id: int, as_of: datetime, names: dict[str, str], resp
         "category": category.name if category else t.category_code, "category_code": t.category_code,
         "content": mask_text(t.content, t.caller_name), "caller": f"{mask_name(t.caller_name)}（{mask_phone(t.caller_phone)}）",
         "address": mask_text(t.address, t.caller_name) or "—", "unit": unit, "contacts": contacts, "clocks": clocks, "steps": steps,
-        "reply_kind": REPLY_WORDS.get(reply.reply_kind or "", "—") if reply else "—",
+        "reply_kind": REPLY_KINDS.get(reply.reply_kind or "", "—") if reply else "—",
         "reply_text": mask_text(reply.note, t.caller_name) if reply and reply.note else "",
         "replied_at": _when(reply.at if reply else None),
         "callback_at": _when(callback.at) if callback else None,

@@ -7,7 +7,7 @@ from sqlalchemy import and_, select
 from ..asof import view
 from ..config import policy
 from ..detection import fell_due_between, list_columns, overdue_open, warning_horizon, warnings
-from ..documents import moment_of, pdf_name, store, unit_names
+from ..documents import moment_of, pdf_name, store
 from ..forecast import forecast, forecast_words, week_label
 from ..jobs import job
 from ..ladder import describe, ladder_at
@@ -17,6 +17,7 @@ from ..models import Oversight, Person, Ticket, TicketEvent
 from ..notify import notify
 from ..rendering import mask_text
 from ..supervision import ledger
+from ..vocabulary import unit_names
 from .base import make_actors
 from .reports import window_start
 

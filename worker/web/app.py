@@ -285,10 +285,10 @@ def confirm_rerun(ctx: Ctx, run_id: int):
 
 
 def _rerun(ctx: Ctx, run: Run) -> Response:
-    from ..jobs import JOBS
+    from ..job_names import JOB_NAMES
     from ..runs import requeue
 
-    if run.job not in JOBS:
+    if run.job not in JOB_NAMES:
         raise pages.BadParameter(f"“{run.job}”不是可以重新运行的作业")
     if run.state in ("queued", "running"):
         ctx.request.session["flash"] = f"第 {run.id} 号运行正在排队或运行，未重复提交。"
@@ -298,12 +298,11 @@ def _rerun(ctx: Ctx, run: Run) -> Response:
     ctx.db.commit()
     task = None
     settings = ctx.request.app.state.console.settings
+    from ..dispatch import run_here, send
     if settings.redis_url:
-        from ..tasks import ACTORS
-        ACTORS[run.job].send(run.id)
+        send(run.job, run.id)
     else:   # the embedded default: no broker, so this process runs it after answering
-        from ..jobs import execute
-        task = BackgroundTask(execute, run.id)
+        task = BackgroundTask(run_here, run.id)
     ctx.request.session["flash"] = f"第 {run.id} 号运行（{run.job} {run.period_key}）已重新排队。"
     return RedirectResponse("/runs", status_code=303, background=task)
 

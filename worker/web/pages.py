@@ -33,6 +33,7 @@ from ..models import (
 from ..periods import containing
 from ..rendering import mask_text, masked_ticket
 from ..supervision import ledger
+from ..vocabulary import EVENT_LABELS, SATISFACTION_WORDS, unit_names
 from .access import Viewer, console_policy
 from .cache import period_metrics
 
@@ -50,15 +51,8 @@ class BadParameter(ValueError):
 
 
 LISTS = {"open": "在办", "warning": "预警", "overdue": "超期", "returned_twice": "回退≥2次"}
-EVENT_LABELS = {"dispatched": "交办", "signed": "签收", "returned": "回退", "replied": "答复", "reviewed": "审核",
-                "extended": "延期", "planned": "列入计划", "callback": "回访", "redo": "重办", "closed": "办结"}
-SATISFACTION = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 PAGE_SIZE = 50
 TICKETS_PER_PAGE = 200
-
-
-def unit_names(session) -> dict[str, str]:
-    return dict(session.execute(select(Unit.code, Unit.name)).all())
 
 
 def _caller(viewer: Viewer, row: dict) -> dict:
@@ -215,7 +209,7 @@ def ticket(session, viewer: Viewer, number: str, as_of: datetime) -> dict:
             "completion_state": _clock(a.completion_due, a.finished_at, as_of),
             "extended_days": a.extended_days, "plan_date": a.plan_date, "returned_at": a.returned_at,
             "return_reason": a.return_reason if viewer.unmasked else mask_text(a.return_reason, t.caller_name),
-            "callback_at": a.callback_at, "satisfaction": SATISFACTION.get(a.satisfaction or "", a.satisfaction),
+            "callback_at": a.callback_at, "satisfaction": SATISFACTION_WORDS.get(a.satisfaction or "", a.satisfaction),
             "resolved": a.resolved, "redo_count": a.redo_count})
     events = [{"at": e.at, "kind": EVENT_LABELS.get(e.kind, e.kind), "unit": names.get(e.unit_code, e.unit_code),
                "detail": _event_detail(e, viewer, names, t.caller_name)}
@@ -244,7 +238,7 @@ def _event_detail(e: TicketEvent, viewer: Viewer, names: dict, caller: str | Non
     if e.review_passed is not None:
         parts.append("审核通过" if e.review_passed else "审核未通过")
     if e.satisfaction:
-        parts.append(SATISFACTION.get(e.satisfaction, e.satisfaction))
+        parts.append(SATISFACTION_WORDS.get(e.satisfaction, e.satisfaction))
     if e.resolved is not None:
         parts.append("已解决" if e.resolved else "未解决")
     return "；".join(parts)
