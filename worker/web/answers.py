@@ -20,8 +20,8 @@ from ..rendering import mask_text
 from ..supervision import ANSWER_STATES, LETTER_STAGES, Entry, ledger
 from . import pages
 from .access import Viewer, record
-from .app import Ctx, page
 from .desk import STAGES
+from .handling import Ctx, page
 
 PER_PAGE = 200
 MEDIA = {**pages.FILE_TYPES, ".jpg": "image/jpeg", ".png": "image/png"}

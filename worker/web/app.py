@@ -15,13 +15,10 @@ Security, as decided here:
 """
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -34,165 +31,30 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..config import load_settings
-from ..db import session_factory
-from ..models import ConsoleUser, OutboxMessage, Run
-from ..rendering import TEMPLATES, freeze_long_lived, render_html
+from ..models import OutboxMessage, Run
+from ..rendering import TEMPLATES
 from ..supervision import ANSWER_STATES
 from ..times import now_local
 from . import pages
 from .access import (
     MESSAGE_STATES,
-    ROLE_LABELS,
-    RUN_STATES,
     Viewer,
     authenticate,
     console_policy,
     end_sessions,
     record,
-    viewer_for,
 )
 from .desk import STAGES
+from .handling import Console, Ctx, check_csrf, error_page, html_page, page, printable, unexpected_error
 
 log = logging.getLogger("hotline.web")
 
 MESSAGE_ACTIONS = {"hold": "暂缓发送", "release": "恢复发送", "retry": "重新发送"}
-
-
-@dataclass
-class Ctx:
-    request: Request
-    db: object
-    viewer: Viewer
-    user: ConsoleUser
-    form: dict | None
-    now: datetime
-    cal: object
-
-    def param(self, name: str, default: str = "") -> str:
-        return (self.request.query_params.get(name) or default).strip()
-
-    def int_param(self, name: str, default: int, low: int = 1, high: int = 10_000) -> int:
-        raw = self.param(name)
-        if not raw:
-            return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise pages.BadParameter(f"参数 {name} 应为 {low} 到 {high} 之间的整数")
-        return int(raw)
-
-
-class Console:
-    """The app's state: the database, the calendar, the clock and how logins arrive."""
-
-    def __init__(self, *, database_url: str | None, clock: Callable[[], datetime], remote_user_header: str | None):
-        from ..calendar import load_calendar
-
-        self.factory = session_factory(database_url)
-        self.clock = clock
-        self.remote_user_header = remote_user_header
-        self.cal = load_calendar()
-        self.settings = load_settings()
-
-    # -- who is asking --------------------------------------------------------------------------
-    def user(self, request: Request, db) -> ConsoleUser | None:
-        from sqlalchemy import select
-
-        if self.remote_user_header:
-            login = (request.headers.get(self.remote_user_header) or "").strip().lower()
-            return db.scalars(select(ConsoleUser).where(ConsoleUser.email == login,
-                                                        ConsoleUser.disabled.is_(False))).first() if login else None
-        uid, version = request.session.get("uid"), request.session.get("sv")
-        user = db.get(ConsoleUser, uid) if isinstance(uid, int) else None
-        if user is None or user.disabled or version != user.session_version:
-            return None   # signed out, password changed, disabled or re-enabled since the cookie was signed
-        return user
-
-
-def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not token:
-        token = request.session["csrf"] = secrets.token_urlsafe(32)
-    return token
-
-
-def _check_csrf(request: Request, form) -> None:
-    sent, kept = str(form.get("csrf") or ""), request.session.get("csrf") or ""
-    if not kept or not hmac.compare_digest(sent.encode(), kept.encode()):
-        raise HTTPException(403, "表单已失效（可能已在别处退出登录或停留过久），请返回刷新后重试。")
-
-
-def _html(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
-    flash = request.session.pop("flash", None) if "session" in request.scope else None
-    body = render_html(template, csrf=csrf_token(request) if "session" in request.scope else "", flash=flash,
-                       path=request.url.path, labels=_labels(), **context)
-    return HTMLResponse(body, status_code=status)
-
-
-def _labels() -> dict:
-    """The console's words for states, roles and kinds of document (templates: ``labels``)."""
-    cfg = console_policy()
-    return {"run": RUN_STATES, "message": MESSAGE_STATES, "role": ROLE_LABELS, "kind": cfg.get("kind_labels") or {},
-            "job": cfg.get("job_labels") or {}, "source": cfg.get("source_labels") or {}}
-
-
-def error_page(request: Request, status: int, message: str, viewer: Viewer | None = None) -> HTMLResponse:
-    titles = {400: "请求有误", 403: "无权访问", 404: "未找到", 405: "不支持的操作", 500: "服务器内部错误"}
-    return _html(request, "web/error.html", status, title=titles.get(status, "错误"), message=message,
-                 code=status, viewer=viewer)
-
-
-def page(template: str | None = None, *, who: Callable[[Viewer], bool] | None = None,
-         refusal: str = "您无权访问此页面") -> Callable:
-    """A route body ``fn(ctx, **path_params)`` run in a worker thread with its own database session:
-    signed in (else to the login page), allowed (``who``), the form's CSRF token checked; a dict
-    it returns is rendered with ``template``, a Response is returned as it is."""
-    def wrap(fn):
-        async def endpoint(request: Request) -> Response:
-            form = None
-            if request.method == "POST":
-                form = dict(await request.form())
-                _check_csrf(request, form)
-            return await run_in_threadpool(_serve, request, form)
-
-        def _serve(request: Request, form) -> Response:
-            console: Console = request.app.state.console
-            with console.factory() as db:
-                user = console.user(request, db)
-                if user is None:
-                    if console.remote_user_header:
-                        return error_page(request, 403, "反向代理未给出有效的登录身份。")
-                    return RedirectResponse("/login", status_code=303)
-                viewer = viewer_for(db, user)
-                request.state.uid = user.id
-                if viewer is None:
-                    return error_page(request, 403, "该账号不在通讯录中，或通讯录未给它任何查看范围；请联系热线中心。")
-                if who is not None and not who(viewer):
-                    return error_page(request, 403, refusal, viewer)
-                ctx = Ctx(request, db, viewer, user, form, console.clock(), console.cal)
-                try:
-                    result = fn(ctx, **request.path_params)
-                    db.commit()
-                except pages.Refused as exc:
-                    return error_page(request, 403, str(exc), viewer)
-                except pages.NotFound as exc:
-                    return error_page(request, 404, str(exc), viewer)
-                except pages.BadParameter as exc:
-                    return error_page(request, 400, str(exc), viewer)
-                except Exception as exc:  # noqa: BLE001 - answered here, logged once (not re-raised to the server)
-                    return _unexpected(request, exc, viewer)
-                if isinstance(result, Response):
-                    return result
-                page_html = _html(request, template, viewer=viewer, now=ctx.now, **result)
-            # Once the first page has loaded what pages use: a full collection would walk it all
-            # again (its pauses were the slowest tenth of the pages on the 2 M-ticket year).
-            freeze_long_lived()
-            return page_html
-        return endpoint
-    return wrap
 
 
 def _centre_or_operations(v: Viewer) -> bool:
@@ -330,9 +192,9 @@ def confirm_message(ctx: Ctx, message_id: int, action: str):
 # -- login ---------------------------------------------------------------------------------------------
 async def login(request: Request) -> Response:
     if request.method == "GET":
-        return _html(request, "web/login.html", error="", viewer=None)
+        return html_page(request, "web/login.html", error="", viewer=None)
     form = dict(await request.form())
-    _check_csrf(request, form)
+    check_csrf(request, form)
     return await run_in_threadpool(_login, request, str(form.get("email") or ""), str(form.get("password") or ""))
 
 
@@ -342,7 +204,7 @@ def _login(request: Request, email: str, password: str) -> Response:
         user, why = authenticate(db, email, password, request.client.host if request.client else "-")
         db.commit()
         if user is None:
-            return _html(request, "web/login.html", 429 if "过多" in why else 401, error=why, viewer=None)
+            return html_page(request, "web/login.html", 429 if "过多" in why else 401, error=why, viewer=None)
         request.session.clear()   # a fresh session (and CSRF token) for the signed-in user
         request.session["uid"], request.session["sv"] = user.id, user.session_version
         request.state.uid = user.id
@@ -351,7 +213,7 @@ def _login(request: Request, email: str, password: str) -> Response:
 
 async def logout(request: Request) -> Response:
     form = dict(await request.form())
-    _check_csrf(request, form)
+    check_csrf(request, form)
     await run_in_threadpool(_logout, request)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
@@ -390,19 +252,7 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    return _unexpected(request, exc)
-
-
-def _unexpected(request: Request, exc: Exception, viewer: Viewer | None = None) -> Response:
-    ref = uuid.uuid4().hex[:10]
-    log.error("error %s on %s %s", ref, request.method, printable(request.url.path), exc_info=exc)
-    return error_page(request, 500, f"处理请求时出错，已记录（参考编号 {ref}）。请稍后重试或联系运维人员。", viewer)
-
-
-def printable(text: str) -> str:
-    """``text`` with control and format characters escaped (\\n, \\x1b, \\u202e): a request
-    path cannot write a line of its own into the log, nor hide what follows."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return unexpected_error(request, exc)
 
 
 def _slash_redirect(scope) -> Response | None:
