@@ -64,7 +64,7 @@ def test_daily_sheet(district):
     assert "莱山区89000民生服务中心" in text and "12345热线工单日调度" in text and "2026年11月13日" in text
     assert "区城市管理局" in text and "A1" in text
     assert "139****5678" in text and PHONE not in text and "李小明" not in text and "李**" in text
-    # The request, cut to the sheet's width (config/documents.yaml): its markup shown as text, never fetched.
+    # The request, cut to the sheet's column (the XLSX has it whole): its markup shown as text, never fetched.
     assert '<imgsrc="file:///' in re.sub(r"\s", "", text)
     # The calendar gap within 60 days is the operators' matter (the scheduler's alert, hotline doctor:
     # tests/test_alerts.py): never on the sheet nor in its e-mail.
