@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DataError
 
@@ -725,8 +726,8 @@ class GrowthStatistics:
 
 
 # What storing one ticket can meet that the row checks could not see: a due time in a year the
-# calendar lacks, a value the database refuses.
-STORE_ERRORS = (UnknownYearError, DataError, ValueError, OverflowError)
+# calendar lacks, a value the database refuses (raised by the driver itself inside a COPY).
+STORE_ERRORS = (UnknownYearError, DataError, psycopg.errors.DataError, ValueError, OverflowError)
 
 
 def _store_or_isolate(session_factory, path, batch, cal, rules, report, first_seen) -> None:
