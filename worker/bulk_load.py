@@ -30,10 +30,10 @@ from collections import OrderedDict, defaultdict
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from . import importer
 from .assignments import SPAN_TOP, refresh
 from .db import refresh_statistics
 from .importer import (
-    ANALYZE_AFTER_EVENTS,
     EVENT_FIELDS,
     STORE_ERRORS,
     TICKET_FIELDS,
@@ -73,7 +73,7 @@ def import_bulk(session_factory, path, cal, rules, mapping, encoding, batch_size
             _load(conn, session_factory, str(path), cal, rules, ImportReport(str(path)), batch_size)
             raise
         _load(conn, session_factory, str(path), cal, rules, report, batch_size)
-    if report.events_new >= ANALYZE_AFTER_EVENTS:
+    if report.events_new >= importer.ANALYZE_AFTER_EVENTS:
         refresh_statistics(session_factory)
     return report
 
