@@ -1,5 +1,6 @@
-"""Monthly partitions of ``ticket_events`` and ``assignment_clocks`` against the plain tables,
-each side in its own process and a fresh database, rounds interleaved (issue 33, target 6).
+"""Monthly partitions of ``ticket_events`` and ``assignment_clocks`` against the plain tables, and
+the plain tables without the covering clock index ``ix_clock_at``, each side in its own process and
+a fresh database, rounds interleaved (issue 33, targets 3 and 6).
 
     .venv/bin/python bench/partitions.py [--tickets 200000] [--rounds 3]
 
@@ -11,7 +12,9 @@ with the dump by COPY (timed: what an import's writes cost), and the service's r
 on it (timed): a month's metrics from the clock rows, a partial day's clock rows, a week's events
 of one kind (these prune to one or two partitions), and a refresh's read of 500 tickets' events
 and clock rows by ticket (this one cannot prune: every partition is probed).
-Printed: min / median / max seconds per side, and partitioned / plain of the medians.
+The third side, ``no ix_clock_at``, is the plain schema without that index: what its upkeep costs
+a load, and what the reads lose without it.
+Printed: min / median / max seconds per side, and each side / plain of the medians.
 """
 from __future__ import annotations
 
@@ -92,11 +95,14 @@ def months(first: date, last: date):
         m = nxt
 
 
-def prepare(url: str, partitioned: bool, first: date, last: date) -> None:
+def prepare(url: str, side: str, first: date, last: date) -> None:
     import psycopg
 
     peer.schema(url)
-    if not partitioned:
+    if side == "no ix_clock_at":
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP INDEX ix_clock_at")
+    if side != "partitioned":
         return
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(PARTITION)
@@ -125,11 +131,11 @@ def main():
     from worker.calendar import load_calendar
     from worker.demo_data import Generator, write_export
 
-    first, last = date(2026, 1, 1), date(2026, 12, 31)
+    first, last = date(2025, 12, 1), date(2026, 11, 30)   # a year before the machine's clock
     with tempfile.TemporaryDirectory() as tmp:
         folder, export = Path(tmp), Path(tmp) / "year.csv"
         write_export(export, Generator(load_calendar(), seed=33, per_day=max(1, args.tickets // 365)).tickets(
-            first, last - timedelta(days=20), datetime(2027, 1, 1)))
+            first, last - timedelta(days=20), datetime(2026, 12, 1)))
         db, url = peer.fresh_database(args.admin)
         try:
             peer.ours(url, export)
@@ -145,12 +151,13 @@ def main():
                 counts = {t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
         finally:
             peer.drop_database(args.admin, db)
-        times = {(side, what): [] for side in ("plain", "partitioned") for what in ("load", "queries")}
+        sides = ("plain", "partitioned", "no ix_clock_at")
+        times = {(side, what): [] for side in sides for what in ("load", "queries")}
         for _ in range(args.rounds):
-            for side in ("plain", "partitioned"):
+            for side in sides:
                 db, url = peer.fresh_database(args.admin)
                 try:
-                    prepare(url, side == "partitioned", first - timedelta(days=31), last + timedelta(days=62))
+                    prepare(url, side, first - timedelta(days=31), last + timedelta(days=62))
                     times[(side, "load")].append(child(url, folder, "load"))
                     with psycopg.connect(url, autocommit=True) as conn:
                         conn.execute("VACUUM ANALYZE")
@@ -159,13 +166,14 @@ def main():
                     peer.drop_database(args.admin, db)
     print(f"a year: {counts['tickets']:,} tickets, {counts['ticket_events']:,} events, "
           f"{counts['assignment_clocks']:,} clock rows; {args.rounds} interleaved rounds")
-    print(f"{'seconds':<24} {'min':>8} {'median':>8} {'max':>8}")
+    print(f"{'seconds':<28} {'min':>8} {'median':>8} {'max':>8}")
     for (side, what), values in times.items():
         values.sort()
-        print(f"{side + ' ' + what:<24} {values[0]:>8.2f} {statistics.median(values):>8.2f} {values[-1]:>8.2f}")
-    for what in ("load", "queries"):
-        ratio = statistics.median(times[("partitioned", what)]) / statistics.median(times[("plain", what)])
-        print(f"partitioned / plain, {what}: {ratio:.2f}")
+        print(f"{side + ' ' + what:<28} {values[0]:>8.2f} {statistics.median(values):>8.2f} {values[-1]:>8.2f}")
+    for side in sides[1:]:
+        for what in ("load", "queries"):
+            ratio = statistics.median(times[(side, what)]) / statistics.median(times[("plain", what)])
+            print(f"{side} / plain, {what}: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -235,6 +235,7 @@ class Assignment(Base):
         Index("ix_asg_unit_dispatched", "unit_code", "dispatched_at"),
         Index("ix_asg_dispatched", "dispatched_at"),
         Index("ix_asg_callback", "callback_at"),
+        Index("ix_asg_open_due", "finished_at", "completion_due"),   # the law push: replied in its window
         # The open accountable assignments: what the daily detections read (see detection.open_at).
         # A column of its own, not "is_current AND finished_at IS NULL": the planner then knows how
         # few rows are open (thousands of millions) and plans the daily detections for that.
