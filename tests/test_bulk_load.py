@@ -143,3 +143,30 @@ def test_the_bulk_load_stores_what_the_batch_path_stores(postgres_db, request, t
         assert all(len(rows) > 0 for name, rows in tables.items() if name != "analysis_queue")
     finally:
         copies.give_back(bulk_name)
+
+
+@pytest.mark.postgres
+def test_a_file_changed_while_staged_stores_what_was_read_before_and_says_so(postgres_db, tmp_path, monkeypatch):
+    """The bulk load stops at a file that changed as the batch path does (tests/test_import_edges.py):
+    the rows read before the change are stored, and the message counts them."""
+    import worker.importer
+    from tests.test_import_edges import _append, counts, run, tickets, write
+
+    path = tmp_path / "export.csv"
+    write(path, tickets(30))
+    read_rows = worker.importer.read_rows
+
+    def changing(*args, **kwargs):
+        for i, row in enumerate(read_rows(*args, **kwargs)):
+            if i == 40:   # after the first batch of 20 rows was staged, before the second is
+                _append(path)
+            yield row
+
+    monkeypatch.setattr(worker.importer, "read_rows", changing)
+    monkeypatch.setattr(worker.importer, "BATCH_ROWS", 20)
+    res = run("import", str(path))
+    assert res.exit_code == 1
+    assert f"error: {path}: the file changed while it was being read (" in res.output
+    assert "; the rows before line 22 were stored as read (20 stored, 0 unchanged, 0 refused), none after. " \
+           "Import it again once it is complete" in res.output
+    assert counts() == (10, 20)

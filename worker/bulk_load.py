@@ -37,7 +37,6 @@ from .importer import (
     EVENT_FIELDS,
     STORE_ERRORS,
     TICKET_FIELDS,
-    FileChangedError,
     ImportReport,
     _import,
     _store_or_isolate,
@@ -60,18 +59,16 @@ def import_bulk(session_factory, path, cal, rules, mapping, encoding, batch_size
         conn.execute(text(f"CREATE TEMP TABLE import_stage ({', '.join(_column(f) for f in _STAGED)})"))
         driver = conn.connection.driver_connection
 
-        def stage(batch):
+        def stage(batch, report):
+            if batch is None:   # the file changed: what was read before is stored, as the batch path would
+                _load(conn, session_factory, str(path), cal, rules, report, batch_size)
+                return
             with driver.cursor() as cur, cur.copy(f"COPY import_stage ({', '.join(_STAGED)}) FROM STDIN") as copy:
                 for line, number, ticket, event in batch:
                     copy.write_row([line, number, *(ticket[f] for f in TICKET_FIELDS),
                                     *(event[f] for f in EVENT_FIELDS)])
 
-        try:
-            report = _import(session_factory, path, cal, rules, mapping, encoding, False, batch_size, progress,
-                             stage=stage)
-        except FileChangedError:   # what was read before the change is stored, as the batch path would
-            _load(conn, session_factory, str(path), cal, rules, ImportReport(str(path)), batch_size)
-            raise
+        report = _import(session_factory, path, cal, rules, mapping, encoding, False, batch_size, progress, stage=stage)
         _load(conn, session_factory, str(path), cal, rules, report, batch_size)
     if report.events_new >= importer.ANALYZE_AFTER_EVENTS:
         refresh_statistics(session_factory)

@@ -582,8 +582,9 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
 
 def _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress,
             stage=None) -> ImportReport:
-    """Read, check and store an export batch by batch; ``stage``: a callable the checked batches go
-    to instead of being stored (``worker.bulk_load``)."""
+    """Read, check and store an export batch by batch; ``stage(batch, report)``: where the checked
+    batches go instead of being stored (``worker.bulk_load``); ``stage(None, report)`` stores what it
+    holds, before the import stops at a file that changed."""
     path = Path(path)
     mapping = mapping or Mapping.load()
     report = ImportReport(str(path))
@@ -615,9 +616,15 @@ def _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch
     statistics = None if dry_run or stage else GrowthStatistics(session_factory)
 
     def flush():
-        state.check(path, report, batch[0][0] if batch else None)   # what is stored was read from one file
+        try:
+            state.check(path, report, batch[0][0] if batch else None)   # what is stored was read from one file
+        except FileChangedError:
+            if stage:   # what was staged before the change is stored first, and counted in the message
+                stage(None, report)
+                state.check(path, report, batch[0][0] if batch else None)
+            raise
         if batch and stage:
-            stage(batch)
+            stage(batch, report)
         elif batch and not dry_run:
             _store_or_isolate(session_factory, path, list(batch), cal, rules, report, first_seen)
             statistics.after(report.events_new)
