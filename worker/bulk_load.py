@@ -96,7 +96,7 @@ def _load(conn, session_factory, path: str, cal, rules, report: ImportReport, ba
             high = fresh[i + 1][0] if i + 1 < len(fresh) else None
             _fresh_chunk(conn, session_factory, path, cal, rules, report, batch_size, fresh[start][0], high)
             start, rows = i + 1, 0
-    conn.execute(text("DROP TABLE import_stage, stage_tickets"))
+    conn.execute(text("DROP TABLE import_stage, stage_tickets, stage_changed"))
     conn.commit()
 
 
@@ -106,7 +106,8 @@ def _known(conn, session_factory, path, cal, rules, report, batch_size) -> None:
     differs = " OR ".join(f"l.{f} IS DISTINCT FROM t.{f}" for f in TICKET_FIELDS)
     # A ticket's events as one sorted text each side: equal texts, the same events (hash joins, no
     # per-ticket probes).
-    changed = conn.execute(text(f"""
+    conn.execute(text(f"""
+        CREATE TEMP TABLE stage_changed AS
         WITH known AS (SELECT number, ticket_id, rows FROM stage_tickets WHERE ticket_id IS NOT NULL),
         staged AS (SELECT s.number, string_agg(DISTINCT {row}, '|' ORDER BY {row}) AS events
                    FROM import_stage s JOIN known k ON k.number = s.number GROUP BY s.number),
@@ -117,18 +118,17 @@ def _known(conn, session_factory, path, cal, rules, report, batch_size) -> None:
         SELECT k.number, k.rows, ({differs} OR staged.events IS DISTINCT FROM stored.events) AS changed
         FROM known k JOIN tickets t ON t.id = k.ticket_id JOIN latest l ON l.number = k.number
         JOIN staged ON staged.number = k.number LEFT JOIN stored ON stored.ticket_id = k.ticket_id
-        """)).all()
-    report.rows_unchanged += sum(n for _, n, c in changed if not c)
-    numbers = [number for number, _, c in changed if c]
-    for start in range(0, len(numbers), 1000):
-        _batch_path(conn, session_factory, path, cal, rules, report, batch_size,
-                    "s.number = ANY(:numbers)", {"numbers": numbers[start:start + 1000]})
+        """))
+    report.rows_unchanged += conn.scalar(text("SELECT coalesce(sum(rows), 0) FROM stage_changed WHERE NOT changed"))
+    _batch_path(conn, session_factory, path, cal, rules, report, batch_size,
+                "s.number IN (SELECT number FROM stage_changed WHERE changed)", {})
+    conn.commit()
 
 
 def _batch_path(conn, session_factory, path, cal, rules, report, batch_size, where: str, params: dict) -> None:
     """The staged rows matching WHERE, stored by the batch path, a ticket's rows in one batch."""
     rows = conn.execute(text(f"SELECT {', '.join(_STAGED)} FROM import_stage s WHERE {where} "
-                             "ORDER BY s.number, s.line"), params).all()
+                             "ORDER BY s.number, s.line").execution_options(yield_per=batch_size), params)
     batch: list[tuple[int, str, dict, dict]] = []
     for row in rows:
         if len(batch) >= batch_size and batch[-1][1] != row.number:
