@@ -73,8 +73,10 @@ def test_new_tickets_derive_from_the_rows_in_hand_as_from_the_stored_history(db,
         start, start + timedelta(days=34), datetime(2026, 10, 20)))
     fresh_seen, refresh = [], assignments.refresh
     monkeypatch.setattr("worker.importer.BATCH_ROWS", 500)
-    monkeypatch.setattr("worker.importer.refresh", lambda *a, fresh=None, **k: (
-        fresh_seen.append(len(fresh or {})), refresh(*a, fresh=fresh, **k))[1])
+    monkeypatch.setattr("worker.bulk_load.CHUNK_ROWS", 500)   # the bulk load (PostgreSQL) derives by chunks
+    for module in ("worker.importer", "worker.bulk_load"):
+        monkeypatch.setattr(f"{module}.refresh", lambda *a, fresh=None, **k: (
+            fresh_seen.append(len(fresh or {})), refresh(*a, fresh=fresh, **k))[1])
 
     def derived():
         with session_scope() as s:
@@ -130,14 +132,16 @@ def test_a_large_import_keeps_the_planner_informed_as_it_grows(postgres_db, monk
     from worker.rules import load_rules
 
     monkeypatch.setattr(worker.importer, "ANALYZE_AFTER_EVENTS", 10)
-    report = worker.importer.import_file(session_factory(), SAMPLE, load_calendar(), load_rules(), batch_size=10)
+    report = worker.importer.import_file(session_factory(), SAMPLE, load_calendar(), load_rules(), batch_size=10,
+                                         bulk=False)
     assert report.events_new == 144
     def analyses():
         with session_scope() as s:
             return s.execute(text("select analyze_count from pg_stat_user_tables where relname = 'ticket_events'")).scalar()
     grown = analyses()
     assert 4 <= grown <= 5   # three or four while it grew (where the batches end), one at the end
-    again = worker.importer.import_file(session_factory(), SAMPLE, load_calendar(), load_rules(), batch_size=10)
+    again = worker.importer.import_file(session_factory(), SAMPLE, load_calendar(), load_rules(), batch_size=10,
+                                        bulk=False)
     assert again.events_new == 0 and analyses() == grown
 
 

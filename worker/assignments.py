@@ -255,7 +255,8 @@ def roll_days(session, ticket_ids: list[int], sign: int) -> None:
 
 
 def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None,
-            fresh: dict[int, tuple[dict, list[dict]]] | None = None, until: datetime | None = None) -> int:
+            fresh: dict[int, tuple[dict, list[dict]]] | None = None, until: datetime | None = None,
+            lives: bool = True) -> int:
     """Rebuild the assignments (with their clock rows) and analysis-queue entries of these tickets;
     returns the number of assignments written.
 
@@ -266,7 +267,8 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
     ``fresh``: tickets first stored in this transaction, as (ticket fields, events with an ``id``
     in the order they were inserted), from the importer that holds them.  They are derived from
     these rather than read back, and have nothing derived yet to take out (a bulk load's every
-    ticket: four statements a batch saved)."""
+    ticket: four statements a batch saved).  ``lives=False``: the tickets' last event time and life
+    class were stored with them (``worker.bulk_load``)."""
     if not ticket_ids:
         return 0
     fresh = fresh or {}
@@ -287,7 +289,7 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
     for tid, ticket in tickets.items():
         ticket["urgent_kind"] = ticket["urgent_kind"] or cat_urgent.get(ticket["category_code"])
     rows, queue = derive_many(tickets, events, cal, rules, codes)
-    lives = [] if until is not None else [
+    lives = [] if until is not None or not lives else [
         {"tid": tid, "last": last, "life": life_class(tickets[tid]["received_at"], last)}
         for tid in sorted(tickets) if (last := max((e["at"] for e in events.get(tid, ())), default=None))]
     if lives:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DataError
 
@@ -556,13 +557,22 @@ def import_lock(session_factory):
 
 def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rules, mapping: Mapping | None = None,
                 encoding: str | None = None, dry_run: bool = False, batch_size: int | None = None,
-                progress=None) -> ImportReport:
-    """Import one export (see the module's docstring); serialised with other imports."""
+                progress=None, bulk: bool | None = None) -> ImportReport:
+    """Import one export (see the module's docstring); serialised with other imports.  ``bulk``: through
+    a staging table and set-based SQL (``worker.bulk_load``); by default on PostgreSQL, where it is
+    the faster way, while SQLite stores batch by batch."""
     batch_size = batch_size or BATCH_ROWS
     if dry_run:
         return _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress)
+    if bulk is None:
+        bulk = session_factory.kw["bind"].dialect.name == "postgresql"
     with import_lock(session_factory):
-        report = _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress)
+        if bulk:
+            from .bulk_load import import_bulk
+
+            report = import_bulk(session_factory, path, cal, rules, mapping, encoding, batch_size, progress)
+        else:
+            report = _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress)
     with session_factory() as s, s.begin():
         s.add(ImportLog(file=str(path)[:500], finished_at=now_local(), rows_read=report.rows,
                         rows_stored=report.rows_stored, rows_unchanged=report.rows_unchanged,
@@ -570,7 +580,11 @@ def import_file(session_factory, path: Path | str, cal: WorkCalendar, rules: Rul
     return report
 
 
-def _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress) -> ImportReport:
+def _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch_size, progress,
+            stage=None) -> ImportReport:
+    """Read, check and store an export batch by batch; ``stage(batch, report)``: where the checked
+    batches go instead of being stored (``worker.bulk_load``); ``stage(None, report)`` stores what it
+    holds, before the import stops at a file that changed."""
     path = Path(path)
     mapping = mapping or Mapping.load()
     report = ImportReport(str(path))
@@ -599,11 +613,19 @@ def _import(session_factory, path, cal, rules, mapping, encoding, dry_run, batch
             raise ImportFileError(f"{path}: missing column(s) {', '.join(missing)}; is this the platform's export, "
                                   f"or does it need its own --mapping?")
 
-    statistics = None if dry_run else GrowthStatistics(session_factory)
+    statistics = None if dry_run or stage else GrowthStatistics(session_factory)
 
     def flush():
-        state.check(path, report, batch[0][0] if batch else None)   # what is stored was read from one file
-        if batch and not dry_run:
+        try:
+            state.check(path, report, batch[0][0] if batch else None)   # what is stored was read from one file
+        except FileChangedError:
+            if stage:   # what was staged before the change is stored first, and counted in the message
+                stage(None, report)
+                state.check(path, report, batch[0][0] if batch else None)
+            raise
+        if batch and stage:
+            stage(batch, report)
+        elif batch and not dry_run:
             _store_or_isolate(session_factory, path, list(batch), cal, rules, report, first_seen)
             statistics.after(report.events_new)
         batch.clear()
@@ -711,8 +733,8 @@ class GrowthStatistics:
 
 
 # What storing one ticket can meet that the row checks could not see: a due time in a year the
-# calendar lacks, a value the database refuses.
-STORE_ERRORS = (UnknownYearError, DataError, ValueError, OverflowError)
+# calendar lacks, a value the database refuses (raised by the driver itself inside a COPY).
+STORE_ERRORS = (UnknownYearError, DataError, psycopg.errors.DataError, ValueError, OverflowError)
 
 
 def _store_or_isolate(session_factory, path, batch, cal, rules, report, first_seen) -> None:

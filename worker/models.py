@@ -135,7 +135,7 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(64), unique=True)  # 工单编号
     source: Mapped[str] = mapped_column(String(32))
-    category_code: Mapped[str] = mapped_column(String(32), index=True)
+    category_code: Mapped[str] = mapped_column(String(32))
     urgent_kind: Mapped[str | None] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
     caller_name: Mapped[str | None] = mapped_column(String(100))
@@ -255,7 +255,7 @@ class Assignment(Base):
         Index("ix_asg_unit_dispatched", "unit_code", "dispatched_at"),
         Index("ix_asg_dispatched", "dispatched_at"),
         Index("ix_asg_callback", "callback_at"),
-        Index("ix_asg_open_due", "finished_at", "completion_due"),
+        Index("ix_asg_open_due", "finished_at", "completion_due"),   # the law push: replied in its window
         # The open accountable assignments: what the daily detections read (see detection.open_at).
         # A column of its own, not "is_current AND finished_at IS NULL": the planner then knows how
         # few rows are open (thousands of millions) and plans the daily detections for that.
@@ -266,7 +266,6 @@ class Assignment(Base):
         Index("ix_asg_reply_due", "reply_due"),   # the daily sheet's "fell overdue since" (detection)
         Index("ix_asg_first_replied", "first_replied_at"),
         Index("ix_asg_returned", "returned_at"),
-        Index("ix_asg_category", "category_code", "dispatched_at"),
     )
 
 
