@@ -53,7 +53,7 @@ def prepare(tickets: int, url: str) -> None:
     from worker.db import init_db, session_factory, session_scope
     from worker.demo_data import Generator, write_export
     from worker.directory import load_directory
-    from worker.importer import import_file
+    from worker.imports import import_file
     from worker.models import Ticket
     from worker.rules import load_rules
 

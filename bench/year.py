@@ -90,7 +90,7 @@ def main():
         warnings,
     )
     from worker.directory import load_directory
-    from worker.importer import import_file
+    from worker.imports import import_file
     from worker.metrics import compute, hot_categories, trend
     from worker.models import Assignment, AssignmentClock
     from worker.periods import Period, containing

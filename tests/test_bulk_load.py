@@ -110,7 +110,7 @@ def test_the_bulk_load_stores_what_the_batch_path_stores(postgres_db, request, t
     import worker.importer
     from worker.calendar import load_calendar
     from worker.db import get_engine
-    from worker.importer import import_file
+    from worker.imports import import_file
     from worker.rules import load_rules
 
     copies = request.getfixturevalue("postgres_copies")

@@ -104,6 +104,7 @@ def test_bulk_import_refreshes_the_planner_statistics(db, monkeypatch):
     from sqlalchemy import text
 
     import worker.importer
+    import worker.imports
 
     def analysed():
         with session_scope() as s:
@@ -127,12 +128,13 @@ def test_a_large_import_keeps_the_planner_informed_as_it_grows(postgres_db, monk
     from sqlalchemy import text
 
     import worker.importer
+    import worker.imports
     from worker.calendar import load_calendar
     from worker.db import session_factory
     from worker.rules import load_rules
 
     monkeypatch.setattr(worker.importer, "ANALYZE_AFTER_EVENTS", 10)
-    report = worker.importer.import_file(session_factory(), SAMPLE, load_calendar(), load_rules(), batch_size=10,
+    report = worker.imports.import_file(session_factory(), SAMPLE, load_calendar(), load_rules(), batch_size=10,
                                          bulk=False)
     assert report.events_new == 144
     def analyses():
@@ -140,7 +142,7 @@ def test_a_large_import_keeps_the_planner_informed_as_it_grows(postgres_db, monk
             return s.execute(text("select analyze_count from pg_stat_user_tables where relname = 'ticket_events'")).scalar()
     grown = analyses()
     assert 4 <= grown <= 5   # three or four while it grew (where the batches end), one at the end
-    again = worker.importer.import_file(session_factory(), SAMPLE, load_calendar(), load_rules(), batch_size=10,
+    again = worker.imports.import_file(session_factory(), SAMPLE, load_calendar(), load_rules(), batch_size=10,
                                         bulk=False)
     assert again.events_new == 0 and analyses() == grown
 

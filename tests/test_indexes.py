@@ -77,7 +77,7 @@ def indexes_used(plan: dict) -> set[str]:
 def test_every_index_is_read_by_the_query_named_for_it(postgres_db, tmp_path):
     from worker.calendar import load_calendar
     from worker.demo_data import Generator, write_export
-    from worker.importer import import_file
+    from worker.imports import import_file
     from worker.rules import load_rules
 
     cal, rules = load_calendar(), load_rules()

@@ -45,7 +45,7 @@ def scanned(plan: dict) -> list[tuple[str, int]]:
 def test_period_jobs_read_what_the_period_holds(postgres_db, tmp_path):
     from worker.calendar import load_calendar
     from worker.demo_data import Generator, write_export
-    from worker.importer import import_file
+    from worker.imports import import_file
     from worker.rules import load_rules
 
     cal = load_calendar()

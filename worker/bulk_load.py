@@ -3,7 +3,7 @@
 Storing batch by batch (``importer._store``) costs a round of statements per 5,000 rows and an
 UPDATE of every new ticket after its events (its last event time); the database spends most of
 an import on that, not on the rows themselves.  Here the rows are read and checked exactly as
-there (``importer._import``: the same parser, the same refusals), then copied into a temporary
+there (``importer.import_rows``: the same parser, the same refusals), then copied into a temporary
 staging table by one ``COPY``; from it, in chunks of tickets, one transaction each:
 
 - tickets new to the database are inserted by one ``INSERT … SELECT DISTINCT ON`` (the fields of
@@ -38,8 +38,8 @@ from .importer import (
     STORE_ERRORS,
     TICKET_FIELDS,
     ImportReport,
-    _import,
     _store_or_isolate,
+    import_rows,
 )
 
 CHUNK_ROWS = 50_000   # rows derived per transaction: bounds the memory of the replay
@@ -68,7 +68,7 @@ def import_bulk(session_factory, path, cal, rules, mapping, encoding, batch_size
                     copy.write_row([line, number, *(ticket[f] for f in TICKET_FIELDS),
                                     *(event[f] for f in EVENT_FIELDS)])
 
-        report = _import(session_factory, path, cal, rules, mapping, encoding, False, batch_size, progress, stage=stage)
+        report = import_rows(session_factory, path, cal, rules, mapping, encoding, False, batch_size, progress, stage=stage)
         _load(conn, session_factory, str(path), cal, rules, report, batch_size)
     if report.events_new >= importer.ANALYZE_AFTER_EVENTS:
         refresh_statistics(session_factory)

@@ -193,7 +193,7 @@ def _district(options: Options, settings) -> None:
     from .db import init_db, session_factory, session_scope
     from .demo_data import Generator, write_export
     from .directory import load_directory
-    from .importer import import_file
+    from .imports import import_file
     from .rules import load_rules
 
     click.echo(f"2/5 database and directory: {settings.database_url}")

@@ -64,7 +64,8 @@ def import_cmd(files, mapping, encoding, dry_run):
 
     from ..calendar import UnknownYearError
     from ..db import init_db, session_factory
-    from ..importer import ImportFileError, Mapping, import_file
+    from ..importer import ImportFileError, Mapping
+    from ..imports import import_file
 
     init_db()
     cal, rules = policy_calendar(), policy_rules()

@@ -9,7 +9,8 @@ from pathlib import Path
 from ..assignments import recompute_all
 from ..calendar import load_calendar
 from ..db import session_factory, session_scope
-from ..importer import FileChangedError, ImportFileError, Mapping, import_file
+from ..importer import FileChangedError, ImportFileError, Mapping
+from ..imports import import_file
 from ..jobs import job
 from ..rules import load_rules
 from .base import make_actors
