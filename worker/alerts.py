@@ -120,8 +120,7 @@ def watch(session, now: datetime, calendar=None) -> list[str]:
               now=now)
     if calendar is not None:
         days = int(cfg.get("calendar_days", 60))
-        missing = sorted({(now + timedelta(days=d)).year for d in range(days + 1)} - {c.year for c in calendar.coverage()})
-        for year in missing:
+        for year in calendar.missing_years(now, days):
             causes.append(f"calendar:{year}")
             alert(session, f"calendar:{year}", f"工作日历缺少{year}年节假日安排",
                   [(f"{days}天内将用到{year}年的工作日历。请在 {calendar.calendar_file} 的 years: 下补充国务院办公厅"
