@@ -339,11 +339,13 @@ def _three_schedulers(tmp_path, redis_url, figures, rounds: int):
     path = tmp_path / "s.yaml"
     path.write_text("schedules:\n  - name: tick\n    actor: send_outbox\n    cron: \"* * * * * */2\"\n"
                     "    misfire: catch_up\n    grace_minutes: 10\n", encoding="utf-8")
-    key = "hotline:scheduler:leader"
+    # A namespace of its own: the machine's Redis is shared with other runs of the suite, which must
+    # neither hold this lease nor see these replicas.
+    namespace = f"hotline-test-{os.getpid()}-{time.time_ns()}"
+    key = f"{namespace}:scheduler:leader"
     client = redis.Redis.from_url(redis_url)
-    client.delete(key)
     proc_env = dict(os.environ, HOTLINE_SCHEDULES=str(path), REDIS_URL=redis_url, HOTLINE_HEARTBEAT_STALE="3",
-                    HOTLINE_REQUEUE_AFTER="4")
+                    HOTLINE_REQUEUE_AFTER="4", HOTLINE_REDIS_NAMESPACE=namespace)
     procs = [_spawn(proc_env) for _ in range(3)]
     started = now_local()
     try:
@@ -377,7 +379,8 @@ def _three_schedulers(tmp_path, redis_url, figures, rounds: int):
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
-        client.delete(key)
+        for stale in client.scan_iter(f"{namespace}:*"):
+            client.delete(stale)
     ended = now_local()
     with session_scope() as s:
         rows = s.execute(select(Run.nominal_at, Run.state).where(Run.schedule == "tick")
