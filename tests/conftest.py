@@ -8,6 +8,7 @@ browser tests).
 """
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import uuid
@@ -239,6 +240,44 @@ def document_sheets(kind: str, scope: str | None = None) -> dict[str, list[tuple
     assert path is not None, f"no {kind} {scope or ''}"
     book = load_workbook(Path(path).with_suffix(".xlsx"), read_only=True)
     return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in book.worksheets}
+
+
+@functools.cache
+def pdf_pages(path: str | Path) -> tuple[str, ...]:
+    """The text of each page of a PDF (pypdf), read once per run: several tests read the same
+    demo's documents, and extracting the text is most of what reading them costs."""
+    from pypdf import PdfReader
+
+    return tuple(page.extract_text() for page in PdfReader(path).pages)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """One small demo for the run, as `hotline demo` makes it: 3 weeks replayed up to Mon 16 Nov 2026,
+    2 tickets a day and the district's stories (the power cut falls in the week of 26 Oct; October's
+    monthly reports are issued on 2 Nov), the first .eml of each kind.  Building it is the slowest
+    thing the suite does (every slot replayed with its documents), so the tests that read what a demo
+    leaves (test_demo, test_privacy, test_official_documents, test_units_told) share this one: they
+    read it and never change it (tests/test_demo.py's closing commands add a console login, which no
+    other test reads).  Returns the folder and what the command printed."""
+    from click.testing import CliRunner
+
+    from worker.cli import main
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        var = tmp_path_factory.mktemp("var")
+        mp.setenv("HOTLINE_VAR", str(var))
+        mp.setenv("DATABASE_URL", f"sqlite:///{var / 'hotline.db'}")
+        mp.setenv("HOTLINE_FONTS", str(FONTS))
+        for name in ("SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "REDIS_URL"):
+            mp.delenv(name, raising=False)
+        _clear_caches()
+        res = CliRunner().invoke(main, ["demo", "--out", str(out), "--weeks", "3", "--per-day", "2",
+                                        "--until", "2026-11-16"])
+        _clear_caches()
+    assert res.exit_code == 0, res.output
+    return out, res.stdout
 
 
 class History:

@@ -61,12 +61,15 @@ def test_law_enforcement_category_alone_is_not_major(db, history):
 def test_many_people_is_major_from_ten(db, history):
     g = graded(history, ("P1", "工地30名工人被拖欠三个月工资"), ("P2", "十几户居民家中停水"),
                ("P3", "3名工人工资被拖欠"), ("P4", "多户居民反映楼道漏水"),
-               ("P5", "被罚款2000人民币"))   # 人民币 is money, not people
+               ("P5", "被罚款2000人民币"),   # 人民币 is money, not people
+               ("P6", "某工地三十余名农民工讨薪"), ("P7", "五名工人被拖欠工资"))   # numbers in words
     assert g["P1"] == ("重大", "涉及人数众多（30名）")
     assert g["P2"] == ("重大", "涉及人数众多（十几户）")
     assert g["P3"] == ("一般", "一般")          # 3 people: below 10
     assert g["P4"] == ("重大", "涉及人数众多（多户）")   # a keyword of the rule
     assert g["P5"] == ("一般", "一般")
+    assert g["P6"] == ("重大", "涉及人数众多（三十余名）")   # quoted whole: thirty, not 十余名
+    assert g["P7"] == ("一般", "一般")
 
 
 def test_large_sums_are_major_from_100000_yuan(db, history):
@@ -124,7 +127,7 @@ def test_a_ticket_no_longer_matching_is_graded_again(db, history):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("30名工人", 30), ("二十多户", 10), ("上百人", 100), ("执法人员2人", 2), ("罚款2000人民币", None), ("无", None)])
+    ("30名工人", 30), ("二十多户", 20), ("三十余名", 30), ("一千二百人", 1200), ("七名", 7), ("上百人", 100), ("执法人员2人", 2), ("罚款2000人民币", None), ("无", None)])
 def test_people_stated(text, expected):
     found = people(text)
     assert (found and found[0]) == expected if expected else found is None
@@ -132,6 +135,7 @@ def test_people_stated(text, expected):
 
 @pytest.mark.parametrize("text, expected", [
     ("12万元", 120000), ("3000元", 3000), ("欠款30万", 300000), ("1.5亿元", 150000000), ("上百万", 1000000),
+    ("两百万元", 2000000), ("三十五万元", 350000),
     ("3单元", None), ("2026年", None)])
 def test_amounts_stated(text, expected):
     found = amount_yuan(text)

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from tests.conftest import pdf_pages
 from worker.cli import main
 from worker.db import session_scope
 from worker.models import Document, OutboxMessage
@@ -250,23 +251,21 @@ def test_monthly_chart_leaves_months_without_data_as_gaps():
     assert ">420<" in svg and ">1050<" in svg
 
 
-def test_no_na_in_any_document_of_a_demo(env, tmp_path):
+def test_no_na_in_any_document_of_a_demo(demo):
     """Over a short demo: no "n/a"; every document names the district; every page is numbered 「— N —」;
     every sheet, push, bulletin and analysis names its recipients (报/送/发 in the 版记); every per-ticket
     report is a draft with the seed's signature and seal blocks, its DOCX A4 with page numbers."""
     from docx import Document as Docx
     from docx.shared import Mm
 
-    out = tmp_path / "demo"
-    res = CliRunner().invoke(main, ["demo", "--out", str(out), "--weeks", "2", "--per-day", "12", "--until", "2026-10-19"])
-    assert res.exit_code == 0, res.output
+    out, _ = demo     # the run's shared demo (tests/conftest.py)
     pdfs = list((out / "documents").rglob("*.pdf"))
     assert len(pdfs) > 20
     kinds = set()
     for pdf in pdfs:
         kind = pdf.parts[-3]
         kinds.add(kind)
-        pages = [p.extract_text() for p in PdfReader(pdf).pages]
+        pages = pdf_pages(pdf)
         text = "".join(pages)
         assert "n/a" not in text and "N/A" not in text, pdf
         assert "0/0" not in text, pdf                               # —（无数据）, never 0/0

@@ -1,4 +1,4 @@
-"""Privacy over everything a (short) demo produces: no caller phone or name leaves unmasked, and the
+"""Privacy over everything a (short) demo produces (the run's shared demo, tests/conftest.py ``demo``): no caller phone or name leaves unmasked, and the
 justice bureau receives only the selected law-enforcement categories."""
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import re
 from email import policy as email_policy
 from pathlib import Path
 
-from click.testing import CliRunner
 from pypdf import PdfReader
 from sqlalchemy import create_engine, text
 
-from worker.cli import main
+from tests.conftest import _clear_caches, pdf_pages
+from worker.config import load_settings
 
 
 def attachment_text(name: str, data: bytes) -> str:
@@ -28,25 +28,44 @@ def attachment_text(name: str, data: bytes) -> str:
     return ""
 
 
-def test_nothing_leaks_from_a_demo(env, tmp_path, figures):
-    out = tmp_path / "demo"
-    res = CliRunner().invoke(main, ["demo", "--out", str(out), "--eml", "all", "--weeks", "1", "--per-day", "15",
-                                    "--until", "2026-10-19"])
-    assert res.exit_code == 0, res.output
+def every_message(out: Path, folder: Path, monkeypatch) -> list[Path]:
+    """Every message of the demo as the recipient gets it: the .eml files the demo wrote (the first of
+    each kind) and the others, still queued, written by the outbox's own preview (``hotline outbox
+    send --dry-run``: built as they would be sent, nothing changed) into FOLDER."""
+    from worker.db import session_factory
+    from worker.mail import deliver
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{out / 'hotline.db'}")
+    _clear_caches()
+    try:
+        settings = load_settings()
+        report = deliver(session_factory(), settings.smtp, folder, dry_run=True, limit=1_000_000)
+    finally:
+        _clear_caches()
+    assert report.refusals == []
+    return sorted((out / "outbox").glob("*.eml")) + sorted((folder / "preview").glob("*.eml"))
+
+
+def test_nothing_leaks_from_a_demo(demo, env, tmp_path, monkeypatch, figures):
+    out, _ = demo
+    emls = every_message(out, tmp_path / "outbox", monkeypatch)
     engine = create_engine(f"sqlite:///{out / 'hotline.db'}")
     with engine.connect() as conn:
         callers = conn.execute(text("select caller_phone, caller_name from tickets")).all()
         staff = {n for (n,) in conn.execute(text("select name from people"))}
         law_numbers = {n for (n,) in conn.execute(text("select number from tickets where category_code like '20%'"))}
         other_numbers = {n for (n,) in conn.execute(text("select number from tickets where category_code not like '20%'"))}
+        messages = conn.execute(text("select count(*) from outbox")).scalar()
+    engine.dispose()
+    assert len(emls) == messages
     phones = {p for p, _ in callers}
     # A caller whose name is part of a staff member's name (赵玉 in 赵玉兰) cannot be told apart in a greeting.
     names = {n for _, n in callers if n and len(n) >= 2 and not any(n in s for s in staff)}
     texts: dict[str, str] = {}
     for pdf in (out / "documents").rglob("*.pdf"):
-        texts[str(pdf)] = "".join(p.extract_text() for p in PdfReader(pdf).pages).replace("\n", "")
+        texts[str(pdf)] = "".join(pdf_pages(pdf)).replace("\n", "")
     justice = []
-    for eml in (out / "outbox").glob("*.eml"):
+    for eml in emls:
         msg = email.message_from_bytes(eml.read_bytes(), policy=email_policy.default)
         body = msg.get_body(("plain",)).get_content() + msg.get_body(("html",)).get_content()
         texts[str(eml)] = str(msg["Subject"]) + str(msg["To"]) + body

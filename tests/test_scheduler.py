@@ -187,9 +187,14 @@ def test_holiday_skip_move_and_two_replicas_fire_once(sqlite_db, tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(GOOD, encoding="utf-8")
     clock, fired = Clock(datetime(2026, 9, 30, 8, 0)), []
-    a, b = make_scheduler(path, clock, fired), make_scheduler(path, clock, fired)
-    for _ in range(9 * 24 * 4 + 4):      # every 15 minutes from 30 Sep to 9 Oct 09:00, both replicas
-        clock.now += timedelta(minutes=15)
+    # Both replicas pass together from 30 Sep to 9 Oct 09:00, sleeping as the scheduler does: until
+    # the next slot of any schedule, and never longer than a tick (three hours here, so that the
+    # bulletin moved to Thu 8 Oct 09:00, which is no slot of the cron, is seen that day).
+    a, b = (make_scheduler(path, clock, fired, tick_seconds=3 * 3600) for _ in range(2))
+    a.tick()                             # started at 08:00: a first pass at once
+    b.tick()
+    while clock.now < datetime(2026, 10, 9, 9, 0):
+        clock.now += timedelta(seconds=a.seconds_to_wait(clock.now))
         a.tick()
         b.tick()
     sheets = [t for s, t in fired if s == "sheet"]
@@ -334,11 +339,13 @@ def _three_schedulers(tmp_path, redis_url, figures, rounds: int):
     path = tmp_path / "s.yaml"
     path.write_text("schedules:\n  - name: tick\n    actor: send_outbox\n    cron: \"* * * * * */2\"\n"
                     "    misfire: catch_up\n    grace_minutes: 10\n", encoding="utf-8")
-    key = "hotline:scheduler:leader"
+    # A namespace of its own: the machine's Redis is shared with other runs of the suite, which must
+    # neither hold this lease nor see these replicas.
+    namespace = f"hotline-test-{os.getpid()}-{time.time_ns()}"
+    key = f"{namespace}:scheduler:leader"
     client = redis.Redis.from_url(redis_url)
-    client.delete(key)
     proc_env = dict(os.environ, HOTLINE_SCHEDULES=str(path), REDIS_URL=redis_url, HOTLINE_HEARTBEAT_STALE="3",
-                    HOTLINE_REQUEUE_AFTER="4")
+                    HOTLINE_REQUEUE_AFTER="4", HOTLINE_REDIS_NAMESPACE=namespace)
     procs = [_spawn(proc_env) for _ in range(3)]
     started = now_local()
     try:
@@ -372,7 +379,8 @@ def _three_schedulers(tmp_path, redis_url, figures, rounds: int):
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
-        client.delete(key)
+        for stale in client.scan_iter(f"{namespace}:*"):
+            client.delete(stale)
     ended = now_local()
     with session_scope() as s:
         rows = s.execute(select(Run.nominal_at, Run.state).where(Run.schedule == "tick")

@@ -60,10 +60,8 @@ def test_each_unit_gets_only_its_own_tickets_with_their_clocks(sqlite_db, histor
     assert len(messages("unit_daily")) == 4
 
 
-def test_unit_lists_of_a_demo_day_never_leave_their_unit(env, tmp_path):
-    out = tmp_path / "demo"
-    res = CliRunner().invoke(main, ["demo", "--out", str(out), "--weeks", "1", "--per-day", "20", "--until", "2026-11-16"])
-    assert res.exit_code == 0, res.output
+def test_unit_lists_of_a_demo_day_never_leave_their_unit(demo):
+    out, _ = demo     # the run's shared demo (tests/conftest.py)
     from sqlalchemy import create_engine, text
     engine = create_engine(f"sqlite:///{out / 'hotline.db'}")
     with engine.connect() as conn:

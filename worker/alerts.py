@@ -97,12 +97,6 @@ def alert_now(cause: str, subject: str, lines: list[str], job: str | None = None
         return False
 
 
-def calendar_gaps(calendar, now: datetime) -> list[int]:
-    """The years the working-day calendar lacks within ``calendar_days`` of NOW."""
-    days = int(settings().get("calendar_days", 60))
-    return sorted({(now + timedelta(days=d)).year for d in range(days + 1)} - {c.year for c in calendar.coverage()})
-
-
 def watch(session, now: datetime, calendar=None) -> list[str]:
     """The checks that need no event: queued runs nobody takes, an outbox backlog, a calendar gap.
     Returns the causes alerted (new or already alerted today)."""
@@ -126,7 +120,7 @@ def watch(session, now: datetime, calendar=None) -> list[str]:
               now=now)
     if calendar is not None:
         days = int(cfg.get("calendar_days", 60))
-        for year in calendar_gaps(calendar, now):
+        for year in calendar.missing_years(now, days):
             causes.append(f"calendar:{year}")
             alert(session, f"calendar:{year}", f"工作日历缺少{year}年节假日安排",
                   [(f"{days}天内将用到{year}年的工作日历。请在 {calendar.calendar_file} 的 years: 下补充国务院办公厅"

@@ -137,6 +137,12 @@ class WorkCalendar:
     def knows(self, year: int) -> bool:
         return year in self.sources
 
+    def missing_years(self, start: date | datetime, days: int) -> list[int]:
+        """The years within ``days`` of ``start`` that the calendar lacks: the operators must add them
+        before the deadlines of those days can be counted (the scheduler's alert, the demo's summary)."""
+        day = start.date() if isinstance(start, datetime) else start
+        return sorted({(day + timedelta(days=d)).year for d in range(days + 1)} - set(self.sources))
+
     def is_workday(self, day: date) -> bool:
         self._require(day)
         return bool(self.is_work[(day - self.origin).days])

@@ -12,7 +12,7 @@ day) drawn from a random stream of its own, so the ordinary tickets are the same
 them: a caller who rings every few days (反复性, same caller), neighbours reporting one broken street
 lamp (反复性, same address and category), an inn inspected again and again (屡次不改 in the law
 reports, a tourism clue with a repeat), a power cut over 14 streets in one week (普遍性: the class-A
-alert), a group wage claim (敏感, 群体性关键词), national or provincial tickets answered 情况不属实,
+alert), a group wage claim with the workers gathering (敏感 by 群体性苗头), national or provincial tickets answered 情况不属实,
 不在受理范围 or 列入计划 (their per-ticket reports), and two enforcement units rated A and C by the
 quarterly report (the random flow rates B and D).  ``STORIES`` says when each recurs.
 """
@@ -137,7 +137,7 @@ STORIES = (
     Story("屡次不改", "200601", "反映执法人员频繁到{addr}民宿检查，一个月内检查多次，每次均要求提供大量材料，影响游客接待。",
           source="enterprise_city", first=3, every=8, address="金都路88号", street="S07"),
     Story("普遍性停电", "0902", "反映受大风天气影响，{addr}一带自昨晚起停电，至今未恢复供电，影响生活。", wave=True),
-    Story("群体讨薪", "0302", "反映{addr}某工地三十余名农民工群体讨薪，工资被拖欠四个月，要求尽快协调解决。", first=10, every=21),
+    Story("群体讨薪", "0302", "反映{addr}某工地三十余名农民工群体讨薪，工资被拖欠四个月，工人已在工地门口聚集，要求尽快协调解决。", first=10, every=21),
     Story("不属实", "0601", "反映{addr}附近企业夜间排放刺激性气体，要求环保部门查处。", source="national", first=5,
           every=21, reply_kind="not_true"),
     Story("不在受理范围", "2004", "反映企业厂房征收补偿纠纷已进入诉讼程序，要求热线督促加快补偿。",

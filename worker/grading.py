@@ -6,10 +6,10 @@ Severity goes by what a ticket says and how often its matter recurs, never by it
 the first rule that matches wins, a rule matching when any of its criteria does —
 
 - ``keywords``: the content names one of them;
-- ``min_people``: the content states at least that many people (「30名」「十几户」: a number, or
-  十/百/千 in words, before 名、人、户、家 or 位; 人民币 is not people);
+- ``min_people``: the content states at least that many people (「30名」「三十余名」「十几户」: a
+  number in digits or in words, before 名、人、户、家 or 位; 人民币 is not people);
 - ``min_amount_yuan``: the content states at least that many yuan (「12万元」「3000元」「欠款30万」
-  「上百万」: a number, or 十/百/千 in words, with 万 or 亿, or followed by 元);
+  「上百万」「两百万元」: a number in digits or in words, with 万 or 亿, or followed by 元);
 - ``repeat``: the ticket belongs to a repeated matter of ``repeat`` (same caller, or same address
   and 事项编码, ``count`` times within ``days``) as of the moment;
 - ``categories`` / ``urgent_kinds``: by the directory (available; not used by the shipped rules).
@@ -27,18 +27,31 @@ from sqlalchemy import and_, case, literal, or_, select, tuple_, update
 from .config import policy
 from .models import Ticket
 
-_NUMBER = r"(\d+(?:\.\d+)?|[十百千])"
+# A number in digits, or in words (三十, 二十五, 两百, 一千二百; a bare 十/百/千 as in 上百万): read
+# whole, so that 「三十余名」 is thirty people and quoted as the ticket says it, never 「十余名」.
+_NUMBER = r"(\d+(?:\.\d+)?|[一二两三四五六七八九十百千]*[十百千][一二三四五六七八九]?|[一二两三四五六七八九])"
+_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九", start=1)} | {"两": 2}
 _WORDS = {"十": 10, "百": 100, "千": 1000}
 _UNITS = {"万": 10_000, "亿": 100_000_000}
 PEOPLE = re.compile(_NUMBER + r"[余多来几]?(名|人(?!民)|户|家|位)")
 AMOUNT = re.compile(_NUMBER + r"[余多]?([万亿])?[余多]?(元)?")
 # The same shapes for the database to pick the few tickets worth reading (POSIX and Python alike).
-_PEOPLE_SQL = "[0-9０-９十百千][余多来几]?(名|人|户|家|位)"
-_AMOUNT_SQL = "[0-9０-９十百千][余多]?(万|亿|元)"
+_PEOPLE_SQL = "[0-9０-９一二两三四五六七八九十百千][余多来几]?(名|人|户|家|位)"
+_AMOUNT_SQL = "[0-9０-９一二两三四五六七八九十百千][余多]?(万|亿|元)"
 
 
 def _number(text: str) -> float:
-    return float(_WORDS[text]) if text in _WORDS else float(text)
+    """The value of a number in digits or in Chinese words (十 alone is ten, 三十五 thirty-five)."""
+    if text[0] not in _DIGITS and text[0] not in _WORDS:
+        return float(text)
+    total, digit = 0, None
+    for char in text:
+        if char in _WORDS:
+            total += (1 if digit is None else digit) * _WORDS[char]
+            digit = None
+        else:
+            digit = _DIGITS[char]
+    return float(total + (digit or 0))
 
 
 def people(content: str | None) -> tuple[float, str] | None:
