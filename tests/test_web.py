@@ -136,10 +136,10 @@ def test_overdue_count_links_to_the_tickets_and_the_ticket_page(console):
     clocks = ticket.text.split('id="clocks"')[1].split("</table>")[0]
     assert "2026-12-17 23:59" in clocks and "已超期" in clocks
     assert "按时" in clocks   # signed within 24 hours
-    # the supervision letter named it; this morning's sheet did not (it fell due before Friday's
-    # sheet, which listed it), but it lists D01's other ticket among the warnings
+    # the supervision letter named it, and so does this morning's sheet: among the tickets overdue
+    # longest (its 三) and in its complete overdue list; it lists D01's other ticket among the warnings
     named = ticket.text.split('id="named"')[1].split("</ul>")[0]
-    assert "12345热线工单督办函" in named and "12345热线工单日调度" not in named
+    assert "12345热线工单督办函" in named and "12345热线工单日调度" in named
     named = c.get("/tickets/T1217D01").text.split('id="named"')[1].split("</ul>")[0]
     assert "12345热线工单日调度" in named and "12345热线工单督办函" not in named
 
@@ -189,11 +189,13 @@ def test_documents_are_scoped_and_downloadable(console):
     titles = re.findall(r'<a href="/documents/(\d+)">([^<]+)</a>', listing.text)
     kinds = [t for _, t in titles]
     assert kinds.count("12345热线工单督办函") == 4 and kinds.count("12345热线工单日调度") == 1
-    # search by ticket number: D02's letter names T1214D02; the sheet names T1217D01 (预警)
+    # search by ticket number: D02's letter and the sheet (overdue) name T1214D02; only the sheet
+    # names T1217D01 (预警, in its complete list)
     def found(number):
         page = centre.get("/documents", params={"number": number}).text
-        return [t for _, t in re.findall(r'<a href="/documents/(\d+)">([^<]+)</a>', page)]
-    assert found("T1214D02") == ["12345热线工单督办函"] and found("T1217D01") == ["12345热线工单日调度"]
+        return sorted(t for _, t in re.findall(r'<a href="/documents/(\d+)">([^<]+)</a>', page))
+    assert found("T1214D02") == ["12345热线工单日调度", "12345热线工单督办函"]
+    assert found("T1217D01") == ["12345热线工单日调度"]
     # the liaison of D01 sees its own unit's letter only: not the centre's daily sheet, not D02's letter
     liaison = console(LIAISON_D01)
     listing = liaison.get("/documents").text
