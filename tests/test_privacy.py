@@ -33,7 +33,7 @@ def every_message(out: Path, folder: Path, monkeypatch) -> list[Path]:
     each kind) and the others, still queued, written by the outbox's own preview (``hotline outbox
     send --dry-run``: built as they would be sent, nothing changed) into FOLDER."""
     from worker.db import session_factory
-    from worker.mail import deliver
+    from worker.delivery import deliver
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{out / 'hotline.db'}")
     _clear_caches()
