@@ -30,17 +30,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # The day's jobs and their clock times (schedules.yaml).
+# The databases given, in order: the small year, the large year, the long history (optional).
+LABELS = ("small", "large", "history")
 DAY = [("daily_sheet", "08:30"), ("unit_daily", "08:45"), ("law_push", "09:00"), ("supervision", "10:00"),
        *(("analysis_notice", f"{h:02d}:05") for h in range(8, 19))]
 
 
-def prepare(tickets: int, url: str) -> None:
-    """Generate and import the synthetic year of ``tickets`` tickets into ``url`` (once)."""
+def prepare(tickets: int, url: str, years: int = 1) -> None:
+    """Generate and import ``tickets`` tickets received over the ``years`` years ending with 2025 into
+    ``url`` (once): with ``years`` > 1, the daily volume of a smaller single year and a longer history."""
     os.environ["DATABASE_URL"] = url
     sys.path.insert(0, str(ROOT / "bench"))
     from year import ensure_database, peak_mb
@@ -63,12 +66,12 @@ def prepare(tickets: int, url: str) -> None:
             print(f"{url}: already prepared")
             return
         load_directory(s, PROJECT_ROOT / "db" / "seed" / "district.yaml")
-    cal, start = load_calendar(), date(2025, 1, 1)
+    cal, start, end = load_calendar(), date(2026 - years, 1, 1), date(2025, 12, 31)
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "year.csv"
         t = time.perf_counter()
-        n = write_export(export, Generator(cal, seed=2025, per_day=max(1, tickets // 365)).tickets(
-            start, start + timedelta(days=364), datetime(2026, 1, 10)))
+        n = write_export(export, Generator(cal, seed=2025, per_day=max(1, tickets // ((end - start).days + 1))).tickets(
+            start, end, datetime(2026, 1, 10)))
         generated = time.perf_counter() - t
         t = time.perf_counter()
         report = import_file(session_factory(), export, cal, load_rules())
@@ -138,7 +141,10 @@ class Side:
         self.namespace = f"bench-cadence-{os.getpid()}-{label}"
         self.sessions = sessionmaker(bind=get_engine(url))
         with self.sessions() as s:
-            self.tickets = s.scalar(select(func.count()).select_from(Ticket))
+            self.tickets, first, last = s.execute(select(func.count(), func.min(Ticket.received_at),
+                                                         func.max(Ticket.received_at))).one()
+        self.span_days = (last.date() - first.date()).days + 1
+        self.per_day = self.tickets / self.span_days
         env = dict(os.environ, DATABASE_URL=url, REDIS_URL=redis_url, HOTLINE_REDIS_NAMESPACE=self.namespace,
                    HOTLINE_VAR=str(var), HOTLINE_LOG_FORMAT="text")
         self.log = open(var.parent / f"worker-{label}.log", "w")   # noqa: SIM115 — open while the workers run
@@ -226,21 +232,22 @@ def spread(xs: list[float], unit: str = "s", digits: int = 1) -> str:
     return " / ".join(f"{x:.{digits}f}" for x in (xs[0], statistics.median(xs), xs[-1])) + f" {unit}"
 
 
-def bench(small: str, large: str, days: list[date], redis_url: str) -> None:
+def bench(urls: list[str], days: list[date], redis_url: str) -> None:
     import worker.tasks  # noqa: F401 — registers the jobs whose runs this process puts in the ledger
 
+    labels = LABELS[:len(urls)]
     with tempfile.TemporaryDirectory() as tmp:
         sides = []
-        for url, label in ((small, "small"), (large, "large")):
+        for url, label in zip(urls, labels, strict=True):
             (Path(tmp) / label).mkdir()
             sides.append(Side(url, redis_url, Path(tmp) / label, label))
         try:
             for side in sides:
                 side.ready()
             for i, day in enumerate(days):       # the first day warms caches and workers: not counted
-                for side in (sides if i % 2 == 0 else sides[::-1]):
+                for side in sides[i % len(sides):] + sides[:i % len(sides)]:   # each side first in turn
                     r = side.day(day)
-                    print(f"{day} {side.label:<5} {side.tickets:>10,} tickets: {r['wall']:.1f} s wall, "
+                    print(f"{day} {side.label:<7} {side.tickets:>10,} tickets: {r['wall']:.1f} s wall, "
                           f"{r['cpu']:.1f} s CPU (+ {r['db_cpu']:.1f} s PostgreSQL), peak {r['peak']:.0f} MB"
                           + (f", FAILED: {', '.join(r['failed'])}" if r["failed"] else ""), flush=True)
         finally:
@@ -248,29 +255,37 @@ def bench(small: str, large: str, days: list[date], redis_url: str) -> None:
                 side.stop()
     print(f"\n{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {len(days) - 1} days counted "
           f"(min / median / max), {len(DAY)} runs a day on 2 worker processes")
-    medians = []
+    medians = {}
     for side in sides:
         counted = side.rounds[1:]
-        medians.append(statistics.median(r["wall"] for r in counted))
-        print(f"{side.label:<5} {side.tickets:>10,} tickets: day {spread([r['wall'] for r in counted])}, "
-              f"CPU {spread([r['cpu'] for r in counted])} (+ PostgreSQL {spread([r['db_cpu'] for r in counted])}), workers' peak {max(r['peak'] for r in counted):.0f} MB")
+        medians[side.label] = statistics.median(r["wall"] for r in counted)
+        print(f"{side.label:<7} {side.tickets:>10,} tickets over {side.span_days:,} days ({side.per_day:.0f} a day): "
+              f"day {spread([r['wall'] for r in counted])}, CPU {spread([r['cpu'] for r in counted])} "
+              f"(+ PostgreSQL {spread([r['db_cpu'] for r in counted])}), "
+              f"workers' peak {spread([r['peak'] for r in counted], 'MB', 0)}")
         jobs = sorted({j for r in counted for j in r["jobs"]})
-        print("      " + ", ".join(f"{j} {statistics.median(r['jobs'][j] for r in counted):.1f} s" for j in jobs))
-    ratio = medians[1] / medians[0]
-    print(f"large / small (median day): {ratio:.2f}x (target <= 1.5x): {'met' if ratio <= 1.5 else 'NOT MET'}")
+        print("        " + ", ".join(f"{j} {spread([r['jobs'][j] for r in counted])}" for j in jobs))
+    for label, what in (("history", "the same tickets a day, ten times the history"),
+                        ("large", "ten times the tickets a day and in all")):
+        if label in medians:
+            ratio = medians[label] / medians["small"]
+            print(f"{label} / small (median day; {what}): {ratio:.2f}x (target <= 1.5x): "
+                  f"{'met' if ratio <= 1.5 else 'NOT MET'}")
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("databases", nargs="*", help="the small year's URL, then the large one's")
+    ap.add_argument("databases", nargs="*", help="the small year's URL, the large one's, and optionally the "
+                                                 "long history's (--years 10)")
     ap.add_argument("--prepare", nargs=2, metavar=("TICKETS", "URL"))
+    ap.add_argument("--years", type=int, default=1, help="with --prepare: the years the tickets span, ending 2025")
     ap.add_argument("--days", default="2025-06-09,2025-06-10,2025-06-11,2025-06-12",
                     help="working days, in order; the first is a warm-up")
     ap.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = ap.parse_args()
     if args.prepare:
-        prepare(int(args.prepare[0]), args.prepare[1])
-    elif len(args.databases) == 2:
-        bench(*args.databases, [date.fromisoformat(d) for d in args.days.split(",")], args.redis)
+        prepare(int(args.prepare[0]), args.prepare[1], args.years)
+    elif len(args.databases) in (2, 3):
+        bench(args.databases, [date.fromisoformat(d) for d in args.days.split(",")], args.redis)
     else:
-        sys.exit("give --prepare TICKETS URL, or the two databases")
+        sys.exit("give --prepare TICKETS URL, or the two or three databases")
