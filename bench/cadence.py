@@ -157,9 +157,10 @@ class Side:
     def ready(self, timeout: float = 120) -> None:
         """Wait until both worker processes have announced themselves (worker.broker.WorkerRegistry)."""
         from worker.broker import live_workers
+        from worker.redis_keys import RedisKeys
 
         end = time.monotonic() + timeout
-        while len(live_workers(self.redis, self.namespace)) < 2:
+        while len(live_workers(self.redis, RedisKeys(self.namespace))) < 2:
             if time.monotonic() > end or self.worker.poll() is not None:
                 raise SystemExit(f"{self.label}: the workers did not start (see worker-{self.label}.log)")
             time.sleep(0.5)
