@@ -255,13 +255,16 @@ def roll_days(session, ticket_ids: list[int], sign: int) -> None:
 
 
 def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None,
-            fresh: dict[int, tuple[dict, list[dict]]] | None = None, until: datetime | None = None) -> int:
+            fresh: dict[int, tuple[dict, list[dict]]] | None = None, until: datetime | None = None,
+            restoring: bool = False) -> int:
     """Rebuild the assignments (with their clock rows) and analysis-queue entries of these tickets;
     returns the number of assignments written.
 
     ``until``: from their events up to that moment only — the rows as they stood then, which
     ``worker.asof`` puts in place for the length of a transaction (the tickets' own last event
-    time is left as it is).
+    time is left as it is).  ``restoring``: putting back the rows ``until`` replaced, from the same
+    events — the tickets' last event time and life class stored are theirs still, and are not
+    written again (an UPDATE of every touched ticket, and its row locks, on every job's commit).
 
     ``fresh``: tickets first stored in this transaction, as (ticket fields, events with an ``id``
     in the order they were inserted), from the importer that holds them.  They are derived from
@@ -287,7 +290,7 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
     for tid, ticket in tickets.items():
         ticket["urgent_kind"] = ticket["urgent_kind"] or cat_urgent.get(ticket["category_code"])
     rows, queue = derive_many(tickets, events, cal, rules, codes)
-    lives = [] if until is not None else [
+    lives = [] if until is not None or restoring else [
         {"tid": tid, "last": last, "life": life_class(tickets[tid]["received_at"], last)}
         for tid in sorted(tickets) if (last := max((e["at"] for e in events.get(tid, ())), default=None))]
     if lives:
