@@ -1,25 +1,35 @@
-"""One working day's cadence through Redis and two Dramatiq worker processes, on a small and a large year.
+"""One working day's cadence through Redis and two Dramatiq worker processes, on a small year, a
+large one and (optionally) a long history with the small year's daily volume.
 
     .venv/bin/python bench/cadence.py --prepare 20000 postgresql://postgres@127.0.0.1/hotline_cadence_20k
-    .venv/bin/python bench/cadence.py --prepare 2000000 postgresql://postgres@127.0.0.1/hotline_cadence_2m
-    .venv/bin/python bench/cadence.py postgresql://postgres@127.0.0.1/hotline_cadence_20k \\
-        postgresql://postgres@127.0.0.1/hotline_cadence_2m [--days 2025-06-10,2025-06-11,2025-06-12]
+    .venv/bin/python bench/cadence.py --prepare 200000 postgresql://postgres@127.0.0.1/hotline_cadence_200k
+    .venv/bin/python bench/cadence.py --years 10 --prepare 200000 postgresql://postgres@127.0.0.1/hotline_cadence_10y
+    .venv/bin/python bench/cadence.py postgresql://…/hotline_cadence_20k postgresql://…/hotline_cadence_200k \\
+        postgresql://…/hotline_cadence_10y [--days 2025-06-09,2025-06-10,2025-06-11,2025-06-12]
 
-``--prepare N URL`` generates the synthetic year of N tickets (``bench/year.py``'s: 2025, the same
-units and calendar, N/365 a day) and imports it, unless the database holds tickets already.
+``--prepare N URL`` generates N tickets received over ``--years`` years ending with 2025 (one by
+default: ``bench/year.py``'s synthetic year; the same units and calendar, N / days a day, their
+events up to 2026-01-10) and imports them, unless the database holds tickets already.  The large
+year has ten times the small one's tickets a day; the long history (``--years 10``) has the small
+year's tickets a day and ten times its tickets in all, so that its ratio to the small year is what
+history alone costs (issue 33: "the day's cadence flat with history").
 
 Then, per database, ``hotline worker --processes 2 --threads 1`` runs as the service runs it (its
-own Redis namespace and document folder; both pairs started once, so no interpreter starts per
-job).  Each round is one working day: the day's runs of the daily sheet (08:30), the units' lists
+own Redis namespace and document folder; all started once, so no interpreter starts per job).
+Each round is one working day: the day's runs of the daily sheet (08:30), the units' lists
 (08:45), the law push (09:00), supervision (10:00) and the analysis notices (08:05 to 18:05
 hourly) are put in the ledger and sent to the workers all at once, and the round ends when every
-run has finished.  The two years take the same day in turn (interleaved), round after round, each
-day in order (supervision and the analysis group's queue carry their state from day to day).
-Printed: per side the wall time of the day (min / median / max), the workers' CPU seconds (their
-processes and children, from /proc) and the CPU of the PostgreSQL processes serving their
-connections, the workers' peak resident memory (VmHWM of each process,
-the largest), the time of each job (the ledger's started/finished), and the ratio large / small
-of the medians.  Target (issue 33): the large year's day within 1.5x of the small one's.
+run has finished.  The databases take the same day in turn (interleaved, each first in turn), round
+after round, each day in order (supervision and the analysis group's queue carry their state from
+day to day).  The days lie inside the generated span, so each run reads the tickets with events
+after its moment as they stood then (``worker/asof.py``): their number, printed, grows with the
+tickets a day, not with the history; the live service, whose moment is now, has none.
+Printed: per side the wall time of the day, the workers' CPU seconds (their processes and
+children, from /proc) and the CPU of the PostgreSQL processes serving their connections, the
+workers' peak resident memory (VmHWM of each process, the largest) and the time of each job (the
+ledger's started/finished, the analysis notices summed over the day's runs), each as min / median
+/ max over the counted days; and the ratios of the median days to the small year's.  Target
+(issue 33): within 1.5x.
 """
 from __future__ import annotations
 
@@ -235,6 +245,7 @@ def spread(xs: list[float], unit: str = "s", digits: int = 1) -> str:
 
 def bench(urls: list[str], days: list[date], redis_url: str) -> None:
     import worker.tasks  # noqa: F401 — registers the jobs whose runs this process puts in the ledger
+    from worker.asof import touched_tickets
 
     labels = LABELS[:len(urls)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -257,13 +268,17 @@ def bench(urls: list[str], days: list[date], redis_url: str) -> None:
     print(f"\n{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {len(days) - 1} days counted "
           f"(min / median / max), {len(DAY)} runs a day on 2 worker processes")
     medians = {}
+    noon = datetime.fromisoformat(f"{days[-1]} 12:05")
     for side in sides:
         counted = side.rounds[1:]
+        with side.sessions() as s:   # what each run re-derives as of its moment (worker/asof.py)
+            alive = len(touched_tickets(s, noon))
         medians[side.label] = statistics.median(r["wall"] for r in counted)
         print(f"{side.label:<7} {side.tickets:>10,} tickets over {side.span_days:,} days ({side.per_day:.0f} a day): "
               f"day {spread([r['wall'] for r in counted])}, CPU {spread([r['cpu'] for r in counted])} "
               f"(+ PostgreSQL {spread([r['db_cpu'] for r in counted])}), "
-              f"workers' peak {spread([r['peak'] for r in counted], 'MB', 0)}")
+              f"workers' peak {spread([r['peak'] for r in counted], 'MB', 0)}; "
+              f"{alive:,} tickets with events after {noon:%m-%d %H:%M} (derived again as of it)")
         jobs = sorted({j for r in counted for j in r["jobs"]})
         print("        " + ", ".join(f"{j} {spread([r['jobs'][j] for r in counted])}" for j in jobs))
     for label, what in (("history", "the same tickets a day, ten times the history"),
