@@ -1,25 +1,35 @@
-"""One working day's cadence through Redis and two Dramatiq worker processes, on a small and a large year.
+"""One working day's cadence through Redis and two Dramatiq worker processes, on a small year, a
+large one and (optionally) a long history with the small year's daily volume.
 
     .venv/bin/python bench/cadence.py --prepare 20000 postgresql://postgres@127.0.0.1/hotline_cadence_20k
-    .venv/bin/python bench/cadence.py --prepare 2000000 postgresql://postgres@127.0.0.1/hotline_cadence_2m
-    .venv/bin/python bench/cadence.py postgresql://postgres@127.0.0.1/hotline_cadence_20k \\
-        postgresql://postgres@127.0.0.1/hotline_cadence_2m [--days 2025-06-10,2025-06-11,2025-06-12]
+    .venv/bin/python bench/cadence.py --prepare 200000 postgresql://postgres@127.0.0.1/hotline_cadence_200k
+    .venv/bin/python bench/cadence.py --years 10 --prepare 200000 postgresql://postgres@127.0.0.1/hotline_cadence_10y
+    .venv/bin/python bench/cadence.py postgresql://…/hotline_cadence_20k postgresql://…/hotline_cadence_200k \\
+        postgresql://…/hotline_cadence_10y [--days 2025-06-09,2025-06-10,2025-06-11,2025-06-12]
 
-``--prepare N URL`` generates the synthetic year of N tickets (``bench/year.py``'s: 2025, the same
-units and calendar, N/365 a day) and imports it, unless the database holds tickets already.
+``--prepare N URL`` generates N tickets received over ``--years`` years ending with 2025 (one by
+default: ``bench/year.py``'s synthetic year; the same units and calendar, N / days a day, their
+events up to 2026-01-10) and imports them, unless the database holds tickets already.  The large
+year has ten times the small one's tickets a day; the long history (``--years 10``) has the small
+year's tickets a day and ten times its tickets in all, so that its ratio to the small year is what
+history alone costs (issue 33: "the day's cadence flat with history").
 
 Then, per database, ``hotline worker --processes 2 --threads 1`` runs as the service runs it (its
-own Redis namespace and document folder; both pairs started once, so no interpreter starts per
-job).  Each round is one working day: the day's runs of the daily sheet (08:30), the units' lists
+own Redis namespace and document folder; all started once, so no interpreter starts per job).
+Each round is one working day: the day's runs of the daily sheet (08:30), the units' lists
 (08:45), the law push (09:00), supervision (10:00) and the analysis notices (08:05 to 18:05
 hourly) are put in the ledger and sent to the workers all at once, and the round ends when every
-run has finished.  The two years take the same day in turn (interleaved), round after round, each
-day in order (supervision and the analysis group's queue carry their state from day to day).
-Printed: per side the wall time of the day (min / median / max), the workers' CPU seconds (their
-processes and children, from /proc) and the CPU of the PostgreSQL processes serving their
-connections, the workers' peak resident memory (VmHWM of each process,
-the largest), the time of each job (the ledger's started/finished), and the ratio large / small
-of the medians.  Target (issue 33): the large year's day within 1.5x of the small one's.
+run has finished.  The databases take the same day in turn (interleaved, each first in turn), round
+after round, each day in order (supervision and the analysis group's queue carry their state from
+day to day).  The days lie inside the generated span, so each run reads the tickets with events
+after its moment as they stood then (``worker/asof.py``): their number, printed, grows with the
+tickets a day, not with the history; the live service, whose moment is now, has none.
+Printed: per side the wall time of the day, the workers' CPU seconds (their processes and
+children, from /proc) and the CPU of the PostgreSQL processes serving their connections, the
+workers' peak resident memory (VmHWM of each process, the largest) and the time of each job (the
+ledger's started/finished, the analysis notices summed over the day's runs), each as min / median
+/ max over the counted days; and the ratios of the median days to the small year's.  Target
+(issue 33): within 1.5x.
 """
 from __future__ import annotations
 
@@ -30,17 +40,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # The day's jobs and their clock times (schedules.yaml).
+# The databases given, in order: the small year, the large year, the long history (optional).
+LABELS = ("small", "large", "history")
 DAY = [("daily_sheet", "08:30"), ("unit_daily", "08:45"), ("law_push", "09:00"), ("supervision", "10:00"),
        *(("analysis_notice", f"{h:02d}:05") for h in range(8, 19))]
 
 
-def prepare(tickets: int, url: str) -> None:
-    """Generate and import the synthetic year of ``tickets`` tickets into ``url`` (once)."""
+def prepare(tickets: int, url: str, years: int = 1) -> None:
+    """Generate and import ``tickets`` tickets received over the ``years`` years ending with 2025 into
+    ``url`` (once): with ``years`` > 1, the daily volume of a smaller single year and a longer history."""
     os.environ["DATABASE_URL"] = url
     sys.path.insert(0, str(ROOT / "bench"))
     from year import ensure_database, peak_mb
@@ -63,12 +76,12 @@ def prepare(tickets: int, url: str) -> None:
             print(f"{url}: already prepared")
             return
         load_directory(s, PROJECT_ROOT / "db" / "seed" / "district.yaml")
-    cal, start = load_calendar(), date(2025, 1, 1)
+    cal, start, end = load_calendar(), date(2026 - years, 1, 1), date(2025, 12, 31)
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "year.csv"
         t = time.perf_counter()
-        n = write_export(export, Generator(cal, seed=2025, per_day=max(1, tickets // 365)).tickets(
-            start, start + timedelta(days=364), datetime(2026, 1, 10)))
+        n = write_export(export, Generator(cal, seed=2025, per_day=max(1, tickets // ((end - start).days + 1))).tickets(
+            start, end, datetime(2026, 1, 10)))
         generated = time.perf_counter() - t
         t = time.perf_counter()
         report = import_file(session_factory(), export, cal, load_rules())
@@ -138,7 +151,10 @@ class Side:
         self.namespace = f"bench-cadence-{os.getpid()}-{label}"
         self.sessions = sessionmaker(bind=get_engine(url))
         with self.sessions() as s:
-            self.tickets = s.scalar(select(func.count()).select_from(Ticket))
+            self.tickets, first, last = s.execute(select(func.count(), func.min(Ticket.received_at),
+                                                         func.max(Ticket.received_at))).one()
+        self.span_days = (last.date() - first.date()).days + 1
+        self.per_day = self.tickets / self.span_days
         env = dict(os.environ, DATABASE_URL=url, REDIS_URL=redis_url, HOTLINE_REDIS_NAMESPACE=self.namespace,
                    HOTLINE_VAR=str(var), HOTLINE_LOG_FORMAT="text")
         self.log = open(var.parent / f"worker-{label}.log", "w")   # noqa: SIM115 — open while the workers run
@@ -151,9 +167,10 @@ class Side:
     def ready(self, timeout: float = 120) -> None:
         """Wait until both worker processes have announced themselves (worker.broker.WorkerRegistry)."""
         from worker.broker import live_workers
+        from worker.redis_keys import RedisKeys
 
         end = time.monotonic() + timeout
-        while len(live_workers(self.redis, self.namespace)) < 2:
+        while len(live_workers(self.redis, RedisKeys(self.namespace))) < 2:
             if time.monotonic() > end or self.worker.poll() is not None:
                 raise SystemExit(f"{self.label}: the workers did not start (see worker-{self.label}.log)")
             time.sleep(0.5)
@@ -226,21 +243,23 @@ def spread(xs: list[float], unit: str = "s", digits: int = 1) -> str:
     return " / ".join(f"{x:.{digits}f}" for x in (xs[0], statistics.median(xs), xs[-1])) + f" {unit}"
 
 
-def bench(small: str, large: str, days: list[date], redis_url: str) -> None:
+def bench(urls: list[str], days: list[date], redis_url: str) -> None:
     import worker.tasks  # noqa: F401 — registers the jobs whose runs this process puts in the ledger
+    from worker.asof import touched_tickets
 
+    labels = LABELS[:len(urls)]
     with tempfile.TemporaryDirectory() as tmp:
         sides = []
-        for url, label in ((small, "small"), (large, "large")):
+        for url, label in zip(urls, labels, strict=True):
             (Path(tmp) / label).mkdir()
             sides.append(Side(url, redis_url, Path(tmp) / label, label))
         try:
             for side in sides:
                 side.ready()
             for i, day in enumerate(days):       # the first day warms caches and workers: not counted
-                for side in (sides if i % 2 == 0 else sides[::-1]):
+                for side in sides[i % len(sides):] + sides[:i % len(sides)]:   # each side first in turn
                     r = side.day(day)
-                    print(f"{day} {side.label:<5} {side.tickets:>10,} tickets: {r['wall']:.1f} s wall, "
+                    print(f"{day} {side.label:<7} {side.tickets:>10,} tickets: {r['wall']:.1f} s wall, "
                           f"{r['cpu']:.1f} s CPU (+ {r['db_cpu']:.1f} s PostgreSQL), peak {r['peak']:.0f} MB"
                           + (f", FAILED: {', '.join(r['failed'])}" if r["failed"] else ""), flush=True)
         finally:
@@ -248,29 +267,41 @@ def bench(small: str, large: str, days: list[date], redis_url: str) -> None:
                 side.stop()
     print(f"\n{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {len(days) - 1} days counted "
           f"(min / median / max), {len(DAY)} runs a day on 2 worker processes")
-    medians = []
+    medians = {}
+    noon = datetime.fromisoformat(f"{days[-1]} 12:05")
     for side in sides:
         counted = side.rounds[1:]
-        medians.append(statistics.median(r["wall"] for r in counted))
-        print(f"{side.label:<5} {side.tickets:>10,} tickets: day {spread([r['wall'] for r in counted])}, "
-              f"CPU {spread([r['cpu'] for r in counted])} (+ PostgreSQL {spread([r['db_cpu'] for r in counted])}), workers' peak {max(r['peak'] for r in counted):.0f} MB")
+        with side.sessions() as s:   # what each run re-derives as of its moment (worker/asof.py)
+            alive = len(touched_tickets(s, noon))
+        medians[side.label] = statistics.median(r["wall"] for r in counted)
+        print(f"{side.label:<7} {side.tickets:>10,} tickets over {side.span_days:,} days ({side.per_day:.0f} a day): "
+              f"day {spread([r['wall'] for r in counted])}, CPU {spread([r['cpu'] for r in counted])} "
+              f"(+ PostgreSQL {spread([r['db_cpu'] for r in counted])}), "
+              f"workers' peak {spread([r['peak'] for r in counted], 'MB', 0)}; "
+              f"{alive:,} tickets with events after {noon:%m-%d %H:%M} (derived again as of it)")
         jobs = sorted({j for r in counted for j in r["jobs"]})
-        print("      " + ", ".join(f"{j} {statistics.median(r['jobs'][j] for r in counted):.1f} s" for j in jobs))
-    ratio = medians[1] / medians[0]
-    print(f"large / small (median day): {ratio:.2f}x (target <= 1.5x): {'met' if ratio <= 1.5 else 'NOT MET'}")
+        print("        " + ", ".join(f"{j} {spread([r['jobs'][j] for r in counted])}" for j in jobs))
+    for label, what in (("history", "the same tickets a day, ten times the history"),
+                        ("large", "ten times the tickets a day and in all")):
+        if label in medians:
+            ratio = medians[label] / medians["small"]
+            print(f"{label} / small (median day; {what}): {ratio:.2f}x (target <= 1.5x): "
+                  f"{'met' if ratio <= 1.5 else 'NOT MET'}")
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("databases", nargs="*", help="the small year's URL, then the large one's")
+    ap.add_argument("databases", nargs="*", help="the small year's URL, the large one's, and optionally the "
+                                                 "long history's (--years 10)")
     ap.add_argument("--prepare", nargs=2, metavar=("TICKETS", "URL"))
+    ap.add_argument("--years", type=int, default=1, help="with --prepare: the years the tickets span, ending 2025")
     ap.add_argument("--days", default="2025-06-09,2025-06-10,2025-06-11,2025-06-12",
                     help="working days, in order; the first is a warm-up")
     ap.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = ap.parse_args()
     if args.prepare:
-        prepare(int(args.prepare[0]), args.prepare[1])
-    elif len(args.databases) == 2:
-        bench(*args.databases, [date.fromisoformat(d) for d in args.days.split(",")], args.redis)
+        prepare(int(args.prepare[0]), args.prepare[1], args.years)
+    elif len(args.databases) in (2, 3):
+        bench(args.databases, [date.fromisoformat(d) for d in args.days.split(",")], args.redis)
     else:
-        sys.exit("give --prepare TICKETS URL, or the two databases")
+        sys.exit("give --prepare TICKETS URL, or the two or three databases")

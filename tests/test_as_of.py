@@ -119,15 +119,17 @@ def test_a_moment_reads_as_the_history_cut_there(kind, env, request, monkeypatch
 
 
 def stored_rows() -> list[tuple]:
-    """Every derived row as stored (ids aside)."""
+    """Every derived row as stored (ids aside), and what each ticket keeps of its events (the last
+    one's time and the life class ``touched_tickets`` bounds its search by)."""
     from worker.db import session_scope
-    from worker.models import AnalysisItem, Assignment, AssignmentClock, ClockDay
+    from worker.models import AnalysisItem, Assignment, AssignmentClock, ClockDay, Ticket
 
     with session_scope() as s:
         out = []
         for model in (Assignment, AssignmentClock, ClockDay, AnalysisItem):
             cols = [c for c in model.__table__.columns if c.name != "id"]
             out.append(sorted(map(tuple, s.execute(select(*cols)).all()), key=repr))
+        out.append(sorted(map(tuple, s.execute(select(Ticket.number, Ticket.last_event_at, Ticket.life_class)).all())))
         return out
 
 

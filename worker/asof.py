@@ -92,7 +92,7 @@ def restore(session) -> None:
     current: View | None = session.info.pop("asof_view", None)
     if current is not None and current.touched:
         cal, rules = _policy()
-        refresh(session, list(current.touched), cal, rules)
+        refresh(session, list(current.touched), cal, rules, lives=False)
 
 
 def _policy():

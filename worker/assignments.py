@@ -268,7 +268,9 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
     in the order they were inserted), from the importer that holds them.  They are derived from
     these rather than read back, and have nothing derived yet to take out (a bulk load's every
     ticket: four statements a batch saved).  ``lives=False``: the tickets' last event time and life
-    class were stored with them (``worker.bulk_load``)."""
+    class stored are right already and are not written again — stored with them by a bulk load
+    (``worker.bulk_load``), or kept through a moment's substitution that ``worker.asof`` puts back
+    (an UPDATE of every touched ticket, and its row locks, on every job's commit)."""
     if not ticket_ids:
         return 0
     fresh = fresh or {}
