@@ -178,6 +178,21 @@ def copy(url: str, export: Path) -> float:
     return float(out.stdout.strip())
 
 
+def synthetic_export(folder: Path, tickets: int) -> tuple[Path, int, int]:
+    """(file, tickets a day, event rows) of the synthetic district's export of about TICKETS tickets
+    over 120 days from 1 June 2026, the same for every side and every script that compares them."""
+    from worker.calendar import load_calendar
+    from worker.demo_data import Generator, write_export
+
+    export = folder / "export.csv"
+    per_day = max(1, tickets // 120)
+    start = date(2026, 6, 1)
+    write_export(export, Generator(load_calendar(), seed=21, per_day=per_day).tickets(
+        start, start + timedelta(days=119), datetime(2026, 11, 1)))
+    with export.open(encoding="utf-8", newline="") as fh:
+        return export, per_day, sum(1 for _ in csv.reader(fh)) - 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tickets", type=int, default=20_000)
@@ -187,17 +202,8 @@ def main():
     ap.add_argument("--sqlite", action="store_true", help="the embedded default, against a bare executemany")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from worker.calendar import load_calendar
-    from worker.demo_data import Generator, write_export
-
     with tempfile.TemporaryDirectory() as folder:
-        export = Path(folder) / "export.csv"
-        per_day = max(1, args.tickets // 120)
-        start = date(2026, 6, 1)
-        write_export(export, Generator(load_calendar(), seed=21, per_day=per_day).tickets(
-            start, start + timedelta(days=119), datetime(2026, 11, 1)))
-        with export.open(encoding="utf-8", newline="") as fh:
-            rows = sum(1 for _ in csv.reader(fh)) - 1
+        export, per_day, rows = synthetic_export(Path(folder), args.tickets)
         seconds: dict[str, list[float]] = {"ours": [], "copy": [], "store": []}
         for _ in range(args.rounds):
             for name, times in seconds.items():

@@ -15,14 +15,12 @@ Printed: min / median / max event rows per second of each side, and the ratios o
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.util
 import json
 import os
 import statistics
 import sys
 import tempfile
-from datetime import date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,17 +37,8 @@ def main():
     ap.add_argument("--admin", default=os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/postgres"))
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from worker.calendar import load_calendar
-    from worker.demo_data import Generator, write_export
-
     with tempfile.TemporaryDirectory() as folder:
-        export = Path(folder) / "export.csv"
-        per_day = max(1, args.tickets // 120)
-        start = date(2026, 6, 1)
-        write_export(export, Generator(load_calendar(), seed=21, per_day=per_day).tickets(
-            start, start + timedelta(days=119), datetime(2026, 11, 1)))
-        with export.open(encoding="utf-8", newline="") as fh:
-            rows = sum(1 for _ in csv.reader(fh)) - 1
+        export, per_day, rows = peer.synthetic_export(Path(folder), args.tickets)
         sides = ["ours", "copy", "store"] + (["batch"] if args.before else [])
         seconds: dict[str, list[float]] = {name: [] for name in sides}
         for _ in range(args.rounds):
