@@ -23,7 +23,7 @@ deadlock on them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, event, func, or_, select
@@ -41,6 +41,7 @@ class View:
     at: datetime
     touched: tuple[int, ...] = ()
     among: frozenset[int] | None = None   # None: every ticket; else only these tickets' rows are as of ``at``
+    policy: tuple = field(default=(), compare=False, repr=False)   # (calendar, rules) derived with, to restore with
     A = Assignment
     C = AssignmentClock
     Q = AnalysisItem
@@ -91,10 +92,10 @@ def view(session, at: datetime, among: Iterable[int] | None = None) -> View:
         if current.at == at and wanted is not None:
             wanted |= current.among   # the same moment, more tickets: those already in view stay
     touched = tuple(touched_tickets(session, at, wanted)) if wanted is None or wanted else ()
+    policy = _policy() if touched else ()
     if touched:
-        cal, rules = _policy()
-        refresh(session, list(touched), cal, rules, until=at)
-    session.info["asof_view"] = View(at, touched, wanted)
+        refresh(session, list(touched), *policy, until=at)
+    session.info["asof_view"] = View(at, touched, wanted, policy)
     return session.info["asof_view"]
 
 
@@ -102,8 +103,7 @@ def restore(session) -> None:
     """The touched tickets derived again from all their events: the stored rows as they were."""
     current: View | None = session.info.pop("asof_view", None)
     if current is not None and current.touched:
-        cal, rules = _policy()
-        refresh(session, list(current.touched), cal, rules)
+        refresh(session, list(current.touched), *current.policy)
 
 
 def _policy():
