@@ -149,3 +149,33 @@ def test_reading_a_moment_leaves_the_stored_rows_as_they_were(sqlite_db):
         view(s, T)
         s.rollback()
     assert stored_rows() == before
+
+
+def test_a_view_of_some_tickets_puts_only_those_as_of_the_moment(sqlite_db):
+    """The supervision ledger reads only its letters' tickets: asked for X1 and X7, only X1 (X7 has
+    no event after T) is derived again — its row is X1's as of T, X2 stays as stored; a wider
+    request at the same moment puts every ticket that lived across T as of T; committed, the
+    stored rows are as they were."""
+    from worker.asof import view
+    from worker.db import session_scope
+    from worker.models import Assignment as A
+    from worker.models import Ticket
+
+    crossing_history().store()
+    before = stored_rows()
+
+    def current(s, number):
+        return s.execute(select(A.unit_code, A.callback_at, A.satisfaction).join(Ticket, Ticket.id == A.ticket_id)
+                         .where(Ticket.number == number, A.is_current.is_(True))).one()
+
+    with session_scope() as s:
+        ids = dict(s.execute(select(Ticket.number, Ticket.id)).all())
+        x1_stored = current(s, "X1")
+        assert x1_stored.callback_at == datetime(2026, 11, 18, 10, 0)    # the satisfied callback after T
+        assert view(s, T, among=[ids["X1"], ids["X7"]]).touched == (ids["X1"],)
+        assert current(s, "X1").callback_at == datetime(2026, 11, 11, 10, 0)   # at T: the unsatisfied one
+        assert current(s, "X2").unit_code == "D03"                      # not asked for: as stored
+        assert len(view(s, T).touched) == 6
+        assert current(s, "X2").unit_code == "D02"                      # at T: D02's
+        assert len(view(s, T, among=[ids["X3"]]).touched) == 6          # the whole view serves it
+    assert stored_rows() == before

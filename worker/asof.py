@@ -22,7 +22,8 @@ deadlock on them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, event, func, or_, select
@@ -39,6 +40,8 @@ class View:
     they stood at ``at`` while this view is the session's."""
     at: datetime
     touched: tuple[int, ...] = ()
+    among: frozenset[int] | None = None   # None: every ticket; else only these tickets' rows are as of ``at``
+    policy: tuple = field(default=(), compare=False, repr=False)   # (calendar, rules) derived with, to restore with
     A = Assignment
     C = AssignmentClock
     Q = AnalysisItem
@@ -55,9 +58,9 @@ def latest_event(session) -> datetime | None:
     return max((t for t in times if t is not None), default=None)
 
 
-def touched_tickets(session, at: datetime) -> list[int]:
+def touched_tickets(session, at: datetime, among: frozenset[int] | None = None) -> list[int]:
     """Tickets received by ``at`` with an event after it: per life class k, among those received
-    in the 2**k days before ``at`` (``ix_tickets_life``)."""
+    in the 2**k days before ``at`` (``ix_tickets_life``); ``among``: of these tickets only."""
     latest = session.info.get("asof_latest_event", ...)
     if latest is ...:
         latest = session.info["asof_latest_event"] = latest_event(session)
@@ -65,25 +68,34 @@ def touched_tickets(session, at: datetime) -> list[int]:
         return []
     lived_across = [and_(Ticket.life_class == k, Ticket.received_at > at - timedelta(days=1 << k))
                     for k in range(SPAN_TOP)]
-    return list(session.scalars(
-        select(Ticket.id).where(Ticket.received_at <= at, Ticket.last_event_at > at,
+    q = select(Ticket.id).where(Ticket.received_at <= at, Ticket.last_event_at > at,
                                 or_(*lived_across, Ticket.life_class == SPAN_TOP))
-        .order_by(Ticket.id)))
+    if among is not None:
+        q = q.where(Ticket.id.in_(sorted(among)))
+    return list(session.scalars(q.order_by(Ticket.id)))
 
 
-def view(session, at: datetime) -> View:
+def view(session, at: datetime, among: Iterable[int] | None = None) -> View:
     """The derived tables as of ``at`` for the rest of the session's transaction, or until another
-    moment is asked for."""
+    moment is asked for.
+
+    ``among``: a caller reading only these tickets' rows (the supervision ledger: the tickets of
+    its letters) has only those of them touched derived again — a handful instead of every ticket
+    that lived across ``at`` (thousands, on a page replaying a past moment).  A later wider request
+    puts them back and derives the wider set."""
     current: View | None = session.info.get("asof_view")
-    if current is not None and current.at == at:
-        return current
+    wanted = None if among is None else frozenset(among)
     if current is not None:
+        if current.at == at and (current.among is None or (wanted is not None and wanted <= current.among)):
+            return current
         restore(session)
-    touched = tuple(touched_tickets(session, at))
+        if current.at == at and wanted is not None:
+            wanted |= current.among   # the same moment, more tickets: those already in view stay
+    touched = tuple(touched_tickets(session, at, wanted)) if wanted is None or wanted else ()
+    policy = _policy() if touched else ()
     if touched:
-        cal, rules = _policy()
-        refresh(session, list(touched), cal, rules, until=at)
-    session.info["asof_view"] = View(at, touched)
+        refresh(session, list(touched), *policy, until=at)
+    session.info["asof_view"] = View(at, touched, wanted, policy)
     return session.info["asof_view"]
 
 
@@ -91,8 +103,7 @@ def restore(session) -> None:
     """The touched tickets derived again from all their events: the stored rows as they were."""
     current: View | None = session.info.pop("asof_view", None)
     if current is not None and current.touched:
-        cal, rules = _policy()
-        refresh(session, list(current.touched), cal, rules, lives=False)
+        refresh(session, list(current.touched), *current.policy, lives=False)
 
 
 def _policy():

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from .config import ConfigError, load_settings, read_yaml
+from .config import ConfigError, load_settings, policy
 from .metrics import PeriodMetrics, compute, partial_first_period
 from .models import WeekResult
 from .periods import Period
 
 
 def tiers() -> list[dict]:
+    """The ladder's tiers, from the policy file as read once and again when it changes (every
+    page stating a unit's place on the ladder asks)."""
     path = load_settings().config_dir / "escalation.yaml"
-    data = read_yaml(path)
+    data = policy("escalation")
     out = []
     for i, t in enumerate(data.get("tiers") or [], 1):
         after = t.get("after") or {}

@@ -66,16 +66,18 @@ def ledger(session, as_of: datetime, unit: str | None = None, issued_before: dat
            number: str | None = None) -> list[Entry]:
     """Every supervised ticket (letters issued up to ``as_of``; ``number``: that ticket's only) with
     its state at ``as_of``."""
-    A = view(session, as_of).A
+    letters = [SupervisionItem.stage.in_(LETTER_STAGES), SupervisionItem.day <= as_of.date()]
+    if unit:
+        letters.append(SupervisionItem.unit_code == unit)
+    if number:
+        letters.append(SupervisionItem.ticket_id.in_(select(Ticket.id).where(Ticket.number == number)))
+    # Only the letters' tickets are read: only they need their rows as of the moment.
+    A = view(session, as_of, among=session.scalars(select(SupervisionItem.ticket_id).where(*letters))).A
     q = (select(SupervisionItem, Ticket.number, A.finished_at, A.callback_at, A.satisfaction)
          .join(Ticket, Ticket.id == SupervisionItem.ticket_id)
          .join(A, (A.ticket_id == SupervisionItem.ticket_id) & A.is_current.is_(True), isouter=True)
-         .where(SupervisionItem.stage.in_(LETTER_STAGES), SupervisionItem.day <= as_of.date())
+         .where(*letters)
          .order_by(SupervisionItem.unit_code, SupervisionItem.day, Ticket.number))
-    if unit:
-        q = q.where(SupervisionItem.unit_code == unit)
-    if number:
-        q = q.where(Ticket.number == number)
     steps = entry_steps(session, as_of, unit)
     out = []
     for item, ticket_number, finished, callback, satisfaction in session.execute(q):
