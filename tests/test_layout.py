@@ -1,6 +1,6 @@
 """Layout of every template with the longest realistic values (WeasyPrint's layout boxes): no text
 crosses a cell border; a ticket number, a phone number, a rate or a fraction is never split across
-lines; every table inside the type area; and the GB/T 9704 form — the title on the balanced lines
+lines; every table and chart inside the type area; and the GB/T 9704 form — the title on the balanced lines
 computed for it, never wrapped again; the 落款 never alone on a page; the 版记 at the foot of the last page with the 印发日期 flush right
 (one character in); 「— N —」 on the outside edge of every page."""
 from __future__ import annotations
@@ -148,11 +148,11 @@ def form_problems(document, context: dict) -> list[str]:
             gap = line.content_box_x() + line.width - (date.position_x + date.width)
             if abs(gap) > 0.5:   # the line's padding is the one character
                 problems.append(f"印发日期 {gap:.1f}pt from the 版记's right edge")
-    # Every table inside the type area (版心): a cell's padding and border count in its column's width.
+    # Every table and chart inside the type area (版心).
     for i, page in enumerate(pages, 1):
         right = page.content_box_x() + page.width
-        problems += [f"page {i}: a table runs {t.position_x + t.border_width() - right:.1f}pt past the type area"
-                     for t in page.descendants() if isinstance(t, b.TableBox)
+        problems += [f"page {i}: a {type(t).__name__} (table or chart) runs {t.position_x + t.border_width() - right:.1f}pt past the type area"
+                     for t in page.descendants() if isinstance(t, (b.TableBox, b.ReplacedBox))
                      and t.position_x + t.border_width() > right + 0.5]
     # Page numbers 「— N —」: odd pages on the right, even pages on the left.
     for i, page in enumerate(pages, 1):
