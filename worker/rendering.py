@@ -297,8 +297,8 @@ def line_chart(labels: list[str], series: dict[str, list[float | None]], width: 
     x = lambda i: left + (width - left - 20) * i / n
     y = lambda v: top_pad + (height - bottom - top_pad) * (1 - (v - lo) / (hi - lo))
     shown = lambda v: f"{100 * v:.1f}" if percent else f"{v:.0f}"
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-size="9">',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+              f'viewBox="0 0 {width} {height}" font-size="9">'),
              f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{height - bottom}" stroke="#333"/>',
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#333"/>']
     for t in ticks:
