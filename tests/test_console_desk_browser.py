@@ -5,16 +5,13 @@ pages are saved there (docs/console.md shows them); otherwise under the test's t
 from __future__ import annotations
 
 import os
-import threading
-import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
 from tests.test_web import CENTRE, DEPUTY1, LIAISON_D01, NOW, PASSWORD, prepare
-from tests.test_web_browser import browser  # noqa: F401  (the fixture)
+from tests.test_web_browser import browser, serve  # noqa: F401  (browser: the fixture)
 
 WEDNESDAY = datetime(2026, 12, 23, 10, 0)
 
@@ -23,24 +20,6 @@ def shots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("HOTLINE_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def serve(clock):
-    """A console on a free port; ``clock``: its moment, or a function giving it."""
-    import uvicorn
-
-    from worker.web.app import create_app
-
-    app = create_app(secret="browser-test", clock=clock if callable(clock) else lambda: clock, secure_cookies=False)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    return srv, thread, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

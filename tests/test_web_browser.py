@@ -16,15 +16,13 @@ from tests.conftest import free_port, unavailable
 from tests.test_web import CENTRE, LIAISON_D01, NOW, OPS, PASSWORD, prepare
 
 
-@pytest.fixture
-def server(sqlite_db, history):
+def serve(clock):
+    """A console on a free port, in a thread; ``clock``: its moment, or a function giving it."""
     import uvicorn
 
     from worker.web.app import create_app
 
-    prepare(history, jobs=(("daily_sheet", "2026-12-21 09:00"), ("supervision", "2026-12-21 09:00"),
-                           ("weekly_bulletin", "2026-12-16 12:00")))
-    app = create_app(secret="browser-test", clock=lambda: NOW, secure_cookies=False)
+    app = create_app(secret="browser-test", clock=clock if callable(clock) else lambda: clock, secure_cookies=False)
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -33,7 +31,15 @@ def server(sqlite_db, history):
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert srv.started, "the console did not start"
-    yield f"http://127.0.0.1:{port}"
+    return srv, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def server(sqlite_db, history):
+    prepare(history, jobs=(("daily_sheet", "2026-12-21 09:00"), ("supervision", "2026-12-21 09:00"),
+                           ("weekly_bulletin", "2026-12-16 12:00")))
+    srv, thread, base = serve(NOW)
+    yield base
     srv.should_exit = True
     thread.join(10)
 
