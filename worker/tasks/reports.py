@@ -316,9 +316,11 @@ def _closeouts(s, period, moment, names) -> tuple[list[dict], list[dict]]:
                      "deadline": e.deadline, "answered_at": answered.at if answered else None,
                      "result": {"answer": "待审核销号", "accept": f"已销号（{last.at.month}月{last.at.day}日）",
                                 "return": f"已退回（{last.at.month}月{last.at.day}日），待重新答复"}[last.action]})
-    overdue = [{"unit_name": names.get(c, c), "count": len(es), "oldest": min(e.deadline for e in es),
-                "numbers": "、".join(e.number for e in es[:8]) + ("等" if len(es) > 8 else "")}
-               for c, es in sorted(late.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+    # 件 are tickets: a ticket overdue at two stages (答复 and 办结) is one, named once.
+    tickets = {c: list(dict.fromkeys(e.number for e in es)) for c, es in late.items()}
+    overdue = [{"unit_name": names.get(c, c), "count": len(tickets[c]), "oldest": min(e.deadline for e in es),
+                "numbers": "、".join(tickets[c][:8]) + ("等" if len(tickets[c]) > 8 else "")}
+               for c, es in sorted(late.items(), key=lambda kv: (-len(tickets[kv[0]]), kv[0]))]
     return rows, overdue
 
 
