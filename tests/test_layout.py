@@ -1,6 +1,6 @@
 """Layout of every template with the longest realistic values (WeasyPrint's layout boxes): no text
 crosses a cell border; a ticket number, a phone number, a rate or a fraction is never split across
-lines; every table and chart inside the type area; and the GB/T 9704 form — the title on the balanced lines
+lines, nor a two-character column heading; every table and chart inside the type area; and the GB/T 9704 form — the title on the balanced lines
 computed for it, never wrapped again; the 落款 never alone on a page; the 版记 at the foot of the last page with the 印发日期 flush right
 (one character in); 「— N —」 on the outside edge of every page."""
 from __future__ import annotations
@@ -163,6 +163,19 @@ def form_problems(document, context: dict) -> list[str]:
     return problems
 
 
+def broken_headers(document) -> list[str]:
+    """Column headings of two characters (序号, 排名, 等级…) broken onto two lines: the column is too
+    narrow for its own name."""
+    b = _boxes()
+    found = []
+    for cell in [x for page in document.pages for x in page._page_box.descendants() if isinstance(x, b.TableCellBox)
+                 and getattr(x, "element_tag", "") == "th"]:
+        lines = [texts(line) for line in cell.descendants() if isinstance(line, b.LineBox)]
+        if len("".join(lines)) <= 2 and len(lines) > 1:
+            found.append("|".join(lines))
+    return found
+
+
 def split_numbers(document) -> list[str]:
     """Cells where a number, a rate or a fraction runs from one line onto the next ("100.00|%",
     "（12/|30）"); a ticket number or a time ending a line is whole."""
@@ -184,7 +197,7 @@ def test_no_text_crosses_a_cell_border(long_values, monkeypatch):
     def checked(template, **context):
         document, _ = rendering.render_layout(template, **context)
         seen[template] = cell_problems(document)
-        forms[template] = form_problems(document, context) + split_numbers(document)
+        forms[template] = form_problems(document, context) + split_numbers(document) + broken_headers(document)
         return render_pdf(template, **context)
 
     monkeypatch.setattr(documents, "render_pdf", checked)
