@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_web import CENTRE, DEPUTY1, LIAISON_D01, NOW, PASSWORD, prepare
+from tests.test_web import CENTRE, DEPUTY1, LIAISON_D01, NOW, prepare
 from tests.test_web_browser import browser, serve  # noqa: F401  (browser: the fixture)
+from tests.test_web_browser import sign_in as web_sign_in
 
 WEDNESDAY = datetime(2026, 12, 23, 10, 0)
 
@@ -32,13 +33,8 @@ def desk_server(sqlite_db, history, request):
 
 
 def sign_in(b, base: str, email: str):
-    page = b.new_page(viewport={"width": 1366, "height": 768})
-    page.goto(base + "/login")
-    page.get_by_label("账号（电子邮箱）").fill(email)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url("**/today")
-    return page
+    """Signed in at the issue's screen size, 1366×768."""
+    return web_sign_in(b, base, email, (1366, 768))
 
 
 def test_liaison_acts_from_its_desk(desk_server, browser, tmp_path):  # noqa: F811

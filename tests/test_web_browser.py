@@ -59,8 +59,8 @@ def browser():
         b.close()
 
 
-def sign_in(browser, base: str, email: str):
-    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+def sign_in(browser, base: str, email: str, viewport: tuple[int, int] = (1280, 900)):
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
     page.goto(base + "/login")
     page.get_by_label("账号（电子邮箱）").fill(email)
     page.get_by_label("密码").fill(PASSWORD)
