@@ -321,14 +321,20 @@ def _spawn(env):
 
 
 @pytest.mark.redis
-def test_three_scheduler_processes_fire_every_slot_exactly_once(sqlite_db, env, tmp_path, redis_url, figures):
-    """Every 2 seconds, for ~14 s: the active replica is SIGKILLed, the next one SIGSTOPped past its lease."""
+@pytest.mark.postgres
+def test_three_scheduler_processes_fire_every_slot_exactly_once(postgres_db, env, tmp_path, redis_url, figures):
+    """Every 2 seconds, for ~14 s: the active replica is SIGKILLed, the next one SIGSTOPped past its lease.
+
+    On PostgreSQL, as replicas on several machines are deployed: a replica frozen inside a transaction
+    must not block the next one (``lock_timeout``, ``idle_in_transaction_session_timeout``).  On the
+    embedded SQLite a frozen writer holds the file's lock, and every process waits for it."""
     _three_schedulers(tmp_path, redis_url, figures, rounds=1)
 
 
 @pytest.mark.slow
 @pytest.mark.redis
-def test_scheduler_soak_with_repeated_kills(sqlite_db, env, tmp_path, redis_url, figures):
+@pytest.mark.postgres
+def test_scheduler_soak_with_repeated_kills(postgres_db, env, tmp_path, redis_url, figures):
     """The long variant (bench/reliability.sh): five rounds of SIGKILL and SIGSTOP, a replica restarted each time."""
     _three_schedulers(tmp_path, redis_url, figures, rounds=5)
 
@@ -345,7 +351,9 @@ def _three_schedulers(tmp_path, redis_url, figures, rounds: int):
     key = f"{namespace}:scheduler:leader"
     client = redis.Redis.from_url(redis_url)
     proc_env = dict(os.environ, HOTLINE_SCHEDULES=str(path), REDIS_URL=redis_url, HOTLINE_HEARTBEAT_STALE="3",
-                    HOTLINE_REQUEUE_AFTER="4", HOTLINE_REDIS_NAMESPACE=namespace)
+                    HOTLINE_REQUEUE_AFTER="4", HOTLINE_REDIS_NAMESPACE=namespace,
+                    # the frozen replica's transaction ends in 3 s; no statement waits past 2 s for its locks
+                    HOTLINE_PG_LOCK_TIMEOUT="2s", HOTLINE_PG_IDLE_IN_TRANSACTION_TIMEOUT="3s")
     procs = [_spawn(proc_env) for _ in range(3)]
     started = now_local()
     try:
