@@ -52,16 +52,18 @@ class PreparedSubsetter:
     def __init__(self, ffi, harfbuzz, harfbuzz_subset, preprocess, face_data, replaced):
         self.ffi, self.hb, self.hs, self.preprocess, self.face_data = ffi, harfbuzz, harfbuzz_subset, preprocess, face_data
         self.replaced = replaced   # WeasyPrint's own method, for the tests' comparison
-        self.prepared: dict[int, object] = {}   # the source face's address → its preprocessed face
+        # the source face's address → (the source, held; its preprocessed face)
+        self.prepared: dict[int, tuple[object, object]] = {}
         self.dropped = sorted(harfbuzz.hb_tag_from_string(tag, -1) for tag in DROPPED_TABLES)
 
     def face(self, source):
-        """The preprocessed face of ``source`` (a face Pango keeps for the FontConfiguration's life;
-        the preprocessed one holds a reference to it)."""
+        """The preprocessed face of ``source``.  The source is held for as long as its preparation is
+        kept: once a FontConfiguration is gone (a new stylesheet), another face could be allocated at
+        its address and be subset from this one's preparation — wrong glyphs in the PDF."""
         key = int(self.ffi.cast("uintptr_t", source))
         if key not in self.prepared:
-            self.prepared[key] = self.preprocess(source)
-        return self.prepared[key]
+            self.prepared[key] = (self.hb.hb_face_reference(source), self.preprocess(source))
+        return self.prepared[key][1]
 
     def __call__(self, font, to_unicode, hinting):
         ffi, hb, hs = self.ffi, self.hb, self.hs
