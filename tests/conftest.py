@@ -173,6 +173,84 @@ def _database(kind: str, request, monkeypatch):
     copies.give_back(name)
 
 
+class Worlds:
+    """Prepared worlds: a database and its var folder (documents, outbox) built once per run for each
+    backend and recipe, then restored for every test that asks for the same — the console's tests
+    share one history, this morning's documents and five logins, which take seconds to make (two
+    jobs rendering, argon2 hashing) and a file copy or a ``CREATE DATABASE … TEMPLATE`` to restore.
+
+    A world lives at one path for the whole run, because the database records its documents by
+    absolute path: each test gets that folder back as the snapshot left it."""
+
+    def __init__(self, tmp_path_factory):
+        self.factory = tmp_path_factory
+        self.built: dict[tuple, tuple[Path, str | None]] = {}   # (backend, key) → (home, snapshot database)
+        self.snapshots: list[str] = []
+
+    def use(self, key: tuple, build, request, monkeypatch) -> None:
+        import shutil
+
+        kind = "sqlite" if os.environ["DATABASE_URL"].startswith("sqlite") else "postgres"
+        if (kind, key) not in self.built:
+            self.built[kind, key] = self._build(kind, build, request, monkeypatch)
+        home, snapshot = self.built[kind, key]
+        _clear_caches()
+        shutil.rmtree(home / "var", ignore_errors=True)
+        shutil.copytree(home / "snapshot", home / "var")
+        monkeypatch.setenv("HOTLINE_VAR", str(home / "var"))
+        if snapshot is None:
+            monkeypatch.setenv("DATABASE_URL", f"sqlite:///{home / 'var' / 'hotline.db'}")
+        else:
+            copies = request.getfixturevalue("postgres_copies")
+            name = f"hotline_world_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+            _admin(f'CREATE DATABASE "{name}" TEMPLATE "{snapshot}"')
+            monkeypatch.setenv("DATABASE_URL", copies.url(name))
+            request.addfinalizer(lambda: copies.give_back(name))
+        _clear_caches()
+
+    def _build(self, kind: str, build, request, monkeypatch) -> tuple[Path, str | None]:
+        import shutil
+
+        home = self.factory.mktemp("world")
+        monkeypatch.setenv("HOTLINE_VAR", str(home / "var"))
+        (home / "var").mkdir()
+        if kind == "sqlite":
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), home / "var" / "hotline.db")
+            monkeypatch.setenv("DATABASE_URL", f"sqlite:///{home / 'var' / 'hotline.db'}")
+        _clear_caches()
+        build()
+        _clear_caches()   # no connection left: the folder is copied, the database used as a template
+        snapshot = None
+        if kind == "postgres":
+            snapshot = f"hotline_snapshot_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+            database = os.environ["DATABASE_URL"].rsplit("/", 1)[1]
+            _admin(f'CREATE DATABASE "{snapshot}" TEMPLATE "{database}"')
+            self.snapshots.append(snapshot)
+        else:
+            with sqlite3.connect(home / "var" / "hotline.db") as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copytree(home / "var", home / "snapshot")
+        return home, snapshot
+
+    def close(self) -> None:
+        for name in self.snapshots:
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _worlds(tmp_path_factory):
+    worlds = Worlds(tmp_path_factory)
+    yield worlds
+    worlds.close()
+
+
+@pytest.fixture
+def world(_worlds, request, monkeypatch):
+    """``world(key, build)``: this test's database and var folder as ``build()`` left them, built
+    the first time KEY is asked for on this backend (``Worlds``).  Use after ``db``/``sqlite_db``."""
+    return lambda key, build: _worlds.use(key, build, request, monkeypatch)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db(request, env, monkeypatch):
     """An initialised database with the sample directory loaded: SQLite, then PostgreSQL."""

@@ -24,8 +24,8 @@ def shots(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def desk_server(sqlite_db, history, request):
-    prepare(history)
+def desk_server(sqlite_db, world, history, request):
+    world(("console",), lambda: prepare(history))
     srv, thread, base = serve(getattr(request, "param", NOW))
     yield base
     srv.should_exit = True
@@ -71,7 +71,7 @@ def test_forecast_from_wednesday(desk_server, browser, tmp_path):  # noqa: F811
     page.locator("section.desk").screenshot(path=str(shots(tmp_path) / "console-forecast.png"))
 
 
-def test_liaison_answers_a_letter_and_the_centre_accepts_it(sqlite_db, history, browser, tmp_path, monkeypatch):  # noqa: F811
+def test_liaison_answers_a_letter_and_the_centre_accepts_it(sqlite_db, world, history, browser, tmp_path, monkeypatch):  # noqa: F811
     """In the browser: D01's liaison (李春生) answers the 督办函 on T1214D01 with a PDF on Wed 23 Dec,
     the centre (潘永强) accepts it (销号) that afternoon; the ledger shows both steps, and the next
     bulletin (21–27 Dec, fired Mon 28 Dec 09:00) lists it as 已销号（12月23日）."""
@@ -79,7 +79,7 @@ def test_liaison_answers_a_letter_and_the_centre_accepts_it(sqlite_db, history, 
     from tests.conftest import document_text
     from tests.test_web import cli
 
-    prepare(history)
+    world(("console",), lambda: prepare(history))
     clock = [datetime(2026, 12, 23, 9, 30)]
     srv, thread, base = serve(lambda: clock[0])
     try:

@@ -118,7 +118,7 @@ def test_nobody_locks_a_login_out_of_its_own_desk(console):
     assert attempt(sprayer, CENTRE, PASSWORD).status_code == 429
 
 
-def test_the_throttle_runs_on_the_real_clock_not_the_pages_moment(db, history, monkeypatch):
+def test_the_throttle_runs_on_the_real_clock_not_the_pages_moment(db, world, history, monkeypatch):
     """A console started with --as-of (a fixed moment) still lifts a lock once lock_minutes of real
     time have passed."""
     from starlette.testclient import TestClient
@@ -127,7 +127,7 @@ def test_the_throttle_runs_on_the_real_clock_not_the_pages_moment(db, history, m
     from worker.web import access
     from worker.web.app import create_app
 
-    prepare(history)
+    world(("console",), lambda: prepare(history))
     c = TestClient(create_app(secret="test-secret", clock=lambda: NOW), base_url="https://testserver")
     for _ in range(5):
         attempt(c, CENTRE, "wrong password")

@@ -26,12 +26,12 @@ def clock():
 
 
 @pytest.fixture
-def console(db, history, clock):
+def console(db, world, history, clock):
     from starlette.testclient import TestClient
 
     from worker.web.app import create_app
 
-    prepare(history)
+    world(("console",), lambda: prepare(history))
     assert cli("console-user", "add", LIAISON_D02, "--password-stdin", input=PASSWORD + "\n").exit_code == 0
     app = create_app(secret="test-secret", clock=lambda: clock[0])
 

@@ -65,12 +65,12 @@ def prepare(history, jobs=(("daily_sheet", "2026-12-21 09:00"), ("supervision", 
 
 
 @pytest.fixture
-def console(db, history):
+def console(db, world, history):
     from starlette.testclient import TestClient
 
     from worker.web.app import create_app
 
-    prepare(history)
+    world(("console",), lambda: prepare(history))
     app = create_app(secret="test-secret", clock=lambda: NOW)
 
     def client(email: str | None = None) -> TestClient:

@@ -35,9 +35,9 @@ def serve(clock):
 
 
 @pytest.fixture
-def server(sqlite_db, history):
-    prepare(history, jobs=(("daily_sheet", "2026-12-21 09:00"), ("supervision", "2026-12-21 09:00"),
-                           ("weekly_bulletin", "2026-12-16 12:00")))
+def server(sqlite_db, world, history):
+    jobs = (("daily_sheet", "2026-12-21 09:00"), ("supervision", "2026-12-21 09:00"), ("weekly_bulletin", "2026-12-16 12:00"))
+    world(("console", jobs), lambda: prepare(history, jobs=jobs))
     srv, thread, base = serve(NOW)
     yield base
     srv.should_exit = True
