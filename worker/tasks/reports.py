@@ -98,18 +98,18 @@ def _alert_widespread(ctx, since: datetime) -> None:
 def daily_sheet(ctx):
     """The centre's 日调度 (``worker.daily_sheet``): the counts of every unit and the first serious
     cases of each kind in the PDF, every list complete in the XLSX of the same message."""
-    s, as_of = ctx.session, ctx.as_of
+    s, as_of, cfg = ctx.session, ctx.as_of, policy.metrics(ctx.settings.config_dir)
     # A gap in the working-day calendar is the operators' matter (the scheduler alerts the owners of
     # config/alerts.yaml, hotline doctor shows it), never printed on the centre's sheet.
     try:
-        horizon = warning_horizon(ctx.cal, as_of)
+        horizon = warning_horizon(ctx.cal, as_of, cfg.warning_working_days)
     except UnknownYearError as exc:
         log.warning("daily sheet %s: warnings computed 24 hours ahead (no working-day calendar for %s)", as_of, exc.year)
         horizon = as_of + timedelta(days=1)
     since = window_start(ctx)
     # Grade (敏感/重大/一般, A/B/C) the tickets of the repeat window, so repeats seen today count.
-    ctx.summary["graded"] = grade(s, as_of - repeat_window(), as_of)
-    levels = policy.metrics(ctx.settings.config_dir).grading.daily_sheet_levels
+    ctx.summary["graded"] = grade(s, as_of - repeat_window(cfg), as_of, cfg)
+    levels = cfg.grading.daily_sheet_levels
     sheet = gather(s, as_of, since, horizon, unit_names(s), levels)
     n, lists, totals = serious_cases(), sheet.lists, sheet.totals
     fresh = sum(1 for t in lists["overdue"] if t["fresh"])
