@@ -259,7 +259,7 @@ def test_policy_files_are_checked_with_file_line_and_suggestion(env, tmp_path, m
     shutil.copytree(PROJECT_ROOT / "config", folder)
     monkeypatch.setenv("HOTLINE_CONFIG", str(folder))
     policy.cache_clear()
-    assert policy("metrics")["weights"]["resolution_rate"] == 0.45
+    assert policy.metrics().weights.resolution_rate == 0.45
     metrics = folder / "metrics.yaml"
     text = metrics.read_text(encoding="utf-8")
     broken = (text.replace("resolution_rate: 0.90", 'resolution_rate: "90%"', 1)
@@ -284,7 +284,7 @@ def test_policy_files_are_checked_with_file_line_and_suggestion(env, tmp_path, m
     metrics.write_text(broken, encoding="utf-8")
     os_time = time.time() + 5
     __import__("os").utime(metrics, (os_time, os_time))
-    assert policy("metrics")["weights"]["resolution_rate"] == 0.45     # the last valid version stays in force
+    assert policy.metrics().weights.resolution_rate == 0.45     # the last valid version stays in force
     figures("bad inputs tried", 4)
     figures("bad inputs refused cleanly", 4)
 

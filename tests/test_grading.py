@@ -149,9 +149,9 @@ def test_the_shipped_rules_grade_the_demo_plausibly():
     from worker.config import policy
     from worker.demo_data import TEXTS, TOURISM_TEXTS
 
-    rules = [r for r in policy("metrics")["grading"]["severity"] if r.get("keywords")]
+    rules = [r for r in policy.metrics().grading.severity if r.keywords]
     hit = sorted(code for code, text in TEXTS.items()
-                 if any(k in text for r in rules for k in r["keywords"]))
+                 if any(k in text for r in rules for k in r.keywords))
     assert hit == ["0202", "0701", "0702"]
-    assert not any(k in text for text in TOURISM_TEXTS.values() for r in rules for k in r["keywords"])
+    assert not any(k in text for text in TOURISM_TEXTS.values() for r in rules for k in r.keywords)
     assert all(people(t) is None and amount_yuan(t) is None for t in (*TEXTS.values(), *TOURISM_TEXTS.values()))

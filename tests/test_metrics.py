@@ -9,6 +9,7 @@ from worker.config import policy
 from worker.db import session_scope
 from worker.metrics import Rate, compute
 from worker.periods import containing
+from worker.policy_schema import Bottom, Metrics, Widespread
 
 WEEK = containing("week", date(2026, 11, 9))          # Mon 9 – Sun 15 Nov 2026
 SAME_CALLER = "13800000001"
@@ -97,7 +98,7 @@ def test_callback_in_next_period_counts_there(week_history):
 
 
 def test_ranking_is_total_with_ties_broken_deterministically(week_history):
-    cfg = dict(policy("metrics"), bottom={"mode": "count", "value": 2})
+    cfg = policy.metrics().model_copy(update={"bottom": Bottom(mode="count", value=2)})
     with session_scope() as s:
         result = compute(s, WEEK, cfg=cfg)
     ranked = [(u.unit_code, u.rank) for u in result.units if u.rank]
@@ -334,7 +335,7 @@ def test_hot_categories_by_volume_and_by_growth(category_weeks):
 def test_widespread_by_units_or_by_spike(category_weeks):
     from worker.detection import widespread
 
-    cfg = {"widespread": {"min_units": 3, "spike_factor": 2.0, "spike_weeks": 2, "spike_min_volume": 3}}
+    cfg = Metrics(widespread=Widespread(min_units=3, spike_factor=2.0, spike_weeks=2, spike_min_volume=3))
     with session_scope() as s:
         found = widespread(s, WEEK, cfg)
     # 0202: 4 against an average of 1 over the two weeks before (a spike, one unit);

@@ -213,7 +213,7 @@ def test_dual_rates_on_first_callbacks_is_a_setting(db, history):
     week = containing("week", date(2026, 11, 9))
     with session_scope() as s:
         final = compute(s, week).by_code()
-        first = compute(s, week, cfg=dict(policy("metrics"), dual_rates="first")).by_code()
+        first = compute(s, week, cfg=policy.metrics().model_copy(update={"dual_rates": "first"})).by_code()
     assert final["S01"].satisfaction.num == 1 and final["S01"].first_satisfaction.num == 0
     assert final["S01"].meets_requirement is True and final["S01"].rank == 1      # tie with S02: code decides
     assert first["S01"].meets_requirement is False and first["S01"].rank == 2

@@ -21,42 +21,59 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from .addresses import AddressError, validate_address
-from .config import ConfigError, load_settings, read_yaml
+from .config import ConfigError, load_settings, policy, read_yaml
 from .mail import enqueue
 from .models import OutboxMessage, Run
+from .policy_schema import Alerts
 from .times import now_local
 
 log = logging.getLogger("hotline.alerts")
 
 
-def settings() -> dict:
-    path = load_settings().config_dir / "alerts.yaml"
+def settings(config_dir: Path | None = None) -> Alerts:
+    """``config/alerts.yaml`` as its model, the last valid version while an edit is invalid.  With
+    no valid version at hand (an address that is not one from the start, say), the file's other
+    addresses and values: an alert still reaches whoever it can."""
     try:
-        data = read_yaml(path)
+        return policy.alerts(config_dir)
     except ConfigError:
-        return {"default": []}
-    for key in ("default",):
-        if not isinstance(data.get(key, []), list):
-            raise ConfigError(f"{path}: {key} must be a list of e-mail addresses")
-    return data
+        pass
+    try:
+        data = read_yaml((config_dir or load_settings().config_dir) / "alerts.yaml")
+    except ConfigError:
+        return Alerts()
+    data["default"] = _deliverable(data.get("default"))
+    data["owners"] = {job: _deliverable(found) for job, found in (data.get("owners") or {}).items()}
+    try:
+        return Alerts.model_validate(data)
+    except ValidationError:
+        return Alerts(default=data["default"], owners=data["owners"])
+
+
+def _deliverable(addresses) -> list[str]:
+    """The addresses that are one, as ``validate_address`` stores them.  One that is not (张三@…, a
+    comma list, a line break) is left out and logged: ``hotline doctor`` and the scheduler's policy
+    check name it by line."""
+    out = []
+    for address in addresses if isinstance(addresses, list) else []:
+        try:
+            out.append(validate_address(address))
+        except AddressError as exc:
+            log.error("config/alerts.yaml: %s; left out of the alert's recipients", exc)
+    return out
 
 
 def owners(job: str | None = None) -> list[str]:
-    """Who is told: the default owners and the job's, each address as ``validate_address`` stores it.
-    An address that is not one (张三@…, a comma list, a line break) is left out and logged: ``hotline
-    doctor`` and the scheduler's policy check name it by line, and the others are still told."""
+    """Who is told: the default owners and the job's."""
     cfg = settings()
-    out = []
-    for address in list(cfg.get("default") or []) + list(((cfg.get("owners") or {}).get(job) or []) if job else []):
-        try:
-            address = validate_address(address)
-        except AddressError as exc:
-            log.error("config/alerts.yaml: %s; left out of the alert's recipients", exc)
-            continue
+    out: list[str] = []
+    for address in cfg.default + (cfg.owners.get(job, []) if job else []):
         if address not in out:
             out.append(address)
     return out
@@ -102,24 +119,24 @@ def watch(session, now: datetime, calendar=None) -> list[str]:
     Returns the causes alerted (new or already alerted today)."""
     cfg = settings()
     causes = []
-    queued = now - timedelta(minutes=int(cfg.get("queued_minutes", 15)))
+    queued = now - timedelta(minutes=cfg.queued_minutes)
     stuck = session.execute(select(func.count(), func.min(Run.created_at)).where(
         Run.state == "queued", Run.created_at < queued)).one()
     if stuck[0]:
         causes.append("no_worker")
-        alert(session, "no_worker", f"{stuck[0]} 个任务排队超过 {cfg.get('queued_minutes', 15)} 分钟无人执行",
+        alert(session, "no_worker", f"{stuck[0]} 个任务排队超过 {cfg.queued_minutes} 分钟无人执行",
               [f"最早的一个自 {stuck[1]:%Y-%m-%d %H:%M} 起排队。请检查 worker 进程（hotline doctor）。"], now=now)
-    backlog = now - timedelta(minutes=int(cfg.get("outbox_backlog_minutes", 30)))
+    backlog = now - timedelta(minutes=cfg.outbox_backlog_minutes)
     waiting = session.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(
         OutboxMessage.state.in_(("pending", "sending")), OutboxMessage.kind != "alert",
         OutboxMessage.created_at < backlog)).one()
     if waiting[0]:
         causes.append("outbox_backlog")
-        alert(session, "outbox_backlog", f"{waiting[0]} 封邮件等待发送超过 {cfg.get('outbox_backlog_minutes', 30)} 分钟",
+        alert(session, "outbox_backlog", f"{waiting[0]} 封邮件等待发送超过 {cfg.outbox_backlog_minutes} 分钟",
               [f"最早的一封自 {waiting[1]:%Y-%m-%d %H:%M} 起等待。请检查邮件服务器（hotline outbox, hotline doctor）。"],
               now=now)
     if calendar is not None:
-        days = int(cfg.get("calendar_days", 60))
+        days = cfg.calendar_days
         for year in calendar.missing_years(now, days):
             causes.append(f"calendar:{year}")
             alert(session, f"calendar:{year}", f"工作日历缺少{year}年节假日安排",

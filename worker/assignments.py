@@ -235,7 +235,7 @@ _EVENT_COLUMNS = [TicketEvent.id, TicketEvent.ticket_id, TicketEvent.kind, Ticke
 def law_codes(session) -> set[str]:
     from .config import policy
 
-    configured = set(map(str, policy("metrics").get("law_enforcement_codes") or []))
+    configured = set(policy.metrics().law_enforcement_codes)
     flagged = set(session.scalars(select(Category.code).where(Category.law_enforcement.is_(True))))
     return configured | flagged
 

@@ -36,7 +36,7 @@ class Upload:
 
 def rules() -> SupervisionAnswers:
     """config/metrics.yaml ``supervision.answers`` (its defaults when the file has none)."""
-    return SupervisionAnswers(**((policy("metrics").get("supervision") or {}).get("answers") or {}))
+    return policy.metrics().supervision.answers
 
 
 def files_dir() -> Path:

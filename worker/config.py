@@ -11,17 +11,22 @@ see the edit.  ``HOTLINE_SCHEDULES``, ``HOTLINE_CALENDAR`` and ``HOTLINE_DIRECTO
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import ConfigError
+from .policy_schema import OPTIONAL, Alerts, Console, Documents, Escalation, Metrics, parse
 from .redis_keys import RedisKeys
+from .schema import Strict
+
+M = TypeVar("M", bound=Strict)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,38 +139,55 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
-_policies: dict[Path, tuple[float, dict]] = {}
+class Policies:
+    """The policy files of the config folder as their models (``worker.policy_schema``): each
+    checked when read and read again when its file changes, every default in its model.  An invalid
+    edit is reported (log, and the error of the job that reads it) while the last valid version of
+    the file, if this process has one, stays in force.  ``config_dir``: the caller's settings'
+    folder, else the environment's."""
+
+    def __init__(self) -> None:
+        self._known: dict[Path, tuple[float, Strict]] = {}
+
+    def metrics(self, config_dir: Path | None = None) -> Metrics:
+        return self._load("metrics", Metrics, config_dir)
+
+    def escalation(self, config_dir: Path | None = None) -> Escalation:
+        return self._load("escalation", Escalation, config_dir)
+
+    def documents(self, config_dir: Path | None = None) -> Documents:
+        return self._load("documents", Documents, config_dir)
+
+    def alerts(self, config_dir: Path | None = None) -> Alerts:
+        return self._load("alerts", Alerts, config_dir)
+
+    def console(self, config_dir: Path | None = None) -> Console:
+        return self._load("console", Console, config_dir)
+
+    def cache_clear(self) -> None:
+        self._known.clear()
+
+    def _load(self, name: str, model: type[M], config_dir: Path | None) -> M:
+        path = (config_dir or load_settings().config_dir) / f"{name}.yaml"
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            if name in OPTIONAL:   # a folder without the file runs on the model's defaults
+                return model()
+            mtime = -1.0
+        known = self._known.get(path)
+        if known is not None and known[0] == mtime:
+            return cast(M, known[1])
+        try:
+            found = parse(model, path)
+        except ConfigError as exc:
+            if known is None:
+                raise
+            logging.getLogger("hotline.config").error("%s\nkeeping the last valid version of %s", exc, path)
+            self._known[path] = (mtime, known[1])
+            return cast(M, known[1])
+        self._known[path] = (mtime, found)
+        return found
 
 
-def policy(name: str, config_dir: str | None = None) -> dict:
-    """One of the policy files in the config folder (``metrics``, ``escalation``, ``documents``…),
-    checked against its schema (``worker.policy_schema``) and read again when the file changes.
-    An invalid edit is reported (log, and the error of the job that reads it) while the last valid
-    version of the file, if this process has one, stays in force."""
-    import logging
-
-    from .policy_schema import check
-
-    folder = Path(config_dir) if config_dir else load_settings().config_dir
-    path = folder / f"{name}.yaml"
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        mtime = -1.0
-    known = _policies.get(path)
-    if known is not None and known[0] == mtime:
-        return known[1]
-    try:
-        check(name, path)
-        data = read_yaml(path)
-    except ConfigError as exc:
-        if known is None:
-            raise
-        logging.getLogger("hotline.config").error("%s\nkeeping the last valid version of %s", exc, path)
-        _policies[path] = (mtime, known[1])
-        return known[1]
-    _policies[path] = (mtime, data)
-    return data
-
-
-policy.cache_clear = _policies.clear
+policy = Policies()

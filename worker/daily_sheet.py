@@ -28,12 +28,10 @@ from .detection import (
 from .rendering import public_ticket, return_link
 from .spreadsheets import workbook
 
-DEFAULT_SERIOUS_CASES = 8
-
 
 def serious_cases() -> int:
     """How many of each kind of serious case the PDF lists (``daily_sheet.serious_cases``)."""
-    return int((policy("documents").get("daily_sheet") or {}).get("serious_cases", DEFAULT_SERIOUS_CASES))
+    return policy.documents().daily_sheet.serious_cases
 
 
 def duration_text(span) -> str:

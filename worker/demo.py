@@ -240,7 +240,7 @@ def _calendar_ahead(finish: datetime) -> None:
     from .alerts import settings as alert_settings
     from .calendar import load_calendar
 
-    cal, days = load_calendar(), int(alert_settings().get("calendar_days", 60))
+    cal, days = load_calendar(), alert_settings().calendar_days
     for year in cal.missing_years(finish, days):
         logging.getLogger("hotline.demo").warning(
             "calendar: no holiday data for %s within %s days of %s: add the State Council's notice to %s, "

@@ -22,6 +22,7 @@ from .calendar import WorkCalendar
 from .config import policy
 from .models import Category, Ticket
 from .periods import Period
+from .policy_schema import Metrics, Repeat, RepeatName, RepeatRule
 from .rules import load_rules
 from .times import end_of_day
 
@@ -157,7 +158,7 @@ def finished_late(session, period: Period) -> list[dict]:
 
 def warning_horizon(cal: WorkCalendar, as_of: datetime, working_days: int | None = None) -> datetime:
     """The end of the warning window: the end of the next ``working_days`` working day(s)."""
-    n = int(working_days if working_days is not None else policy("metrics").get("warning_working_days", 1))
+    n = working_days if working_days is not None else policy.metrics().warning_working_days
     return end_of_day(cal.add_working_days(as_of.date(), n))
 
 
@@ -325,14 +326,14 @@ def repeated_callers(session, as_of: datetime, count: int, days: int) -> list[di
     return _dicts(session.execute(stmt))
 
 
-def repeat_ledger(session, as_of: datetime, cfg: dict | None = None) -> list[dict]:
+def repeat_ledger(session, as_of: datetime, cfg: Metrics | None = None) -> list[dict]:
     """The repeat-complaint ledger (反复投诉工作台账, seed 004: 建立工作台账…逐一回访销号): each
     repeated matter of ``repeat`` in config/metrics.yaml as of ``as_of`` — the same caller, or the same
     address and 事项编码 — with its tickets, the unit holding the latest, and its state: 已销号 when
     every ticket is replied and the latest callback found it resolved and satisfied, else 跟踪回访中."""
     from .assignments import SATISFIED
 
-    repeat = (cfg or policy("metrics")).get("repeat") or {}
+    repeat = (cfg or policy.metrics()).repeat
     A = view(session, as_of).A
     out = []
     for kind, rule, columns, find in (
@@ -364,9 +365,9 @@ def repeat_ledger(session, as_of: datetime, cfg: dict | None = None) -> list[dic
     return out
 
 
-def repeat_rule(repeat: dict, name: str) -> tuple[int, int]:
-    rule = repeat.get(name) or {"count": 3, "days": 30}
-    return int(rule["count"]), int(rule["days"])
+def repeat_rule(repeat: Repeat, name: RepeatName) -> tuple[int, int]:
+    rule: RepeatRule = getattr(repeat, name)
+    return rule.count, rule.days
 
 
 def repeated_places(session, as_of: datetime, count: int, days: int) -> list[dict]:
@@ -403,13 +404,13 @@ def recurring_problems(session, period: Period, categories: set[str], count: int
     return rows
 
 
-def widespread(session, period: Period, cfg: dict | None = None, until: datetime | None = None) -> list[dict]:
+def widespread(session, period: Period, cfg: Metrics | None = None, until: datetime | None = None) -> list[dict]:
     """普遍性: categories handled by at least K units in the period, or spiking against the weeks
     before; ``until``: counting only what was dispatched by then (a week seen on one of its days)."""
     from .metrics import data_start
 
-    cfg = (cfg or policy("metrics")).get("widespread") or {}
-    weeks = int(cfg.get("spike_weeks", 4))
+    rule = (cfg or policy.metrics()).widespread
+    weeks = rule.spike_weeks
     span = period.end_at - period.start_at
     first = data_start(session)
     if first is not None and datetime.combine(first, datetime.min.time()) > period.start_at - span * weeks:
@@ -430,9 +431,9 @@ def widespread(session, period: Period, cfg: dict | None = None, until: datetime
     out = []
     for code, name, units, volume, prior in rows:
         volume, baseline = int(volume or 0), int(prior or 0) / weeks if weeks else 0.0
-        spike = bool(weeks) and volume >= int(cfg.get("spike_min_volume", 10)) and \
-            volume >= float(cfg.get("spike_factor", 2)) * max(baseline, 1e-9)
-        if units >= int(cfg.get("min_units", 4)) or spike:
+        spike = bool(weeks) and volume >= rule.spike_min_volume and \
+            volume >= rule.spike_factor * max(baseline, 1e-9)
+        if units >= rule.min_units or spike:
             out.append({"code": code, "name": name or code, "units": units, "volume": volume,
                         "baseline": round(baseline, 1), "spike": spike})
     return sorted(out, key=lambda r: (-r["volume"], r["code"]))

@@ -15,43 +15,43 @@ from sqlalchemy import delete, func, insert, select
 
 from .config import ConfigError, load_settings, policy
 from .models import Category, Document, DocumentTicket, DocumentVersion, Ticket, Unit
+from .policy_schema import Contact, Documents, Kind
 from .rendering import render_pdf, sha256
 from .times import now_local
 
 
-def _fill(text, cfg: dict) -> str:
-    return str(text).replace("{district}", str(cfg.get("district", ""))).replace("{short}", str(cfg.get("short", "")))
+def _fill(text, cfg: Documents) -> str:
+    return str(text).replace("{district}", cfg.district).replace("{short}", cfg.short)
 
 
 def organisation(kind: str) -> dict:
     """Issuer (also the red header, the e-mail's sender name and signature), number prefix, the
     drafting and contact body (附注), 抄送, 印发机关, a fixed 主送 and whether the service only drafts
     it (代拟稿), of a kind of document, with the district's name filled in."""
-    cfg = policy("documents")
-    where = load_settings().config_dir / "documents.yaml"
-    issuers = {k: _fill(v, cfg) for k, v in (cfg.get("issuers") or {}).items()}
-    spec = (cfg.get("kinds") or {}).get(kind) or {}
-    name = spec.get("issuer", "centre")
-    if name not in issuers:
+    cfg = policy.documents()
+    issuers = {k: _fill(v, cfg) for k, v in cfg.issuers.items()}
+    spec = cfg.kinds.get(kind) or Kind()
+    name = spec.issuer
+    if name not in issuers:   # a kind not listed, whose default issuer the file does not name
+        where = load_settings().config_dir / "documents.yaml"
         raise ConfigError(f"{where}: kinds.{kind}.issuer: {name!r} is not one of issuers ({', '.join(issuers)})")
     named = lambda key: issuers.get(key, _fill(key, cfg))
     issuer = issuers[name]
-    return {"district": str(cfg.get("district", "")), "issuer": issuer, "header": issuer, "sender_name": issuer,
-            "signature": issuer, "number_prefix": _fill(spec["number_prefix"], cfg) if spec.get("number_prefix") else None,
-            "contact": named(spec["contact"]) if spec.get("contact") else None,
-            "cc": [named(c) for c in spec.get("cc") or []],
-            "printer": named(spec["printer"]) if spec.get("printer") else None,
-            "to": _fill(spec["to"], cfg) if spec.get("to") else None, "draft": bool(spec.get("draft"))}
+    return {"district": cfg.district, "issuer": issuer, "header": issuer, "sender_name": issuer,
+            "signature": issuer, "number_prefix": _fill(spec.number_prefix, cfg) if spec.number_prefix else None,
+            "contact": named(spec.contact) if spec.contact else None,
+            "cc": [named(c) for c in spec.cc],
+            "printer": named(spec.printer) if spec.printer else None,
+            "to": _fill(spec.to, cfg) if spec.to else None, "draft": spec.draft}
 
 
 def distribution(groups: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
     """The 版记's 报 / 送 / 发 lines naming the recipient GROUPS of a document without a 主送
     (``distribution`` in config/documents.yaml), in that order; a group not listed there is not named."""
-    cfg = policy("documents")
-    table = cfg.get("distribution") or {}
+    cfg = policy.documents()
     named: dict[str, list[str]] = {"报": [], "送": [], "发": []}
     for group in groups:
-        for word, name in (table.get(group) or {}).items():
+        for word, name in cfg.distribution.get(group, {}).items():
             name = _fill(name, cfg)
             if name not in named[word]:
                 named[word].append(name)
@@ -123,10 +123,11 @@ def _balanced(title: str, cuts: list[int], per_line: float) -> list[str] | None:
     return best
 
 
-def contact() -> dict:
-    """Whom units report back to (办理情况反馈, 书面材料): office, name, phone, e-mail."""
-    cfg = policy("documents")
-    return {k: _fill(v, cfg) for k, v in (cfg.get("contact") or {}).items()}
+def contact() -> Contact:
+    """Whom units report back to (办理情况反馈, 书面材料): office, name, phone, e-mail (blank when none)."""
+    cfg = policy.documents()
+    given = cfg.contact
+    return given.model_copy(update={k: _fill(v or "", cfg) for k, v in given})
 
 
 def issue_number(session, kind: str, scope: str) -> int:
@@ -158,7 +159,7 @@ def document_label(doc: Document) -> str:
 
 def title_words(session) -> list[str]:
     """The words a title line may not break: the configured ones and the directory's unit and category names."""
-    return [*(policy("documents").get("title_words") or []), *session.scalars(select(Unit.name)),
+    return [*policy.documents().title_words, *session.scalars(select(Unit.name)),
             *session.scalars(select(Category.name))]
 
 
@@ -167,8 +168,8 @@ def annotation(org: dict) -> str | None:
     if not org["contact"]:
         return None
     office = contact()
-    return (f"联系单位：{office.get('office') or org['contact']}，联系人：{office.get('name', '')}，"
-            f"联系电话：{office.get('phone', '')}")
+    return (f"联系单位：{office.office or org['contact']}，联系人：{office.name}，"
+            f"联系电话：{office.phone}")
 
 
 def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bool = False, to: str | None = None,

@@ -11,30 +11,22 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from .config import ConfigError, load_settings, policy
+from .config import policy
 from .metrics import PeriodMetrics, compute, partial_first_period
 from .models import WeekResult
 from .periods import Period
+from .policy_schema import Tier
 
 
-def tiers() -> list[dict]:
+def tiers() -> list[Tier]:
     """The ladder's tiers, from the policy file as read once and again when it changes (every
-    page stating a unit's place on the ladder asks)."""
-    path = load_settings().config_dir / "escalation.yaml"
-    data = policy("escalation")
-    out = []
-    for i, t in enumerate(data.get("tiers") or [], 1):
-        after = t.get("after") or {}
-        if not t.get("name") or len(after) != 1 or next(iter(after)) not in ("weeks", "months"):
-            raise ConfigError(f"{path}: tiers[{i}] needs a name and after: {{weeks: N}} or {{months: N}}")
-        if t.get("requires") and t["requires"] not in {o.get("name") for o in out}:
-            raise ConfigError(f"{path}: tiers[{i}].requires: {t['requires']!r} is not a tier listed before it")
-        out.append(t)
-    return out
+    page stating a unit's place on the ladder asks); its schema holds each to one ``after`` and
+    a ``requires`` to a tier listed before it."""
+    return policy.escalation().tiers
 
 
-def tier_label(tier: dict) -> str:
-    return tier.get("label", tier["name"])
+def tier_label(tier: Tier) -> str:
+    return tier.label or tier.name
 
 
 def _upsert_results(session, result: PeriodMetrics) -> None:

@@ -27,25 +27,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-ROLES = ("title", "body", "heading1", "heading2")
-DEFAULT_ROLES = {"title": ("Noto Serif CJK SC", "bold"), "body": ("Noto Serif CJK SC", "regular"),
-                 "heading1": ("Noto Sans CJK SC", "bold"), "heading2": ("AR PL UKai CN", "regular")}
-
 
 def role_faces() -> dict[str, tuple[str, str]]:
-    """Role → (fontconfig family, weight), from config/documents.yaml ``fonts:``."""
-    from .config import ConfigError, load_settings, policy
+    """Role (title, body, heading1, heading2) → (fontconfig family, weight), from config/documents.yaml
+    ``fonts:``."""
+    from .config import policy
 
-    configured = policy("documents").get("fonts") or {}
-    out = {}
-    for role in ROLES:
-        spec = configured.get(role) or {}
-        family, weight = spec.get("family", DEFAULT_ROLES[role][0]), spec.get("weight", DEFAULT_ROLES[role][1])
-        if weight not in ("regular", "bold"):
-            raise ConfigError(f"{load_settings().config_dir / 'documents.yaml'}: fonts.{role}.weight: "
-                              f"expected regular or bold, got {weight!r}")
-        out[role] = (str(family), weight)
-    return out
+    return {role: (face.family, face.weight) for role, face in policy.documents().fonts}
 
 
 def face_name(family: str, weight: str) -> str:

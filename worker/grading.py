@@ -26,6 +26,7 @@ from sqlalchemy import and_, case, literal, or_, select, tuple_, update
 
 from .config import policy
 from .models import Ticket
+from .policy_schema import Metrics, RepeatName
 
 # A number in digits, or in words (三十, 二十五, 两百, 一千二百; a bare 十/百/千 as in 上百万): read
 # whole, so that 「三十余名」 is thirty people and quoted as the ticket says it, never 「十余名」.
@@ -67,20 +68,19 @@ def amount_yuan(content: str | None) -> tuple[float, str] | None:
     return max(found, key=lambda f: f[0]) if found else None
 
 
-def grade(session, since: datetime, as_of: datetime, cfg: dict | None = None) -> int:
+def grade(session, since: datetime, as_of: datetime, cfg: Metrics | None = None) -> int:
     """Grade the tickets received in [since, as_of] as of ``as_of``: the lowest-priority rule first,
     so that the first matching rule (and within it the first matching criterion) has the last word.
     Returns the largest number of tickets one rule matched."""
     from .detection import repeat_rule, repeated_callers, repeated_places, widespread
     from .periods import containing
 
-    cfg = cfg or policy("metrics")
-    rules = cfg.get("grading") or {}
-    repeat_cfg = cfg.get("repeat") or {}
+    cfg = cfg or policy.metrics()
+    rules = cfg.grading
     scope = and_(Ticket.received_at >= since, Ticket.received_at <= as_of)
 
-    def repeated(name: str):
-        count, days = repeat_rule(repeat_cfg, name)
+    def repeated(name: RepeatName):
+        count, days = repeat_rule(cfg.repeat, name)
         if name == "same_phone":
             phones = [r["caller_phone"] for r in repeated_callers(session, as_of, count, days)]
             return Ticket.caller_phone.in_(phones), f"同一来电人{days}日内来电{count}次以上"
@@ -108,14 +108,14 @@ def grade(session, since: datetime, as_of: datetime, cfg: dict | None = None) ->
                               .execution_options(synchronize_session=False))
         touched = max(touched, res.rowcount or 0)
 
-    for rule in reversed(rules.get("severity") or []):
-        name, level = rule["name"], rule["level"]
+    for rule in reversed(rules.severity):
+        name, level = rule.name, rule.level
         criteria = [k for k in ("keywords", "min_people", "min_amount_yuan", "repeat", "categories", "urgent_kinds")
-                    if rule.get(k)]
+                    if getattr(rule, k)]
         if not criteria:
             apply(literal(True), level, literal(name))
         for key in reversed(criteria):
-            value = rule[key]
+            value = getattr(rule, key)
             if key == "keywords":
                 hits = [(Ticket.content.contains(k, autoescape=True), f"{name}（{k}）") for k in value]
                 apply(or_(*(c for c, _ in hits)), level, case(*hits, else_=literal(name)))
@@ -136,19 +136,18 @@ def grade(session, since: datetime, as_of: datetime, cfg: dict | None = None) ->
             else:
                 apply(Ticket.urgent_kind.in_(value), level, literal(name))
 
-    for rule in reversed(rules.get("class") or []):
+    for class_rule in reversed(rules.class_):
         cond = literal(True)
-        if rule.get("repeat"):
-            cond, _text = repeated(rule["repeat"])
-        elif rule.get("widespread"):
+        if class_rule.repeat:
+            cond, _text = repeated(class_rule.repeat)
+        elif class_rule.widespread:
             cond = Ticket.category_code.in_([w["code"] for w in widespread(session, containing("week", as_of), cfg)])
-        session.execute(update(Ticket).where(scope, cond).values(grade_class=rule["class"])
+        session.execute(update(Ticket).where(scope, cond).values(grade_class=class_rule.class_)
                         .execution_options(synchronize_session=False))
     return touched
 
 
-def repeat_window(cfg: dict | None = None) -> timedelta:
+def repeat_window(cfg: Metrics | None = None) -> timedelta:
     """How far back the daily grading reaches: the longest ``repeat`` window, so that a matter
     becoming repeated today grades its earlier tickets too."""
-    repeat = (cfg or policy("metrics")).get("repeat") or {}
-    return timedelta(days=max([int(r.get("days", 30)) for r in repeat.values()] or [30]))
+    return timedelta(days=max(rule.days for _name, rule in (cfg or policy.metrics()).repeat))

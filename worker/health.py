@@ -166,7 +166,7 @@ def operations(settings) -> list[tuple[bool | None, str, str, str]]:
     from .times import now_local
 
     out = []
-    cfg, now = alert_settings(), now_local()
+    cfg, now = alert_settings(settings.config_dir), now_local()
     keys = settings.redis_keys
     with session_scope() as s:
         queued = s.execute(select(func.count(), func.min(Run.created_at)).where(Run.state == RunState.QUEUED.value)).one()
@@ -194,12 +194,12 @@ def operations(settings) -> list[tuple[bool | None, str, str, str]]:
         except Exception as exc:  # noqa: BLE001 — Redis is reported above
             out.append((False, "workers", f"cannot read Redis: {exc}", "fix REDIS_URL"))
     lag = (now - queued[1]).total_seconds() / 60 if queued[0] else 0
-    out.append((lag < int(cfg.get("queued_minutes", 15)), "queue",
+    out.append((lag < cfg.queued_minutes, "queue",
                 f"{queued[0]} run(s) queued" + (f", the oldest for {lag:.0f} min" if queued[0] else ""),
                 "no worker takes the runs: check the workers and Redis"))
     backlog = (now - oldest).total_seconds() / 60 if oldest else 0
     states = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "empty"
-    out.append((backlog < int(cfg.get("outbox_backlog_minutes", 30)) and not by_state.get(MessageState.FAILED.value), "outbox",
+    out.append((backlog < cfg.outbox_backlog_minutes and not by_state.get(MessageState.FAILED.value), "outbox",
                 states + (f"; the oldest waiting for {backlog:.0f} min" if oldest else ""),
                 "hotline outbox shows the server's replies; hotline outbox retry after fixing the cause"))
     out.append((not failed, "runs", f"{len(failed)} failed in the last day" + "".join(

@@ -28,6 +28,7 @@ from .calendar import UnknownYearError
 from .escalation import ensure_results, tier_label, tiers
 from .models import Document, Escalation, EscalationState, LadderEvaluation, WeekResult
 from .periods import Period, containing, parse_key
+from .policy_schema import Tier as TierSpec
 
 ISSUED, SUPERSEDED = EscalationState.ISSUED.value, EscalationState.SUPERSEDED.value
 KIND_OF = {"week": "weeks", "month": "months"}
@@ -42,14 +43,14 @@ class Tier:
     after: int
     order: int         # its place in config/escalation.yaml: later is higher
     requires: str | None
-    spec: dict         # the whole entry (title, decision, recipients…)
+    spec: TierSpec     # the whole entry (title, decision, recipients…)
 
 
 def ladder_tiers() -> list[Tier]:
     out = []
     for i, t in enumerate(tiers()):
-        unit, after = next(iter(t["after"].items()))
-        out.append(Tier(t["name"], tier_label(t), unit, int(after), i, t.get("requires"), t))
+        unit, after = next(iter(t.after.items()))
+        out.append(Tier(t.name, tier_label(t), unit, after, i, t.requires, t))
     return out
 
 
@@ -58,7 +59,7 @@ class Fired:
     """A tier issued by an evaluation: what its notice needs."""
     escalation_id: int
     unit_code: str
-    tier: dict
+    tier: TierSpec
     run_started: str
     streak: int
     history: list[WeekResult]

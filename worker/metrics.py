@@ -41,6 +41,7 @@ from .config import policy
 from .models import CLOCK_FLAGS, Assignment, Clock, ClockDay, Escalation, EscalationState, Unit
 from .models import AssignmentClock as C
 from .periods import Period
+from .policy_schema import Adjustment, Metrics, Requirement, Weights
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class UnitMetrics:
 class PeriodMetrics:
     period: Period
     units: list[UnitMetrics] = field(default_factory=list)  # in rank order
-    requirement: dict = field(default_factory=dict)
+    requirement: Requirement = field(default_factory=Requirement)
 
     def by_code(self) -> dict[str, UnitMetrics]:
         return {u.unit_code: u for u in self.units}
@@ -243,18 +244,16 @@ _RATES = {
 }
 
 
-def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | None = None,
+def compute(session, period: Period, as_of: datetime | None = None, cfg: Metrics | None = None,
             categories: set[str] | None = None) -> PeriodMetrics:
     """All ranked units' metrics for a period: one grouped range scan over the clock rows.
 
     ``categories``: only tickets of these 事项编码 and their sub-codes (the law-enforcement
     reports); the same clocks as every other document."""
-    cfg = cfg or policy("metrics")
+    cfg = cfg or policy.metrics()
     cutoff = min(period.end_at, as_of) if as_of else period.end_at
-    kinds = cfg.get("ranked_unit_kinds") or ["department", "territorial"]
-    pair = dual_rates(cfg)
-    units = {u.code: UnitMetrics(u.code, u.name, u.kind, dual_pair=pair) for u in session.scalars(
-        select(Unit).where(Unit.kind.in_(kinds), Unit.active.is_(True)).order_by(Unit.code))}
+    units = {u.code: UnitMetrics(u.code, u.name, u.kind, dual_pair=cfg.dual_rates) for u in session.scalars(
+        select(Unit).where(Unit.kind.in_(cfg.ranked_unit_kinds), Unit.active.is_(True)).order_by(Unit.code))}
 
     v = view(session, cutoff)
     if categories is None and period.start_at.time() == time(0) and cutoff.time() == time(0):
@@ -292,33 +291,24 @@ def compute(session, period: Period, as_of: datetime | None = None, cfg: dict | 
         if code in units:
             units[code].escalations[tier] = int(n)
 
-    result = PeriodMetrics(period, list(units.values()), cfg.get("requirement") or {})
+    result = PeriodMetrics(period, list(units.values()), cfg.requirement)
     rank(result, cfg)
     return result
-
-
-def dual_rates(cfg: dict) -> str:
-    """Which callbacks the 双率 are (``dual_rates`` in config/metrics.yaml): final or first."""
-    pair = str(cfg.get("dual_rates", "final"))
-    if pair not in ("final", "first"):
-        from .config import ConfigError
-        raise ConfigError(f"config/metrics.yaml: dual_rates: expected final or first, got {pair!r}")
-    return pair
 
 
 _WEIGHTED = {"response_rate": "response", "resolution_rate": "dual_resolution",
              "satisfaction_rate": "dual_satisfaction", "timeliness_rate": "timeliness"}
 
 
-def score(m: UnitMetrics, weights: dict) -> float | None:
+def score(m: UnitMetrics, weights: Weights) -> float | None:
     """The weighted mean of the rates named in ``weights`` that are not n/a (re-normalised)."""
-    parts = [(w, getattr(m, _WEIGHTED.get(name, name.removesuffix("_rate"))).value) for name, w in weights.items()]
+    parts = [(w, getattr(m, _WEIGHTED[name]).value) for name, w in weights.given().items()]
     parts = [(w, v) for w, v in parts if v is not None]
     total = sum(w for w, _ in parts)
     return None if not parts or total == 0 else sum(w * v for w, v in parts) / total
 
 
-def adjustments(m: UnitMetrics, items: list[dict]) -> list[tuple[str, int, float]]:
+def adjustments(m: UnitMetrics, items: list[Adjustment]) -> list[tuple[str, int, float]]:
     """The 扣分项 / 加分项 (seed 004) of config/metrics.yaml ``adjustments`` that apply to a unit in
     the period: (item, occurrences, points), points out of 100 (negative for a deduction) per
     occurrence.  ``count`` names what is counted: ``returned_twice`` (tickets returned two or more
@@ -326,37 +316,34 @@ def adjustments(m: UnitMetrics, items: list[dict]) -> list[tuple[str, int, float
     ``escalations`` (ladder notices of the listed ``tiers`` fired in the period)."""
     out = []
     for item in items:
-        what = item["count"]
-        n = (sum(m.escalations.get(tier, 0) for tier in item.get("tiers") or []) if what == "escalations"
-             else int(getattr(m, what)))
+        n = (sum(m.escalations.get(tier, 0) for tier in item.tiers) if item.count == "escalations"
+             else int(getattr(m, item.count)))
         if n:
-            out.append((item["name"], n, n * float(item["points"])))
+            out.append((item.name, n, n * item.points))
     return out
 
 
-def bottom_count(cfg: dict, n_ranked: int) -> int:
-    bottom = cfg.get("bottom") or {"mode": "count", "value": 5}
-    if bottom.get("mode") == "percent":
-        return math.ceil(n_ranked * float(bottom["value"]) / 100)
-    return min(int(bottom["value"]), n_ranked)
+def bottom_count(cfg: Metrics, n_ranked: int) -> int:
+    bottom = cfg.bottom
+    if bottom.mode == "percent":
+        return math.ceil(n_ranked * bottom.value / 100)
+    return min(int(bottom.value), n_ranked)
 
 
-def rank(result: PeriodMetrics, cfg: dict) -> None:
+def rank(result: PeriodMetrics, cfg: Metrics) -> None:
     """Score, order, and mark the units meeting the requirement, in the bottom, and failing.
 
     Only units with an assessable 双率 are scored and ranked; the others follow in code order."""
-    weights = cfg.get("weights") or {}
-    req = cfg.get("requirement") or {}
-    min_callbacks = int(cfg.get("min_callbacks_to_fail", 1))
+    weights, req, min_callbacks = cfg.weights, cfg.requirement, cfg.min_callbacks_to_fail
     for m in result.units:
-        m.adjustments = adjustments(m, cfg.get("adjustments") or [])
+        m.adjustments = adjustments(m, cfg.adjustments)
         res, sat = m.dual_resolution.value, m.dual_satisfaction.value
         m.no_callbacks = m.volume > 0 and m.dual_satisfaction.den == 0 and m.dual_resolution.den == 0
         if res is None and sat is None:
             m.meets_requirement, m.score = None, None
         else:
-            m.meets_requirement = (res is None or res >= req.get("resolution_rate", 0)) and \
-                                  (sat is None or sat >= req.get("satisfaction_rate", 0))
+            m.meets_requirement = (res is None or res >= req.resolution_rate) and \
+                                  (sat is None or sat >= req.satisfaction_rate)
             m.score = score(m, weights)
             m.assessed = m.score + sum(points for _, _, points in m.adjustments) / 100
 
@@ -479,7 +466,7 @@ def hot_categories(session, period: Period, top: int, by: str = "volume", previo
              "growth": None if previous is None or p == 0 else (v - p) / p} for c, v, p in rows[:top]]
 
 
-def trend(session, period: Period, count: int, cfg: dict | None = None) -> list[PeriodMetrics]:
+def trend(session, period: Period, count: int, cfg: Metrics | None = None) -> list[PeriodMetrics]:
     """The same metrics for this period and the ``count - 1`` before it, oldest first."""
     periods = [period]
     for _ in range(count - 1):

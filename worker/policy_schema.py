@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
@@ -18,6 +18,7 @@ from .addresses import AddressError, validate_address
 from .errors import ConfigError
 from .schema import Strict, load_yaml, plain, problems
 
+M = TypeVar("M", bound=Strict)
 Share = Annotated[float, Field(ge=0, le=1)]
 Count = Annotated[int, Field(ge=0)]
 
@@ -39,10 +40,16 @@ def _adds_to_one(weights: dict[str, float | None]) -> None:
 
 
 class Weights(Strict):
+    # The score adds the weights in this order (``given``): the shipped files' order, so that a
+    # score's last digit, and a tie at a threshold, stay what they were.
+    timeliness_rate: Share | None = None
     response_rate: Share | None = None
     resolution_rate: Share | None = None
     satisfaction_rate: Share | None = None
-    timeliness_rate: Share | None = None
+
+    def given(self) -> dict[str, float]:
+        """The rates weighted, each with its weight."""
+        return {name: w for name, w in self.model_dump().items() if w is not None}
 
     @model_validator(mode="after")
     def _sum(self):
@@ -61,7 +68,8 @@ class Bottom(Strict):
 
 
 class Rating(Strict):
-    weights: Weights | None = None
+    weights: Weights = Field(default_factory=lambda: Weights(timeliness_rate=0.2, resolution_rate=0.4,
+                                                             satisfaction_rate=0.4))
     A: Share = 0.95
     B: Share = 0.9
     C: Share = 0.8
@@ -107,16 +115,37 @@ class TourismTriage(Strict):
     peak_season: list[Annotated[str, Field(pattern=r"^\d\d-\d\d(\.\.\d\d-\d\d)?$")]] = Field(default_factory=list)
     weights: dict[Literal["focus", "holiday", "peak_season", "repeat"], Annotated[int, Field(ge=0, le=10)]] = Field(
         default_factory=dict)
-    levels: dict[Literal["红", "橙", "黄"], Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    levels: dict[Literal["红", "橙", "黄"], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: {"红": 3, "橙": 2, "黄": 0})
 
     @model_validator(mode="after")
     def _a_lowest_level(self):
-        if self.levels and min(self.levels.values()) != 0:
+        if not self.levels or min(self.levels.values()) != 0:
             raise ValueError("levels: one level needs threshold 0, so that every clue has a level")
         return self
 
 
 RepeatName = Literal["same_phone", "same_address_category"]
+
+
+class RepeatRule(Strict):
+    """反复性: ``count`` tickets or more within ``days`` days."""
+    count: Annotated[int, Field(ge=1)] = 3
+    days: Annotated[int, Field(ge=1)] = 30
+
+
+class Repeat(Strict):
+    same_phone: RepeatRule = Field(default_factory=RepeatRule)
+    same_address_category: RepeatRule = Field(default_factory=RepeatRule)
+
+
+class Widespread(Strict):
+    """普遍性: a category handled by ``min_units`` units in the period, or spiking against the
+    ``spike_weeks`` periods before (``spike_factor`` × their average, at least ``spike_min_volume``)."""
+    min_units: Annotated[int, Field(ge=1)] = 12
+    spike_factor: Annotated[float, Field(gt=0)] = 2.0
+    spike_weeks: Count = 4
+    spike_min_volume: Count = 10
 Severity = Literal["敏感", "重大", "一般"]
 
 
@@ -162,8 +191,8 @@ class Metrics(Strict):
     min_callbacks_to_fail: Count = 1
     dual_rates: Literal["final", "first"] = "final"
     warning_working_days: Count = 1
-    repeat: dict[str, Any] = Field(default_factory=dict)
-    widespread: dict[str, Any] = Field(default_factory=dict)
+    repeat: Repeat = Field(default_factory=Repeat)
+    widespread: Widespread = Field(default_factory=Widespread)
     hot_categories: Count = 5
     typical_cases: Count = 3
     law_enforcement_codes: list[str] = Field(default_factory=list)
@@ -198,7 +227,7 @@ class Tier(Strict):
     decision: str | None = None
     meeting: Meeting | None = None
     materials_working_days: Count = 2
-    recipients: list[str] = Field(default_factory=list)
+    recipients: list[str] = Field(default_factory=lambda: ["unit_head"])   # the unit acts on its notice
     informed: list[str] = Field(default_factory=list)
     cc: list[str] = Field(default_factory=list)
     submission: Submission | None = None
@@ -242,10 +271,10 @@ class Face(Strict):
 
 
 class Fonts(Strict):
-    title: Face | None = None
-    body: Face | None = None
-    heading1: Face | None = None
-    heading2: Face | None = None
+    title: Face = Face(family="Noto Serif CJK SC", weight="bold")         # 小标宋 substitute
+    body: Face = Face(family="Noto Serif CJK SC")                         # 仿宋 substitute
+    heading1: Face = Face(family="Noto Sans CJK SC", weight="bold")       # 黑体
+    heading2: Face = Face(family="AR PL UKai CN")                         # 楷体
 
 
 class Contact(Strict):
@@ -393,19 +422,17 @@ CHECKS = {k: v for k, v in MODELS.items() if k != "rules"}   # the ones without 
 OPTIONAL = {"console"}   # a folder without the file runs on the model's defaults
 
 
-def problems_of(model, path: Path) -> list[str]:
+def parse(model: type[M], path: Path) -> M:
+    """The file as its model; ``ConfigError`` listing every problem, each with its line."""
     data = load_yaml(path)
     try:
-        model.model_validate(plain(data))
+        return model.model_validate(plain(data))
     except ValidationError as exc:
-        return problems(exc, data, path, model, with_key=True)
-    return []
+        raise ConfigError("\n".join(problems(exc, data, path, model, with_key=True))) from None
 
 
 def check(name: str, path: Path) -> None:
     """Raise ``ConfigError`` listing every problem of a policy file, each with its line."""
     model = MODELS.get(name) or {"calendar": Calendar, "directory": Directory}.get(name)
     if model is not None:
-        found = problems_of(model, path)
-        if found:
-            raise ConfigError("\n".join(found))
+        parse(model, path)

@@ -105,10 +105,10 @@ def print_report(report: ReplayReport, elapsed: float | None = None) -> None:
     for job, n in sorted(report.runs.items()):
         click.echo(f"  {job:<20} {n:>4}  ({report.seconds.get(job, 0):.0f} s)")
     click.echo("escalations by tier:")
-    labels = {t["name"]: tier_label(t) for t in tiers()}
+    labels = {t.name: tier_label(t) for t in tiers()}
     columns = max(map(width, labels.values()), default=0) + 2
     for t in tiers():
-        click.echo(f"  {pad(labels[t['name']], columns)}{report.escalations.get(t['name'], 0):>4}")
+        click.echo(f"  {pad(labels[t.name], columns)}{report.escalations.get(t.name, 0):>4}")
     click.echo("messages by recipient role:")
     for role, n in sorted(report.messages.items()):
         click.echo(f"  {role:<20} {n}")

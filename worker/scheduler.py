@@ -140,7 +140,7 @@ class Scheduler:
         self._in_step: tuple[datetime, float] | None = None   # (wall, elapsed) when the two last agreed
         self._stepped: timedelta | None = None                # the step forward being sat out
         self.factory = session_factory(database_url)
-        settings = load_settings()
+        self.settings = settings = load_settings()
         self.keys, self.instance = keys or settings.redis_keys, settings.instance
         self.lease = Lease(redis_url, self.keys.lease, lease_seconds) if redis_url else None
         self.config: ScheduleFile | None = None
@@ -184,10 +184,10 @@ class Scheduler:
         keep the last valid version they read (``config.policy``).  A file is read again only when
         it changed (its modification time, size or inode): parsing and validating every file on
         every tick would be the largest part of an idle tick."""
-        from .config import ConfigError, load_settings
+        from .config import ConfigError
         from .policy_schema import CHECKS, OPTIONAL, check
 
-        folder = load_settings().config_dir
+        folder = self.settings.config_dir
         for name in CHECKS:
             path = folder / f"{name}.yaml"
             try:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from .policy_schema import TourismTriage
+
 
 @dataclass(frozen=True)
 class Triage:
@@ -32,28 +34,26 @@ def _in_season(day: date, ranges: list[str]) -> bool:
     return False
 
 
-def triage(ticket: dict, cfg: dict, tourism_codes: set[str], holidays: frozenset[date],
+def triage(ticket: dict, cfg: TourismTriage | None, tourism_codes: set[str], holidays: frozenset[date],
            repeated: set[tuple[str, str]]) -> Triage | None:
     """The level of one ticket (``content``, ``category_code``, ``received_at``, ``address``), or
     None when it is not a tourism clue or no rule set is configured."""
-    if not cfg:
+    if cfg is None:
         return None
     content = ticket.get("content") or ""
-    is_clue = ticket["category_code"] in tourism_codes or any(k in content for k in cfg.get("keywords") or [])
+    is_clue = ticket["category_code"] in tourism_codes or any(k in content for k in cfg.keywords)
     if not is_clue:
         return None
-    weights = cfg.get("weights") or {}
     day = ticket["received_at"].date()
     reasons, score = [], 0
-    focus = [k for k in cfg.get("focus_keywords") or [] if k in content]
+    focus = [k for k in cfg.focus_keywords if k in content]
     checks = [("focus", bool(focus), f"重点问题：{'、'.join(focus)}"),
               ("holiday", day in holidays, "重要节假日"),
-              ("peak_season", _in_season(day, cfg.get("peak_season") or []), "旅游旺季"),
+              ("peak_season", _in_season(day, cfg.peak_season), "旅游旺季"),
               ("repeat", (ticket.get("address"), ticket["category_code"]) in repeated, "同一问题重复反映")]
     for name, hit, reason in checks:
-        if hit and weights.get(name, 0):
-            score += int(weights[name])
+        if hit and cfg.weights.get(name, 0):
+            score += cfg.weights[name]
             reasons.append(reason)
-    levels = cfg.get("levels") or {"红": 4, "橙": 2, "黄": 0}
-    level = next(name for name, threshold in sorted(levels.items(), key=lambda kv: -kv[1]) if score >= threshold)
+    level = next(name for name, threshold in sorted(cfg.levels.items(), key=lambda kv: -kv[1]) if score >= threshold)
     return Triage(level, reasons)

@@ -9,7 +9,7 @@ from sqlalchemy import and_, case, exists, or_, select
 
 from ..asof import view
 from ..calendar import UnknownYearError
-from ..config import policy, read_yaml
+from ..config import policy
 from ..detection import (
     COMPLETION,
     REPLY,
@@ -28,6 +28,7 @@ from ..metrics import Rate
 from ..models import SupervisionItem
 from ..notify import notify
 from ..periods import containing, parse_key
+from ..policy_schema import Contact, Meeting, Tier
 from ..recipients import GROUPS, people_of
 from ..rendering import public_ticket, rate_text, return_link
 from ..times import chinese_date
@@ -60,13 +61,13 @@ def working_days_after(ctx, n: int):
         return None
 
 
-def meeting_of(ctx, tier: dict, defaults: dict) -> dict | None:
-    """When, where and with whom an interview tier meets: N working days after the notice."""
-    if not tier.get("meeting"):
+def meeting_of(ctx, tier: Tier, defaults: Meeting) -> dict | None:
+    """When, where and with whom an interview tier meets: N working days after the notice (what
+    the tier leaves out, from ``meeting_defaults``)."""
+    if tier.meeting is None:
         return None
-    m = dict(defaults, **tier["meeting"])
-    return {"date": working_days_after(ctx, int(m.get("after_working_days", 3))),
-            "time": str(m.get("at", "09:30")), "place": str(m.get("place", "")), "with": str(m.get("with", ""))}
+    m = defaults.model_copy(update=tier.meeting.model_dump(exclude_unset=True))
+    return {"date": working_days_after(ctx, m.after_working_days), "time": m.at, "place": m.place, "with": m.with_}
 
 
 def when_text(day) -> str:
@@ -90,15 +91,15 @@ def _ladder(ctx):
     s = ctx.session
     names = unit_names(s)
     fired = evaluate(s, ctx.cal, ctx.period, ctx.moment)
-    defaults = read_yaml(ctx.settings.config_dir / "escalation.yaml").get("meeting_defaults") or {}
+    defaults = policy.escalation(ctx.settings.config_dir).meeting_defaults
     office = contact()
     for f in fired:
         _notify_tier(ctx, f, names.get(f.unit_code, f.unit_code), defaults, office)
-    ctx.summary["escalations"] = [{"unit": f.unit_code, "tier": f.tier["name"], "streak": f.streak,
+    ctx.summary["escalations"] = [{"unit": f.unit_code, "tier": f.tier.name, "streak": f.streak,
                                    "period": f.period.key} for f in fired]
 
 
-def _notify_tier(ctx, f, unit_name: str, defaults: dict, office: dict) -> None:
+def _notify_tier(ctx, f, unit_name: str, defaults: Meeting, office: Contact) -> None:
     """A tier's documents and messages: the 提请 to the body asked (tiers 3, 4), the unit's notice,
     and one e-mail per recipient worded for them — the unit acts, the interviewer is asked to hold the
     interview, the leaders are informed, the body asked receives the 提请, the centre is copied."""
@@ -107,7 +108,7 @@ def _notify_tier(ctx, f, unit_name: str, defaults: dict, office: dict) -> None:
     since = parse_key(f.run_started)
     reason = (f"连续{f.streak}{unit_word}“双率”未达到区级要求且排名靠后"
               f"（自{since.start.month}月{since.start.day}日起）")
-    scope = f"{f.unit_code}:{tier['name']}:{f.run_started}"
+    scope = f"{f.unit_code}:{tier.name}:{f.run_started}"
     fill = lambda text: str(text).replace("{unit}", unit_name)
     meeting = meeting_of(ctx, tier, defaults)
     if meeting:
@@ -115,20 +116,20 @@ def _notify_tier(ctx, f, unit_name: str, defaults: dict, office: dict) -> None:
     cited = notice_of(s, f.cites) if f.cites is not None else None   # the tier it follows (ladder: requires)
     cited_text = f"（见{chinese_date(cited.issued_on)}《{cited.title}》，{document_label(cited)}）" if cited else ""
     weeks = [_week_row(r) for r in f.history]
-    materials_due = working_days_after(ctx, int(tier.get("materials_working_days", 2)))
-    ask = tier.get("submission")
+    materials_due = working_days_after(ctx, tier.materials_working_days)
+    ask = tier.submission
     submission = None
     if ask:
-        request = fill(ask["request"]).replace("{cited}", cited_text)
+        request = fill(ask.request).replace("{cited}", cited_text)
         submission, submission_pdf = store(
-            ctx, kind="submission", scope=scope, title=fill(ask["title"]), to=ask["to"],
+            ctx, kind="submission", scope=scope, title=fill(ask.title), to=ask.to,
             template="documents/submission.html", unit_name=unit_name, reason=reason, request=request,
-            closing=ask.get("closing", ""), weeks=weeks)
-    decision = fill(tier.get("decision") or tier_label(tier)).replace("{interviewer}", meeting["with"] if meeting else "") \
+            closing=ask.closing, weeks=weeks)
+    decision = fill(tier.decision or tier_label(tier)).replace("{interviewer}", meeting["with"] if meeting else "") \
         .replace("{submission}", document_label(submission) if submission else "").replace("{cited}", cited_text)
-    title = fill(tier.get("title") or f"关于{tier_label(tier)}的通知")
+    title = fill(tier.title or f"关于{tier_label(tier)}的通知")
     doc, pdf = store(ctx, kind="interview_notice", scope=scope, title=title, to=unit_name,
-                     template="documents/interview_notice.html", extra_cc=[ask["to"]] if ask else [],
+                     template="documents/interview_notice.html", extra_cc=[ask.to] if ask else [],
                      reason=reason, decision=decision, meeting=meeting, materials_due=materials_due, contact=office,
                      weeks=weeks)
     notice = Attachment(pdf_name(f"{unit_name}{title}", f.period.label()), pdf)
@@ -139,24 +140,24 @@ def _notify_tier(ctx, f, unit_name: str, defaults: dict, office: dict) -> None:
         ctx, kind=kind, scope=scope, unit_code=f.unit_code, groups=list(groups), subject=subject, lines=lines,
         contact_lines=contact_lines, attachments=attachments)
     # The unit acts on its notice.
-    told(tier.get("recipients") or ["unit_head"], "interview_notice",
+    told(tier.recipients, "interview_notice",
          [f"你单位{reason}。根据监督约谈机制，{decision}通知（{label}）见附件，请认真分析原因、抓好整改。", *when],
-         [notice], [(f"书面材料：请于{when_text(materials_due)}前报{office.get('office', '')}"
-                     f"（联系人：{office.get('name', '')}，电话：{office.get('phone', '')}）。")])
+         [notice], [(f"书面材料：请于{when_text(materials_due)}前报{office.office}"
+                     f"（联系人：{office.name}，电话：{office.phone}）。")])
     third_person = decision.replace("你单位", unit_name)
     # The interviewer is asked to hold the interview; the other leaders are informed.
-    if meeting and tier["meeting"].get("with") in GROUPS:
-        told([tier["meeting"]["with"]], "interview_notice",
+    if meeting and tier.meeting and tier.meeting.with_ in GROUPS:
+        told([tier.meeting.with_], "interview_notice",
              [(f"{unit_name}{reason}。根据监督约谈机制，拟请您于{when_text(meeting['date'])}{meeting['time']}在"
                f"{meeting['place']}约谈{unit_name}主要负责同志。约谈通知（{label}）见附件，请审阅。")], [notice])
-    told(tier.get("informed") or [], "interview_notice",
+    told(tier.informed, "interview_notice",
          [f"{unit_name}{reason}。根据监督约谈机制，{third_person}通知（{label}）见附件，呈请阅知。", *when], [notice])
     if submission is not None:
-        told(ask.get("recipients") or [], "submission",
+        told(ask.recipients, "submission",
              [(f"{unit_name}{reason}。{request}现将《{submission.title}》（{document_label(submission)}）"
-               f"送上，{ask.get('closing', '')}")],
+               f"送上，{ask.closing}")],
              [Attachment(pdf_name(submission.title, f.period.label()), submission_pdf)])
-    told(tier.get("cc") or [], "interview_notice",
+    told(tier.cc, "interview_notice",
          [(f"{unit_name}{reason}。{third_person}通知（{label}）已印发，请做好书面材料接收和整改跟踪，"
            f"书面材料应于{when_text(materials_due)}前报送。")],
          [notice] + ([Attachment(pdf_name(submission.title, f.period.label()), submission_pdf)] if submission else []))
@@ -175,8 +176,7 @@ def escalation_monthly(ctx):
 def letter_deadline(ctx):
     """The date by which a supervised unit must act: N working days after the letter
     (``supervision.act_within_working_days`` in config/metrics.yaml)."""
-    n = int((policy("metrics").get("supervision") or {}).get("act_within_working_days", 1))
-    return working_days_after(ctx, n)
+    return working_days_after(ctx, policy.metrics(ctx.settings.config_dir).supervision.act_within_working_days)
 
 
 @job("supervision", period="day", family="escalation")
@@ -184,7 +184,7 @@ def supervision(ctx):
     s, day, as_of = ctx.session, ctx.issue_date, ctx.as_of
     names = unit_names(s)
     since = containing("week", as_of).start_at
-    rules = policy("metrics").get("supervision") or {}
+    rules = policy.metrics(ctx.settings.config_dir).supervision
     # Once per ticket and stage.  The stage of an overdue ticket is the clock it missed (completion
     # once that passed, else reply); tickets with a letter for that stage from another day are not
     # read at all, so a ticket lettered for its reply gets a second letter when it misses completion.
@@ -196,11 +196,11 @@ def supervision(ctx):
     # misjudges "open then, past due and unlettered" by an order of magnitude and reads every ticket
     # to join them, a cost that grows with the whole history rather than with the overdue ones.
     unlettered = list(s.scalars(select(A.id).where(open_at(A, as_of), past_due(A, as_of), ~lettered))) \
-        if rules.get("overdue", True) else []
+        if rules.overdue else []
     candidates = [(t, t["clock"], t["clock_due"]) for t in overdue_open(s, as_of, A.id.in_(unlettered))] \
         if unlettered else []
-    strict = rules.get("unresolved_requires_unsatisfied", True)
-    candidates += [(t, "unresolved", t["callback_at"]) for t in unresolved_callbacks(s, since, as_of, strict)]
+    candidates += [(t, "unresolved", t["callback_at"])
+                   for t in unresolved_callbacks(s, since, as_of, rules.unresolved_requires_unsatisfied)]
     known = {(i.ticket_id, i.stage): i for i in s.scalars(select(SupervisionItem).where(
         SupervisionItem.ticket_id.in_({t["ticket_id"] for t, _, _ in candidates} or {0})))}
     todays: dict[str, list[dict]] = {}
@@ -231,8 +231,8 @@ def supervision(ctx):
                subject=f"【督办函】{unit_name}12345热线工单 {len(rows)} 件（{'、'.join(stages)}）",
                lines=[(f"你单位承办的 {len(rows)} 件12345热线工单{'、'.join(stages)}，现予挂牌督办"
                       f"、实行销号管理（{document_label(doc)}），请于{when_text(deadline)}前办理完毕并书面反馈，详见附件督办函。")],
-               contact_lines=[(f"办理情况反馈：{office.get('office', '')}（联系人：{office.get('name', '')}，"
-                              f"电话：{office.get('phone', '')}，邮箱：{office.get('email', '')}）。")],
+               contact_lines=[(f"办理情况反馈：{office.office}（联系人：{office.name}，"
+                              f"电话：{office.phone}，邮箱：{office.email}）。")],
                attachments=[Attachment(pdf_name(f"{unit_name}督办函", ctx.period.label()), pdf)])
         letters += 1
     ctx.summary.update(letters=letters)

@@ -98,18 +98,18 @@ def _alert_widespread(ctx, since: datetime) -> None:
 def daily_sheet(ctx):
     """The centre's 日调度 (``worker.daily_sheet``): the counts of every unit and the first serious
     cases of each kind in the PDF, every list complete in the XLSX of the same message."""
-    s, as_of = ctx.session, ctx.as_of
+    s, as_of, cfg = ctx.session, ctx.as_of, policy.metrics(ctx.settings.config_dir)
     # A gap in the working-day calendar is the operators' matter (the scheduler alerts the owners of
     # config/alerts.yaml, hotline doctor shows it), never printed on the centre's sheet.
     try:
-        horizon = warning_horizon(ctx.cal, as_of)
+        horizon = warning_horizon(ctx.cal, as_of, cfg.warning_working_days)
     except UnknownYearError as exc:
         log.warning("daily sheet %s: warnings computed 24 hours ahead (no working-day calendar for %s)", as_of, exc.year)
         horizon = as_of + timedelta(days=1)
     since = window_start(ctx)
     # Grade (敏感/重大/一般, A/B/C) the tickets of the repeat window, so repeats seen today count.
-    ctx.summary["graded"] = grade(s, as_of - repeat_window(), as_of)
-    levels = (policy("metrics").get("grading") or {}).get("daily_sheet_levels") or ["敏感", "重大"]
+    ctx.summary["graded"] = grade(s, as_of - repeat_window(cfg), as_of, cfg)
+    levels = cfg.grading.daily_sheet_levels
     sheet = gather(s, as_of, since, horizon, unit_names(s), levels)
     n, lists, totals = serious_cases(), sheet.lists, sheet.totals
     fresh = sum(1 for t in lists["overdue"] if t["fresh"])
@@ -150,11 +150,11 @@ def law_push(ctx):
     s, since = ctx.session, window_start(ctx)
     names = unit_names(s)
     categories = dict(s.execute(select(Category.code, Category.name)).all())
-    cfg = policy("metrics")
-    tourism_cfg = cfg.get("tourism_triage") or {}
+    cfg = policy.metrics(ctx.settings.config_dir)
+    tourism_cfg = cfg.tourism_triage
     tourism_codes = set(s.scalars(select(Category.code).where(Category.tourism.is_(True))))
     places = {(r["address"], r["category_code"]) for r in repeated_places(
-        s, ctx.as_of, *repeat_rule(cfg.get("repeat") or {}, "same_address_category"))} if tourism_cfg else set()
+        s, ctx.as_of, *repeat_rule(cfg.repeat, "same_address_category"))} if tourism_cfg else set()
     rows = []
     within = lambda t: t is not None and since <= t < ctx.as_of
     for t in law_enforcement(s, since, ctx.as_of):
@@ -168,7 +168,7 @@ def law_push(ctx):
         if t["callback_at"] is None or t["callback_at"] > ctx.as_of:
             row["satisfaction"], row["resolved"] = None, None
         rows.append(row)
-    codes = sorted(cfg.get("law_enforcement_codes") or [])
+    codes = sorted(cfg.law_enforcement_codes)
     title = "12345热线涉行政执法工单推送"
     label = ctx.period.label()
     span = f"{_moment_text(since)}至{_moment_text(ctx.as_of)}"
@@ -249,7 +249,7 @@ def escalations_reported(s, period, names: dict[str, str], at: datetime) -> list
     calls for public exposure (``public_exposure`` in config/escalation.yaml)."""
     from ..escalation import tier_label, tiers
 
-    by_name = {t["name"]: t for t in tiers()}
+    by_name = {t.name: t for t in tiers()}
     rows = s.scalars(select(Escalation).where(Escalation.state == EscalationState.ISSUED.value,
                                               Escalation.fired_at <= at)
                      .order_by(Escalation.unit_code, Escalation.id)).all()
@@ -257,21 +257,21 @@ def escalations_reported(s, period, names: dict[str, str], at: datetime) -> list
     for e in rows:
         p = parse_key(e.period_key)
         if e.period_key == period.key or (p.kind != period.kind and period.start_at < p.end_at <= period.end_at):
-            tier = by_name.get(e.tier, {"name": e.tier})
+            tier = by_name.get(e.tier)   # None: a tier no longer in the file
             out.append({"unit_code": e.unit_code, "unit_name": names.get(e.unit_code, e.unit_code),
-                        "tier_label": tier_label(tier), "period": p.label(), "streak": _streak_text(e),
-                        "fired_at": e.fired_at, "exposure": bool(tier.get("public_exposure"))})
+                        "tier_label": tier_label(tier) if tier else e.tier, "period": p.label(),
+                        "streak": _streak_text(e), "fired_at": e.fired_at, "exposure": bool(tier and tier.public_exposure)})
     return out
 
 
 @job("weekly_bulletin", period="week", family="reports")
 def weekly_bulletin(ctx):
-    s, cfg = ctx.session, policy("metrics")
+    s, cfg = ctx.session, policy.metrics(ctx.settings.config_dir)
     result = compute(s, ctx.period, cfg=cfg)
     names = unit_names(s)
     moment = moment_of(ctx, "weekly_bulletin", ctx.period.key)
     escalations = escalations_reported(s, ctx.period, names, moment)
-    positive, negative = _typical_cases(s, ctx, names, int(cfg.get("typical_cases", 3)))
+    positive, negative = _typical_cases(s, ctx, names, cfg.typical_cases)
     ladder_rows = ladder_table(s, moment, names)
     overdue_letters: dict[str, list] = {}
     for e in ledger(s, ctx.period.end_at):
@@ -331,7 +331,7 @@ def _streak_text(e: Escalation) -> str:
 
 @job("monthly_analysis", period="month", family="reports")
 def monthly_analysis(ctx):
-    s, cfg = ctx.session, policy("metrics")
+    s, cfg = ctx.session, policy.metrics(ctx.settings.config_dir)
     months = trend(s, ctx.period, 6, cfg)
     result, previous, year_before = months[-1], months[-2], compute(s, ctx.period.year_before(), cfg=cfg)
     # DOMAIN.md "Partial periods": no comparison with a month whose data is incomplete (or none).
@@ -375,7 +375,7 @@ def monthly_analysis(ctx):
                             f"{mask_text(m['address'])}·{categories.get(m['category_code'], m['category_code'])}"))
                for m in repeat_ledger(s, ctx.period.end_at, cfg)]
     hot_previous = None if why_not["上月"] else ctx.period.previous()
-    top = int(cfg.get("hot_categories", 5))
+    top = cfg.hot_categories
     title = "12345热线工作月度分析"
     label = ctx.period.label()
     groups = _recipients(ctx, ["hotline_center", "principal_leader"])
@@ -406,7 +406,7 @@ def monthly_summary(ctx):
     with the assessment scores, the bottom units whose heads make a statement (表态发言、整改承诺),
     the month's escalations and exposures.  To the centre and the leaders; each bottom unit's head
     is told that the unit speaks."""
-    s, cfg = ctx.session, policy("metrics")
+    s, cfg = ctx.session, policy.metrics(ctx.settings.config_dir)
     result = compute(s, ctx.period, cfg=cfg)
     names = unit_names(s)
     speakers = [u for u in result.ranked if u.bottom]
@@ -448,7 +448,7 @@ def _law_report(ctx, kind: str, title: str):
     a past report does not change as later callbacks arrive.  Its ABCD rating (seed 003) rates each
     unit on its own law-enforcement tickets (``rating`` in config/metrics.yaml); a unit without
     any in the period is not rated."""
-    s, cfg = ctx.session, policy("metrics")
+    s, cfg = ctx.session, policy.metrics(ctx.settings.config_dir)
     p = ctx.period
     codes = law_codes(s)
     names = dict(s.execute(select(Category.code, Category.name)).all())
@@ -456,15 +456,14 @@ def _law_report(ctx, kind: str, title: str):
     categories.sort(key=lambda c: (-c["tickets"], c["code"]))
     volume = period_volume(s, p, codes)
     law = compute(s, p, cfg=cfg, categories=codes)
-    rating = cfg.get("rating") or {}
-    weights = rating.get("weights") or {"timeliness_rate": 0.2, "resolution_rate": 0.4, "satisfaction_rate": 0.4}
+    rating = cfg.rating
     supervision = {"A": "减少监督", "B": "常规监督", "C": "加强监督", "D": "重点监督", "—": "无评价，不评级"}
     ratings = []
     for u in law.units:
         if not (u.dispatches or u.overdue.den or u.resolution.den or u.satisfaction.den):
             continue  # no law-enforcement ticket of this unit in the period: not rated
-        value = score(u, weights)
-        grade = "—" if value is None else next((g for g in ("A", "B", "C") if value >= float(rating.get(g, 0))), "D")
+        value = score(u, rating.weights)
+        grade = "—" if value is None else next((g for g in ("A", "B", "C") if value >= getattr(rating, g)), "D")
         ratings.append({"unit_name": u.unit_name, "volume": u.volume, "timeliness": u.timeliness,
                         "resolution": u.resolution, "satisfaction": u.satisfaction, "score": value, "grade": grade,
                         "supervision": supervision[grade]})
@@ -474,7 +473,7 @@ def _law_report(ctx, kind: str, title: str):
                 "categories": [{"code": c, "name": names.get(c, c), "volume": n} for c, n in pairs]}
                for code, pairs in unit_category_volumes(s, p, codes).items()]
     by_unit.sort(key=lambda u: (-u["total"], u["unit_name"]))
-    recurring_count = int(((cfg.get("repeat") or {}).get("same_address_category") or {}).get("count", 3))
+    recurring_count = cfg.repeat.same_address_category.count
     recurring = [dict(r, name=names.get(r["category_code"], r["category_code"]),
                       unit_names=[units.get(u, u) for u in r["units"]], address=mask_text(r["address"]))
                  for r in recurring_problems(s, p, codes, recurring_count)]
@@ -486,7 +485,7 @@ def _law_report(ctx, kind: str, title: str):
                       coverage_note=data_coverage(s, p).note(),
                       satisfaction=law.total("satisfaction"), resolution=law.total("resolution"),
                       timeliness=law.total("timeliness"), categories=categories, ratings=ratings,
-                      rating={g: float(rating.get(g, 0)) for g in ("A", "B", "C")}, weights=weights, category_chart=chart,
+                      rating=rating, category_chart=chart,
                       by_unit=by_unit, recurring=recurring, recurring_count=recurring_count)
     notify(ctx, kind=kind, groups=groups,
            subject=f"【执法监督分析】{label}12345热线涉行政执法工单分析", lines=[f"现将{label}涉行政执法工单分析报告发送给您。"],

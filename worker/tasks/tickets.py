@@ -208,7 +208,7 @@ def report(kind: str, f: dict, org: dict, words: list[str]) -> dict:
 @job("ticket_reports", period="day", family="reports")
 def ticket_reports(ctx):
     s, as_of = ctx.session, ctx.as_of
-    kinds_by_source = (policy("documents").get("ticket_reports") or {})
+    kinds_by_source = policy.documents(ctx.settings.config_dir).ticket_reports
     names = unit_names(s)
     words = title_words(s)
     made = []

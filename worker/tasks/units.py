@@ -99,7 +99,7 @@ def leader_digest(ctx):
     units one failing week away from a tier (提前预警)."""
     s = ctx.session
     names = unit_names(s)
-    cfg = policy("metrics")
+    cfg = policy.metrics(ctx.settings.config_dir)
     # A schedule with ``period: current`` sends it mid-week: the week so far, and from Wednesday
     # where it is heading, in the desk's words (``worker.forecast``); its own document beside
     # the week's final digest.

@@ -22,7 +22,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import false, func, select
 
+from ..config import policy
 from ..models import Assignment, ConsoleAction, ConsoleUser, LoginAttempt, Oversight, Person, Role
+from ..policy_schema import Console
 from ..times import now_local
 
 _hasher = PasswordHasher()   # argon2id with the library's current defaults (RFC 9106 low-memory)
@@ -112,8 +114,8 @@ def authenticate(session, email: str, password: str, address: str) -> tuple[Cons
     now = now_local()   # the real clock: a lock lifts in real time, whatever the pages' moment
     email = email.strip().lower()[:200]
     address = (address or "-")[:64]
-    cfg = console_policy()
-    since = now - timedelta(minutes=int(cfg["lock_minutes"]))
+    cfg = policy.console()
+    since = now - timedelta(minutes=cfg.lock_minutes)
     user = session.scalars(select(ConsoleUser).where(ConsoleUser.email == email)).first()
     throttled = _throttled(session, email, address, since, now, cfg)
     valid = user is not None and not user.disabled and user.password_hash and not throttled
@@ -122,7 +124,7 @@ def authenticate(session, email: str, password: str, address: str) -> tuple[Cons
     session.add(LoginAttempt(at=now, login=email, address=address, outcome=outcome))
     if not ok:
         if throttled:
-            return None, f"登录尝试过多，请 {int(cfg['lock_minutes'])} 分钟后再试"
+            return None, f"登录尝试过多，请 {cfg.lock_minutes} 分钟后再试"
         return None, "账号或密码不正确"
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
@@ -131,19 +133,19 @@ def authenticate(session, email: str, password: str, address: str) -> tuple[Cons
     return user, ""
 
 
-def _throttled(session, email: str, address: str, since: datetime, now: datetime, cfg: dict) -> bool:
+def _throttled(session, email: str, address: str, since: datetime, now: datetime, cfg: Console) -> bool:
     def failures(*where) -> int:
         return session.scalar(select(func.count()).select_from(LoginAttempt)
                               .where(LoginAttempt.at >= since, LoginAttempt.outcome != "ok", *where))
 
-    if failures(LoginAttempt.address == address) >= int(cfg["lock_address_after_failures"]):
+    if failures(LoginAttempt.address == address) >= cfg.lock_address_after_failures:
         return True
     known = select(LoginAttempt.address).where(
         LoginAttempt.login == email, LoginAttempt.outcome == "ok",
-        LoginAttempt.at >= now - timedelta(days=int(cfg["known_address_days"])))
+        LoginAttempt.at >= now - timedelta(days=cfg.known_address_days))
     if session.scalar(known.where(LoginAttempt.address == address).limit(1)) is not None:
-        return failures(LoginAttempt.login == email, LoginAttempt.address == address) >= int(cfg["lock_after_failures"])
-    return failures(LoginAttempt.login == email, LoginAttempt.address.not_in(known)) >= int(cfg["lock_after_failures"])
+        return failures(LoginAttempt.login == email, LoginAttempt.address == address) >= cfg.lock_after_failures
+    return failures(LoginAttempt.login == email, LoginAttempt.address.not_in(known)) >= cfg.lock_after_failures
 
 
 _BURN = _hasher.hash("not a password of anyone")
@@ -167,12 +169,3 @@ def record(session, email: str, action: str, target: str, result: str) -> None:
     """The console's audit trail: who did what, when, and what came of it."""
     session.add(ConsoleAction(at=now_local(), user_email=email, action=action, target=target[:100], result=result))
 
-
-def console_policy() -> dict:
-    """``config/console.yaml``, or its defaults when the policy folder has none (an older folder)."""
-    from ..config import load_settings, policy
-    from ..policy_schema import Console
-
-    if (load_settings().config_dir / "console.yaml").exists():
-        return policy("console")
-    return Console().model_dump()

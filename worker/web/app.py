@@ -35,7 +35,7 @@ from starlette.responses import FileResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..config import load_settings
+from ..config import load_settings, policy
 from ..models import OutboxMessage, Run
 from ..rendering import TEMPLATES
 from ..supervision import ANSWER_STATES
@@ -45,7 +45,6 @@ from .access import (
     MESSAGE_STATES,
     Viewer,
     authenticate,
-    console_policy,
     end_sessions,
     record,
 )
@@ -319,7 +318,7 @@ def create_app(*, database_url: str | None = None, secret: str | None = None, se
         *supervision_routes,
         Mount("/static", StaticFiles(directory=str(TEMPLATES / "web" / "static")), name="static"),
     ]
-    hours = int(console_policy()["session_hours"])
+    hours = policy.console().session_hours
     app = Starlette(routes=routes, middleware=[
         Middleware(Guard),
         Middleware(SessionMiddleware, secret_key=secret or session_secret(), session_cookie="hotline_console",

@@ -15,12 +15,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ..config import load_settings
+from ..config import load_settings, policy
 from ..db import session_factory
 from ..models import ConsoleUser
 from ..rendering import freeze_long_lived, render_html
 from . import pages
-from .access import MESSAGE_STATES, ROLE_LABELS, RUN_STATES, Viewer, console_policy, viewer_for
+from .access import MESSAGE_STATES, ROLE_LABELS, RUN_STATES, Viewer, viewer_for
 
 log = logging.getLogger("hotline.web")
 
@@ -96,9 +96,9 @@ def html_page(request: Request, template: str, status: int = 200, **context) -> 
 
 def _labels() -> dict:
     """The console's words for states, roles and kinds of document (templates: ``labels``)."""
-    cfg = console_policy()
-    return {"run": RUN_STATES, "message": MESSAGE_STATES, "role": ROLE_LABELS, "kind": cfg.get("kind_labels") or {},
-            "job": cfg.get("job_labels") or {}, "source": cfg.get("source_labels") or {}}
+    cfg = policy.console()
+    return {"run": RUN_STATES, "message": MESSAGE_STATES, "role": ROLE_LABELS, "kind": cfg.kind_labels,
+            "job": cfg.job_labels, "source": cfg.source_labels}
 
 
 def error_page(request: Request, status: int, message: str, viewer: Viewer | None = None) -> HTMLResponse:

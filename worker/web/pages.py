@@ -31,10 +31,11 @@ from ..models import (
     Unit,
 )
 from ..periods import containing
+from ..policy_schema import Requirement
 from ..rendering import mask_text, masked_ticket
 from ..supervision import ledger
 from ..vocabulary import EVENT_LABELS, SATISFACTION_WORDS, unit_names
-from .access import Viewer, console_policy
+from .access import Viewer
 from .cache import period_metrics
 
 
@@ -284,7 +285,7 @@ def unit_page(session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 
         .order_by(Document.created_at.desc()).limit(30)).all()
     return {"unit": unit, "weeks": week_rows, "months": month_rows, "ladder": ladder, "letters": letters,
             "received": described(session, received),
-            "chart": rate_chart(week_rows, policy("metrics").get("requirement") or {})}
+            "chart": rate_chart(week_rows, policy.metrics().requirement)}
 
 
 def period_label(period) -> str:
@@ -299,7 +300,7 @@ def period_label(period) -> str:
 CHART_TOP, CHART_BASE, SLOT = 20, 170, 76   # SVG units: 100 % at y=20, 0 % at y=170, one period per slot
 
 
-def rate_chart(rows: list[dict], requirement: dict) -> dict:
+def rate_chart(rows: list[dict], requirement: Requirement) -> dict:
     """The 双率 per period as bars with their values, a percentage axis and the requirement line
     (config/metrics.yaml ``requirement``), labelled with the tables' period names."""
     scale = (CHART_BASE - CHART_TOP) / 100
@@ -314,7 +315,7 @@ def rate_chart(rows: list[dict], requirement: dict) -> dict:
             x = 44 + i * SLOT + j * 26
             bars.append({"x": x, "y": y(pct or 0), "h": round((pct or 0) * scale, 1), "kind": ("resolution", "satisfaction")[j],
                          "label": "—" if pct is None else f"{pct:.1f}", "title": rate.pct()})
-    need = sorted({round(100 * float(v), 1) for v in requirement.values() if isinstance(v, (int, float))})
+    need = sorted({round(100 * v, 1) for _name, v in requirement})
     width = 50 + SLOT * len(rows)
     return {"bars": bars, "width": width, "base": CHART_BASE, "axis": [(t, y(t)) for t in (0, 25, 50, 75, 100)],
             "requirement": [(v, y(v)) for v in need],
@@ -329,9 +330,9 @@ def visible_documents(stmt, viewer: Viewer, published: tuple[str, ...] = (), law
     law-enforcement documents."""
     if viewer.district_wide:
         return stmt
-    console = console_policy()
-    published = published or tuple(console.get("published_kinds") or ())
-    law = law or tuple(console.get("law_kinds") or ())
+    console = policy.console()
+    published = published or tuple(console.published_kinds)
+    law = law or tuple(console.law_kinds)
     to_people = select(MessageDocument.document_id).join(OutboxMessage, OutboxMessage.id == MessageDocument.message_id)
     if viewer.units is not None:
         people = select(Person.email).where(or_(Person.unit_code.in_(sorted(viewer.units)), Person.email == viewer.email))
