@@ -12,7 +12,7 @@ import functools
 import os
 import sqlite3
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -224,6 +224,9 @@ class Worlds:
         if kind == "postgres":
             snapshot = f"hotline_snapshot_{os.getpid()}_{uuid.uuid4().hex[:8]}"
             database = os.environ["DATABASE_URL"].rsplit("/", 1)[1]
+            # a pool the caches no longer reach may still hold a connection (engines cached by URL)
+            _admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   f"WHERE datname = '{database}' AND pid <> pg_backend_pid()")
             _admin(f'CREATE DATABASE "{snapshot}" TEMPLATE "{database}"')
             self.snapshots.append(snapshot)
         else:
@@ -249,6 +252,34 @@ def world(_worlds, request, monkeypatch):
     """``world(key, build)``: this test's database and var folder as ``build()`` left them, built
     the first time KEY is asked for on this backend (``Worlds``).  Use after ``db``/``sqlite_db``."""
     return lambda key, build: _worlds.use(key, build, request, monkeypatch)
+
+
+@pytest.fixture
+def half_year(postgres_db, world) -> Path:
+    """A district's half year on PostgreSQL: 6 Apr to 8 Nov 2026 at 30 tickets a day (seed 7), imported
+    and ANALYZEd, for the tests that need a long history to see how a query reads it.  Built once
+    per run; each test has its own copy.  The export's path (inside the var folder)."""
+
+    def build():
+        from sqlalchemy import text
+
+        from worker.calendar import load_calendar
+        from worker.db import get_engine, session_factory
+        from worker.demo_data import Generator, write_export
+        from worker.imports import import_file
+        from worker.rules import load_rules
+
+        cal = load_calendar()
+        export = Path(os.environ["HOTLINE_VAR"]) / "history.csv"
+        write_export(export, Generator(cal, seed=7, per_day=30).tickets(
+            date(2026, 4, 6), date(2026, 11, 8), datetime(2026, 11, 9, 9, 0)))
+        import_file(session_factory(), export, cal, load_rules())
+        with get_engine().connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+
+    world(("half-year",), build)
+    return Path(os.environ["HOTLINE_VAR"]) / "history.csv"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

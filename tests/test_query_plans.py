@@ -8,15 +8,15 @@ thirty times more, and more each week."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from worker.cli import main
-from worker.db import get_engine, session_factory, session_scope
+from worker.db import session_scope
 from worker.models import AssignmentClock
 
 BIG = {"tickets", "ticket_events", "assignments", "assignment_clocks"}
@@ -42,20 +42,7 @@ def scanned(plan: dict) -> list[tuple[str, int]]:
 
 
 @pytest.mark.postgres
-def test_period_jobs_read_what_the_period_holds(postgres_db, tmp_path):
-    from worker.calendar import load_calendar
-    from worker.demo_data import Generator, write_export
-    from worker.imports import import_file
-    from worker.rules import load_rules
-
-    cal = load_calendar()
-    export = tmp_path / "history.csv"
-    write_export(export, Generator(cal, seed=7, per_day=40).tickets(
-        date(2026, 4, 6), date(2026, 11, 8), datetime(2026, 11, 9, 9, 0)))
-    import_file(session_factory(), export, cal, load_rules())
-    with get_engine().connect() as conn:
-        conn.execute(text("ANALYZE"))
-        conn.commit()
+def test_period_jobs_read_what_the_period_holds(half_year):
     week_start, week_end = datetime(2026, 10, 26), datetime(2026, 11, 2)
     with session_scope() as s:
         period_rows = s.scalar(select(func.count()).select_from(AssignmentClock).where(
