@@ -12,6 +12,7 @@ import functools
 import os
 import sqlite3
 import uuid
+from concurrent.futures import Future
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +50,22 @@ def manual_clock(monkeypatch):
 
     import worker.jobs
     monkeypatch.setattr(worker.jobs, "now_local", lambda: datetime(2026, 12, 21, 9, 0))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes():
+    """argon2id at its smallest cost in this process: the console's tests sign in hundreds of times,
+    and what they check is who may sign in, not what a guess costs (a deployment's hashes keep the
+    library's defaults, ``worker.web.access``)."""
+    from argon2 import PasswordHasher
+
+    from worker.web import access
+
+    real = access._hasher, access._BURN
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    access._hasher, access._BURN = cheap, cheap.hash("not a password of anyone")
+    yield
+    access._hasher, access._BURN = real
 
 
 @pytest.fixture
@@ -186,6 +203,13 @@ class Worlds:
         self.factory = tmp_path_factory
         self.built: dict[tuple, tuple[Path, str | None]] = {}   # (backend, key) → (home, snapshot database)
         self.snapshots: list[str] = []
+        self.spares: dict[str, Future] = {}   # snapshot → its next copy, being made
+
+    @staticmethod
+    def _copy(snapshot: str) -> str:
+        name = f"hotline_world_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        _admin(f'CREATE DATABASE "{name}" TEMPLATE "{snapshot}"')
+        return name
 
     def use(self, key: tuple, build, request, monkeypatch) -> None:
         import shutil
@@ -201,9 +225,11 @@ class Worlds:
         if snapshot is None:
             monkeypatch.setenv("DATABASE_URL", f"sqlite:///{home / 'var' / 'hotline.db'}")
         else:
+            # the next test's copy is made beside this test, as PostgresCopies does
             copies = request.getfixturevalue("postgres_copies")
-            name = f"hotline_world_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-            _admin(f'CREATE DATABASE "{name}" TEMPLATE "{snapshot}"')
+            spare = self.spares.pop(snapshot, None)
+            name = spare.result() if spare else self._copy(snapshot)
+            self.spares[snapshot] = copies.server.submit(self._copy, snapshot)
             monkeypatch.setenv("DATABASE_URL", copies.url(name))
             request.addfinalizer(lambda: copies.give_back(name))
         _clear_caches()
@@ -236,6 +262,8 @@ class Worlds:
         return home, snapshot
 
     def close(self) -> None:
+        for spare in self.spares.values():
+            _admin(f'DROP DATABASE IF EXISTS "{spare.result()}" WITH (FORCE)')
         for name in self.snapshots:
             _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
