@@ -12,5 +12,5 @@ from worker.config import PROJECT_ROOT
 def test_worker_type_checks():
     done = subprocess.run(
         [sys.executable, "-m", "mypy", "--cache-dir", str(PROJECT_ROOT / ".mypy_cache"), "worker"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, f"mypy found errors in worker/:\n{done.stdout}{done.stderr}"

@@ -23,6 +23,7 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from .addresses import AddressError, validate_address
 from .config import ConfigError, load_settings, read_yaml
@@ -62,7 +63,7 @@ def owners(job: str | None = None) -> list[str]:
     return out
 
 
-def alert(session, cause: str, subject: str, lines: list[str], job: str | None = None,
+def alert(session: Session, cause: str, subject: str, lines: list[str], job: str | None = None,
           now: datetime | None = None) -> int:
     """Queue one alert e-mail per owner for ``cause`` today; returns how many were new."""
     from .rendering import render_html
@@ -97,7 +98,7 @@ def alert_now(cause: str, subject: str, lines: list[str], job: str | None = None
         return False
 
 
-def watch(session, now: datetime, calendar=None) -> list[str]:
+def watch(session: Session, now: datetime, calendar=None) -> list[str]:
     """The checks that need no event: queued runs nobody takes, an outbox backlog, a calendar gap.
     Returns the causes alerted (new or already alerted today)."""
     cfg = settings()

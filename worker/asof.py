@@ -52,13 +52,13 @@ class View:
         return not self.touched
 
 
-def latest_event(session) -> datetime | None:
+def latest_event(session: Session) -> datetime | None:
     """The time of the newest event stored: one index probe per kind (``ix_events_kind_at``)."""
     times = [session.scalar(select(func.max(TicketEvent.at)).where(TicketEvent.kind == k.value)) for k in EventKind]
     return max((t for t in times if t is not None), default=None)
 
 
-def touched_tickets(session, at: datetime, among: frozenset[int] | None = None) -> list[int]:
+def touched_tickets(session: Session, at: datetime, among: frozenset[int] | None = None) -> list[int]:
     """Tickets received by ``at`` with an event after it: per life class k, among those received
     in the 2**k days before ``at`` (``ix_tickets_life``); ``among``: of these tickets only."""
     latest = session.info.get("asof_latest_event", ...)
@@ -75,7 +75,7 @@ def touched_tickets(session, at: datetime, among: frozenset[int] | None = None) 
     return list(session.scalars(q.order_by(Ticket.id)))
 
 
-def view(session, at: datetime, among: Iterable[int] | None = None) -> View:
+def view(session: Session, at: datetime, among: Iterable[int] | None = None) -> View:
     """The derived tables as of ``at`` for the rest of the session's transaction, or until another
     moment is asked for.
 
@@ -99,7 +99,7 @@ def view(session, at: datetime, among: Iterable[int] | None = None) -> View:
     return session.info["asof_view"]
 
 
-def restore(session) -> None:
+def restore(session: Session) -> None:
     """The touched tickets derived again from all their events: the stored rows as they were."""
     current: View | None = session.info.pop("asof_view", None)
     if current is not None and current.touched:
@@ -114,12 +114,12 @@ def _policy():
 
 
 @event.listens_for(Session, "before_commit")
-def _restore_before_commit(session) -> None:
+def _restore_before_commit(session: Session) -> None:
     restore(session)
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget(session, transaction) -> None:
+def _forget(session: Session, transaction) -> None:
     """A view and the newest event's time hold for one transaction (a rollback has taken the
     substitution with it)."""
     if transaction.parent is None:

@@ -28,6 +28,7 @@ import numpy as np
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from .calendar import WorkCalendar
 from .db import bulk_insert
@@ -232,7 +233,7 @@ _EVENT_COLUMNS = [TicketEvent.id, TicketEvent.ticket_id, TicketEvent.kind, Ticke
                   TicketEvent.satisfaction, TicketEvent.resolved]
 
 
-def law_codes(session) -> set[str]:
+def law_codes(session: Session) -> set[str]:
     from .config import policy
 
     configured = set(map(str, policy("metrics").get("law_enforcement_codes") or []))
@@ -240,7 +241,7 @@ def law_codes(session) -> set[str]:
     return configured | flagged
 
 
-def roll_days(session, ticket_ids: list[int], sign: int) -> None:
+def roll_days(session: Session, ticket_ids: list[int], sign: int) -> None:
     """Add (+1) or take out (-1) these tickets' clock rows from the per-day rollup (``ClockDay``):
     one INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE, in the database."""
     C = AssignmentClock
@@ -254,7 +255,7 @@ def roll_days(session, ticket_ids: list[int], sign: int) -> None:
         set_={k: getattr(ClockDay, k) + stmt.excluded[k] for k in ("rows", *CLOCK_FLAGS)}))
 
 
-def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None,
+def refresh(session: Session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None,
             fresh: dict[int, tuple[dict, list[dict]]] | None = None, until: datetime | None = None,
             lives: bool = True) -> int:
     """Rebuild the assignments (with their clock rows) and analysis-queue entries of these tickets;
@@ -349,7 +350,7 @@ def life_class(received_at: datetime, last_event_at: datetime) -> int:
     return span_class(received_at, last_event_at)
 
 
-def recompute_all(session, cal: WorkCalendar, rules: Rules, batch: int = 5000, progress=None) -> int:
+def recompute_all(session: Session, cal: WorkCalendar, rules: Rules, batch: int = 5000, progress=None) -> int:
     """Rebuild every assignment (after a calendar or rules change), in batches of tickets."""
     ids = [i for (i,) in session.execute(select(Ticket.id).order_by(Ticket.id))]
     total = 0

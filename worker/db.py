@@ -5,9 +5,10 @@ import os
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import PROJECT_ROOT, load_settings
@@ -17,6 +18,12 @@ def normalise_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched.  ``Session.execute`` is typed to return a plain
+    ``Result``; for these statements it is a ``CursorResult``, the one that counts them."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 @lru_cache(maxsize=8)

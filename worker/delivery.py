@@ -23,6 +23,7 @@ from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from .mail import Undeliverable, build, smtp_address
 from .models import MessageState, OutboxMessage
@@ -358,7 +359,7 @@ def eml_path(folder: Path, row_id: int, kind: str) -> Path:
     return folder / f"{row_id:06d}-{kind}.eml"
 
 
-def last_message(session) -> int:
+def last_message(session: Session) -> int:
     return session.scalar(select(func.max(OutboxMessage.id))) or 0
 
 
@@ -370,7 +371,7 @@ def own_messages(run_ids: list[int], after: int):
             .order_by(OutboxMessage.id))
 
 
-def write_eml(session, folder: Path, sender: str, sender_name: str, run_ids: list[int], after: int) -> int:
+def write_eml(session: Session, folder: Path, sender: str, sender_name: str, run_ids: list[int], after: int) -> int:
     """Write the outbox rows RUN_IDS added after message AFTER as .eml files (what a send would
     deliver of them)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, literal, or_, select, tuple_, update
+from sqlalchemy.orm import Session
 
 from .config import policy
 from .models import Ticket
@@ -67,7 +68,7 @@ def amount_yuan(content: str | None) -> tuple[float, str] | None:
     return max(found, key=lambda f: f[0]) if found else None
 
 
-def grade(session, since: datetime, as_of: datetime, cfg: dict | None = None) -> int:
+def grade(session: Session, since: datetime, as_of: datetime, cfg: dict | None = None) -> int:
     """Grade the tickets received in [since, as_of] as of ``as_of``: the lowest-priority rule first,
     so that the first matching rule (and within it the first matching criterion) has the last word.
     Returns the largest number of tickets one rule matched."""

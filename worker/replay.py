@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from . import runs, tasks  # noqa: F401 — tasks: the jobs a replay runs (JOBS)
 from .calendar import load_calendar
@@ -49,7 +50,7 @@ def plan(config: ScheduleFile, start: datetime, end: datetime):
     return sorted(all_slots, key=lambda s: ((s.effective_at or s.nominal_at), s.schedule.name))
 
 
-def replay(session, config: ScheduleFile, start: datetime, end: datetime, settings: Settings, *,
+def replay(session: Session, config: ScheduleFile, start: datetime, end: datetime, settings: Settings, *,
            prefix: str = "", progress=None, sender: tuple[str, str] = ("", "")) -> ReplayReport:
     """Run every slot in (start, end] inside ``session``; the caller commits or rolls back.  The report
     counts only what this replay produced (not what the database held before it)."""

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from croniter import croniter
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from . import runs, tasks  # noqa: F401 — tasks: the jobs whose periods the slots report on (JOBS)
 from .calendar import load_calendar
@@ -247,7 +248,7 @@ class Scheduler:
             log.exception("could not record the problem in the ledger")
 
     # -- one pass ----------------------------------------------------------------------------
-    def decide(self, s, sched, now: datetime) -> tuple[list[tuple[Slot, str]], datetime | None]:
+    def decide(self, s: Session, sched, now: datetime) -> tuple[list[tuple[Slot, str]], datetime | None]:
         """(slot, decision) for every slot of ``sched`` up to ``now`` not yet in the ledger: fire |
         skipped: why; and the first slot still waiting for a later working day, if any."""
         if sched.name not in self.checked_until:

@@ -5,6 +5,7 @@ The values themselves are the enums of ``worker/models.py`` (``EventKind``, ``Ru
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .models import EventKind, Unit
 
@@ -17,6 +18,6 @@ REPLY_KINDS = {"normal": "正常答复", "out_of_scope": "不在受理范围", "
                "planned": "列入计划"}
 
 
-def unit_names(session) -> dict[str, str]:
+def unit_names(session: Session) -> dict[str, str]:
     """Unit code → the unit's name, as the directory has it now."""
     return dict(session.execute(select(Unit.code, Unit.name)).all())

@@ -245,7 +245,8 @@ async def healthz(request: Request) -> Response:
 
 
 # -- the app -------------------------------------------------------------------------------------------
-async def _http_error(request: Request, exc: HTTPException) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)   # registered for it; Starlette types every handler with Exception
     message = exc.detail if exc.status_code in (403, 400) and isinstance(exc.detail, str) else {
         404: "没有这个页面。", 405: "该地址不支持此操作。"}.get(exc.status_code, str(exc.detail))
     return error_page(request, exc.status_code, message)
