@@ -30,7 +30,9 @@ from sqlalchemy import and_, event, func, or_, select
 from sqlalchemy.orm import Session
 
 from .assignments import SPAN_TOP, refresh
+from .calendar import WorkCalendar
 from .models import AnalysisItem, Assignment, AssignmentClock, EventKind, Ticket, TicketEvent
+from .rules import Rules
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class View:
     at: datetime
     touched: tuple[int, ...] = ()
     among: frozenset[int] | None = None   # None: every ticket; else only these tickets' rows are as of ``at``
-    policy: tuple = field(default=(), compare=False, repr=False)   # (calendar, rules) derived with, to restore with
+    # The calendar and rules the touched tickets were derived with, to restore them with (None: none touched).
+    policy: tuple[WorkCalendar, Rules] | None = field(default=None, compare=False, repr=False)
     A = Assignment
     C = AssignmentClock
     Q = AnalysisItem
@@ -89,11 +92,11 @@ def view(session: Session, at: datetime, among: Iterable[int] | None = None) -> 
         if current.at == at and (current.among is None or (wanted is not None and wanted <= current.among)):
             return current
         restore(session)
-        if current.at == at and wanted is not None:
+        if current.at == at and wanted is not None and current.among is not None:
             wanted |= current.among   # the same moment, more tickets: those already in view stay
     touched = tuple(touched_tickets(session, at, wanted)) if wanted is None or wanted else ()
-    policy = _policy() if touched else ()
-    if touched:
+    policy = _policy() if touched else None
+    if policy is not None:
         refresh(session, list(touched), *policy, until=at)
     session.info["asof_view"] = View(at, touched, wanted, policy)
     return session.info["asof_view"]
@@ -102,11 +105,11 @@ def view(session: Session, at: datetime, among: Iterable[int] | None = None) -> 
 def restore(session: Session) -> None:
     """The touched tickets derived again from all their events: the stored rows as they were."""
     current: View | None = session.info.pop("asof_view", None)
-    if current is not None and current.touched:
+    if current is not None and current.touched and current.policy is not None:
         refresh(session, list(current.touched), *current.policy, lives=False)
 
 
-def _policy():
+def _policy() -> tuple[WorkCalendar, Rules]:
     from .calendar import load_calendar
     from .rules import load_rules
 

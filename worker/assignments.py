@@ -21,8 +21,9 @@ Conventions (documented defaults):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import bindparam, delete, func, select
@@ -31,7 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .calendar import WorkCalendar
-from .db import bulk_insert
+from .db import bulk_insert, table_of
 from .models import (
     CLOCK_FLAGS,
     AnalysisItem,
@@ -292,14 +293,14 @@ def refresh(session: Session, ticket_ids: list[int], cal: WorkCalendar, rules: R
     for tid, ticket in tickets.items():
         ticket["urgent_kind"] = ticket["urgent_kind"] or cat_urgent.get(ticket["category_code"])
     rows, queue = derive_many(tickets, events, cal, rules, codes)
-    lives = [] if until is not None or not lives else [
+    life_rows = [] if until is not None or not lives else [
         {"tid": tid, "last": last, "life": life_class(tickets[tid]["received_at"], last)}
         for tid in sorted(tickets) if (last := max((e["at"] for e in events.get(tid, ())), default=None))]
-    if lives:
-        t = Ticket.__table__
+    if life_rows:
+        t = table_of(Ticket)
         session.execute(t.update().where(t.c.id == bindparam("tid"))
-                        .values(last_event_at=bindparam("last"), life_class=bindparam("life")), lives)
-    days = []
+                        .values(last_event_at=bindparam("last"), life_class=bindparam("life")), life_rows)
+    days: Sequence[Any] = ()
     if stored:
         # The days their rows counted on (by the keys: a min/max of ``at`` would walk its index).
         days = session.scalars(select(func.date(AssignmentClock.at)).where(AssignmentClock.ticket_id.in_(stored))
@@ -313,7 +314,7 @@ def refresh(session: Session, ticket_ids: list[int], cal: WorkCalendar, rules: R
         bulk_insert(session, AssignmentClock.__table__, [c for r in rows for c in clock_rows(r)])
         roll_days(session, ticket_ids, +1)
     if queue:
-        session.execute(AnalysisItem.__table__.insert(), queue)
+        session.execute(table_of(AnalysisItem).insert(), queue)
     if days:   # days whose rows all moved elsewhere: no empty rollup rows left
         session.execute(delete(ClockDay).where(ClockDay.rows == 0, ClockDay.day.in_(days)))
     return len(rows)

@@ -168,4 +168,4 @@ def policy(name: str, config_dir: str | None = None) -> dict:
     return data
 
 
-policy.cache_clear = _policies.clear
+policy.cache_clear = _policies.clear  # type: ignore[attr-defined]  # cleared as an lru_cache is (the tests)

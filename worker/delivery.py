@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -122,7 +123,7 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
     sender = smtp_address(smtp["sender"])   # one SMTP cannot carry is the configuration's fault: nothing is claimed
     owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     relay = None if not smtp.get("host") else Relay(smtp, transaction_deadline(smtp, stale_after))
-    skip = set()
+    skip: set[int] = set()
 
     def fail(row_id: int, email_to: str, kind: str, reason: str, reply: str | None = None) -> None:
         if _record(session_factory, row_id, owner, state=MessageState.FAILED.value, server_reply=reply, last_error=reason):
@@ -274,7 +275,8 @@ class Relay:
     each message sent under the deadline on its whole transaction."""
 
     def __init__(self, smtp: dict, deadline: float):
-        self.smtp, self.deadline, self.watchdog, self.client = smtp, deadline, Watchdog(), None
+        self.smtp, self.deadline, self.watchdog = smtp, deadline, Watchdog()
+        self.client: Any = None   # a yagmail connection (``connect``; yagmail has no types), None while closed
 
     def send(self, data: bytes, sender: str, email_to: str) -> tuple[int | None, str]:
         """(SMTP code, reply) of one message; (None, why) when it was not sent and may be later."""

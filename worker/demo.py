@@ -180,7 +180,7 @@ def _fonts(settings) -> None:
         if not fonts_bar:
             click.echo(f"    {missing} to prepare, about a minute")
             fonts_bar.append(bar(total=missing, desc="    preparing", unit=" faces"))
-        fonts_bar[0].update(built - fonts_bar[0].n)
+        fonts_bar[0].update(built - int(fonts_bar[0].n))
 
     prepare(settings.fonts_dir, progress)
     for b in fonts_bar:

@@ -235,7 +235,7 @@ def open_page(session: Session, as_of: datetime, *where, overdue: bool = False, 
     A = view(session, as_of).A
     conditions = (open_at(A, as_of), *((past_due(A, as_of),) if overdue else ()), *where)
     keys = session.execute(select(A.unit_code, A.completion_due, A.ticket_id, A.id).where(*conditions)).all()
-    keys.sort(key=lambda k: (k[0], k[1] or datetime.max, k[2]))
+    keys = sorted(keys, key=lambda k: (k[0], k[1] or datetime.max, k[2]))
     ids = [k[3] for k in keys[offset:offset + limit]]
     order = (A.unit_code, A.completion_due, A.ticket_id)
     rows = _rows(session, A, A.id.in_(ids), order=order, columns=list_columns(A)) if ids else []
@@ -390,7 +390,7 @@ def recurring_problems(session: Session, period: Period, categories: set[str], c
             .group_by(Ticket.address, Ticket.category_code).having(func.count(func.distinct(Ticket.id)) >= count)
             .order_by(func.count(func.distinct(Ticket.id)).desc(), Ticket.address))
     rows = _dicts(session.execute(stmt))
-    units: dict[tuple[str, str], set[str]] = {}
+    units: dict[tuple[str | None, str], set[str]] = {}   # (address, category) → units
     A = view(session, period.end_at).A
     if rows:   # the units holding them: one query for all the problems
         key = tuple_(Ticket.address, Ticket.category_code)

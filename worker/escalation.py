@@ -23,7 +23,7 @@ def tiers() -> list[dict]:
     page stating a unit's place on the ladder asks)."""
     path = load_settings().config_dir / "escalation.yaml"
     data = policy("escalation")
-    out = []
+    out: list[dict] = []
     for i, t in enumerate(data.get("tiers") or [], 1):
         after = t.get("after") or {}
         if not t.get("name") or len(after) != 1 or next(iter(after)) not in ("weeks", "months"):

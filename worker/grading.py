@@ -26,6 +26,7 @@ from sqlalchemy import and_, case, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from .config import policy
+from .db import rowcount
 from .models import Ticket
 
 # A number in digits, or in words (三十, 二十五, 两百, 一千二百; a bare 十/百/千 as in 上百万): read
@@ -107,7 +108,7 @@ def grade(session: Session, since: datetime, as_of: datetime, cfg: dict | None =
         nonlocal touched
         res = session.execute(update(Ticket).where(scope, cond).values(severity=level, grade_rule=rule_text)
                               .execution_options(synchronize_session=False))
-        touched = max(touched, res.rowcount or 0)
+        touched = max(touched, rowcount(res) or 0)
 
     for rule in reversed(rules.get("severity") or []):
         name, level = rule["name"], rule["level"]

@@ -307,7 +307,7 @@ def ledger_rows(session: Session, at: datetime, units=None) -> list[dict]:
         ids = {e.id: e for e in rows}
         for e in rows:
             tier = by_name.get(e.tier)
-            cited = ids.get(e.cites_id)
+            cited = ids.get(e.cites_id) if e.cites_id is not None else None
             out.append({"unit_code": unit, "tier": e.tier, "tier_label": tier.label if tier else e.tier,
                         "state": e.state, "state_label": "已发出" if e.state == ISSUED else "已在更高层级",
                         "period_key": e.period_key, "period": parse_key(e.period_key).label(),
@@ -320,15 +320,15 @@ def describe(st: UnitLadder) -> dict:
     """A unit's place on the ladder in a document's words: how long failing, the tier in force and
     since when, and what the next failing period would bring ("—" where there is nothing)."""
     parts = []
-    if st.weekly_streak:
+    if st.weekly_streak and st.run_started:
         d = parse_key(st.run_started).start
         parts.append(f"{st.weekly_streak}周（自{d.month}月{d.day}日起）")
-    if st.monthly_streak:
+    if st.monthly_streak and st.monthly_run_started:
         m = parse_key(st.monthly_run_started).start
         parts.append(f"{st.monthly_streak}个月（自{m.year}年{m.month}月起）")
     since = st.tier_fired_at
     return {"streak": "；".join(parts) or "—",
-            "tier": f"{st.tier.label}（{since.year}年{since.month}月{since.day}日）" if st.tier else "—",
+            "tier": f"{st.tier.label}（{since.year}年{since.month}月{since.day}日）" if st.tier and since else "—",
             "tier_label": st.tier.label if st.tier else None, "next": st.next_step or "—"}
 
 

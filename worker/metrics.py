@@ -359,7 +359,7 @@ def rank(result: PeriodMetrics, cfg: dict) -> None:
             m.meets_requirement = (res is None or res >= req.get("resolution_rate", 0)) and \
                                   (sat is None or sat >= req.get("satisfaction_rate", 0))
             m.score = score(m, weights)
-            m.assessed = m.score + sum(points for _, _, points in m.adjustments) / 100
+            m.assessed = None if m.score is None else m.score + sum(points for _, _, points in m.adjustments) / 100
 
     def key(m: UnitMetrics):
         if m.score is None:

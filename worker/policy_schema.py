@@ -140,7 +140,7 @@ class ClassRule(Strict):
 
 
 class Grading(Strict):
-    daily_sheet_levels: list[Severity] = Field(default_factory=lambda: ["敏感", "重大"])
+    daily_sheet_levels: list[Severity] = Field(default=["敏感", "重大"])   # copied for each model
     severity: list[SeverityRule] = Field(default_factory=list)
     class_: list[ClassRule] = Field(default_factory=list, alias="class")
 
@@ -157,8 +157,7 @@ class Metrics(Strict):
     requirement: Requirement = Field(default_factory=Requirement)
     bottom: Bottom = Field(default_factory=Bottom)
     weights: Weights = Field(default_factory=Weights)
-    ranked_unit_kinds: list[Literal["department", "territorial"]] = Field(
-        default_factory=lambda: ["department", "territorial"])
+    ranked_unit_kinds: list[Literal["department", "territorial"]] = Field(default=["department", "territorial"])
     min_callbacks_to_fail: Count = 1
     dual_rates: Literal["final", "first"] = "final"
     warning_working_days: Count = 1

@@ -9,7 +9,7 @@ written as ``.eml`` files (or delivered with ``--send``) at the end.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,7 +31,7 @@ PERIODIC = {"send_outbox", "process_inbox", "recompute"}
 @dataclass
 class ReplayReport:
     runs: Counter = field(default_factory=Counter)
-    seconds: Counter = field(default_factory=Counter)
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     skipped: list[tuple[str, datetime, str]] = field(default_factory=list)   # (schedule, slot, why)
     documents: list[str] = field(default_factory=list)
     escalations: Counter = field(default_factory=Counter)
