@@ -1,6 +1,6 @@
-"""worker/ passes the type checker: mypy, configured in pyproject.toml's ``[tool.mypy]``, run the
-way a developer runs it.  Its cache (``.mypy_cache`` in the checkout) makes a run after a small
-change take seconds instead of the cold run's twenty or so."""
+"""worker/ passes the type checker: mypy, configured in pyproject.toml's ``[tool.mypy]``, run as a
+developer runs it (docs/development.md, "The type check").  Its cache (``.mypy_cache`` in the
+checkout) makes a run after a small change a fraction of a cold one."""
 from __future__ import annotations
 
 import subprocess
