@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from .addresses import AddressError, validate_address
 from .config import ConfigError, load_settings, read_yaml
 from .mail import enqueue
-from .models import OutboxMessage, Run
+from .models import MessageState, OutboxMessage, Run, RunState
 from .times import now_local
 
 log = logging.getLogger("hotline.alerts")
@@ -105,14 +105,14 @@ def watch(session: Session, now: datetime, calendar=None) -> list[str]:
     causes = []
     queued = now - timedelta(minutes=int(cfg.get("queued_minutes", 15)))
     stuck = session.execute(select(func.count(), func.min(Run.created_at)).where(
-        Run.state == "queued", Run.created_at < queued)).one()
+        Run.state == RunState.QUEUED.value, Run.created_at < queued)).one()
     if stuck[0]:
         causes.append("no_worker")
         alert(session, "no_worker", f"{stuck[0]} 个任务排队超过 {cfg.get('queued_minutes', 15)} 分钟无人执行",
               [f"最早的一个自 {stuck[1]:%Y-%m-%d %H:%M} 起排队。请检查 worker 进程（hotline doctor）。"], now=now)
     backlog = now - timedelta(minutes=int(cfg.get("outbox_backlog_minutes", 30)))
     waiting = session.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(
-        OutboxMessage.state.in_(("pending", "sending")), OutboxMessage.kind != "alert",
+        OutboxMessage.state.in_((MessageState.PENDING.value, MessageState.SENDING.value)), OutboxMessage.kind != "alert",
         OutboxMessage.created_at < backlog)).one()
     if waiting[0]:
         causes.append("outbox_backlog")

@@ -283,12 +283,13 @@ def _message_states(factory) -> Counter:
 
 def _summary(options: Options, outcome: Outcome, result, elapsed: float) -> None:
     from .config import load_settings
+    from .models import MessageState
     from .replay import print_report
 
     settings = load_settings()
     click.echo("")
     print_report(result)
-    queued = outcome.messages.get("pending", 0)
+    queued = outcome.messages.get(MessageState.PENDING.value, 0)
     click.echo(f"{outcome.documents} documents in {settings.documents_dir}")
     which = {"sample": " (the first of each kind)", "all": "", "none": ""}[options.eml]
     click.echo(f"{sum(outcome.messages.values())} messages: {outcome.written} written as .eml files{which} in "

@@ -200,6 +200,8 @@ def retry_failed(session: Session, operator: str = "") -> int:
 
 
 HOLDABLE = (MessageState.PENDING.value, MessageState.FAILED.value)
+# Neither sent nor cancelled: what an operator may have to act on (``hotline outbox``, the console).
+UNSENT = (MessageState.FAILED.value, MessageState.HELD.value, MessageState.PENDING.value, MessageState.SENDING.value)
 
 
 def set_state(session: Session, ids: list[int], action: str, operator: str) -> list[tuple[int, str, str]]:

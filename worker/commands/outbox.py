@@ -19,13 +19,14 @@ def outbox(ctx, show_all, run_id):
     from sqlalchemy import select
 
     from ..db import init_db, session_scope
+    from ..mail import UNSENT
     from ..models import OutboxMessage
 
     init_db()
     with session_scope() as s:
         q = select(OutboxMessage).order_by(OutboxMessage.id)
         if not show_all:
-            q = q.where(OutboxMessage.state.in_(("pending", "sending", "failed", "held")))
+            q = q.where(OutboxMessage.state.in_(UNSENT))
         if run_id:
             q = q.where(OutboxMessage.run_id == run_id)
         rows = s.scalars(q).all()

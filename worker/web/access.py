@@ -25,16 +25,11 @@ from sqlalchemy.orm import Session
 
 from ..models import Assignment, ConsoleAction, ConsoleUser, LoginAttempt, Oversight, Person, Role
 from ..times import now_local
+from ..vocabulary import ROLE_LABELS
 
 _hasher = PasswordHasher()   # argon2id with the library's current defaults (RFC 9106 low-memory)
 
 DISTRICT_WIDE = {Role.PRINCIPAL_LEADER.value, Role.PEOPLES_CONGRESS.value, Role.ANALYSIS_GROUP.value}
-RUN_STATES = {"queued": "排队中", "running": "运行中", "succeeded": "已完成", "failed": "失败"}
-MESSAGE_STATES = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败", "held": "暂缓",
-                  "cancelled": "已取消"}
-ROLE_LABELS = {"hotline_center": "热线中心", "principal_leader": "区政府主要领导", "peoples_congress": "区人大",
-               "analysis_group": "分析研判小组", "leader_in_charge": "分管领导", "unit_head": "单位负责人",
-               "liaison": "联络员", "justice_bureau": "司法局", "operations": "运维"}
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..config import load_settings
-from ..models import OutboxMessage, Run
+from ..models import OutboxMessage, Run, RunState
 from ..rendering import TEMPLATES
 from ..supervision import ANSWER_STATES
 from ..times import now_local
+from ..vocabulary import MESSAGE_STATES
 from . import pages
 from .access import (
-    MESSAGE_STATES,
     Viewer,
     authenticate,
     console_policy,
@@ -152,7 +152,7 @@ def _rerun(ctx: Ctx, run: Run) -> Response:
 
     if run.job not in JOB_NAMES:
         raise pages.BadParameter(f"“{run.job}”不是可以重新运行的作业")
-    if run.state in ("queued", "running"):
+    if run.state in (RunState.QUEUED.value, RunState.RUNNING.value):
         ctx.request.session["flash"] = f"第 {run.id} 号运行正在排队或运行，未重复提交。"
         return RedirectResponse("/runs", status_code=303)
     requeue(ctx.db, run.id)

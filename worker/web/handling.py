@@ -22,8 +22,9 @@ from ..config import load_settings
 from ..db import session_factory
 from ..models import ConsoleUser
 from ..rendering import freeze_long_lived, render_html
+from ..vocabulary import MESSAGE_STATES, ROLE_LABELS, RUN_STATES
 from . import pages
-from .access import MESSAGE_STATES, ROLE_LABELS, RUN_STATES, Viewer, console_policy, viewer_for
+from .access import Viewer, console_policy, viewer_for
 
 log = logging.getLogger("hotline.web")
 

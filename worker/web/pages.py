@@ -20,6 +20,7 @@ from ..asof import view
 from ..calendar import UnknownYearError
 from ..config import policy
 from ..ladder import describe, ladder_at
+from ..mail import UNSENT
 from ..models import (
     Category,
     Document,
@@ -479,9 +480,9 @@ def runs(session: Session, state: str = "", job: str = "", limit: int = 50) -> d
 
 def outbox(session: Session, limit: int = 50) -> list[OutboxMessage]:
     """What needs an operator first (failed, held, pending, sending), then the latest sent."""
-    waiting = session.scalars(select(OutboxMessage).where(OutboxMessage.state.in_(("failed", "held", "pending", "sending")))
+    waiting = session.scalars(select(OutboxMessage).where(OutboxMessage.state.in_(UNSENT))
                               .order_by(OutboxMessage.id.desc()).limit(limit)).all()
-    done = session.scalars(select(OutboxMessage).where(OutboxMessage.state.not_in(("failed", "held", "pending", "sending")))
+    done = session.scalars(select(OutboxMessage).where(OutboxMessage.state.not_in(UNSENT))
                            .order_by(OutboxMessage.id.desc()).limit(max(0, limit - len(waiting)))).all()
     return [*waiting, *done]
 
