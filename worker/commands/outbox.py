@@ -12,7 +12,7 @@ from .common import current_settings, fail, operator_name
 @click.option("--all", "show_all", is_flag=True, help="every message, sent and cancelled included")
 @click.option("--run", "run_id", type=int, help="only the messages of this run")
 @click.pass_context
-def outbox(ctx, show_all, run_id):
+def outbox(ctx: click.Context, show_all: bool, run_id: int | None):
     """List pending, held and failed messages (subcommands: send, retry, hold, release, cancel)."""
     if ctx.invoked_subcommand:
         return
