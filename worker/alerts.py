@@ -25,11 +25,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from .addresses import AddressError, validate_address
 from .config import ConfigError, load_settings, policy, read_yaml
 from .mail import enqueue
-from .models import OutboxMessage, Run
+from .models import MessageState, OutboxMessage, Run, RunState
 from .policy_schema import Alerts
 from .times import now_local
 
@@ -79,7 +80,7 @@ def owners(job: str | None = None) -> list[str]:
     return out
 
 
-def alert(session, cause: str, subject: str, lines: list[str], job: str | None = None,
+def alert(session: Session, cause: str, subject: str, lines: list[str], job: str | None = None,
           now: datetime | None = None) -> int:
     """Queue one alert e-mail per owner for ``cause`` today; returns how many were new."""
     from .rendering import render_html
@@ -114,21 +115,21 @@ def alert_now(cause: str, subject: str, lines: list[str], job: str | None = None
         return False
 
 
-def watch(session, now: datetime, calendar=None) -> list[str]:
+def watch(session: Session, now: datetime, calendar=None) -> list[str]:
     """The checks that need no event: queued runs nobody takes, an outbox backlog, a calendar gap.
     Returns the causes alerted (new or already alerted today)."""
     cfg = settings()
     causes = []
     queued = now - timedelta(minutes=cfg.queued_minutes)
     stuck = session.execute(select(func.count(), func.min(Run.created_at)).where(
-        Run.state == "queued", Run.created_at < queued)).one()
+        Run.state == RunState.QUEUED.value, Run.created_at < queued)).one()
     if stuck[0]:
         causes.append("no_worker")
         alert(session, "no_worker", f"{stuck[0]} 个任务排队超过 {cfg.queued_minutes} 分钟无人执行",
               [f"最早的一个自 {stuck[1]:%Y-%m-%d %H:%M} 起排队。请检查 worker 进程（hotline doctor）。"], now=now)
     backlog = now - timedelta(minutes=cfg.outbox_backlog_minutes)
     waiting = session.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(
-        OutboxMessage.state.in_(("pending", "sending")), OutboxMessage.kind != "alert",
+        OutboxMessage.state.in_((MessageState.PENDING.value, MessageState.SENDING.value)), OutboxMessage.kind != "alert",
         OutboxMessage.created_at < backlog)).one()
     if waiting[0]:
         causes.append("outbox_backlog")

@@ -30,7 +30,9 @@ from sqlalchemy import and_, event, func, or_, select
 from sqlalchemy.orm import Session
 
 from .assignments import SPAN_TOP, refresh
+from .calendar import WorkCalendar
 from .models import AnalysisItem, Assignment, AssignmentClock, EventKind, Ticket, TicketEvent
+from .rules import Rules
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class View:
     at: datetime
     touched: tuple[int, ...] = ()
     among: frozenset[int] | None = None   # None: every ticket; else only these tickets' rows are as of ``at``
-    policy: tuple = field(default=(), compare=False, repr=False)   # (calendar, rules) derived with, to restore with
+    # The calendar and rules the touched tickets were derived with, to restore them with (None: none touched).
+    policy: tuple[WorkCalendar, Rules] | None = field(default=None, compare=False, repr=False)
     A = Assignment
     C = AssignmentClock
     Q = AnalysisItem
@@ -52,13 +55,13 @@ class View:
         return not self.touched
 
 
-def latest_event(session) -> datetime | None:
+def latest_event(session: Session) -> datetime | None:
     """The time of the newest event stored: one index probe per kind (``ix_events_kind_at``)."""
     times = [session.scalar(select(func.max(TicketEvent.at)).where(TicketEvent.kind == k.value)) for k in EventKind]
     return max((t for t in times if t is not None), default=None)
 
 
-def touched_tickets(session, at: datetime, among: frozenset[int] | None = None) -> list[int]:
+def touched_tickets(session: Session, at: datetime, among: frozenset[int] | None = None) -> list[int]:
     """Tickets received by ``at`` with an event after it: per life class k, among those received
     in the 2**k days before ``at`` (``ix_tickets_life``); ``among``: of these tickets only."""
     latest = session.info.get("asof_latest_event", ...)
@@ -75,7 +78,7 @@ def touched_tickets(session, at: datetime, among: frozenset[int] | None = None) 
     return list(session.scalars(q.order_by(Ticket.id)))
 
 
-def view(session, at: datetime, among: Iterable[int] | None = None) -> View:
+def view(session: Session, at: datetime, among: Iterable[int] | None = None) -> View:
     """The derived tables as of ``at`` for the rest of the session's transaction, or until another
     moment is asked for.
 
@@ -89,24 +92,24 @@ def view(session, at: datetime, among: Iterable[int] | None = None) -> View:
         if current.at == at and (current.among is None or (wanted is not None and wanted <= current.among)):
             return current
         restore(session)
-        if current.at == at and wanted is not None:
+        if current.at == at and wanted is not None and current.among is not None:
             wanted |= current.among   # the same moment, more tickets: those already in view stay
     touched = tuple(touched_tickets(session, at, wanted)) if wanted is None or wanted else ()
-    policy = _policy() if touched else ()
-    if touched:
+    policy = _policy() if touched else None
+    if policy is not None:
         refresh(session, list(touched), *policy, until=at)
     session.info["asof_view"] = View(at, touched, wanted, policy)
     return session.info["asof_view"]
 
 
-def restore(session) -> None:
+def restore(session: Session) -> None:
     """The touched tickets derived again from all their events: the stored rows as they were."""
     current: View | None = session.info.pop("asof_view", None)
-    if current is not None and current.touched:
+    if current is not None and current.touched and current.policy is not None:
         refresh(session, list(current.touched), *current.policy, lives=False)
 
 
-def _policy():
+def _policy() -> tuple[WorkCalendar, Rules]:
     from .calendar import load_calendar
     from .rules import load_rules
 
@@ -114,12 +117,12 @@ def _policy():
 
 
 @event.listens_for(Session, "before_commit")
-def _restore_before_commit(session) -> None:
+def _restore_before_commit(session: Session) -> None:
     restore(session)
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget(session, transaction) -> None:
+def _forget(session: Session, transaction) -> None:
     """A view and the newest event's time hold for one transaction (a rollback has taken the
     substitution with it)."""
     if transaction.parent is None:

@@ -21,16 +21,18 @@ Conventions (documented defaults):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from .calendar import WorkCalendar
-from .db import bulk_insert
+from .db import bulk_insert, table_of
 from .models import (
     CLOCK_FLAGS,
     AnalysisItem,
@@ -232,7 +234,7 @@ _EVENT_COLUMNS = [TicketEvent.id, TicketEvent.ticket_id, TicketEvent.kind, Ticke
                   TicketEvent.satisfaction, TicketEvent.resolved]
 
 
-def law_codes(session) -> set[str]:
+def law_codes(session: Session) -> set[str]:
     from .config import policy
 
     configured = set(policy.metrics().law_enforcement_codes)
@@ -240,7 +242,7 @@ def law_codes(session) -> set[str]:
     return configured | flagged
 
 
-def roll_days(session, ticket_ids: list[int], sign: int) -> None:
+def roll_days(session: Session, ticket_ids: list[int], sign: int) -> None:
     """Add (+1) or take out (-1) these tickets' clock rows from the per-day rollup (``ClockDay``):
     one INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE, in the database."""
     C = AssignmentClock
@@ -254,7 +256,7 @@ def roll_days(session, ticket_ids: list[int], sign: int) -> None:
         set_={k: getattr(ClockDay, k) + stmt.excluded[k] for k in ("rows", *CLOCK_FLAGS)}))
 
 
-def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None,
+def refresh(session: Session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now: datetime | None = None,
             fresh: dict[int, tuple[dict, list[dict]]] | None = None, until: datetime | None = None,
             lives: bool = True) -> int:
     """Rebuild the assignments (with their clock rows) and analysis-queue entries of these tickets;
@@ -291,14 +293,14 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
     for tid, ticket in tickets.items():
         ticket["urgent_kind"] = ticket["urgent_kind"] or cat_urgent.get(ticket["category_code"])
     rows, queue = derive_many(tickets, events, cal, rules, codes)
-    lives = [] if until is not None or not lives else [
+    life_rows = [] if until is not None or not lives else [
         {"tid": tid, "last": last, "life": life_class(tickets[tid]["received_at"], last)}
         for tid in sorted(tickets) if (last := max((e["at"] for e in events.get(tid, ())), default=None))]
-    if lives:
-        t = Ticket.__table__
+    if life_rows:
+        t = table_of(Ticket)
         session.execute(t.update().where(t.c.id == bindparam("tid"))
-                        .values(last_event_at=bindparam("last"), life_class=bindparam("life")), lives)
-    days = []
+                        .values(last_event_at=bindparam("last"), life_class=bindparam("life")), life_rows)
+    days: Sequence[Any] = ()
     if stored:
         # The days their rows counted on (by the keys: a min/max of ``at`` would walk its index).
         days = session.scalars(select(func.date(AssignmentClock.at)).where(AssignmentClock.ticket_id.in_(stored))
@@ -312,7 +314,7 @@ def refresh(session, ticket_ids: list[int], cal: WorkCalendar, rules: Rules, now
         bulk_insert(session, AssignmentClock.__table__, [c for r in rows for c in clock_rows(r)])
         roll_days(session, ticket_ids, +1)
     if queue:
-        session.execute(AnalysisItem.__table__.insert(), queue)
+        session.execute(table_of(AnalysisItem).insert(), queue)
     if days:   # days whose rows all moved elsewhere: no empty rollup rows left
         session.execute(delete(ClockDay).where(ClockDay.rows == 0, ClockDay.day.in_(days)))
     return len(rows)
@@ -349,7 +351,7 @@ def life_class(received_at: datetime, last_event_at: datetime) -> int:
     return span_class(received_at, last_event_at)
 
 
-def recompute_all(session, cal: WorkCalendar, rules: Rules, batch: int = 5000, progress=None) -> int:
+def recompute_all(session: Session, cal: WorkCalendar, rules: Rules, batch: int = 5000, progress=None) -> int:
     """Rebuild every assignment (after a calendar or rules change), in batches of tickets."""
     ids = [i for (i,) in session.execute(select(Ticket.id).order_by(Ticket.id))]
     total = 0

@@ -33,12 +33,12 @@ from dramatiq.middleware import (
 )
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from .redis_keys import RedisKeys
+from .redis_keys import RedisKeys, decoded
 
 TRANSIENT = (OperationalError, ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected)
 
 
-def is_transient(retries: int, exc: Exception) -> bool:
+def is_transient(retries: int, exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return retries < 5
     return isinstance(exc, TRANSIENT) and retries < 5
@@ -84,7 +84,7 @@ def live_workers(url: str, keys: RedisKeys) -> list[str]:
     import redis
 
     client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-    return sorted(keys.worker_name(k.decode()) for k in client.scan_iter(keys.workers))
+    return sorted(keys.worker_name(decoded(k)) for k in client.scan_iter(keys.workers))
 
 
 def middleware(prometheus: bool = False) -> list:
@@ -96,8 +96,9 @@ def middleware(prometheus: bool = False) -> list:
     return mw
 
 
-def make_broker(url: str | None = None, prometheus: bool = False):
+def make_broker(url: str | None = None, prometheus: bool = False) -> dramatiq.Broker:
     url = url if url is not None else os.environ.get("REDIS_URL", "")
+    broker: dramatiq.Broker
     if url.startswith("amqp"):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
         broker = RabbitmqBroker(url=url, middleware=middleware(prometheus))

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePath
 
+from sqlalchemy.orm import Session
+
 from .config import load_settings, policy
 from .models import SupervisionStep
 from .policy_schema import SupervisionAnswers
@@ -47,7 +49,7 @@ def file_path(sha256: str) -> Path:
     return files_dir() / sha256
 
 
-def answer(session, entry: Entry, *, by_email: str, by_name: str, text: str, upload: Upload | None,
+def answer(session: Session, entry: Entry, *, by_email: str, by_name: str, text: str, upload: Upload | None,
            at: datetime) -> SupervisionStep:
     """The unit's answer: allowed while nothing is answered or after a return."""
     if entry.answer not in ("none", "returned"):
@@ -65,7 +67,7 @@ def answer(session, entry: Entry, *, by_email: str, by_name: str, text: str, upl
     return _step(session, entry, "answer", by_email, by_name, text, at, name, sha, size)
 
 
-def decide(session, entry: Entry, *, accept: bool, by_email: str, by_name: str, reason: str,
+def decide(session: Session, entry: Entry, *, accept: bool, by_email: str, by_name: str, reason: str,
            at: datetime) -> SupervisionStep:
     """The centre's 销号 (``accept``) or return with a reason: allowed on an answer awaiting it."""
     if entry.answer != "answered":
@@ -80,7 +82,7 @@ def decide(session, entry: Entry, *, accept: bool, by_email: str, by_name: str, 
                  reason or "同意销号", at)
 
 
-def _step(session, entry: Entry, action: str, by_email: str, by_name: str, text: str, at: datetime,
+def _step(session: Session, entry: Entry, action: str, by_email: str, by_name: str, text: str, at: datetime,
           name=None, sha=None, size=None) -> SupervisionStep:
     if entry.steps and at < entry.steps[-1].at:
         raise CloseoutRefused("不能早于上一步办理时间。")

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from .asof import view
 from .config import policy
 from .detection import (
@@ -59,7 +61,7 @@ class Sheet:
         return self.lists[name][:n]
 
 
-def gather(session, as_of: datetime, since: datetime, horizon: datetime, names: dict[str, str],
+def gather(session: Session, as_of: datetime, since: datetime, horizon: datetime, names: dict[str, str],
            levels: list[str]) -> Sheet:
     """The counts per unit (new since ``since``, open, warned up to ``horizon``, overdue, returned
     twice) and the lists, each in the order the sheet shows its first rows: the graded tickets

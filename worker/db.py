@@ -5,10 +5,11 @@ import os
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Table, create_engine, event, text
+from sqlalchemy.engine import CursorResult, Engine, Result
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from .config import PROJECT_ROOT, load_settings
 
@@ -17,6 +18,12 @@ def normalise_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched.  ``Session.execute`` is typed to return a plain
+    ``Result``; for these statements it is a ``CursorResult``, the one that counts them."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 @lru_cache(maxsize=8)
@@ -120,6 +127,13 @@ def refresh_statistics(session_factory, tables=("tickets", "ticket_events", "ass
                 conn.execute(text(f"ANALYZE {table}"))
 
 
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """A mapped class's table: ``__table__`` is typed as any FROM clause, each class here maps a Table."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 def bulk_insert(session: Session, table, rows: list[dict]) -> None:
     """Insert ROWS (dicts with the same keys) into TABLE in the session's transaction: by COPY on
     PostgreSQL — for the derived rows of a bulk import, executemany was the largest single cost —
@@ -131,6 +145,7 @@ def bulk_insert(session: Session, table, rows: list[dict]) -> None:
         return
     columns = list(rows[0])
     driver = session.connection().connection.driver_connection
+    assert driver is not None   # psycopg's connection, open while the session's is
     with driver.cursor() as cursor, cursor.copy(
             f'COPY {table.name} ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)}) FROM STDIN') as copy:
         for row in rows:

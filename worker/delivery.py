@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from .mail import Undeliverable, build, smtp_address
 from .models import MessageState, OutboxMessage
@@ -121,7 +123,7 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
     sender = smtp_address(smtp["sender"])   # one SMTP cannot carry is the configuration's fault: nothing is claimed
     owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     relay = None if not smtp.get("host") else Relay(smtp, transaction_deadline(smtp, stale_after))
-    skip = set()
+    skip: set[int] = set()
 
     def fail(row_id: int, email_to: str, kind: str, reason: str, reply: str | None = None) -> None:
         if _record(session_factory, row_id, owner, state=MessageState.FAILED.value, server_reply=reply, last_error=reason):
@@ -273,7 +275,8 @@ class Relay:
     each message sent under the deadline on its whole transaction."""
 
     def __init__(self, smtp: dict, deadline: float):
-        self.smtp, self.deadline, self.watchdog, self.client = smtp, deadline, Watchdog(), None
+        self.smtp, self.deadline, self.watchdog = smtp, deadline, Watchdog()
+        self.client: Any = None   # a yagmail connection (``connect``; yagmail has no types), None while closed
 
     def send(self, data: bytes, sender: str, email_to: str) -> tuple[int | None, str]:
         """(SMTP code, reply) of one message; (None, why) when it was not sent and may be later."""
@@ -358,7 +361,7 @@ def eml_path(folder: Path, row_id: int, kind: str) -> Path:
     return folder / f"{row_id:06d}-{kind}.eml"
 
 
-def last_message(session) -> int:
+def last_message(session: Session) -> int:
     return session.scalar(select(func.max(OutboxMessage.id))) or 0
 
 
@@ -370,7 +373,7 @@ def own_messages(run_ids: list[int], after: int):
             .order_by(OutboxMessage.id))
 
 
-def write_eml(session, folder: Path, sender: str, sender_name: str, run_ids: list[int], after: int) -> int:
+def write_eml(session: Session, folder: Path, sender: str, sender_name: str, run_ids: list[int], after: int) -> int:
     """Write the outbox rows RUN_IDS added after message AFTER as .eml files (what a send would
     deliver of them)."""
     folder.mkdir(parents=True, exist_ok=True)

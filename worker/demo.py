@@ -180,7 +180,7 @@ def _fonts(settings) -> None:
         if not fonts_bar:
             click.echo(f"    {missing} to prepare, about a minute")
             fonts_bar.append(bar(total=missing, desc="    preparing", unit=" faces"))
-        fonts_bar[0].update(built - fonts_bar[0].n)
+        fonts_bar[0].update(built - int(fonts_bar[0].n))
 
     prepare(settings.fonts_dir, progress)
     for b in fonts_bar:
@@ -283,12 +283,13 @@ def _message_states(factory) -> Counter:
 
 def _summary(options: Options, outcome: Outcome, result, elapsed: float) -> None:
     from .config import load_settings
+    from .models import MessageState
     from .replay import print_report
 
     settings = load_settings()
     click.echo("")
     print_report(result)
-    queued = outcome.messages.get("pending", 0)
+    queued = outcome.messages.get(MessageState.PENDING.value, 0)
     click.echo(f"{outcome.documents} documents in {settings.documents_dir}")
     which = {"sample": " (the first of each kind)", "all": "", "none": ""}[options.eml]
     click.echo(f"{sum(outcome.messages.values())} messages: {outcome.written} written as .eml files{which} in "

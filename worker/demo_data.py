@@ -238,8 +238,8 @@ class Generator:
 
     def _story_caller(self, story: Story, r: random.Random) -> tuple[str, str, str, str]:
         if story.same_caller:   # drawn from the story's own seed every time: the same person
-            name, phone, _, _ = self._new_caller(random.Random(f"{story.name}-{self.seed}"))
-            return name, phone, story.address, story.street
+            name, phone, addr, home = self._new_caller(random.Random(f"{story.name}-{self.seed}"))
+            return name, phone, story.address or addr, story.street or home
         name, phone, addr, home = self._new_caller(r)
         return name, phone, story.address or addr, story.street or home
 

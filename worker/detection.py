@@ -11,10 +11,12 @@ stood at the period's end.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import and_, case, func, literal, or_, select, tuple_
+from sqlalchemy.orm import Session
 
 from .asof import view
 from .assignments import SPAN_TOP
@@ -69,7 +71,7 @@ def _open_plain(A, as_of: datetime):
     return and_(A.dispatched_at <= as_of, or_(A.open_until.is_(None), A.open_until > as_of))
 
 
-def _rows(session, A, *where, order=None, columns=None) -> list[dict]:
+def _rows(session: Session, A, *where, order=None, columns=None) -> list[dict]:
     columns = columns or (*assignment_columns(A), *TICKET_COLUMNS)
     stmt = select(*columns).join(Ticket, Ticket.id == A.ticket_id)
     return _dicts(session.execute(stmt.where(*where).order_by(*(order or (A.unit_code, A.completion_due,
@@ -139,7 +141,7 @@ def with_clock(rows: list[dict], as_of: datetime, overdue: bool) -> list[dict]:
     return rows
 
 
-def overdue_open(session, as_of: datetime, *where) -> list[dict]:
+def overdue_open(session: Session, as_of: datetime, *where) -> list[dict]:
     """超期: open and past due at ``as_of`` (and ``where``, on ``view(session, as_of).A``: the daily
     sheet lists those that ``fell_due_between`` its window's bounds, supervision those without a
     letter yet), each with the clock it missed (``with_clock``)."""
@@ -150,7 +152,7 @@ def overdue_open(session, as_of: datetime, *where) -> list[dict]:
     return with_clock(_rows(session, A, A.id.in_(ids), columns=list_columns(A)), as_of, True) if ids else []
 
 
-def finished_late(session, period: Period) -> list[dict]:
+def finished_late(session: Session, period: Period) -> list[dict]:
     A = view(session, period.end_at).A
     return _rows(session, A, A.is_current.is_(True), A.finished_at >= period.start_at, A.finished_at < period.end_at,
                  A.finished_at > A.completion_due)
@@ -180,7 +182,7 @@ def due_within(A, as_of: datetime, horizon: datetime):
                                             and_(A.reply_due >= as_of, A.reply_due <= horizon, _unreplied(A, as_of))))
 
 
-def warnings(session, as_of: datetime, horizon: datetime, *where) -> list[dict]:
+def warnings(session: Session, as_of: datetime, horizon: datetime, *where) -> list[dict]:
     """预警: open and due between now and the horizon (``warning_horizon``) on either clock (and
     ``where``: the console's scope)."""
     A = view(session, as_of).A
@@ -189,7 +191,7 @@ def warnings(session, as_of: datetime, horizon: datetime, *where) -> list[dict]:
     return sorted(with_clock(rows, as_of, False), key=lambda r: (r["unit_code"], r["clock_due"], r["number"]))
 
 
-def returned_twice_by_unit(session, as_of: datetime, *scope) -> tuple[dict[str, int], int]:
+def returned_twice_by_unit(session: Session, as_of: datetime, *scope) -> tuple[dict[str, int], int]:
     """Tickets returned two or more times by ``as_of`` and not finished then (awaiting 研判): per
     unit that returned them (the deduction item's rule: every returning unit is charged, the unit
     holding it now is not), and in all (each ticket once); ``scope``: conditions on the returning
@@ -202,7 +204,7 @@ def returned_twice_by_unit(session, as_of: datetime, *scope) -> tuple[dict[str, 
     return {k: int(v) for k, v in per_unit.items()}, int(total)
 
 
-def _returned_twice(session, as_of: datetime, *scope) -> tuple:
+def _returned_twice(session: Session, as_of: datetime, *scope) -> tuple:
     """The returning assignments of tickets returned twice by ``as_of`` and not finished then: the
     queue entries unfinished at ``as_of`` whose second return came by then (the queue also holds
     tickets whose owner was not fixed in time).  Their ids are read first, a few hundred at most:
@@ -216,7 +218,7 @@ def _returned_twice(session, as_of: datetime, *scope) -> tuple:
     return (A.ticket_id.in_(ids) if len(ids) <= 10_000 else A.ticket_id.in_(twice), A.returned_at <= as_of, *scope)
 
 
-def returned_twice_tickets(session, as_of: datetime, *scope) -> list[dict]:
+def returned_twice_tickets(session: Session, as_of: datetime, *scope) -> list[dict]:
     """The tickets ``returned_twice_by_unit`` counts, one row per returning assignment (its unit,
     its return and reason), oldest return first."""
     A = view(session, as_of).A
@@ -224,7 +226,7 @@ def returned_twice_tickets(session, as_of: datetime, *scope) -> list[dict]:
                  columns=(*list_columns(A), A.returned_at, A.return_reason))
 
 
-def open_page(session, as_of: datetime, *where, overdue: bool = False, limit: int = 200,
+def open_page(session: Session, as_of: datetime, *where, overdue: bool = False, limit: int = 200,
               offset: int = 0) -> tuple[int, list[dict]]:
     """(how many, one page) of the tickets open at ``as_of`` — ``overdue``: and past due — with
     ``where`` (the console's scope and unit), each with the clock it missed or the next one due,
@@ -235,14 +237,14 @@ def open_page(session, as_of: datetime, *where, overdue: bool = False, limit: in
     A = view(session, as_of).A
     conditions = (open_at(A, as_of), *((past_due(A, as_of),) if overdue else ()), *where)
     keys = session.execute(select(A.unit_code, A.completion_due, A.ticket_id, A.id).where(*conditions)).all()
-    keys.sort(key=lambda k: (k[0], k[1] or datetime.max, k[2]))
+    keys = sorted(keys, key=lambda k: (k[0], k[1] or datetime.max, k[2]))
     ids = [k[3] for k in keys[offset:offset + limit]]
     order = (A.unit_code, A.completion_due, A.ticket_id)
     rows = _rows(session, A, A.id.in_(ids), order=order, columns=list_columns(A)) if ids else []
     return len(keys), with_clock(rows, as_of, True)
 
 
-def returned_twice(session, as_of: datetime, since: datetime | None = None) -> list[dict]:
+def returned_twice(session: Session, as_of: datetime, since: datetime | None = None) -> list[dict]:
     """The analysis group's queue at ``as_of``: tickets returned two or more times, or whose owner
     was not fixed within ``ownership_dispute_hours`` of the first dispatch, with the chain of
     returns up to ``as_of``, the territorial fallback (属地兜底) and ``why`` (the rule that queued
@@ -262,7 +264,7 @@ def returned_twice(session, as_of: datetime, since: datetime | None = None) -> l
     return rows
 
 
-def late_returns(session, start: datetime, end: datetime) -> list[dict]:
+def late_returns(session: Session, start: datetime, end: datetime) -> list[dict]:
     """Returns made after the return window closed (超时回退) in [start, end), oldest first, each
     with ``late_by`` (how long after the window).  The ticket still counts for the returning unit
     (DOMAIN.md decisions); the daily sheet lists these for the centre."""
@@ -276,14 +278,14 @@ def late_returns(session, start: datetime, end: datetime) -> list[dict]:
     return rows
 
 
-def redos(session, period: Period) -> list[dict]:
+def redos(session: Session, period: Period) -> list[dict]:
     """Unsatisfied callbacks on matters the unit should handle that led to a redo (重办); repeated redo
     is ``redo_count >= 2``."""
     A = view(session, period.end_at).A
     return _rows(session, A, A.redo_count > 0, A.callback_at >= period.start_at, A.callback_at < period.end_at)
 
 
-def unresolved_callbacks(session, start: datetime, end: datetime, unsatisfied_only: bool = True) -> list[dict]:
+def unresolved_callbacks(session: Session, start: datetime, end: datetime, unsatisfied_only: bool = True) -> list[dict]:
     """Callbacks made in [start, end] that found the matter unresolved (未解决) — and unsatisfied
     when ``unsatisfied_only`` — each with the ticket's accountable unit, as recorded by the callback
     event itself (a later callback does not hide it)."""
@@ -304,7 +306,7 @@ def unresolved_callbacks(session, start: datetime, end: datetime, unsatisfied_on
     return out
 
 
-def law_enforcement(session, start: datetime, end: datetime) -> list[dict]:
+def law_enforcement(session: Session, start: datetime, end: datetime) -> list[dict]:
     """Tickets of the selected 事项编码 (sub-codes included), dispatched, replied or called back in
     [start, end): the new ones and those whose handling changed since the previous push."""
     A = view(session, end).A
@@ -315,7 +317,7 @@ def law_enforcement(session, start: datetime, end: datetime) -> list[dict]:
                  order=(A.category_code, Ticket.number))
 
 
-def repeated_callers(session, as_of: datetime, count: int, days: int) -> list[dict]:
+def repeated_callers(session: Session, as_of: datetime, count: int, days: int) -> list[dict]:
     """反复性: the same caller phone ``count`` times or more within ``days`` days before ``as_of``."""
     since = as_of - timedelta(days=days)
     stmt = (select(Ticket.caller_phone, func.count().label("n"), func.min(Ticket.received_at).label("first"),
@@ -326,7 +328,7 @@ def repeated_callers(session, as_of: datetime, count: int, days: int) -> list[di
     return _dicts(session.execute(stmt))
 
 
-def repeat_ledger(session, as_of: datetime, cfg: Metrics | None = None) -> list[dict]:
+def repeat_ledger(session: Session, as_of: datetime, cfg: Metrics | None = None) -> list[dict]:
     """The repeat-complaint ledger (反复投诉工作台账, seed 004: 建立工作台账…逐一回访销号): each
     repeated matter of ``repeat`` in config/metrics.yaml as of ``as_of`` — the same caller, or the same
     address and 事项编码 — with its tickets, the unit holding the latest, and its state: 已销号 when
@@ -336,9 +338,10 @@ def repeat_ledger(session, as_of: datetime, cfg: Metrics | None = None) -> list[
     repeat = (cfg or policy.metrics()).repeat
     A = view(session, as_of).A
     out = []
-    for kind, rule, columns, find in (
-            ("caller", "same_phone", (Ticket.caller_phone,), repeated_callers),
-            ("place", "same_address_category", (Ticket.address, Ticket.category_code), repeated_places)):
+    kinds: tuple[tuple[str, RepeatName, tuple, Callable], ...] = (
+        ("caller", "same_phone", (Ticket.caller_phone,), repeated_callers),
+        ("place", "same_address_category", (Ticket.address, Ticket.category_code), repeated_places))
+    for kind, rule, columns, find in kinds:
         count, days = repeat_rule(repeat, rule)
         groups = find(session, as_of, count, days)
         if not groups:
@@ -370,7 +373,7 @@ def repeat_rule(repeat: Repeat, name: RepeatName) -> tuple[int, int]:
     return rule.count, rule.days
 
 
-def repeated_places(session, as_of: datetime, count: int, days: int) -> list[dict]:
+def repeated_places(session: Session, as_of: datetime, count: int, days: int) -> list[dict]:
     since = as_of - timedelta(days=days)
     stmt = (select(Ticket.address, Ticket.category_code, func.count().label("n"))
             .where(Ticket.received_at > since, Ticket.received_at <= as_of, Ticket.address.is_not(None))
@@ -379,7 +382,7 @@ def repeated_places(session, as_of: datetime, count: int, days: int) -> list[dic
     return _dicts(session.execute(stmt))
 
 
-def recurring_problems(session, period: Period, categories: set[str], count: int) -> list[dict]:
+def recurring_problems(session: Session, period: Period, categories: set[str], count: int) -> list[dict]:
     """屡次不改: the same problem (address and 事项编码 among ``categories``) raised ``count`` times
     or more by tickets received in the period, with the units that held them."""
     in_codes = or_(literal(False), *[Ticket.category_code.startswith(c, autoescape=True) for c in sorted(categories)])
@@ -390,7 +393,7 @@ def recurring_problems(session, period: Period, categories: set[str], count: int
             .group_by(Ticket.address, Ticket.category_code).having(func.count(func.distinct(Ticket.id)) >= count)
             .order_by(func.count(func.distinct(Ticket.id)).desc(), Ticket.address))
     rows = _dicts(session.execute(stmt))
-    units: dict[tuple[str, str], set[str]] = {}
+    units: dict[tuple[str | None, str], set[str]] = {}   # (address, category) → units
     A = view(session, period.end_at).A
     if rows:   # the units holding them: one query for all the problems
         key = tuple_(Ticket.address, Ticket.category_code)
@@ -404,7 +407,7 @@ def recurring_problems(session, period: Period, categories: set[str], count: int
     return rows
 
 
-def widespread(session, period: Period, cfg: Metrics | None = None, until: datetime | None = None) -> list[dict]:
+def widespread(session: Session, period: Period, cfg: Metrics | None = None, until: datetime | None = None) -> list[dict]:
     """普遍性: categories handled by at least K units in the period, or spiking against the weeks
     before; ``until``: counting only what was dispatched by then (a week seen on one of its days)."""
     from .metrics import data_start
@@ -439,7 +442,7 @@ def widespread(session, period: Period, cfg: Metrics | None = None, until: datet
     return sorted(out, key=lambda r: (-r["volume"], r["code"]))
 
 
-def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime,
+def counts_by_unit(session: Session, as_of: datetime, since: datetime, horizon: datetime,
                    *scope) -> tuple[dict[str, dict], dict]:
     """Per unit: new since ``since``, open, warning, overdue, returned ≥ 2 — one grouped query
     (and one over the few tickets returned twice); and the district's totals, where a ticket
@@ -466,7 +469,7 @@ def counts_by_unit(session, as_of: datetime, since: datetime, horizon: datetime,
 
 
 # -- grading ------------------------------------------------------------------------------------
-def graded_new(session, since: datetime, as_of: datetime, levels: list[str]) -> list[dict]:
+def graded_new(session: Session, since: datetime, as_of: datetime, levels: list[str]) -> list[dict]:
     """Tickets received in [since, as_of) graded at one of LEVELS (苗头性、倾向性、敏感性信息 for the
     daily sheet), highest level first, each with the rule that graded it and the unit holding it."""
     A = view(session, as_of).A

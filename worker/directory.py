@@ -9,6 +9,7 @@ import csv
 from pathlib import Path
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from .addresses import AddressError, validate_address
 from .config import ConfigError, read_yaml
@@ -42,7 +43,7 @@ def _need(item: dict, key: str, where: str) -> str:
     return str(value).strip()
 
 
-def load_directory(session, path: Path | str) -> dict[str, int]:
+def load_directory(session: Session, path: Path | str) -> dict[str, int]:
     path = Path(path)
     if path.suffix.lower() in (".yaml", ".yml"):
         from .policy_schema import check

@@ -12,8 +12,10 @@ from itertools import pairwise
 from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
 
 from .config import ConfigError, load_settings, policy
+from .jobs import JobContext
 from .models import Category, Document, DocumentTicket, DocumentVersion, Ticket, Unit
 from .policy_schema import Contact, Documents, Kind
 from .rendering import render_pdf, sha256
@@ -72,23 +74,23 @@ def title_lines(title: str, words=(), per_line: float = TITLE_CHARACTERS) -> lis
     排列对称，长短适宜…使用梯形或菱形).  A line may end after a leading 关于, after 、 and ，, before （
     and after ）, and around any of WORDS (the configured title words, the directory's names); never
     inside one of them.  The fewest lines, then the most even ones, shaped as a trapezoid or diamond."""
-    cuts = {0, len(title)}
+    candidates = {0, len(title)}
     if title.startswith("关于"):
-        cuts.add(2)
+        candidates.add(2)
     for i, ch in enumerate(title):
         if ch in "、，）":
-            cuts.add(i + 1)
+            candidates.add(i + 1)
         elif ch == "（":
-            cuts.add(i)
+            candidates.add(i)
     spans = []
     for word in {w for w in words if w and len(w) > 1}:
         start = title.find(word)
         while start >= 0:
             spans.append((start, start + len(word)))
-            cuts.update((start, start + len(word)))
+            candidates.update((start, start + len(word)))
             start = title.find(word, start + 1)
     # Never inside a word, never before a closing mark nor after an opening one (避头尾).
-    cuts = sorted(c for c in cuts if not any(a < c < b for a, b in spans)
+    cuts = sorted(c for c in candidates if not any(a < c < b for a, b in spans)
                   and not (0 < c < len(title) and (title[c] in "、，。；：）" or title[c - 1] == "（")))
     best = _balanced(title, cuts, per_line)
     if best is None:   # a word longer than a line: it alone may break anywhere
@@ -130,7 +132,7 @@ def contact() -> Contact:
     return given.model_copy(update={k: _fill(v or "", cfg) for k, v in given})
 
 
-def issue_number(session, kind: str, scope: str) -> int:
+def issue_number(session: Session, kind: str, scope: str) -> int:
     """The document's 第 N 期: kept when the same period is rendered again, else the next number."""
     existing = session.scalar(select(Document.issue_no).where(Document.kind == kind, Document.scope == scope))
     if existing is not None:
@@ -138,7 +140,7 @@ def issue_number(session, kind: str, scope: str) -> int:
     return (session.scalar(select(func.max(Document.issue_no)).where(Document.kind == kind)) or 0) + 1
 
 
-def moment_of(ctx, kind: str, scope: str) -> datetime:
+def moment_of(ctx: JobContext, kind: str, scope: str) -> datetime:
     """The moment a document speaks of (DOMAIN.md "As of a moment"): the run's, or — rendered
     again — the one it was first issued at, so that it reads as it did then."""
     first = ctx.session.scalar(select(Document.issued_at).where(Document.kind == kind, Document.scope == scope))
@@ -157,7 +159,7 @@ def document_label(doc: Document) -> str:
         f"第{doc.issue_no}期" if doc.issue_no else doc.title)
 
 
-def title_words(session) -> list[str]:
+def title_words(session: Session) -> list[str]:
     """The words a title line may not break: the configured ones and the directory's unit and category names."""
     return [*policy.documents().title_words, *session.scalars(select(Unit.name)),
             *session.scalars(select(Category.name))]
@@ -172,7 +174,7 @@ def annotation(org: dict) -> str | None:
             f"联系电话：{office.phone}")
 
 
-def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bool = False, to: str | None = None,
+def store(ctx: JobContext, *, kind: str, scope: str, title: str, template: str, numbered: bool = False, to: str | None = None,
           recipients: list[str] | tuple[str, ...] = (), extra_cc: list[str] | tuple[str, ...] = (),
           companions: dict[str, bytes] | None = None, **context) -> tuple[Document, bytes]:
     """Render and archive a document.  TO is its 主送 (else the kind's configured one); a document
@@ -184,10 +186,11 @@ def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bo
     lines = title_lines(title, title_words(session))
     doc = session.scalars(select(Document).where(Document.kind == kind, Document.scope == scope)).first()
     if doc is None:
+        issue_date = ctx.issue_date
         doc = Document(kind=kind, scope=scope, issue_no=issue_number(session, kind, scope) if numbered else None,
-                       issued_on=ctx.issue_date, issued_at=ctx.moment)
+                       issued_on=issue_date, issued_at=ctx.moment)
         if org["number_prefix"]:
-            doc.doc_year = doc.issued_on.year
+            doc.doc_year = issue_date.year
             doc.doc_no = (session.scalar(select(func.max(Document.doc_no)).where(
                 Document.kind == kind, Document.doc_year == doc.doc_year)) or 0) + 1
         session.add(doc)
@@ -216,7 +219,7 @@ def store(ctx, *, kind: str, scope: str, title: str, template: str, numbered: bo
     return doc, pdf
 
 
-def latest_version(session, doc: Document) -> DocumentVersion:
+def latest_version(session: Session, doc: Document) -> DocumentVersion:
     return session.scalars(select(DocumentVersion).where(DocumentVersion.document_id == doc.id)
                            .order_by(DocumentVersion.version.desc()).limit(1)).one()
 
@@ -239,9 +242,10 @@ def _ticket_references(value, ids: set, numbers: set, depth: int = 0) -> None:
             _ticket_references(item, ids, numbers, depth + 1)
 
 
-def _name_tickets(session, doc: Document, context: dict) -> None:
+def _name_tickets(session: Session, doc: Document, context: dict) -> None:
     """Keep which tickets the document names (``DocumentTicket``), as of its latest rendering."""
-    ids, numbers = set(), set()
+    ids: set[int] = set()
+    numbers: set[str] = set()
     _ticket_references(context, ids, numbers)
     session.execute(delete(DocumentTicket).where(DocumentTicket.document_id == doc.id))
     if not ids and not numbers:
@@ -254,7 +258,7 @@ def _name_tickets(session, doc: Document, context: dict) -> None:
         session.execute(insert(DocumentTicket), [{"document_id": doc.id, "ticket_id": t} for t in sorted(found)])
 
 
-def _keep_version(ctx, doc: Document, kind: str, scope: str, pdf: bytes, digest: str,
+def _keep_version(ctx: JobContext, doc: Document, kind: str, scope: str, pdf: bytes, digest: str,
                   companions: dict[str, bytes]) -> Path:
     """The file of this rendering: the latest version's when the bytes are the same, else a new
     version ``<kind>/<key>/v<N>.pdf`` (written atomically) with its companions ``v<N>.xlsx``…;

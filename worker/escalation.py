@@ -10,6 +10,7 @@ is not assessed) and with ``min_callbacks_to_fail`` evaluations, like a week.
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .config import policy
 from .metrics import PeriodMetrics, compute, partial_first_period
@@ -29,7 +30,7 @@ def tier_label(tier: Tier) -> str:
     return tier.label or tier.name
 
 
-def _upsert_results(session, result: PeriodMetrics) -> None:
+def _upsert_results(session: Session, result: PeriodMetrics) -> None:
     key = result.period.key
     partial = result.period.kind == "month" and partial_first_period(session, result.period)
     existing = {r.unit_code: r for r in session.scalars(select(WeekResult).where(WeekResult.period_key == key))}
@@ -48,7 +49,7 @@ def _upsert_results(session, result: PeriodMetrics) -> None:
     session.flush()
 
 
-def ensure_results(session, period: Period, depth: int, limit: int = 26) -> None:
+def ensure_results(session: Session, period: Period, depth: int, limit: int = 26) -> None:
     """Results for this period (computed again) and the ``depth - 1`` before it, and further back
     while some unit was failing (up to ``limit`` periods), so that a run's length and start are
     exact however long it is: computed where missing, kept where stored."""

@@ -8,7 +8,7 @@ import csv
 import json
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, KeysView
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -175,6 +175,8 @@ def read_rows(path: Path, encoding: str | None = None, meta: dict | None = None)
             raise ImportFileError(f"{path}: not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
         try:
             sheet = wb.active
+            if sheet is None:
+                raise ImportFileError(f"{path}: the workbook has no worksheet; nothing to import")
             # The sheet's own rows, not its <dimension>: some exporters write "A1" there, and read-only
             # openpyxl would then read one cell of one row (every row lost, exit 0).
             sheet.reset_dimensions()
@@ -185,17 +187,17 @@ def read_rows(path: Path, encoding: str | None = None, meta: dict | None = None)
             if not any(headers):
                 raise ImportFileError(f"{path}: the first sheet has no header row; nothing to import")
             _check_headers(path, headers)
-            for line, values in enumerate(rows, 2):
+            for line, cells in enumerate(rows, 2):
                 if line > MAX_SHEET_ROWS:
                     raise ImportFileError(f"{path}: the sheet has more than {MAX_SHEET_ROWS:,} rows, the limit; "
                                           "split the export")
-                if values is None or all(v is None or str(v).strip() == "" for v in values):
+                if cells is None or all(v is None or str(v).strip() == "" for v in cells):
                     continue
-                extra = [v for v in values[len(headers):] if v is not None and str(v).strip()]
+                extra = [v for v in cells[len(headers):] if v is not None and str(v).strip()]
                 if extra:
                     yield line, {"__error__": f"a value beyond the header's {len(headers)} columns ({extra[0]!r})"}
                     continue
-                yield line, {h: ("" if v is None else v) for h, v in zip(headers, values)}
+                yield line, {h: ("" if v is None else v) for h, v in zip(headers, cells)}
         except ImportFileError:
             raise
         except Exception as exc:  # noqa: BLE001 — damaged sheet XML, truncated archive
@@ -205,7 +207,7 @@ def read_rows(path: Path, encoding: str | None = None, meta: dict | None = None)
             wb.close()
     elif suffix in (".jsonl", ".ndjson"):
         enc = meta["encoding"] = detect_encoding(path, encoding)
-        checked = {}.keys()
+        checked: KeysView[str] = {}.keys()
         with path.open(encoding=enc) as fh:
             for line, text in enumerate(_BoundedLines(fh), 1):
                 if text == TOO_LONG:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from .metrics import PeriodMetrics, compute
 from .models import Assignment as A
@@ -19,7 +20,7 @@ from .policy_schema import Metrics
 FORECAST_FROM = 2       # Wednesday (Monday 0): earlier in the week too few callbacks to say anything
 
 
-def forecast(session, as_of: datetime, viewer=None, cfg: Metrics | None = None) -> dict | None:
+def forecast(session: Session, as_of: datetime, viewer=None, cfg: Metrics | None = None) -> dict | None:
     """Where the week is heading, from Wednesday: each unit's 双率 so far against the requirement,
     its rank were the week to end now, and the callbacks still to come (tickets finished at the
     unit since the start of the previous week and not yet called back).  ``compute`` on the week

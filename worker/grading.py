@@ -23,8 +23,10 @@ import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, literal, or_, select, tuple_, update
+from sqlalchemy.orm import Session
 
 from .config import policy
+from .db import rowcount
 from .models import Ticket
 from .policy_schema import Metrics, RepeatName
 
@@ -68,7 +70,7 @@ def amount_yuan(content: str | None) -> tuple[float, str] | None:
     return max(found, key=lambda f: f[0]) if found else None
 
 
-def grade(session, since: datetime, as_of: datetime, cfg: Metrics | None = None) -> int:
+def grade(session: Session, since: datetime, as_of: datetime, cfg: Metrics | None = None) -> int:
     """Grade the tickets received in [since, as_of] as of ``as_of``: the lowest-priority rule first,
     so that the first matching rule (and within it the first matching criterion) has the last word.
     Returns the largest number of tickets one rule matched."""
@@ -106,7 +108,7 @@ def grade(session, since: datetime, as_of: datetime, cfg: Metrics | None = None)
         nonlocal touched
         res = session.execute(update(Ticket).where(scope, cond).values(severity=level, grade_rule=rule_text)
                               .execution_options(synchronize_session=False))
-        touched = max(touched, res.rowcount or 0)
+        touched = max(touched, rowcount(res) or 0)
 
     for rule in reversed(rules.severity):
         name, level = rule.name, rule.level

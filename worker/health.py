@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from .config import ConfigError, Settings
+from .redis_keys import decoded
 
 
 @dataclass
@@ -156,7 +157,7 @@ def _directory() -> Finding:
     return Finding(True, "directory", "every unit has a head with an e-mail address and a leader in charge")
 
 
-def operations(settings) -> list[tuple[bool | None, str, str, str]]:
+def operations(settings: Settings) -> list[tuple[bool | None, str, str, str]]:
     """Live workers, queue lag, the scheduler's lease and last tick, the outbox, recent failures."""
     from sqlalchemy import func, select
 
@@ -165,7 +166,7 @@ def operations(settings) -> list[tuple[bool | None, str, str, str]]:
     from .models import MessageState, OutboxMessage, Run, RunState
     from .times import now_local
 
-    out = []
+    out: list[tuple[bool | None, str, str, str]] = []
     cfg, now = alert_settings(settings.config_dir), now_local()
     keys = settings.redis_keys
     with session_scope() as s:
@@ -185,8 +186,8 @@ def operations(settings) -> list[tuple[bool | None, str, str, str]]:
             client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
             holder = client.get(keys.lease)
             tick = client.get(keys.last_tick)
-            age = (now - datetime.fromisoformat(tick.decode().split("|")[0])).total_seconds() if tick else None
-            token, _, version = holder.decode().partition("|") if holder else ("nobody", "", "")
+            age = (now - datetime.fromisoformat(decoded(tick).split("|")[0])).total_seconds() if tick else None
+            token, _, version = decoded(holder).partition("|") if holder else ("nobody", "", "")
             out.append((age is not None and age < 120, "scheduler",
                         (f"lease held by {token}{f' (schedules {version})' if version else ''}; last tick "
                         f"{'never (or over 2 minutes ago)' if age is None else f'{age:.0f} s ago'}"),
@@ -216,8 +217,10 @@ def live(role: str, settings: Settings) -> list[str]:
 
     from .broker import live_workers
 
-    host, keys = settings.instance, settings.redis_keys
+    host, keys, url = settings.instance, settings.redis_keys, settings.redis_url
+    if not url:
+        raise redis.ConnectionError("REDIS_URL is not set")
     if role == "scheduler":
-        state = redis.Redis.from_url(settings.redis_url, socket_timeout=5).get(keys.alive("scheduler", host))
-        return [f"{host} {state.decode()}"] if state else []
-    return [w for w in live_workers(settings.redis_url, keys) if w.startswith(f"{host}:")]
+        state = redis.Redis.from_url(url, socket_timeout=5).get(keys.alive("scheduler", host))
+        return [f"{host} {decoded(state)}"] if state else []
+    return [w for w in live_workers(url, keys) if w.startswith(f"{host}:")]

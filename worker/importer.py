@@ -24,6 +24,7 @@ from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Literal, overload
 
 import psycopg
 from sqlalchemy import delete, select, text, update
@@ -32,7 +33,7 @@ from sqlalchemy.exc import DataError
 from .assignments import refresh
 from .calendar import UnknownYearError
 from .config import ConfigError
-from .db import bulk_insert, refresh_statistics
+from .db import bulk_insert, refresh_statistics, table_of
 from .export_reading import ImportFileError, Mapping, encoding_label, read_rows
 from .models import Category, EventKind, ImportCorrection, Ticket, TicketEvent, Unit
 from .times import now_local, parse_local
@@ -98,7 +99,7 @@ class RowParser:
         self.warnings: list[str] = []   # about the row just parsed: stored, with a note
         # Where a row holds the ticket's fields (a field is read under its header, else its name).
         self.ticket_columns = [c for name in TICKET_FIELDS + ("number",) for c in (mapping.columns.get(name), name) if c]
-        self.last_ticket: tuple[list | None, tuple[str, dict] | None] = (None, None)
+        self.last_ticket: tuple[list, tuple[str, dict]] | None = None   # (its fields as read, as parsed)
         self.headers = {name: mapping.columns.get(name) for name in TICKET_FIELDS + EVENT_FIELDS + ("number",)}
 
     def raw(self, row: dict, name: str):
@@ -139,6 +140,11 @@ class RowParser:
             return False
         raise RowError(f"{self.m.columns.get(name, name)}: {value!r} is not yes/no")
 
+    @overload
+    def time(self, row: dict, name: str, required: Literal[True]) -> datetime: ...
+    @overload
+    def time(self, row: dict, name: str, required: bool = False) -> datetime | None: ...
+
     def time(self, row: dict, name: str, required: bool = False) -> datetime | None:
         value = self.raw(row, name)
         if value is None:
@@ -167,7 +173,7 @@ class RowParser:
         # An export repeats the ticket's fields on each of its events, rows together: the fields
         # of the row before, read the same, parse the same (a third of the parsing, saved).
         key = [row.get(column, _ABSENT) for column in self.ticket_columns]
-        if key == self.last_ticket[0]:
+        if self.last_ticket is not None and key == self.last_ticket[0]:
             number, ticket = self.last_ticket[1]
         else:
             number, ticket = self.ticket(row)
@@ -290,6 +296,8 @@ def import_rows(session_factory, path, cal, rules, mapping, encoding, dry_run, b
     batch: list[tuple[int, str, dict, dict]] = []
     meta: dict = {}
     state = FileState.of(path)
+    if state is None:
+        raise ImportFileError(f"{path}: file not found")
     rows = read_rows(path, encoding, meta)
     # Fail on the file as a whole (format, encoding, header) before any row is stored.
     first = next(rows, None)
@@ -318,6 +326,7 @@ def import_rows(session_factory, path, cal, rules, mapping, encoding, dry_run, b
             stage(batch, report)
         elif batch and not dry_run:
             _store_or_isolate(session_factory, path, list(batch), cal, rules, report, first_seen)
+            assert statistics is not None   # made whenever rows are stored here
             statistics.after(report.events_new)
         batch.clear()
 
@@ -459,7 +468,11 @@ def _store_or_isolate(session_factory, path, batch, cal, rules, report, first_se
 
 
 def _value(v) -> str | None:
-    return None if v is None else (v.isoformat(sep=" ") if isinstance(v, datetime | date) else str(v))
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return v.isoformat(sep=" ")
+    return v.isoformat() if isinstance(v, date) else str(v)
 
 
 def _before_dispatch(batch, stored: dict, ids: dict) -> list[tuple[int, str, str]]:
@@ -505,7 +518,9 @@ def _store(session_factory, path: Path, batch, cal, rules, report: ImportReport,
         touched: set[int] = set()
         for n, (line, t) in latest.items():
             old = existing.get(n)
-            changed = [f for f in TICKET_FIELDS if old is not None and getattr(old, f) != t[f]]
+            if old is None:
+                continue
+            changed = [f for f in TICKET_FIELDS if getattr(old, f) != t[f]]
             if changed:
                 s.execute(update(Ticket).where(Ticket.id == old.id).values(**t))
                 audit += [{"file": str(path), "line": line, "ticket_id": old.id, "target": "ticket", "field": f,
@@ -567,10 +582,11 @@ def _store(session_factory, path: Path, batch, cal, rules, report: ImportReport,
             bulk_insert(s, TicketEvent.__table__, inserts)
         report.events_new += len(inserts) - len(replaced)
         if audit:
-            s.execute(ImportCorrection.__table__.insert(), audit)
+            s.execute(table_of(ImportCorrection).insert(), audit)
         touched |= {e["ticket_id"] for e in inserts}
         # New tickets are derived from what is in hand: their events in insertion (id) order.
-        fresh = {tid: (latest[n][1], []) for n, tid in ids.items() if tid in fresh_tickets}
+        fresh: dict[int, tuple[dict, list[dict]]] = {tid: (latest[n][1], []) for n, tid in ids.items()
+                                                     if tid in fresh_tickets}
         for order, e in enumerate(inserts):
             if e["ticket_id"] in fresh:
                 fresh[e["ticket_id"]][1].append({"id": order, **e})

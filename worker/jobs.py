@@ -15,6 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from . import runs
 from .calendar import UnknownYearError, WorkCalendar, load_calendar
@@ -32,7 +35,7 @@ log = logging.getLogger("hotline.jobs")
 @dataclass
 class JobSpec:
     name: str
-    fn: Callable
+    fn: Callable[[JobContext], dict[str, Any] | None]
     period_kind: str          # day | week | month | quarter | year | none
     family: str
     time_limit: timedelta = timedelta(minutes=10)
@@ -54,15 +57,15 @@ def job(name: str, period: str, family: str, time_limit_minutes: int = 10):
 @dataclass
 class JobContext:
     run: Run
-    session: object
+    session: Session
     settings: Settings
     cal: WorkCalendar
     rules: Rules
     period: Period | None
     as_of: datetime
-    params: dict
+    params: dict[str, Any]
     dry_run: bool = False
-    summary: dict = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
 
     @property
     def moment(self) -> datetime:
@@ -73,6 +76,13 @@ class JobContext:
         fired = self.params.get("fired_at")
         return self.as_of if self.period is None or self.period.kind == "day" or not fired \
             else datetime.fromisoformat(fired)
+
+    @property
+    def report_period(self) -> Period:
+        """The period a job registered with one (every kind but ``none``) reports on."""
+        if self.period is None:
+            raise ValueError(f"job {self.run.job} ran without a period (run {self.run.id})")
+        return self.period
 
     @property
     def issue_date(self) -> date:
@@ -109,7 +119,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
         attempt = runs.claim(s, run_id)
         if attempt is None:
             return RunState.SKIPPED.value
-        run = s.get(Run, run_id)
+        run = s.get_one(Run, run_id)
         spec, period_key = JOBS[run.job], run.period_key
     stop = threading.Event()
 
@@ -126,7 +136,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
     beater.start()
     try:
         with factory() as s:
-            run = s.get(Run, run_id)
+            run = s.get_one(Run, run_id)
             s.commit()  # end the read: jobs that open sessions of their own must not wait on this one
             log.info("run %s: %s %s started (attempt %s)", run_id, run.job, run.period_key, attempt,
                      extra={"run_id": run_id})
@@ -174,7 +184,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
         beater.join(timeout=5)
 
 
-def run_in_session(session, run: Run, settings: Settings, dry_run: bool = False) -> dict:
+def run_in_session(session: Session, run: Run, settings: Settings, dry_run: bool = False) -> dict[str, Any]:
     """Execute a run's job inside ``session`` (the caller commits or rolls back)."""
     params = dict(run.params or {})
     as_of = datetime.fromisoformat(params["as_of"]) if params.get("as_of") else run.nominal_at
@@ -205,13 +215,14 @@ def manual_period(job_name: str, at: datetime | None) -> tuple[Period | None, da
     if spec.period_kind in ("day", "none"):
         if at > now + timedelta(minutes=10):
             raise PeriodNotEnded(f"--at {at:%Y-%m-%d %H:%M} is in the future")
-    elif period.end_at > now:
+    elif period is not None and period.end_at > now:   # a periodic job's period: never None
         raise PeriodNotEnded(f"the {spec.period_kind} {period.key} ({period.label()}) has not ended yet; give --at "
                              f"inside a finished {spec.period_kind}, or leave --at out to run the last complete one")
     return period, as_of, at
 
 
-def manual_run(session, job_name: str, at: datetime | None, params: dict | None = None, commit: bool = True) -> Run:
+def manual_run(session: Session, job_name: str, at: datetime | None, params: dict[str, Any] | None = None,
+               commit: bool = True) -> Run:
     """The ledger row of ``hotline run JOB [--at T]`` (see ``manual_period``); re-running re-executes it."""
     period, as_of, nominal = manual_period(job_name, at)
     params = dict(params or {}, as_of=as_of.isoformat(sep=" "), fired_at=now_local().isoformat(sep=" "))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .calendar import UnknownYearError
 from .escalation import ensure_results, tier_label, tiers
@@ -104,7 +105,7 @@ def _streak(failing: dict[str, bool], anchor: Period | None) -> tuple[int, str |
     return n, first
 
 
-def _anchor(session, kind: str, at: datetime) -> Period | None:
+def _anchor(session: Session, kind: str, at: datetime) -> Period | None:
     """The latest period of this kind the ladder had evaluated by ``at``."""
     keys = session.scalars(select(LadderEvaluation.period_key).where(LadderEvaluation.evaluated_at <= at)).all()
     periods = [parse_key(k) for k in keys]
@@ -112,7 +113,7 @@ def _anchor(session, kind: str, at: datetime) -> Period | None:
     return max(periods, key=lambda p: p.start) if periods else None
 
 
-def _results(session, kind: str, anchor: Period | None, units=None) -> dict[str, dict[str, bool]]:
+def _results(session: Session, kind: str, anchor: Period | None, units=None) -> dict[str, dict[str, bool]]:
     if anchor is None:
         return {}
     keys, p = [], anchor
@@ -128,7 +129,7 @@ def _results(session, kind: str, anchor: Period | None, units=None) -> dict[str,
     return out
 
 
-def _escalations(session, at: datetime | None = None, units=None) -> dict[str, list[Escalation]]:
+def _escalations(session: Session, at: datetime | None = None, units=None) -> dict[str, list[Escalation]]:
     q = select(Escalation).order_by(Escalation.fired_at, Escalation.id)
     if at is not None:
         q = q.where(Escalation.fired_at <= at)
@@ -152,7 +153,7 @@ def _next(ladder: list[Tier], unit: str, streak: int, recorded: set[str], in_for
     return top
 
 
-def ladder_at(session, at: datetime, units=None) -> dict[str, UnitLadder]:
+def ladder_at(session: Session, at: datetime, units=None) -> dict[str, UnitLadder]:
     """Every unit's (or these ``units``') place on the ladder as of ``at``: the runs of failing
     weeks and months up to the periods evaluated by then, the highest tier in force, and what the
     next failing week or month would bring.  The one source of every statement of the ladder."""
@@ -193,7 +194,7 @@ def evaluation_day(cal, period: Period) -> date:
         return period.end
 
 
-def periods_due(session, cal, period: Period) -> list[Period]:
+def periods_due(session: Session, cal, period: Period) -> list[Period]:
     """The periods an evaluation of ``period`` takes: the job's own, and a period of the other kind
     evaluated the same day and not evaluated yet (a week and a month that end together — 1 Nov 2026,
     or 30 Sep and 4 Oct across 国庆 — are one evaluation day)."""
@@ -211,7 +212,7 @@ def periods_due(session, cal, period: Period) -> list[Period]:
     return out
 
 
-def evaluate(session, cal, period: Period, at: datetime) -> list[Fired]:
+def evaluate(session: Session, cal, period: Period, at: datetime) -> list[Fired]:
     """Evaluate ``period`` (and the other kind's, per ``periods_due``) at moment ``at``: store each
     unit's result, then issue at most one tier per unit and evaluation day (the highest), recording
     the tiers it supersedes.  Idempotent: evaluating again changes nothing."""
@@ -273,7 +274,7 @@ def evaluate(session, cal, period: Period, at: datetime) -> list[Fired]:
     return fired
 
 
-def _last_month(session, cal, day: date) -> Period | None:
+def _last_month(session: Session, cal, day: date) -> Period | None:
     """The latest month evaluated before the evaluation day ``day``."""
     keys = session.scalars(select(LadderEvaluation.period_key)).all()
     months = [parse_key(k) for k in keys if "-W" not in k and len(k.split("-")) == 2]
@@ -281,7 +282,7 @@ def _last_month(session, cal, day: date) -> Period | None:
     return max(months, key=lambda m: m.start) if months else None
 
 
-def _run_rows(session, unit: str, period: Period, streak: int) -> list[WeekResult]:
+def _run_rows(session: Session, unit: str, period: Period, streak: int) -> list[WeekResult]:
     keys, p = [], period
     for _ in range(streak):
         keys.append(p.key)
@@ -291,14 +292,14 @@ def _run_rows(session, unit: str, period: Period, streak: int) -> list[WeekResul
     return [rows[k] for k in reversed(keys) if k in rows]
 
 
-def notice_of(session, escalation: Escalation) -> Document | None:
+def notice_of(session: Session, escalation: Escalation) -> Document | None:
     """The notice (约谈通知 / 提请) a tier was issued with."""
     return session.scalars(select(Document).where(
         Document.kind == "interview_notice",
         Document.scope == f"{escalation.unit_code}:{escalation.tier}:{escalation.run_started}")).first()
 
 
-def ledger_rows(session, at: datetime, units=None) -> list[dict]:
+def ledger_rows(session: Session, at: datetime, units=None) -> list[dict]:
     """Every tier reached by ``at`` (issued or superseded), for ``hotline escalation list`` and the
     console: unit, tier, state, the period and run, when, and the tier it cites."""
     by_name = {t.name: t for t in ladder_tiers()}
@@ -307,7 +308,7 @@ def ledger_rows(session, at: datetime, units=None) -> list[dict]:
         ids = {e.id: e for e in rows}
         for e in rows:
             tier = by_name.get(e.tier)
-            cited = ids.get(e.cites_id)
+            cited = ids.get(e.cites_id) if e.cites_id is not None else None
             out.append({"unit_code": unit, "tier": e.tier, "tier_label": tier.label if tier else e.tier,
                         "state": e.state, "state_label": "已发出" if e.state == ISSUED else "已在更高层级",
                         "period_key": e.period_key, "period": parse_key(e.period_key).label(),
@@ -320,19 +321,19 @@ def describe(st: UnitLadder) -> dict:
     """A unit's place on the ladder in a document's words: how long failing, the tier in force and
     since when, and what the next failing period would bring ("—" where there is nothing)."""
     parts = []
-    if st.weekly_streak:
+    if st.weekly_streak and st.run_started:
         d = parse_key(st.run_started).start
         parts.append(f"{st.weekly_streak}周（自{d.month}月{d.day}日起）")
-    if st.monthly_streak:
+    if st.monthly_streak and st.monthly_run_started:
         m = parse_key(st.monthly_run_started).start
         parts.append(f"{st.monthly_streak}个月（自{m.year}年{m.month}月起）")
     since = st.tier_fired_at
     return {"streak": "；".join(parts) or "—",
-            "tier": f"{st.tier.label}（{since.year}年{since.month}月{since.day}日）" if st.tier else "—",
+            "tier": f"{st.tier.label}（{since.year}年{since.month}月{since.day}日）" if st.tier and since else "—",
             "tier_label": st.tier.label if st.tier else None, "next": st.next_step or "—"}
 
 
-def ladder_table(session, at: datetime, names: dict[str, str], units=None) -> list[dict]:
+def ladder_table(session: Session, at: datetime, names: dict[str, str], units=None) -> list[dict]:
     """The ladder table of a document of moment ``at``: every unit on the ladder, highest tier and
     longest run first."""
     rows = [{"unit_code": code, "unit_name": names.get(code, code), "state": st, **describe(st)}

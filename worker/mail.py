@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -28,9 +29,11 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from .addresses import AddressError, validate_address
 from .config import load_settings
+from .db import rowcount
 from .models import Blob, DocumentVersion, MessageDocument, MessageState, OutboxMessage
 from .times import TZ, now_local
 
@@ -96,8 +99,8 @@ def message_id(idem_key: str, domain: str) -> str:
     return f"<{hashlib.sha256(idem_key.encode()).hexdigest()[:32]}@{domain}>"
 
 
-def enqueue(session, *, idem_key: str, kind: str, email: str, name: str, role: str, subject: str,
-            text: str, html: str, attachments: list[Attachment] = (), run_id: int | None = None,
+def enqueue(session: Session, *, idem_key: str, kind: str, email: str, name: str, role: str, subject: str,
+            text: str, html: str, attachments: Sequence[Attachment] = (), run_id: int | None = None,
             sender_name: str | None = None) -> bool:
     """Add a message unless one with this key exists; returns whether it was new."""
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key == idem_key)) is not None:
@@ -118,7 +121,7 @@ def enqueue(session, *, idem_key: str, kind: str, email: str, name: str, role: s
     return True
 
 
-def archive_files(session, hashes: list[str]) -> dict[str, Path]:
+def archive_files(session: Session, hashes: list[str]) -> dict[str, Path]:
     """Content hash → file of the document archive, for the contents among ``hashes`` that are
     archived: a document version (its PDF), or a rendering stored beside one of these versions under
     the same name (the editable ``.docx`` of a ticket report, ``worker/tasks/tickets.py``)."""
@@ -139,7 +142,7 @@ class AttachmentMissing(Exception):
     pass
 
 
-def attachment_data(session, sha256: str, alongside: list[str] = ()) -> bytes:
+def attachment_data(session: Session, sha256: str, alongside: Sequence[str] = ()) -> bytes:
     """An attachment's bytes: the outbox's own copy (what the archive does not hold: data files),
     else the archive's file (``archive_files``; ``alongside``: the hashes of the message's other
     attachments, whose versions an editable copy sits beside), read back and checked."""
@@ -158,7 +161,7 @@ def attachment_data(session, sha256: str, alongside: list[str] = ()) -> bytes:
     return data
 
 
-def _link_documents(session, idem_key: str, hashes: list[str]) -> None:
+def _link_documents(session: Session, idem_key: str, hashes: list[str]) -> None:
     """Which stored documents the message carries (``MessageDocument``), by the attachments' hashes."""
     if not hashes:
         return
@@ -169,7 +172,7 @@ def _link_documents(session, idem_key: str, hashes: list[str]) -> None:
     session.flush()
 
 
-def build(session, row: OutboxMessage, sender: str, sender_name: str) -> EmailMessage:
+def build(session: Session, row: OutboxMessage, sender: str, sender_name: str) -> EmailMessage:
     """The MIME message: RFC 2047 display names and subject, RFC 2231 attachment names.  The
     display name is the issuing body of the message's kind (``sender_name`` only for older rows)."""
     msg = EmailMessage()
@@ -189,17 +192,19 @@ def build(session, row: OutboxMessage, sender: str, sender_name: str) -> EmailMe
 
 
 
-def retry_failed(session, operator: str = "") -> int:
+def retry_failed(session: Session, operator: str = "") -> int:
     res = session.execute(update(OutboxMessage).where(OutboxMessage.state == MessageState.FAILED.value)
                           .values(state=MessageState.PENDING.value, not_before=now_local(), attempts=0, operator=operator or None,
                                   operated_at=now_local()))
-    return res.rowcount
+    return rowcount(res)
 
 
 HOLDABLE = (MessageState.PENDING.value, MessageState.FAILED.value)
+# Neither sent nor cancelled: what an operator may have to act on (``hotline outbox``, the console).
+UNSENT = (MessageState.FAILED.value, MessageState.HELD.value, MessageState.PENDING.value, MessageState.SENDING.value)
 
 
-def set_state(session, ids: list[int], action: str, operator: str) -> list[tuple[int, str, str]]:
+def set_state(session: Session, ids: list[int], action: str, operator: str) -> list[tuple[int, str, str]]:
     """Hold, release, retry (a failed one, its attempts counted afresh) or cancel messages; (id, old
     state, new state) of each changed.  A message already sent, or being sent, is not touched; who
     did it and when is recorded on the row."""

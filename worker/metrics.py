@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from sqlalchemy import false, func, or_, select, true
+from sqlalchemy.orm import Session
 
 from .asof import view
 from .config import policy
@@ -168,7 +169,7 @@ def comparison(now: PeriodMetrics, previous: PeriodMetrics | None, year_before: 
 
 
 # -- data coverage (DOMAIN.md "Partial periods") ---------------------------------------------------
-def data_start(session) -> date | None:
+def data_start(session: Session) -> date | None:
     """The first day with data: the day of the first dispatch in the database (the service was
     switched on, or the history imported, from then).  Every period before it has no data; the
     period it falls in, from its second day on, has data from then only."""
@@ -176,7 +177,7 @@ def data_start(session) -> date | None:
     return first.date() if first else None
 
 
-def partial_first_period(session, period: Period) -> bool:
+def partial_first_period(session: Session, period: Period) -> bool:
     """True when the data begins after the period's first day (the service was switched on, or
     the history imported, part-way through it)."""
     first = data_start(session)
@@ -212,7 +213,7 @@ class DataCoverage:
                 f"{self.first.month}月{self.first.day}日至{until}，共{self.days}天（全期{whole}天），数据不完整。")
 
 
-def data_coverage(session, period: Period, first: date | None = None) -> DataCoverage:
+def data_coverage(session: Session, period: Period, first: date | None = None) -> DataCoverage:
     """Which days of ``period`` have data (``first``: the data's start, when already known)."""
     first = first if first is not None else data_start(session)
     if first is None or first > period.last_day:
@@ -244,7 +245,7 @@ _RATES = {
 }
 
 
-def compute(session, period: Period, as_of: datetime | None = None, cfg: Metrics | None = None,
+def compute(session: Session, period: Period, as_of: datetime | None = None, cfg: Metrics | None = None,
             categories: set[str] | None = None) -> PeriodMetrics:
     """All ranked units' metrics for a period: one grouped range scan over the clock rows.
 
@@ -345,7 +346,7 @@ def rank(result: PeriodMetrics, cfg: Metrics) -> None:
             m.meets_requirement = (res is None or res >= req.resolution_rate) and \
                                   (sat is None or sat >= req.satisfaction_rate)
             m.score = score(m, weights)
-            m.assessed = m.score + sum(points for _, _, points in m.adjustments) / 100
+            m.assessed = None if m.score is None else m.score + sum(points for _, _, points in m.adjustments) / 100
 
     def key(m: UnitMetrics):
         if m.score is None:
@@ -381,7 +382,7 @@ def _in(categories: set[str] | None):
     return or_(false(), *[C.category_code.startswith(c, autoescape=True) for c in sorted(categories)])
 
 
-def category_volumes(session, period: Period, categories: set[str] | None = None) -> dict[str, Volume]:
+def category_volumes(session: Session, period: Period, categories: set[str] | None = None) -> dict[str, Volume]:
     """Per 事项编码 (only those among ``categories`` and their sub-codes, if given): its ``Volume`` in
     the period.  The one count of a category's tickets: the monthly analysis's 重点领域 and the
     law-enforcement reports read it alike, so a category's figure is the same in both."""
@@ -394,7 +395,7 @@ def category_volumes(session, period: Period, categories: set[str] | None = None
     return {code: Volume(int(n), int(d)) for code, n, d in rows}
 
 
-def period_volume(session, period: Period, categories: set[str] | None = None) -> Volume:
+def period_volume(session: Session, period: Period, categories: set[str] | None = None) -> Volume:
     """The district's ``Volume`` in the period (a ticket whose category changed counts once)."""
     view(session, period.end_at)   # the rows as they stood at the period's end
     n, d = session.execute(
@@ -404,7 +405,7 @@ def period_volume(session, period: Period, categories: set[str] | None = None) -
     return Volume(int(n), int(d))
 
 
-def category_rates(session, period: Period, categories: set[str]) -> list[dict]:
+def category_rates(session: Session, period: Period, categories: set[str]) -> list[dict]:
     """Per 事项编码 among ``categories`` (sub-codes included): its tickets and dispatches
     (``category_volumes``), 满意率 and 解决率 by callback time, 超期率 by due time — the period's
     clock rows, grouped."""
@@ -427,7 +428,7 @@ def category_rates(session, period: Period, categories: set[str]) -> list[dict]:
     return list(out.values())
 
 
-def unit_category_volumes(session, period: Period, categories: set[str]) -> dict[str, list[tuple[str, int]]]:
+def unit_category_volumes(session: Session, period: Period, categories: set[str]) -> dict[str, list[tuple[str, int]]]:
     """Per unit, its volume (by dispatch, counted dispatches) per 事项编码 among ``categories``,
     largest first: the law-enforcement reports' breakdown by department and problem type."""
     view(session, period.end_at)
@@ -443,7 +444,7 @@ def unit_category_volumes(session, period: Period, categories: set[str]) -> dict
     return {unit: sorted(pairs, key=lambda p: (-p[1], p[0])) for unit, pairs in out.items()}
 
 
-def hot_categories(session, period: Period, top: int, by: str = "volume", previous: Period | None = None) -> list[dict]:
+def hot_categories(session: Session, period: Period, top: int, by: str = "volume", previous: Period | None = None) -> list[dict]:
     """Key areas (重点领域): the top categories by tickets; or, ``by="growth"``, the hot spots
     rising fastest against ``previous`` (by the increase in tickets, then by tickets).  Without
     ``previous`` (its data incomplete: no comparison) there is no growth: ``previous`` and
@@ -466,7 +467,7 @@ def hot_categories(session, period: Period, top: int, by: str = "volume", previo
              "growth": None if previous is None or p == 0 else (v - p) / p} for c, v, p in rows[:top]]
 
 
-def trend(session, period: Period, count: int, cfg: Metrics | None = None) -> list[PeriodMetrics]:
+def trend(session: Session, period: Period, count: int, cfg: Metrics | None = None) -> list[PeriodMetrics]:
     """The same metrics for this period and the ``count - 1`` before it, oldest first."""
     periods = [period]
     for _ in range(count - 1):

@@ -1,7 +1,10 @@
 """Turning a job's document into outbox messages for its recipients."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .documents import organisation
+from .jobs import JobContext
 from .mail import Attachment, enqueue
 from .recipients import resolve
 from .rendering import mask_text, render_html
@@ -15,8 +18,8 @@ def greeting(person) -> str:
     return f"{person.name}{person.title}" if person.role in TITLED and person.title else f"{person.name}同志"
 
 
-def notify(ctx, *, kind: str, groups: list[str], subject: str, lines: list[str],
-           attachments: list[Attachment] = (), unit_code: str | None = None, scope: str = "",
+def notify(ctx: JobContext, *, kind: str, groups: list[str], subject: str, lines: list[str],
+           attachments: Sequence[Attachment] = (), unit_code: str | None = None, scope: str = "",
            contact_lines: list[str] | None = None, people: list | None = None) -> int:
     """One message per recipient (deduplicated by address); returns how many were new.  A recipient
     without an address is reported in the run's summary (``missing_recipients``), never skipped silently.
@@ -44,6 +47,7 @@ def notify(ctx, *, kind: str, groups: list[str], subject: str, lines: list[str],
         context = {"greeting": greeting(person), "lines": lines,
                    "attachments": [a.name for a in attachments], "date": chinese_date(ctx.issue_date),
                    "subject": subject, "issuer": org["signature"], "contact": contact_lines or []}
+        assert person.email, "Recipients.add keeps only people with an address"
         key = f"{ctx.run.job}|{period_key}|{person.email}|{kind}{':' + scope if scope else ''}"
         new += enqueue(ctx.session, idem_key=key, kind=kind, email=person.email, name=person.name, role=person.role,
                        subject=subject, text=render_html("mail/notice.txt", **context),

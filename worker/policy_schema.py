@@ -109,14 +109,18 @@ class Adjustment(Strict):
         return self
 
 
+TriageLevel = Literal["红", "橙", "黄"]
+TriageCheck = Literal["focus", "holiday", "peak_season", "repeat"]
+
+
 class TourismTriage(Strict):
     keywords: list[str] = Field(default_factory=list)
     focus_keywords: list[str] = Field(default_factory=list)
     peak_season: list[Annotated[str, Field(pattern=r"^\d\d-\d\d(\.\.\d\d-\d\d)?$")]] = Field(default_factory=list)
-    weights: dict[Literal["focus", "holiday", "peak_season", "repeat"], Annotated[int, Field(ge=0, le=10)]] = Field(
+    weights: dict[TriageCheck, Annotated[int, Field(ge=0, le=10)]] = Field(
         default_factory=dict)
-    levels: dict[Literal["红", "橙", "黄"], Annotated[int, Field(ge=0)]] = Field(
-        default_factory=lambda: {"红": 3, "橙": 2, "黄": 0})
+    levels: dict[TriageLevel, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: dict[TriageLevel, int]({"红": 3, "橙": 2, "黄": 0}))
 
     @model_validator(mode="after")
     def _a_lowest_level(self):
@@ -169,7 +173,7 @@ class ClassRule(Strict):
 
 
 class Grading(Strict):
-    daily_sheet_levels: list[Severity] = Field(default_factory=lambda: ["敏感", "重大"])
+    daily_sheet_levels: list[Severity] = Field(default=["敏感", "重大"])   # copied for each model
     severity: list[SeverityRule] = Field(default_factory=list)
     class_: list[ClassRule] = Field(default_factory=list, alias="class")
 
@@ -186,8 +190,7 @@ class Metrics(Strict):
     requirement: Requirement = Field(default_factory=Requirement)
     bottom: Bottom = Field(default_factory=Bottom)
     weights: Weights = Field(default_factory=Weights)
-    ranked_unit_kinds: list[Literal["department", "territorial"]] = Field(
-        default_factory=lambda: ["department", "territorial"])
+    ranked_unit_kinds: list[Literal["department", "territorial"]] = Field(default=["department", "territorial"])
     min_callbacks_to_fail: Count = 1
     dual_rates: Literal["final", "first"] = "final"
     warning_working_days: Count = 1
@@ -416,7 +419,7 @@ class ImportMapping(Strict):
         return value
 
 
-MODELS = {"metrics": Metrics, "escalation": Escalation, "documents": Documents, "alerts": Alerts, "rules": Rules,
+MODELS: dict[str, type[Strict]] = {"metrics": Metrics, "escalation": Escalation, "documents": Documents, "alerts": Alerts, "rules": Rules,
           "console": Console, "import-mapping": ImportMapping}
 CHECKS = {k: v for k, v in MODELS.items() if k != "rules"}   # the ones without a loader of their own
 OPTIONAL = {"console"}   # a folder without the file runs on the model's defaults
@@ -433,6 +436,7 @@ def parse(model: type[M], path: Path) -> M:
 
 def check(name: str, path: Path) -> None:
     """Raise ``ConfigError`` listing every problem of a policy file, each with its line."""
-    model = MODELS.get(name) or {"calendar": Calendar, "directory": Directory}.get(name)
+    others: dict[str, type[Strict]] = {"calendar": Calendar, "directory": Directory}
+    model = MODELS.get(name) or others.get(name)
     if model is not None:
         parse(model, path)

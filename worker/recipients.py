@@ -8,9 +8,11 @@ dropped silently.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .addresses import AddressError, validate_address
 from .models import Oversight, Person, Role
@@ -37,7 +39,7 @@ class Recipients:
             self.people.append(person)
 
 
-def people_of(session, group: str, unit_code: str | None = None) -> tuple[str, list[Person]]:
+def people_of(session: Session, group: str, unit_code: str | None = None) -> tuple[str, Sequence[Person]]:
     """(role, the directory's people of GROUP): of the unit for a per-unit role (its leader in charge
     by oversight), everyone holding the role otherwise; with or without an e-mail address."""
     role = {"unit_heads": "unit_head", "leaders_in_charge": "leader_in_charge", "liaisons": "liaison"}.get(group, group)
@@ -51,7 +53,7 @@ def people_of(session, group: str, unit_code: str | None = None) -> tuple[str, l
     return role, session.scalars(select(Person).where(Person.role == role).order_by(Person.id)).all()
 
 
-def resolve(session, groups: list[str], unit_code: str | None = None) -> Recipients:
+def resolve(session: Session, groups: list[str], unit_code: str | None = None) -> Recipients:
     out = Recipients()
     for group in groups:
         role, people = people_of(session, group, unit_code)
@@ -63,7 +65,7 @@ def resolve(session, groups: list[str], unit_code: str | None = None) -> Recipie
     return out
 
 
-def directory_gaps(session) -> list[str]:
+def directory_gaps(session: Session) -> list[str]:
     """Units without a head's e-mail, roles nobody holds, addresses that are not deliverable: what
     ``hotline doctor`` reports."""
     from .models import Unit

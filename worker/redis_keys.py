@@ -7,6 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def decoded(value: bytes | str) -> str:
+    """A key or value as text: the service's clients answer bytes (no ``decode_responses``), which
+    the client's types do not know."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 @dataclass(frozen=True)
 class RedisKeys:
     namespace: str = "hotline"

@@ -231,7 +231,8 @@ def public_ticket(row: dict, names: dict[str, str] | None = None) -> dict:
     out = masked_ticket({"caller_name": None, "caller_phone": None, **row})
     out["content"] = out.get("content") or ""
     if names is not None:
-        out["unit_name"] = names.get(row.get("unit_code"), row.get("unit_code"))
+        unit = row.get("unit_code")
+        out["unit_name"] = names.get(unit, unit) if unit is not None else None
     return out
 
 
@@ -239,13 +240,13 @@ def return_link(link: dict, names: dict[str, str], caller: str | None = None) ->
     """One return in a ticket's chain, as the daily sheet and the analysis notice print it:
     unit, time, reason (masked, with the ticket's CALLER) and the unit it suggested."""
     unit = names.get(link["unit"], link["unit"])
-    suggested = names.get(link.get("suggested"), link.get("suggested")) if link.get("suggested") else "未建议"
+    suggested = names.get(link["suggested"], link["suggested"]) if link.get("suggested") else "未建议"
     return (f"{unit}于{link['returned_at'][:16]}回退，理由：{mask_text(link.get('reason'), caller) or '未说明理由'}；"
             f"建议承办单位：{suggested}")
 
 
 # -- charts ----------------------------------------------------------------------------------------
-def bar_chart(labels: list[str], values: list[float], width: int = 640, height: int = 220,
+def bar_chart(labels: list[str], values: list[float | None], width: int = 640, height: int = 220,
               percent: bool = True, color: str = "#b22222") -> Markup:
     """A horizontal-axis bar chart as inline SVG (labels escaped)."""
     n = max(1, len(values))
@@ -396,7 +397,7 @@ class SafeFetcher(URLFetcher):
         folder, _, name = url[len(ASSET_SCHEME):].lstrip("/").partition("/")
         root = self.roots.get(folder)
         path = (root / name).resolve() if root else None
-        if path is None or root.resolve() not in path.parents or not path.is_file():
+        if root is None or path is None or root.resolve() not in path.parents or not path.is_file():
             self.refused.append(url)
             raise ValueError(f"unknown asset {url!r}")
         mime = {"otf": "font/otf", "css": "text/css"}.get(path.suffix[1:], "application/octet-stream")

@@ -9,11 +9,12 @@ written as ``.eml`` files (or delivered with ``--send``) at the end.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from . import runs, tasks  # noqa: F401 — tasks: the jobs a replay runs (JOBS)
 from .calendar import load_calendar
@@ -30,7 +31,7 @@ PERIODIC = {"send_outbox", "process_inbox", "recompute"}
 @dataclass
 class ReplayReport:
     runs: Counter = field(default_factory=Counter)
-    seconds: Counter = field(default_factory=Counter)
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     skipped: list[tuple[str, datetime, str]] = field(default_factory=list)   # (schedule, slot, why)
     documents: list[str] = field(default_factory=list)
     escalations: Counter = field(default_factory=Counter)
@@ -49,7 +50,7 @@ def plan(config: ScheduleFile, start: datetime, end: datetime):
     return sorted(all_slots, key=lambda s: ((s.effective_at or s.nominal_at), s.schedule.name))
 
 
-def replay(session, config: ScheduleFile, start: datetime, end: datetime, settings: Settings, *,
+def replay(session: Session, config: ScheduleFile, start: datetime, end: datetime, settings: Settings, *,
            prefix: str = "", progress=None, sender: tuple[str, str] = ("", "")) -> ReplayReport:
     """Run every slot in (start, end] inside ``session``; the caller commits or rolls back.  The report
     counts only what this replay produced (not what the database held before it)."""

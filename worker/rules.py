@@ -40,13 +40,15 @@ class Rules:
             raise ConfigError(f"unknown source channel {name!r}; known: {', '.join(self.channels)}") from None
 
 
-def _int(data: dict, key: str, where: str, required: bool = True) -> int | None:
+def _int(data: dict, key: str, where: str) -> int:
     value = data.get(key)
-    if value is None and not required:
-        return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{where}.{key}: expected a whole number of days or hours, got {value!r}")
     return value
+
+
+def _optional_int(data: dict, key: str, where: str) -> int | None:
+    return None if data.get(key) is None else _int(data, key, where)
 
 
 def load_rules(path: Path | str | None = None) -> Rules:
@@ -56,7 +58,7 @@ def load_rules(path: Path | str | None = None) -> Rules:
     channels = {}
     for name, spec in (data.get("channels") or {}).items():
         w = f"{where}: channels.{name}"
-        channels[name] = Channel(name, spec.get("label", name), _int(spec, "reply_working_days", w, False),
+        channels[name] = Channel(name, spec.get("label", name), _optional_int(spec, "reply_working_days", w),
                                  _int(spec, "completion_working_days", w))
     if not channels:
         raise ConfigError(f"{where}: 'channels' is empty")

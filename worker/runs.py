@@ -17,7 +17,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from .db import rowcount
 from .models import Run, RunState
 from .times import now_local, now_precise
 
@@ -25,7 +27,7 @@ from .times import now_local, now_precise
 HEARTBEAT_STALE = timedelta(seconds=float(os.environ.get("HOTLINE_HEARTBEAT_STALE", "30")))
 
 
-def create(session, *, schedule: str, nominal_at: datetime, job: str, period_key: str, params: dict) -> Run | None:
+def create(session: Session, *, schedule: str, nominal_at: datetime, job: str, period_key: str, params: dict) -> Run | None:
     """Insert the run for a slot; None if the slot already has one (fired by someone else).
 
     Only the slot's own unique key means "taken": any other integrity error (a sequence behind
@@ -45,18 +47,18 @@ def create(session, *, schedule: str, nominal_at: datetime, job: str, period_key
     return run
 
 
-def get_or_create(session, **kw) -> tuple[Run, bool]:
+def get_or_create(session: Session, **kw) -> tuple[Run, bool]:
     run = create(session, **kw)
     if run is not None:
         return run, True
     return session.scalars(select(Run).where(Run.schedule == kw["schedule"], Run.nominal_at == kw["nominal_at"])).one(), False
 
 
-def requeue(session, run_id: int, error: str | None = None) -> None:
+def requeue(session: Session, run_id: int, error: str | None = None) -> None:
     session.execute(update(Run).where(Run.id == run_id).values(state=RunState.QUEUED.value, error=error, finished_at=None))
 
 
-def claim(session, run_id: int, stale: timedelta = HEARTBEAT_STALE) -> int | None:
+def claim(session: Session, run_id: int, stale: timedelta = HEARTBEAT_STALE) -> int | None:
     """Take the run (queued, or running without a heartbeat for ``stale``); the attempt number
     held, or None when someone else holds it."""
     now = now_local()
@@ -64,45 +66,45 @@ def claim(session, run_id: int, stale: timedelta = HEARTBEAT_STALE) -> int | Non
         Run.state == RunState.QUEUED.value, (Run.state == RunState.RUNNING.value) & (Run.heartbeat_at < now - stale)))
         .values(state=RunState.RUNNING.value, started_at=now_precise(), heartbeat_at=now, attempts=Run.attempts + 1))
     session.commit()
-    if res.rowcount != 1:
+    if rowcount(res) != 1:
         return None
     return session.scalar(select(Run.attempts).where(Run.id == run_id))
 
 
-def holds(session, run_id: int, attempt: int | None) -> bool:
+def holds(session: Session, run_id: int, attempt: int | None) -> bool:
     """Whether ``attempt`` still holds the run; in the caller's transaction, which on PostgreSQL then
     keeps the run's row locked until it commits (no other attempt can claim it meanwhile)."""
     if attempt is None:
         return True
     res = session.execute(update(Run).where(Run.id == run_id, Run.state == RunState.RUNNING.value, Run.attempts == attempt)
                           .values(heartbeat_at=now_local()))
-    return res.rowcount == 1
+    return rowcount(res) == 1
 
 
-def heartbeat(session, run_id: int, attempt: int | None = None) -> None:
+def heartbeat(session: Session, run_id: int, attempt: int | None = None) -> None:
     where = [Run.id == run_id, Run.state == RunState.RUNNING.value] + ([Run.attempts == attempt] if attempt is not None else [])
     session.execute(update(Run).where(*where).values(heartbeat_at=now_local()))
     session.commit()
 
 
-def finish(session, run_id: int, state: str, summary: dict | None = None, error: str | None = None,
+def finish(session: Session, run_id: int, state: str, summary: dict | None = None, error: str | None = None,
            attempt: int | None = None) -> bool:
     """Record the outcome; with ``attempt``, only if that attempt still holds the run."""
     where = [Run.id == run_id] + ([Run.attempts == attempt, Run.state == RunState.RUNNING.value] if attempt is not None else [])
     res = session.execute(update(Run).where(*where).values(
         state=state, finished_at=now_precise(), summary=summary, error=error))
     session.commit()
-    return res.rowcount == 1
+    return rowcount(res) == 1
 
 
-def sweep(session, time_limits: dict[str, timedelta] | timedelta, stale: timedelta = HEARTBEAT_STALE,
+def sweep(session: Session, time_limits: dict[str, timedelta] | timedelta, stale: timedelta = HEARTBEAT_STALE,
           max_attempts: int = 3) -> dict:
     """Mark runs past their job's time limit failed; put runs whose holder vanished back in the queue."""
     now = now_local()
-    if isinstance(time_limits, timedelta):
-        time_limits = {None: time_limits}
-    timed_out = []
-    for job, limit in time_limits.items():
+    limits: list[tuple[str | None, timedelta]] = [(None, time_limits)] if isinstance(time_limits, timedelta) \
+        else list(time_limits.items())   # None: every job
+    timed_out: list[int] = []
+    for job, limit in limits:
         where = [Run.state == RunState.RUNNING.value, Run.started_at < now - limit] + ([Run.job == job] if job else [])
         timed_out += session.execute(update(Run).where(*where)
                                      .values(state=RunState.FAILED.value, finished_at=now, error=f"exceeded the time limit of {limit}")

@@ -44,14 +44,15 @@ from pathlib import Path
 
 from croniter import croniter
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from . import runs, tasks  # noqa: F401 — tasks: the jobs whose periods the slots report on (JOBS)
-from .calendar import load_calendar
+from .calendar import WorkCalendar, load_calendar
 from .config import load_settings
 from .db import session_factory
 from .jobs import JOBS, resolve_period
 from .models import Run, RunState
-from .redis_keys import RedisKeys
+from .redis_keys import RedisKeys, decoded
 from .schedules import ScheduleError, ScheduleFile, Slot, load, slots
 from .times import TZ, now_local
 
@@ -116,7 +117,7 @@ class Lease:
             return None
         if not value:
             return None
-        token, _, version = value.decode().partition("|")
+        token, _, version = decoded(value).partition("|")
         return token, version
 
     def release(self) -> None:
@@ -129,7 +130,7 @@ class Lease:
 
 
 class Scheduler:
-    def __init__(self, schedules_path: Path, *, redis_url: str | None, enqueue: Callable[[Run], None],
+    def __init__(self, schedules_path: Path, *, redis_url: str | None, enqueue: Callable[[Run], str | None],
                  lease_seconds: float = 15, tick_seconds: float = 5, tolerance: timedelta = timedelta(seconds=60),
                  clock: Callable[[], datetime] = now_local, keys: RedisKeys | None = None,
                  database_url: str | None = None, elapsed: Callable[[], float] | None = None):
@@ -144,7 +145,7 @@ class Scheduler:
         self.keys, self.instance = keys or settings.redis_keys, settings.instance
         self.lease = Lease(redis_url, self.keys.lease, lease_seconds) if redis_url else None
         self.config: ScheduleFile | None = None
-        self.calendar = None
+        self.calendar: WorkCalendar | None = None
         self._mtime: float | None = None
         self._bad_digest: str | None = None
         self._reported: set[str] = set()   # problems already recorded in the ledger
@@ -157,6 +158,13 @@ class Scheduler:
         self.stop_event = threading.Event()
 
     # -- configuration ----------------------------------------------------------------------
+    def loaded(self) -> tuple[ScheduleFile, WorkCalendar]:
+        """The schedules and the calendar in force (``reload_if_changed`` raises rather than leave
+        either unread)."""
+        if self.config is None or self.calendar is None:
+            raise RuntimeError("the schedules and the calendar are read by reload_if_changed first")
+        return self.config, self.calendar
+
     def reload_if_changed(self) -> None:
         try:
             mtime = self.path.stat().st_mtime
@@ -247,7 +255,7 @@ class Scheduler:
             log.exception("could not record the problem in the ledger")
 
     # -- one pass ----------------------------------------------------------------------------
-    def decide(self, s, sched, now: datetime) -> tuple[list[tuple[Slot, str]], datetime | None]:
+    def decide(self, s: Session, sched, now: datetime) -> tuple[list[tuple[Slot, str]], datetime | None]:
         """(slot, decision) for every slot of ``sched`` up to ``now`` not yet in the ledger: fire |
         skipped: why; and the first slot still waiting for a later working day, if any."""
         if sched.name not in self.checked_until:
@@ -257,7 +265,8 @@ class Scheduler:
         start = max(self.checked_until[sched.name], now - MAX_LOOKBACK)
         if sched.name in self.waiting_from:   # a slot moved to a later working day, not fired yet
             start = min(start, self.waiting_from[sched.name])
-        candidates = slots(sched, self.config.timezone, self.calendar, start, now)
+        config, cal = self.loaded()
+        candidates = slots(sched, config.timezone, cal, start, now)
         if not candidates:
             return [], None
         known = set(s.scalars(select(Run.nominal_at).where(
@@ -267,20 +276,25 @@ class Scheduler:
         ready = [c for c in pending if c.effective_at is not None and c.effective_at <= now]
         out = [(c, f"skipped: {c.note}") for c in pending
                if c.effective_at is None and not c.note.startswith("not the first")]
-        missed = [c for c in ready if now - c.effective_at > self.tolerance]
-        on_time = [c for c in ready if now - c.effective_at <= self.tolerance]
+
+        def waited(c: Slot) -> timedelta:   # a ready slot's time since it became due
+            assert c.effective_at is not None
+            return now - c.effective_at
+
+        missed = [c for c in ready if waited(c) > self.tolerance]
+        on_time = [c for c in ready if waited(c) <= self.tolerance]
         grace = timedelta(minutes=sched.grace_minutes)
         beyond = "skipped: missed beyond the grace window"
         if sched.misfire == "skip":
             out += [(c, "skipped: missed while the scheduler was down (misfire: skip)") for c in missed]
         elif sched.misfire == "run_once":
-            late = [c for c in missed if now - c.effective_at <= grace]
+            late = [c for c in missed if waited(c) <= grace]
             keep = late[-1:] if not on_time else []
             out += [(c, "fire" if c in keep else (beyond if c not in late else
                                                   "skipped: missed (misfire: run_once ran the latest)"))
                     for c in missed]
         else:
-            out += [(c, "fire" if now - c.effective_at <= grace else beyond) for c in missed]
+            out += [(c, "fire" if waited(c) <= grace else beyond) for c in missed]
         out += [(c, "fire") for c in on_time]
         out.sort(key=lambda d: d[0].nominal_at)
         return out, (waiting[0].nominal_at - timedelta(seconds=1) if waiting else None)
@@ -370,7 +384,7 @@ class Scheduler:
         self.reload_if_changed()
         now = self.decision_time()
         fired = []
-        for sched in self.config.schedules:
+        for sched in self.loaded()[0].schedules:
             if not sched.enabled:
                 continue
             try:
@@ -456,11 +470,11 @@ class Scheduler:
         with self.factory() as s:
             result = runs.sweep(s, {name: spec.time_limit for name, spec in JOBS.items()})
             for run_id in result["timed_out"] + result["abandoned"]:   # committed: alerted each on its own
-                run = s.get(Run, run_id)
+                run = s.get_one(Run, run_id)
                 alert_now(f"run_failed:{run_id}", f"任务失败：{run.job}（{run.period_key}，运行 {run_id}）",
                           [run.error or "", "详见 hotline runs --failed。"], job=run.job, session_factory=self.factory,
                           now=now)
-            requeue = [s.get(Run, i) for i in result["requeued"]]
+            requeue = [run for run in (s.get(Run, i) for i in result["requeued"]) if run is not None]
             # A queued run nobody took: its message is lost (or no worker runs).  Send it again once
             # the interval has passed since the last send, the interval doubling with each send.
             stale = now - REQUEUE_AFTER
@@ -475,13 +489,11 @@ class Scheduler:
                     continue
                 requeue.append(run)
             for run in requeue:
-                if run is not None:
-                    run.enqueued_at, run.enqueues = now, run.enqueues + 1
+                run.enqueued_at, run.enqueues = now, run.enqueues + 1
             s.commit()
         for run in requeue:
-            if run is not None:
-                log.warning("run %s (%s) re-enqueued (send %d)", run.id, run.job, run.enqueues, extra={"run_id": run.id})
-                self._send(run)
+            log.warning("run %s (%s) re-enqueued (send %d)", run.id, run.job, run.enqueues, extra={"run_id": run.id})
+            self._send(run)
 
     # -- the process -------------------------------------------------------------------------
     def seconds_to_wait(self, now: datetime) -> float:
@@ -521,7 +533,9 @@ class Scheduler:
         return holds
 
     def _compare_versions(self) -> None:
-        holder = self.lease.holder() if self.lease else None
+        if self.lease is None:
+            return
+        holder = self.lease.holder()
         if holder is None or not holder[1] or not self.version or holder[1] == self.version:
             return
         self.report_problem("config", f"schedules: the replicas run different versions of schedules.yaml — this one "

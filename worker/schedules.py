@@ -221,7 +221,7 @@ def _is_first_workday(cal: WorkCalendar, day) -> bool:
 def slots(sched: Schedule, tz: ZoneInfo, cal: WorkCalendar, start: datetime, end: datetime) -> list[Slot]:
     """Slots with nominal time in (start, end], naive local times (the file's zone is Asia/Shanghai)."""
     it = croniter(sched.cron, start.replace(tzinfo=tz))
-    out = []
+    out: list[Slot] = []
     while True:
         nominal = it.get_next(datetime).replace(tzinfo=None)
         if nominal > end:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ def _inner_model(annotation):
     return None
 
 
-def _node(data: dict, loc: tuple) -> tuple[dict, str | int]:
+def _node(data: dict, loc: tuple) -> tuple[dict, str | int | None]:
     """The mapping holding the last key of ``loc`` and that key (for its line)."""
     node, key = data, loc[-1] if loc else None
     for part in loc[:-1]:
@@ -122,7 +123,7 @@ def _line(data: dict, loc: tuple) -> int:
     return _line(data, loc[:-1]) if len(loc) > 1 else data.get("__line__", 1)
 
 
-def describe(err: dict, model) -> str:
+def describe(err: Mapping[str, Any], model) -> str:
     """One pydantic error in the words of this project's messages."""
     loc = tuple(p for p in err["loc"] if p != "[key]")
     key = next((p for p in reversed(loc) if isinstance(p, str)), "")

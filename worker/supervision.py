@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .asof import view
 from .assignments import SATISFIED
@@ -62,7 +63,7 @@ class Entry:
         return next((st for st in reversed(self.steps) if st.action == action), None)
 
 
-def ledger(session, as_of: datetime, unit: str | None = None, issued_before: datetime | None = None,
+def ledger(session: Session, as_of: datetime, unit: str | None = None, issued_before: datetime | None = None,
            number: str | None = None) -> list[Entry]:
     """Every supervised ticket (letters issued up to ``as_of``; ``number``: that ticket's only) with
     its state at ``as_of``."""
@@ -100,7 +101,7 @@ def ledger(session, as_of: datetime, unit: str | None = None, issued_before: dat
     return out
 
 
-def entry_steps(session, as_of: datetime, unit: str | None = None) -> dict[tuple[int, str], list[SupervisionStep]]:
+def entry_steps(session: Session, as_of: datetime, unit: str | None = None) -> dict[tuple[int, str], list[SupervisionStep]]:
     """The close-out steps taken by ``as_of``, per (ticket, stage), in order."""
     q = (select(SupervisionStep).where(SupervisionStep.at <= as_of)
          .order_by(SupervisionStep.ticket_id, SupervisionStep.stage, SupervisionStep.at, SupervisionStep.id))

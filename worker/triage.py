@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from .policy_schema import TourismTriage
+from .policy_schema import TourismTriage, TriageCheck
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def triage(ticket: dict, cfg: TourismTriage | None, tourism_codes: set[str], hol
     day = ticket["received_at"].date()
     reasons, score = [], 0
     focus = [k for k in cfg.focus_keywords if k in content]
-    checks = [("focus", bool(focus), f"重点问题：{'、'.join(focus)}"),
+    checks: list[tuple[TriageCheck, bool, str]] = [("focus", bool(focus), f"重点问题：{'、'.join(focus)}"),
               ("holiday", day in holidays, "重要节假日"),
               ("peak_season", _in_season(day, cfg.peak_season), "旅游旺季"),
               ("repeat", (ticket.get("address"), ticket["category_code"]) in repeated, "同一问题重复反映")]

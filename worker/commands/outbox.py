@@ -12,20 +12,21 @@ from .common import current_settings, fail, operator_name
 @click.option("--all", "show_all", is_flag=True, help="every message, sent and cancelled included")
 @click.option("--run", "run_id", type=int, help="only the messages of this run")
 @click.pass_context
-def outbox(ctx, show_all, run_id):
+def outbox(ctx: click.Context, show_all: bool, run_id: int | None):
     """List pending, held and failed messages (subcommands: send, retry, hold, release, cancel)."""
     if ctx.invoked_subcommand:
         return
     from sqlalchemy import select
 
     from ..db import init_db, session_scope
+    from ..mail import UNSENT
     from ..models import OutboxMessage
 
     init_db()
     with session_scope() as s:
         q = select(OutboxMessage).order_by(OutboxMessage.id)
         if not show_all:
-            q = q.where(OutboxMessage.state.in_(("pending", "sending", "failed", "held")))
+            q = q.where(OutboxMessage.state.in_(UNSENT))
         if run_id:
             q = q.where(OutboxMessage.run_id == run_id)
         rows = s.scalars(q).all()

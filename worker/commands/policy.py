@@ -118,7 +118,7 @@ def metrics(period, at, as_json):
         click.echo(json.dumps([u.as_dict() for u in result.units], ensure_ascii=False, indent=1))
         return
     click.echo(f"{result.period.key} {result.period.label()}")
-    rows = [("rank", "unit", "volume", "响应率", "解决率", "满意率", "超期率", " flag")]
+    rows: list[tuple[object, ...]] = [("rank", "unit", "volume", "响应率", "解决率", "满意率", "超期率", " flag")]
     rows += [(u.rank or "-", u.unit_name, u.volume, u.response, u.resolution, u.satisfaction, u.overdue,
               " " + ("FAILING" if u.failing else ("bottom" if u.bottom else ""))) for u in result.units]
     for line in table(rows, "><>>>>><", minimum=(4, 16, 6, 16, 16, 16, 16)):

@@ -100,7 +100,7 @@ def runs_cmd(failed, job, limit):
         if job:
             q = q.where(Run.job == job)
         rows = s.scalars(q).all()
-        docs = {}
+        docs: dict[int | None, list[Document]] = {}
         for d in s.scalars(select(Document).where(Document.run_id.in_([r.id for r in rows]))):
             docs.setdefault(d.run_id, []).append(d)
         for r in rows:
@@ -159,10 +159,12 @@ def worker(processes, threads, metrics, dead):
         fail("REDIS_URL is not set: a worker needs the broker (use `hotline run JOB --inline` without one)", 2)
     if dead:
         import redis
+
+        from ..redis_keys import decoded
         client = redis.Redis.from_url(settings.redis_url)
         for key in sorted(client.scan_iter(settings.redis_keys.dead_letters)):
             for mid, _ in client.zscan_iter(key):
-                click.echo(f"{key.decode()} {mid.decode()}")
+                click.echo(f"{decoded(key)} {decoded(mid)}")
         return
     from ..db import init_db
     init_db()

@@ -17,6 +17,6 @@ def make_actors(*names: str) -> dict[str, dramatiq.Actor]:
             execute(run_id)
 
         run.__name__ = name
-        actors[name] = dramatiq.actor(run, actor_name=name, queue_name=spec.family,
-                                      time_limit=int(spec.time_limit.total_seconds() * 1000))
+        actors[name] = dramatiq.actor(actor_name=name, queue_name=spec.family,
+                                      time_limit=int(spec.time_limit.total_seconds() * 1000))(run)
     return actors

@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import and_, case, exists, or_, select
+from sqlalchemy.orm import Session
 
 from ..asof import view
 from ..calendar import UnknownYearError
@@ -21,7 +22,7 @@ from ..detection import (
 )
 from ..documents import contact, document_label, pdf_name, store
 from ..escalation import tier_label
-from ..jobs import job
+from ..jobs import JobContext, job
 from ..ladder import evaluate, notice_of
 from ..mail import Attachment
 from ..metrics import Rate
@@ -51,7 +52,7 @@ def _week_row(r) -> dict:
             "rank": r.detail.get("rank") or "—"}
 
 
-def working_days_after(ctx, n: int):
+def working_days_after(ctx: JobContext, n: int):
     """The date N working days after the notice; None when the calendar does not know that year
     yet (the notice then says the date will follow: never a weekday guess)."""
     try:
@@ -61,7 +62,7 @@ def working_days_after(ctx, n: int):
         return None
 
 
-def meeting_of(ctx, tier: Tier, defaults: Meeting) -> dict | None:
+def meeting_of(ctx: JobContext, tier: Tier, defaults: Meeting) -> dict | None:
     """When, where and with whom an interview tier meets: N working days after the notice (what
     the tier leaves out, from ``meeting_defaults``)."""
     if tier.meeting is None:
@@ -77,7 +78,7 @@ def when_text(day) -> str:
 ROLE_WORDS = {"leader_in_charge": "区级分管领导", "principal_leader": "区政府主要领导"}
 
 
-def interviewer(session, who: str, unit_code: str) -> str:
+def interviewer(session: Session, who: str, unit_code: str) -> str:
     """The interviewing leader as the directory names them (副区长邓建国同志); ``who`` is a directory
     role (leader_in_charge: the leader overseeing the unit) or a name given as it is."""
     if who not in GROUPS:
@@ -87,10 +88,10 @@ def interviewer(session, who: str, unit_code: str) -> str:
     return "、".join(named) or ROLE_WORDS.get(who, who)
 
 
-def _ladder(ctx):
+def _ladder(ctx: JobContext):
     s = ctx.session
     names = unit_names(s)
-    fired = evaluate(s, ctx.cal, ctx.period, ctx.moment)
+    fired = evaluate(s, ctx.cal, ctx.report_period, ctx.moment)
     defaults = policy.escalation(ctx.settings.config_dir).meeting_defaults
     office = contact()
     for f in fired:
@@ -99,7 +100,7 @@ def _ladder(ctx):
                                    "period": f.period.key} for f in fired]
 
 
-def _notify_tier(ctx, f, unit_name: str, defaults: Meeting, office: Contact) -> None:
+def _notify_tier(ctx: JobContext, f, unit_name: str, defaults: Meeting, office: Contact) -> None:
     """A tier's documents and messages: the 提请 to the body asked (tiers 3, 4), the unit's notice,
     and one e-mail per recipient worded for them — the unit acts, the interviewer is asked to hold the
     interview, the leaders are informed, the body asked receives the 提请, the centre is copied."""
@@ -114,7 +115,8 @@ def _notify_tier(ctx, f, unit_name: str, defaults: Meeting, office: Contact) -> 
     if meeting:
         meeting["with"] = interviewer(s, meeting["with"], f.unit_code)
     cited = notice_of(s, f.cites) if f.cites is not None else None   # the tier it follows (ladder: requires)
-    cited_text = f"（见{chinese_date(cited.issued_on)}《{cited.title}》，{document_label(cited)}）" if cited else ""
+    cited_text = f"（见{chinese_date(cited.issued_on)}《{cited.title}》，{document_label(cited)}）" \
+        if cited and cited.issued_on else ""
     weeks = [_week_row(r) for r in f.history]
     materials_due = working_days_after(ctx, tier.materials_working_days)
     ask = tier.submission
@@ -164,23 +166,23 @@ def _notify_tier(ctx, f, unit_name: str, defaults: Meeting, office: Contact) -> 
 
 
 @job("escalation_weekly", period="week", family="escalation")
-def escalation_weekly(ctx):
+def escalation_weekly(ctx: JobContext):
     _ladder(ctx)
 
 
 @job("escalation_monthly", period="month", family="escalation")
-def escalation_monthly(ctx):
+def escalation_monthly(ctx: JobContext):
     _ladder(ctx)
 
 
-def letter_deadline(ctx):
+def letter_deadline(ctx: JobContext):
     """The date by which a supervised unit must act: N working days after the letter
     (``supervision.act_within_working_days`` in config/metrics.yaml)."""
     return working_days_after(ctx, policy.metrics(ctx.settings.config_dir).supervision.act_within_working_days)
 
 
 @job("supervision", period="day", family="escalation")
-def supervision(ctx):
+def supervision(ctx: JobContext):
     s, day, as_of = ctx.session, ctx.issue_date, ctx.as_of
     names = unit_names(s)
     since = containing("week", as_of).start_at
@@ -233,7 +235,7 @@ def supervision(ctx):
                       f"、实行销号管理（{document_label(doc)}），请于{when_text(deadline)}前办理完毕并书面反馈，详见附件督办函。")],
                contact_lines=[(f"办理情况反馈：{office.office}（联系人：{office.name}，"
                               f"电话：{office.phone}，邮箱：{office.email}）。")],
-               attachments=[Attachment(pdf_name(f"{unit_name}督办函", ctx.period.label()), pdf)])
+               attachments=[Attachment(pdf_name(f"{unit_name}督办函", ctx.report_period.label()), pdf)])
         letters += 1
     ctx.summary.update(letters=letters)
 
@@ -245,7 +247,7 @@ ANALYSIS_LOOKBACK = timedelta(days=31)
 
 
 @job("analysis_notice", period="day", family="escalation")
-def analysis_notice(ctx):
+def analysis_notice(ctx: JobContext):
     """The analysis group (分析研判小组) told of each ticket that joined its queue — returned twice, or
     no owner fixed within the ownership hours (即督快响) — with the chain of returns and the
     territorial fallback (属地兜底): one notice per ticket, within the hour (the schedule runs hourly
@@ -270,7 +272,7 @@ def analysis_notice(ctx):
     ctx.summary.update(analysis=[t["number"] for t in fresh], settled_before_notice=len(settled))
 
 
-def owner_fixed(session, as_of, ticket_ids: list[int]) -> set[int]:
+def owner_fixed(session: Session, as_of, ticket_ids: list[int]) -> set[int]:
     """Those of these tickets the analysis group no longer needs at ``as_of``: re-dispatched and signed
     by a unit that has not returned it, or replied.  A notice is decided on the state when it is
     sent, not when the ticket joined the queue (one signed three hours after its return is not

@@ -6,12 +6,14 @@ import shutil
 import time
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from ..assignments import recompute_all
 from ..calendar import load_calendar
 from ..db import session_factory, session_scope
 from ..importer import FileChangedError, ImportFileError, Mapping
 from ..imports import import_file
-from ..jobs import job
+from ..jobs import JobContext, job
 from ..rules import load_rules
 from .base import make_actors
 
@@ -22,14 +24,14 @@ def recompute_deadlines() -> int:
 
 
 @job("recompute", period="none", family="maintenance", time_limit_minutes=60)
-def recompute(ctx):
+def recompute(ctx: JobContext):
     ctx.summary["assignments"] = recompute_all(ctx.session, ctx.cal, ctx.rules)
 
 
 class _Borrowed:
     """A session factory handing out one existing session, never closing it."""
 
-    def __init__(self, session):
+    def __init__(self, session: Session):
         self.session = session
 
     def __call__(self):
@@ -66,7 +68,7 @@ def ready_files(inbox: Path, quiet_seconds: int, now: float) -> tuple[list[Path]
 
 
 @job("process_inbox", period="none", family="maintenance", time_limit_minutes=60)
-def process_inbox(ctx):
+def process_inbox(ctx: JobContext):
     """Import every complete file of the inbox (``ready_files``) and move it to done/ or failed/ with a
     report; a file that changed while it was read stays for the next pass.  A dry run (``hotline run
     process_inbox --dry-run``) checks the files only: nothing stored, nothing moved."""

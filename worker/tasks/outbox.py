@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..db import session_factory
 from ..delivery import deliver
-from ..jobs import job
+from ..jobs import JobContext, job
 from .base import make_actors
 
 
@@ -12,7 +12,7 @@ class DeliveryFailed(Exception):
 
 
 @job("send_outbox", period="none", family="outbox")
-def send_outbox(ctx):
+def send_outbox(ctx: JobContext):
     report = deliver(session_factory(), ctx.settings.smtp, ctx.settings.outbox_dir, dry_run=ctx.dry_run)
     ctx.summary.update(sent=report.sent, written=report.written, deferred=report.deferred, failed=report.failed,
                        refusals=report.refusals[:20])

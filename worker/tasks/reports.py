@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
 
 from ..asof import view
 from ..assignments import law_codes
@@ -25,7 +27,7 @@ from ..detection import (
 )
 from ..documents import moment_of, pdf_name, store
 from ..grading import grade, repeat_window
-from ..jobs import job
+from ..jobs import JobContext, job
 from ..ladder import ladder_table
 from ..mail import Attachment
 from ..metrics import (
@@ -56,7 +58,7 @@ from .base import make_actors
 log = logging.getLogger("hotline.reports")
 
 
-def _recipients(ctx, default: list[str]) -> list[str]:
+def _recipients(ctx: JobContext, default: list[str]) -> list[str]:
     return list(ctx.params.get("recipients") or default)
 
 
@@ -70,14 +72,14 @@ def audiences(groups: list[str]) -> dict[str, list[str]]:
             "others": [g for g in groups if g not in UNITS | LEADERS]}
 
 
-def window_start(ctx):
+def window_start(ctx: JobContext):
     try:
         return previous_workday_same_time(ctx.cal, ctx.as_of)
     except UnknownYearError:
         return ctx.as_of - timedelta(days=1)
 
 
-def _alert_widespread(ctx, since: datetime) -> None:
+def _alert_widespread(ctx: JobContext, since: datetime) -> None:
     """普遍性 (class A, seed 002 「实时监测…及时预警」): a category that became widespread this week
     since the last sheet is told to the centre that day, not only in the monthly analysis."""
     s, as_of = ctx.session, ctx.as_of
@@ -95,7 +97,7 @@ def _alert_widespread(ctx, since: datetime) -> None:
 
 
 @job("daily_sheet", period="day", family="reports")
-def daily_sheet(ctx):
+def daily_sheet(ctx: JobContext):
     """The centre's 日调度 (``worker.daily_sheet``): the counts of every unit and the first serious
     cases of each kind in the PDF, every list complete in the XLSX of the same message."""
     s, as_of, cfg = ctx.session, ctx.as_of, policy.metrics(ctx.settings.config_dir)
@@ -109,20 +111,21 @@ def daily_sheet(ctx):
     since = window_start(ctx)
     # Grade (敏感/重大/一般, A/B/C) the tickets of the repeat window, so repeats seen today count.
     ctx.summary["graded"] = grade(s, as_of - repeat_window(cfg), as_of, cfg)
-    levels = cfg.grading.daily_sheet_levels
+    levels = list[str](cfg.grading.daily_sheet_levels)
     sheet = gather(s, as_of, since, horizon, unit_names(s), levels)
     n, lists, totals = serious_cases(), sheet.lists, sheet.totals
     fresh = sum(1 for t in lists["overdue"] if t["fresh"])
     title = "12345热线工单日调度"
-    label = ctx.period.label()
+    label = ctx.report_period.label()
     groups = _recipients(ctx, ["hotline_center"])
     data = complete_lists(sheet)
     data_name = pdf_name(title, label).removesuffix(".pdf") + "（完整清单）.xlsx"
-    _doc, pdf = store(ctx, kind="daily_sheet", scope=ctx.period.key, title=title, recipients=groups,
+    firsts: dict[str, Any] = {k: sheet.first(k, n) for k in ("graded", "overdue", "returned_twice", "late_returns")}
+    _doc, pdf = store(ctx, kind="daily_sheet", scope=ctx.report_period.key, title=title, recipients=groups,
                       template="documents/daily_sheet.html", companions={"xlsx": data},
                       as_of=as_of, unit_rows=sheet.unit_rows, totals=totals, limit=n, data_name=data_name,
                       counts={k: len(v) for k, v in lists.items()}, fresh_overdue=fresh,
-                      **{k: sheet.first(k, n) for k in ("graded", "overdue", "returned_twice", "late_returns")},
+                      **firsts,
                       ownership_hours=ctx.rules.ownership_dispute_hours,
                       levels=levels, listed_in_data=lists)
     _alert_widespread(ctx, since)
@@ -143,7 +146,7 @@ def within_text(span) -> str:
 
 
 @job("law_push", period="day", family="reports")
-def law_push(ctx):
+def law_push(ctx: JobContext):
     """The law-enforcement push (seeds 000, 002): the tickets of the selected 事项编码 dispatched, replied
     or called back since the previous push (the previous working day at this time), each saying what
     changed; its XLSX is archived beside the PDF and both go to the justice bureau."""
@@ -170,12 +173,12 @@ def law_push(ctx):
         rows.append(row)
     codes = sorted(cfg.law_enforcement_codes)
     title = "12345热线涉行政执法工单推送"
-    label = ctx.period.label()
+    label = ctx.report_period.label()
     span = f"{_moment_text(since)}至{_moment_text(ctx.as_of)}"
     new = sum(1 for r in rows if r["change"] == "新交办")
     sheet = workbook([(title, LAW_PUSH_COLUMNS, law_push_rows(rows))])
     groups = _recipients(ctx, ["justice_bureau"])
-    _doc, pdf = store(ctx, kind="law_push", scope=ctx.period.key, title=title, template="documents/law_push.html",
+    _doc, pdf = store(ctx, kind="law_push", scope=ctx.report_period.key, title=title, template="documents/law_push.html",
                       recipients=groups, companions={"xlsx": sheet}, rows=rows, codes=codes, span=span, new=new)
     notify(ctx, kind="law_push", groups=groups,
            subject=f"【执法监督推送】{label}涉行政执法工单 {len(rows)} 件",
@@ -191,13 +194,13 @@ def _moment_text(at: datetime) -> str:
     return f"{at.year}年{at.month}月{at.day}日{at:%H:%M}"
 
 
-def _typical_cases(s, ctx, names, n: int):
+def _typical_cases(s: Session, ctx: JobContext, names, n: int):
     """The period's best and worst handled tickets.  The period's rows are taken first (a
     materialised CTE over the callback index: left to itself the planner walks an index in finish
     order and throws away every earlier ticket of the whole history), ranked there, and only the
     first ``n`` places (ties included) are joined with their tickets, whose number breaks the ties:
     joining the week's every callback with its ticket first cost a quarter of a second at 2 M."""
-    p = ctx.period
+    p = ctx.report_period
     A = view(s, p.end_at).A
     period = (select(A.ticket_id, A.unit_code, A.satisfaction, A.dispatched_at, A.finished_at, A.closed_at,
                      A.completion_due, A.resolved, A.redo_count)
@@ -242,7 +245,7 @@ def _typical_cases(s, ctx, names, n: int):
     return positive, negative
 
 
-def escalations_reported(s, period, names: dict[str, str], at: datetime) -> list[dict]:
+def escalations_reported(s: Session, period, names: dict[str, str], at: datetime) -> list[dict]:
     """The ladder notices a document of PERIOD, speaking at ``at``, reports: those issued by then for
     the period, and for a period of the other kind that ended in it (a month's, evaluated on its
     first days, in the week's bulletin; the weeks' in the month's documents); each with whether it
@@ -265,26 +268,26 @@ def escalations_reported(s, period, names: dict[str, str], at: datetime) -> list
 
 
 @job("weekly_bulletin", period="week", family="reports")
-def weekly_bulletin(ctx):
+def weekly_bulletin(ctx: JobContext):
     s, cfg = ctx.session, policy.metrics(ctx.settings.config_dir)
-    result = compute(s, ctx.period, cfg=cfg)
+    result = compute(s, ctx.report_period, cfg=cfg)
     names = unit_names(s)
-    moment = moment_of(ctx, "weekly_bulletin", ctx.period.key)
-    escalations = escalations_reported(s, ctx.period, names, moment)
+    moment = moment_of(ctx, "weekly_bulletin", ctx.report_period.key)
+    escalations = escalations_reported(s, ctx.report_period, names, moment)
     positive, negative = _typical_cases(s, ctx, names, cfg.typical_cases)
     ladder_rows = ladder_table(s, moment, names)
     overdue_letters: dict[str, list] = {}
-    for e in ledger(s, ctx.period.end_at):
+    for e in ledger(s, ctx.report_period.end_at):
         if e.state == "overdue":
             overdue_letters.setdefault(e.unit_code, []).append(e)
     overdue_rows = [{"unit_name": names.get(c, c), "count": len(es), "numbers": "、".join(e.number for e in es[:8])
                      + ("等" if len(es) > 8 else ""), "oldest": min(e.deadline for e in es)}
                     for c, es in sorted(overdue_letters.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
-    closeouts, answers_late = _closeouts(s, ctx.period, moment, names)
+    closeouts, answers_late = _closeouts(s, ctx.report_period, moment, names)
     title = "12345热线工作周通报"
-    label = ctx.period.label()
+    label = ctx.report_period.label()
     groups = _recipients(ctx, ["hotline_center", "unit_heads"])
-    doc, pdf = store(ctx, kind="weekly_bulletin", scope=ctx.period.key, title=title, numbered=True,
+    doc, pdf = store(ctx, kind="weekly_bulletin", scope=ctx.report_period.key, title=title, numbered=True,
                      recipients=groups, template="documents/weekly_bulletin.html", period_label=label, ranked=result.ranked,
                      unranked=[u for u in result.unranked if u.volume or u.dispatches],
                      requirement=result.requirement, failing=result.failing, escalations=escalations,
@@ -304,7 +307,7 @@ def weekly_bulletin(ctx):
     ctx.summary.update(failing=[u.unit_code for u in result.failing], issue_no=doc.issue_no)
 
 
-def _closeouts(s, period, moment, names) -> tuple[list[dict], list[dict]]:
+def _closeouts(s: Session, period, moment, names) -> tuple[list[dict], list[dict]]:
     """The 督办 close-out as of the bulletin's moment (seed 004: 销号管理): the entries answered,
     accepted or returned since the week began, and per unit the answers overdue (the letter's
     deadline passed without 销号).  Steps after the moment are not there, re-rendered or not."""
@@ -318,7 +321,7 @@ def _closeouts(s, period, moment, names) -> tuple[list[dict], list[dict]]:
                                 "return": f"已退回（{last.at.month}月{last.at.day}日），待重新答复"}[last.action]})
     # 件 are tickets: a ticket overdue at two stages (答复 and 办结) is one, named once.
     tickets = {c: list(dict.fromkeys(e.number for e in es)) for c, es in late.items()}
-    overdue = [{"unit_name": names.get(c, c), "count": len(tickets[c]), "oldest": min(e.deadline for e in es),
+    overdue = [{"unit_name": names.get(c, c), "count": len(tickets[c]), "oldest": min(e.deadline for e in es if e.deadline),
                 "numbers": "、".join(tickets[c][:8]) + ("等" if len(tickets[c]) > 8 else "")}
                for c, es in sorted(late.items(), key=lambda kv: (-len(tickets[kv[0]]), kv[0]))]
     return rows, overdue
@@ -330,18 +333,18 @@ def _streak_text(e: Escalation) -> str:
 
 
 @job("monthly_analysis", period="month", family="reports")
-def monthly_analysis(ctx):
+def monthly_analysis(ctx: JobContext):
     s, cfg = ctx.session, policy.metrics(ctx.settings.config_dir)
-    months = trend(s, ctx.period, 6, cfg)
-    result, previous, year_before = months[-1], months[-2], compute(s, ctx.period.year_before(), cfg=cfg)
+    months = trend(s, ctx.report_period, 6, cfg)
+    result, previous, year_before = months[-1], months[-2], compute(s, ctx.report_period.year_before(), cfg=cfg)
     # DOMAIN.md "Partial periods": no comparison with a month whose data is incomplete (or none).
     first = data_start(s)
     cover = {m.period.key: data_coverage(s, m.period, first) for m in (*months, year_before)}
-    now = cover[ctx.period.key]
+    now = cover[ctx.report_period.key]
     volumes = {m.period.key: period_volume(s, m.period) for m in (*months, year_before)}
     why_not = {then: incomparable(now, cover[m.period.key], volumes[m.period.key].tickets, then)
                for then, m in (("上月", previous), ("去年同期", year_before))}
-    volume = volumes[ctx.period.key]
+    volume = volumes[ctx.report_period.key]
     changes = [_volume_change(volume.tickets, volumes[m.period.key].tickets, then)
                for then, m in (("上月", previous), ("去年同期", year_before)) if not why_not[then]]
     reasons = list(dict.fromkeys(r for r in why_not.values() if r))
@@ -365,21 +368,21 @@ def monthly_analysis(ctx):
     score_chart = bar_chart([u.unit_name.removeprefix("区") for u in scored], [u.score for u in scored])
     names = unit_names(s)
     letters = [{"unit_name": names.get(c, c), **counts}
-               for c, counts in sorted(letter_counts(ledger(s, ctx.period.end_at), ctx.period).items())
+               for c, counts in sorted(letter_counts(ledger(s, ctx.report_period.end_at), ctx.report_period).items())
                if any(counts.values())]
-    moment = moment_of(ctx, "monthly_analysis", ctx.period.key)
-    publicly_exposed = [e for e in escalations_reported(s, ctx.period, names, moment) if e["exposure"]]
+    moment = moment_of(ctx, "monthly_analysis", ctx.report_period.key)
+    publicly_exposed = [e for e in escalations_reported(s, ctx.report_period, names, moment) if e["exposure"]]
     categories = dict(s.execute(select(Category.code, Category.name)).all())
     repeats = [dict(m, unit_name=names.get(m["unit_code"], m["unit_code"] or "—"),
                     matter=(f"来电人{mask_phone(m['caller_phone'])}反复来电" if m["kind"] == "caller" else
                             f"{mask_text(m['address'])}·{categories.get(m['category_code'], m['category_code'])}"))
-               for m in repeat_ledger(s, ctx.period.end_at, cfg)]
-    hot_previous = None if why_not["上月"] else ctx.period.previous()
+               for m in repeat_ledger(s, ctx.report_period.end_at, cfg)]
+    hot_previous = None if why_not["上月"] else ctx.report_period.previous()
     top = cfg.hot_categories
     title = "12345热线工作月度分析"
-    label = ctx.period.label()
+    label = ctx.report_period.label()
     groups = _recipients(ctx, ["hotline_center", "principal_leader"])
-    _doc, pdf = store(ctx, kind="monthly_analysis", scope=ctx.period.key, title=title, numbered=True,
+    _doc, pdf = store(ctx, kind="monthly_analysis", scope=ctx.report_period.key, title=title, numbered=True,
                      recipients=groups, template="documents/monthly_analysis.html", period_label=label, ranked=result.ranked,
                      unranked=[u for u in result.unranked if u.volume or u.dispatches],
                      publicly_exposed=publicly_exposed, letters=letters,
@@ -390,9 +393,9 @@ def monthly_analysis(ctx):
                                            {k: v.tickets for k, v in volumes.items()}),
                      comparison_note=comparison_note, trend_note=trend_note, hot_compared=hot_previous is not None,
                      satisfaction=result.total("dual_satisfaction"), resolution=result.total("dual_resolution"), overdue=result.total("overdue"), redo=result.total("redo"),
-                     returns=result.total("returns"), hot=hot_categories(s, ctx.period, top, previous=hot_previous),
-                     rising=hot_categories(s, ctx.period, top, by="growth", previous=hot_previous),
-                     widespread=widespread(s, ctx.period, cfg)[:5], exposed=result.failing,
+                     returns=result.total("returns"), hot=hot_categories(s, ctx.report_period, top, previous=hot_previous),
+                     rising=hot_categories(s, ctx.report_period, top, by="growth", previous=hot_previous),
+                     widespread=widespread(s, ctx.report_period, cfg)[:5], exposed=result.failing,
                      volume_chart=volume_chart, rate_chart=rate_chart, score_chart=score_chart)
     notify(ctx, kind="monthly_analysis", groups=groups,
            subject=f"【月分析】{label}12345热线工作分析", lines=[f"现将{label}12345热线工作分析报告发送给您。"],
@@ -401,26 +404,26 @@ def monthly_analysis(ctx):
 
 
 @job("monthly_summary", period="month", family="reports")
-def monthly_summary(ctx):
+def monthly_summary(ctx: JobContext):
     """月总结 (seed 004): the material of the month's 专题调度会议 — the month's figures, the ranking
     with the assessment scores, the bottom units whose heads make a statement (表态发言、整改承诺),
     the month's escalations and exposures.  To the centre and the leaders; each bottom unit's head
     is told that the unit speaks."""
     s, cfg = ctx.session, policy.metrics(ctx.settings.config_dir)
-    result = compute(s, ctx.period, cfg=cfg)
+    result = compute(s, ctx.report_period, cfg=cfg)
     names = unit_names(s)
     speakers = [u for u in result.ranked if u.bottom]
-    label = ctx.period.label()
+    label = ctx.report_period.label()
     title = f"全区政务服务热线专题调度会议材料（{label}）"
     groups = _recipients(ctx, ["hotline_center", "principal_leader"])
-    _doc, pdf = store(ctx, kind="monthly_summary", scope=ctx.period.key, title=title, numbered=True,
+    _doc, pdf = store(ctx, kind="monthly_summary", scope=ctx.report_period.key, title=title, numbered=True,
                       recipients=groups, template="documents/monthly_summary.html", period_label=label,
-                      ranked=result.ranked, volume=period_volume(s, ctx.period),
-                      coverage_note=data_coverage(s, ctx.period).note(), satisfaction=result.total("dual_satisfaction"),
+                      ranked=result.ranked, volume=period_volume(s, ctx.report_period),
+                      coverage_note=data_coverage(s, ctx.report_period).note(), satisfaction=result.total("dual_satisfaction"),
                       resolution=result.total("dual_resolution"), overdue=result.total("overdue"),
                       requirement=result.requirement, speakers=speakers,
-                      escalations=escalations_reported(s, ctx.period, names,
-                                                       moment_of(ctx, "monthly_summary", ctx.period.key)),
+                      escalations=escalations_reported(s, ctx.report_period, names,
+                                                       moment_of(ctx, "monthly_summary", ctx.report_period.key)),
                       adjusted=[u for u in result.ranked + result.unranked if u.adjustments])
     attachment = Attachment(pdf_name("专题调度会议材料", label), pdf)
     notify(ctx, kind="monthly_summary", groups=groups,
@@ -442,14 +445,14 @@ def _volume_change(now: int, before: int, then: str) -> str:
     return f"较{then}{'增加' if now > before else '减少'} {abs(now - before)} 件（{100 * (now - before) / before:+.1f}%）"
 
 
-def _law_report(ctx, kind: str, title: str):
+def _law_report(ctx: JobContext, kind: str, title: str):
     """The law-enforcement analysis for the justice bureau, on the same clocks as every document
     (volume by dispatch, 解决率/满意率 by callback time inside the period, 超期率 by due time), so
     a past report does not change as later callbacks arrive.  Its ABCD rating (seed 003) rates each
     unit on its own law-enforcement tickets (``rating`` in config/metrics.yaml); a unit without
     any in the period is not rated."""
     s, cfg = ctx.session, policy.metrics(ctx.settings.config_dir)
-    p = ctx.period
+    p = ctx.report_period
     codes = law_codes(s)
     names = dict(s.execute(select(Category.code, Category.name)).all())
     categories = [dict(c, name=names.get(c["code"], c["code"])) for c in category_rates(s, p, codes)]
@@ -458,7 +461,7 @@ def _law_report(ctx, kind: str, title: str):
     law = compute(s, p, cfg=cfg, categories=codes)
     rating = cfg.rating
     supervision = {"A": "减少监督", "B": "常规监督", "C": "加强监督", "D": "重点监督", "—": "无评价，不评级"}
-    ratings = []
+    ratings: list[dict[str, Any]] = []
     for u in law.units:
         if not (u.dispatches or u.overdue.den or u.resolution.den or u.satisfaction.den):
             continue  # no law-enforcement ticket of this unit in the period: not rated
@@ -469,7 +472,7 @@ def _law_report(ctx, kind: str, title: str):
                         "supervision": supervision[grade]})
     ratings.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), r["unit_name"]))
     units = unit_names(s)
-    by_unit = [{"unit_name": units.get(code, code), "total": sum(n for _, n in pairs),
+    by_unit: list[dict[str, Any]] = [{"unit_name": units.get(code, code), "total": sum(n for _, n in pairs),
                 "categories": [{"code": c, "name": names.get(c, c), "volume": n} for c, n in pairs]}
                for code, pairs in unit_category_volumes(s, p, codes).items()]
     by_unit.sort(key=lambda u: (-u["total"], u["unit_name"]))
@@ -494,17 +497,17 @@ def _law_report(ctx, kind: str, title: str):
 
 
 @job("monthly_law_report", period="month", family="reports")
-def monthly_law_report(ctx):
+def monthly_law_report(ctx: JobContext):
     _law_report(ctx, "monthly_law_report", "12345热线涉行政执法工单月度分析")
 
 
 @job("quarterly_report", period="quarter", family="reports")
-def quarterly_report(ctx):
+def quarterly_report(ctx: JobContext):
     _law_report(ctx, "quarterly_report", "12345热线涉行政执法工单季度分析")
 
 
 @job("annual_report", period="year", family="reports", time_limit_minutes=30)
-def annual_report(ctx):
+def annual_report(ctx: JobContext):
     _law_report(ctx, "annual_report", "12345热线涉行政执法工单年度分析")
 
 

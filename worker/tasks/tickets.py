@@ -18,14 +18,16 @@ model (``report``); which sources get which reports is ``ticket_reports`` in con
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
 
 from ..asof import view
 from ..config import policy
 from ..documents import latest_version, organisation, store, title_lines, title_words
 from ..editable import docx_report
-from ..jobs import job
+from ..jobs import JobContext, job
 from ..mail import Attachment
 from ..models import Category, Document, DocumentVersion, EventKind, Run, Ticket, TicketEvent
 from ..notify import notify
@@ -41,7 +43,7 @@ LOOKBACK = timedelta(days=7)
 SOURCE_WORDS = {"national": "国家政务服务平台转来的网民留言", "enterprise_provincial": "省“接诉即办”平台转办的企业诉求"}
 
 
-def due_for_report(s, sources: list[str], start: datetime, end: datetime) -> list[int]:
+def due_for_report(s: Session, sources: list[str], start: datetime, end: datetime) -> list[int]:
     """Tickets of SOURCES whose reply passed the centre's review by END and that had an event a
     report tells of in [start, end): the ones to draft, or to draft again if that event is newer
     than their last report."""
@@ -61,7 +63,7 @@ def due_for_report(s, sources: list[str], start: datetime, end: datetime) -> lis
     return [r.id for r in rows if r.number not in told or told[r.number] < recent[r.id]]
 
 
-def reported_until(s, numbers: list[str]) -> dict[str, datetime]:
+def reported_until(s: Session, numbers: list[str]) -> dict[str, datetime]:
     """The moment each ticket's latest report speaks of (the as-of of the run that made its version)."""
     if not numbers:
         return {}
@@ -87,11 +89,11 @@ def _met(done: datetime | None, due: datetime | None, as_of: datetime) -> str:
     return "按时" if done <= due else "超时"
 
 
-def ticket_facts(s, ticket_id: int, as_of: datetime, names: dict[str, str], response_hours: int) -> dict:
+def ticket_facts(s: Session, ticket_id: int, as_of: datetime, names: dict[str, str], response_hours: int) -> dict:
     """One ticket as the reports tell it, from its events up to AS_OF: the request (masked), the
     accountable unit (its last dispatch), who contacted the caller when and on which number, the
     reply, each clock met or missed, the last callback."""
-    t = s.get(Ticket, ticket_id)
+    t = s.get_one(Ticket, ticket_id)
     events = s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id, TicketEvent.at <= as_of)
                        .order_by(TicketEvent.at, TicketEvent.id)).all()
     dispatch = [e for e in events if e.kind == E.DISPATCHED][-1]
@@ -131,7 +133,7 @@ def ticket_facts(s, ticket_id: int, as_of: datetime, names: dict[str, str], resp
         "replied_at": _when(reply.at if reply else None),
         "callback_at": _when(callback.at) if callback else None,
         "satisfaction": SATISFACTION_WORDS.get(callback.satisfaction or "", "") if callback else "",
-        "resolved": {True: "问题已解决", False: "问题未解决"}.get(callback.resolved, "") if callback else "",
+        "resolved": {True: "问题已解决", False: "问题未解决", None: ""}[callback.resolved] if callback else "",
         "as_of": _when(as_of),
     }
 
@@ -170,16 +172,16 @@ def report(kind: str, f: dict, org: dict, words: list[str]) -> dict:
     interim = f["callback_at"] is None
     contact = f["contacts"][-1] if f["contacts"] else None
     note = f"承办单位：{f['unit']}" + (f"；联系人：{contact['person']}，联系电话：{contact['phone']}" if contact else "")
-    content = {"title": title, "title_lines": title_lines(title, words), "to": org["to"], "interim": interim,
+    content: dict[str, Any] = {"title": title, "title_lines": title_lines(title, words), "to": org["to"], "interim": interim,
                "annotation": note}
     if kind == "ticket_provincial_form":
         contacts = "\n".join(f"{c['at']} {c['person']}（{c['phone']}）" for c in f["contacts"]) or "（未载明）"
-        clocks = "\n".join(f"{c[0]}：{c[1]}前，{c[3]}" for c in f["clocks"][1:]) or "—"
+        timeliness = "\n".join(f"{c[0]}：{c[1]}前，{c[3]}" for c in f["clocks"][1:]) or "—"
         rows = [["工单编号", f["number"]], ["受理时间", f["received_at"]],
                 ["事项类别", f"{f['category']}（{f['category_code']}）"], ["来电人", f["caller"]],
                 ["诉求地址", f["address"]], ["诉求内容", f["content"]], ["承办单位", f["unit"]],
                 ["联系来电人", contacts], ["答复类型", f["reply_kind"]], ["答复时间", f["replied_at"]],
-                ["落实情况", f["reply_text"] or "（答复内容未随工单导入）"], ["办理时效", clocks],
+                ["落实情况", f["reply_text"] or "（答复内容未随工单导入）"], ["办理时效", timeliness],
                 ["回访情况", _satisfaction_text(f)],
                 ["承办单位意见", f"主要负责人（签字）：{BLANK}\n（承办单位盖章）\n\n年　　月　　日"],
                 ["区政府分管领导意见", f"（签字）：{BLANK}\n\n年　　月　　日"],
@@ -206,7 +208,7 @@ def report(kind: str, f: dict, org: dict, words: list[str]) -> dict:
 
 
 @job("ticket_reports", period="day", family="reports")
-def ticket_reports(ctx):
+def ticket_reports(ctx: JobContext):
     s, as_of = ctx.session, ctx.as_of
     kinds_by_source = policy.documents(ctx.settings.config_dir).ticket_reports
     names = unit_names(s)

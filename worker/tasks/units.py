@@ -3,13 +3,14 @@ seed 002 即督快响): each unit's own daily list, and each leader in charge's 
 from __future__ import annotations
 
 from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
 
 from ..asof import view
 from ..config import policy
 from ..detection import fell_due_between, list_columns, overdue_open, warning_horizon, warnings
 from ..documents import moment_of, pdf_name, store
 from ..forecast import forecast, forecast_words, week_label
-from ..jobs import job
+from ..jobs import JobContext, job
 from ..ladder import describe, ladder_at
 from ..mail import Attachment
 from ..metrics import compute, data_coverage, incomparable
@@ -33,7 +34,7 @@ def _when(label: str, due) -> str:
     return f"{label} {due.month}月{due.day}日 {due:%H:%M}"
 
 
-def daily_lists(s, as_of, since, horizon, *scope) -> dict[str, dict[str, list[str]]]:
+def daily_lists(s: Session, as_of, since, horizon, *scope) -> dict[str, dict[str, list[str]]]:
     """Per unit, per section (``SECTIONS``), the lines of its daily list at ``as_of``: due within the
     warning window on either clock, newly overdue (fell due since ``since``), sent back for redo,
     re-dispatched to it after a return, each with its clock; ``scope``: conditions on the
@@ -69,7 +70,7 @@ def daily_lists(s, as_of, since, horizon, *scope) -> dict[str, dict[str, list[st
 
 
 @job("unit_daily", period="day", family="units")
-def unit_daily(ctx):
+def unit_daily(ctx: JobContext):
     """Each unit with something to act on gets one message with only its own tickets
     (``daily_lists``); to its liaisons, copied to its head when ``copy_head`` is set.
     No message on a day with nothing to say."""
@@ -93,7 +94,7 @@ def unit_daily(ctx):
 
 
 @job("leader_digest", period="week", family="units")
-def leader_digest(ctx):
+def leader_digest(ctx: JobContext):
     """Each leader in charge gets, with the weekly bulletin, one page on the units they oversee: 双率
     and rank, the change on the week before, overdue, ladder state, open supervision letters, and the
     units one failing week away from a tier (提前预警)."""
@@ -103,25 +104,25 @@ def leader_digest(ctx):
     # A schedule with ``period: current`` sends it mid-week: the week so far, and from Wednesday
     # where it is heading, in the desk's words (``worker.forecast``); its own document beside
     # the week's final digest.
-    partial = ctx.period.end_at > ctx.moment   # fired before the week's end (not a re-run of a past week)
+    partial = ctx.report_period.end_at > ctx.moment   # fired before the week's end (not a re-run of a past week)
     weekly = forecast(s, ctx.moment, cfg=cfg) if partial else None
-    so_far = weekly["result"] if weekly else compute(s, ctx.period, as_of=ctx.moment if partial else None, cfg=cfg)
-    now, before = so_far.by_code(), compute(s, ctx.period.previous(), cfg=cfg).by_code()
+    so_far = weekly["result"] if weekly else compute(s, ctx.report_period, as_of=ctx.moment if partial else None, cfg=cfg)
+    now, before = so_far.by_code(), compute(s, ctx.report_period.previous(), cfg=cfg).by_code()
     # DOMAIN.md "Partial periods": no week-on-week change against a week whose data is incomplete.
-    why_not = incomparable(data_coverage(s, ctx.period), data_coverage(s, ctx.period.previous()),
+    why_not = incomparable(data_coverage(s, ctx.report_period), data_coverage(s, ctx.report_period.previous()),
                            sum(u.dispatches for u in before.values()), "上周")
     if why_not:
         before = {}
     ranked = sum(1 for u in now.values() if u.rank)
 
     letters: dict[str, list] = {}
-    for e in ledger(s, ctx.period.end_at):
+    for e in ledger(s, ctx.report_period.end_at):
         if e.state != "closed":
             letters.setdefault(e.unit_code, []).append(e)
     leaders = s.scalars(select(Person).where(Person.role == "leader_in_charge").order_by(Person.id)).all()
     # One moment for every digest of the run: the first one's, when they are rendered again.
     suffix = ":midweek" if partial else ""
-    ladder = ladder_at(s, moment_of(ctx, "leader_digest", f"{ctx.period.key}:{leaders[0].id}{suffix}") if leaders
+    ladder = ladder_at(s, moment_of(ctx, "leader_digest", f"{ctx.report_period.key}:{leaders[0].id}{suffix}") if leaders
                        else ctx.moment)
     documents = 0
     for leader in leaders:
@@ -151,9 +152,9 @@ def leader_digest(ctx):
             if st and st.next_week:
                 warned.append(f"{names.get(code, code)}已连续{st.weekly_streak}周“双率”未达标，下周仍未达标将启动"
                               f"“{st.next_week.label}”")
-        label = week_label(ctx.moment) if partial else ctx.period.label()
+        label = week_label(ctx.moment) if partial else ctx.report_period.label()
         title = f"分管单位12345热线工作{'本周走势' if partial else '周报'}（{leader.name}）"
-        _doc, pdf = store(ctx, kind="leader_digest", scope=f"{ctx.period.key}:{leader.id}{suffix}", title=title,
+        _doc, pdf = store(ctx, kind="leader_digest", scope=f"{ctx.report_period.key}:{leader.id}{suffix}", title=title,
                          template="documents/leader_digest.html", period_label=label,
                          leader=f"{leader.name}{leader.title or '同志'}", heading=heading, partial=partial,
                          rows=rows, warned=warned, trend_note=f"{why_not}，满意率不作环比。" if why_not else "")

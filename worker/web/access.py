@@ -21,21 +21,17 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import false, func, select
+from sqlalchemy.orm import Session
 
 from ..config import policy
 from ..models import Assignment, ConsoleAction, ConsoleUser, LoginAttempt, Oversight, Person, Role
 from ..policy_schema import Console
 from ..times import now_local
+from ..vocabulary import ROLE_LABELS
 
 _hasher = PasswordHasher()   # argon2id with the library's current defaults (RFC 9106 low-memory)
 
 DISTRICT_WIDE = {Role.PRINCIPAL_LEADER.value, Role.PEOPLES_CONGRESS.value, Role.ANALYSIS_GROUP.value}
-RUN_STATES = {"queued": "排队中", "running": "运行中", "succeeded": "已完成", "failed": "失败"}
-MESSAGE_STATES = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败", "held": "暂缓",
-                  "cancelled": "已取消"}
-ROLE_LABELS = {"hotline_center": "热线中心", "principal_leader": "区政府主要领导", "peoples_congress": "区人大",
-               "analysis_group": "分析研判小组", "leader_in_charge": "分管领导", "unit_head": "单位负责人",
-               "liaison": "联络员", "justice_bureau": "司法局", "operations": "运维"}
 
 
 @dataclass(frozen=True)
@@ -69,7 +65,7 @@ class Viewer:
         return where
 
 
-def viewer_for(session, user: ConsoleUser) -> Viewer | None:
+def viewer_for(session: Session, user: ConsoleUser) -> Viewer | None:
     """The viewer a login is, from the directory; None when it may see nothing."""
     people = session.scalars(select(Person).where(Person.email == user.email).order_by(Person.id)).all()
     roles = [p.role for p in people] + (["operations"] if user.operations else [])
@@ -97,7 +93,7 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def authenticate(session, email: str, password: str, address: str) -> tuple[ConsoleUser | None, str]:
+def authenticate(session: Session, email: str, password: str, address: str) -> tuple[ConsoleUser | None, str]:
     """(user, "") on success, else (None, why).  The answer and its cost are the same whether the
     login exists or not: one argon2 verification in every case (a throttled attempt or an unknown
     login verifies against a hash of nobody's), one of two messages (wrong, or too many attempts).
@@ -118,25 +114,26 @@ def authenticate(session, email: str, password: str, address: str) -> tuple[Cons
     since = now - timedelta(minutes=cfg.lock_minutes)
     user = session.scalars(select(ConsoleUser).where(ConsoleUser.email == email)).first()
     throttled = _throttled(session, email, address, since, now, cfg)
-    valid = user is not None and not user.disabled and user.password_hash and not throttled
-    ok = _verify(user.password_hash if valid else None, password)
+    digest = user.password_hash if user is not None and not user.disabled and not throttled else None
+    ok = _verify(digest or None, password)
     outcome = "ok" if ok else ("throttled" if throttled else "wrong")
     session.add(LoginAttempt(at=now, login=email, address=address, outcome=outcome))
     if not ok:
         if throttled:
             return None, f"登录尝试过多，请 {cfg.lock_minutes} 分钟后再试"
         return None, "账号或密码不正确"
-    if _hasher.check_needs_rehash(user.password_hash):
+    assert user is not None and digest is not None   # ok: verified against this user's hash
+    if _hasher.check_needs_rehash(digest):
         user.password_hash = _hasher.hash(password)
     user.last_login_at = now
     record(session, email, "login", address, "ok")
     return user, ""
 
 
-def _throttled(session, email: str, address: str, since: datetime, now: datetime, cfg: Console) -> bool:
+def _throttled(session: Session, email: str, address: str, since: datetime, now: datetime, cfg: Console) -> bool:
     def failures(*where) -> int:
         return session.scalar(select(func.count()).select_from(LoginAttempt)
-                              .where(LoginAttempt.at >= since, LoginAttempt.outcome != "ok", *where))
+                              .where(LoginAttempt.at >= since, LoginAttempt.outcome != "ok", *where)) or 0
 
     if failures(LoginAttempt.address == address) >= cfg.lock_address_after_failures:
         return True
@@ -165,7 +162,7 @@ def end_sessions(user: ConsoleUser) -> None:
     user.session_version = (user.session_version or 0) + 1
 
 
-def record(session, email: str, action: str, target: str, result: str) -> None:
+def record(session: Session, email: str, action: str, target: str, result: str) -> None:
     """The console's audit trail: who did what, when, and what came of it."""
     session.add(ConsoleAction(at=now_local(), user_email=email, action=action, target=target[:100], result=result))
 

@@ -11,6 +11,7 @@ Who may do what, as for every console action (CSRF and sign-in by ``app.page``):
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.responses import FileResponse, RedirectResponse
 from starlette.routing import Route
 
@@ -28,7 +29,7 @@ MEDIA = {**pages.FILE_TYPES, ".jpg": "image/jpeg", ".png": "image/png"}
 SHOW = {"pending": "未销号", "answered": "待销号审核", "overdue": "逾期未销号", "all": "全部"}
 
 
-def answering_units(session, viewer: Viewer) -> set[str]:
+def answering_units(session: Session, viewer: Viewer) -> set[str]:
     """The units whose letters this login answers: those it is liaison or head of."""
     return set(session.scalars(select(Person.unit_code).where(
         Person.email == viewer.email, Person.role.in_(("liaison", "unit_head")), Person.unit_code.is_not(None))))
@@ -98,12 +99,12 @@ def post_answer(ctx: Ctx, number: str, stage: str):
     e = _entry(ctx, number, stage)
     if e.unit_code not in answering_units(ctx.db, ctx.viewer):
         raise pages.Refused("只有承办单位的联络员或负责人可以答复本单位的督办函")
-    upload = ctx.form.get("file")
+    upload = ctx.field("file")
     data = None
     if getattr(upload, "filename", None):
         data = Upload(upload.filename, upload.file.read(rules().file_max_mb * 1024 * 1024 + 1))
     try:
-        answer(ctx.db, e, by_email=ctx.user.email, by_name=ctx.viewer.name, text=str(ctx.form.get("done") or ""),
+        answer(ctx.db, e, by_email=ctx.user.email, by_name=ctx.viewer.name, text=str(ctx.field("done") or ""),
                upload=data, at=ctx.now)
     except CloseoutRefused as exc:
         raise pages.BadParameter(str(exc)) from exc
@@ -117,12 +118,12 @@ def post_decision(ctx: Ctx, number: str, stage: str):
     e = _entry(ctx, number, stage)
     if not is_centre(ctx.viewer):
         raise pages.Refused("只有热线中心可以销号或退回督办答复")
-    decision = str(ctx.form.get("decision") or "")
+    decision = str(ctx.field("decision") or "")
     if decision not in ("accept", "return"):
         raise pages.BadParameter("decision 只能是 accept 或 return")
     try:
         decide(ctx.db, e, accept=decision == "accept", by_email=ctx.user.email, by_name=ctx.viewer.name,
-               reason=str(ctx.form.get("reason") or ""), at=ctx.now)
+               reason=str(ctx.field("reason") or ""), at=ctx.now)
     except CloseoutRefused as exc:
         raise pages.BadParameter(str(exc)) from exc
     record(ctx.db, ctx.user.email, f"supervision_{decision}", f"{number} {stage}", decision)
@@ -136,13 +137,13 @@ def attachment(ctx: Ctx, step_id: int):
     step = ctx.db.get(SupervisionStep, step_id)
     if step is None or not step.file_sha256 or step.at > ctx.now:
         raise pages.NotFound("没有该附件")
-    number = ctx.db.scalar(select(Ticket.number).where(Ticket.id == step.ticket_id))
+    number = ctx.db.scalars(select(Ticket.number).where(Ticket.id == step.ticket_id)).one()
     _entry(ctx, number, step.stage)   # the scope check of the entry it belongs to
     path = file_path(step.file_sha256)
     if not path.is_file():
         raise pages.NotFound("该附件已不在存档目录中")
     record(ctx.db, ctx.user.email, "download", f"supervision step {step_id}", "ok")
-    media = MEDIA.get("." + step.file_name.rpartition(".")[2].lower(), "application/octet-stream")
+    media = MEDIA.get("." + (step.file_name or "").rpartition(".")[2].lower(), "application/octet-stream")
     return FileResponse(path, media_type=media, filename=step.file_name)
 
 

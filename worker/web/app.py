@@ -36,13 +36,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..config import load_settings, policy
-from ..models import OutboxMessage, Run
+from ..models import OutboxMessage, Run, RunState
 from ..rendering import TEMPLATES
 from ..supervision import ANSWER_STATES
 from ..times import now_local
+from ..vocabulary import MESSAGE_STATES
 from . import pages
 from .access import (
-    MESSAGE_STATES,
     Viewer,
     authenticate,
     end_sessions,
@@ -151,7 +151,7 @@ def _rerun(ctx: Ctx, run: Run) -> Response:
 
     if run.job not in JOB_NAMES:
         raise pages.BadParameter(f"“{run.job}”不是可以重新运行的作业")
-    if run.state in ("queued", "running"):
+    if run.state in (RunState.QUEUED.value, RunState.RUNNING.value):
         ctx.request.session["flash"] = f"第 {run.id} 号运行正在排队或运行，未重复提交。"
         return RedirectResponse("/runs", status_code=303)
     requeue(ctx.db, run.id)
@@ -244,7 +244,8 @@ async def healthz(request: Request) -> Response:
 
 
 # -- the app -------------------------------------------------------------------------------------------
-async def _http_error(request: Request, exc: HTTPException) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)   # registered for it; Starlette types every handler with Exception
     message = exc.detail if exc.status_code in (403, 400) and isinstance(exc.detail, str) else {
         404: "没有这个页面。", 405: "该地址不支持此操作。"}.get(exc.status_code, str(exc.detail))
     return error_page(request, exc.status_code, message)

@@ -14,6 +14,7 @@ import threading
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ..metrics import PeriodMetrics, compute
 from ..models import Escalation, ImportLog, TicketEvent
@@ -26,12 +27,12 @@ _kept: dict[str, PeriodMetrics] = {}
 _generation: tuple | None = None
 
 
-def generation(session) -> tuple:
+def generation(session: Session) -> tuple:
     return (session.scalar(select(func.max(ImportLog.id))), session.scalar(select(func.max(TicketEvent.id))),
-            session.scalar(select(func.max(Escalation.id))), session.get_bind().url.render_as_string(hide_password=True))
+            session.scalar(select(func.max(Escalation.id))), session.get_bind().engine.url.render_as_string(hide_password=True))
 
 
-def period_metrics(session, period: Period, as_of: datetime) -> PeriodMetrics:
+def period_metrics(session: Session, period: Period, as_of: datetime) -> PeriodMetrics:
     """``compute(session, period)`` for a period complete at ``as_of``, kept until the next import."""
     global _generation
     if period.end_at > as_of:

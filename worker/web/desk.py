@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from .. import detection
 from ..forecast import forecast
 from ..ladder import UnitLadder, describe, ladder_at
@@ -51,7 +53,7 @@ class Desk:
         return sum(1 for e in self.letters if e.state == "overdue")
 
 
-def work_list(session, as_of: datetime, horizon: datetime, *where) -> tuple[list[dict], int, int]:
+def work_list(session: Session, as_of: datetime, horizon: datetime, *where) -> tuple[list[dict], int, int]:
     """(rows, overdue, warned): overdue then warned tickets, each ordered by the due time of its
     clock (longest overdue first, then soonest due), with ``time_left``; ``where``: the scope."""
     late = detection.overdue_open(session, as_of, *where)
@@ -63,7 +65,7 @@ def work_list(session, as_of: datetime, horizon: datetime, *where) -> tuple[list
     return rows, len(late), len(soon)
 
 
-def desks(session, viewer, win, names: dict[str, str]) -> list[Desk]:
+def desks(session: Session, viewer, win, names: dict[str, str]) -> list[Desk]:
     """The viewer's desks: one per unit of a unit-scoped viewer (worst first), or the district's."""
     from ..tasks.units import SECTIONS, daily_lists
 
@@ -80,11 +82,12 @@ def desks(session, viewer, win, names: dict[str, str]) -> list[Desk]:
         rows = [r if viewer.unmasked else masked_ticket(r) for r in rows]   # as every list: callers masked
         for r in rows:
             r["unit_name"] = names.get(r["unit_code"], r["unit_code"])
+        lists = daily.get(code, {}) if code else {}
         desk = Desk(code, names.get(code, code) if code else "全区", rows[:DESK_ROWS], late, soon,
                     sorted((e for e in entries if code is None or e.unit_code == code),
                            key=lambda e: (e.state != "overdue", e.deadline or e.day, e.number)),
                     ladders.get(code) if code else None,
-                    [(title, daily.get(code, {}).get(key, [])) for key, title in SECTIONS if daily.get(code, {}).get(key)])
+                    [(title, lists.get(key, [])) for key, title in SECTIONS if lists.get(key)])
         if desk.ladder is not None and desk.ladder.active:
             desk.ladder_words = describe(desk.ladder)
         if weekly:

@@ -9,18 +9,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from ..calendar import WorkCalendar
 from ..config import load_settings, policy
 from ..db import session_factory
 from ..models import ConsoleUser
 from ..rendering import freeze_long_lived, render_html
+from ..vocabulary import MESSAGE_STATES, ROLE_LABELS, RUN_STATES
 from . import pages
-from .access import MESSAGE_STATES, ROLE_LABELS, RUN_STATES, Viewer, viewer_for
+from .access import Viewer, viewer_for
 
 log = logging.getLogger("hotline.web")
 
@@ -28,12 +32,12 @@ log = logging.getLogger("hotline.web")
 @dataclass
 class Ctx:
     request: Request
-    db: object
+    db: Session
     viewer: Viewer
     user: ConsoleUser
-    form: dict | None
+    form: dict[str, Any] | None   # a POST's fields; None on a GET
     now: datetime
-    cal: object
+    cal: WorkCalendar
 
     def param(self, name: str, default: str = "") -> str:
         return (self.request.query_params.get(name) or default).strip()
@@ -45,6 +49,10 @@ class Ctx:
         if not raw.isdigit() or not low <= int(raw) <= high:
             raise pages.BadParameter(f"参数 {name} 应为 {low} 到 {high} 之间的整数")
         return int(raw)
+
+    def field(self, name: str) -> Any:
+        """A field of the POSTed form (None when absent)."""
+        return self.form.get(name) if self.form is not None else None
 
 
 class Console:
@@ -60,7 +68,7 @@ class Console:
         self.settings = load_settings()
 
     # -- who is asking --------------------------------------------------------------------------
-    def user(self, request: Request, db) -> ConsoleUser | None:
+    def user(self, request: Request, db: Session) -> ConsoleUser | None:
         from sqlalchemy import select
 
         if self.remote_user_header:
@@ -81,7 +89,7 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def check_csrf(request: Request, form) -> None:
+def check_csrf(request: Request, form: dict[str, Any]) -> None:
     sent, kept = str(form.get("csrf") or ""), request.session.get("csrf") or ""
     if not kept or not hmac.compare_digest(sent.encode(), kept.encode()):
         raise HTTPException(403, "表单已失效（可能已在别处退出登录或停留过久），请返回刷新后重试。")
@@ -114,13 +122,13 @@ def page(template: str | None = None, *, who: Callable[[Viewer], bool] | None = 
     it returns is rendered with ``template``, a Response is returned as it is."""
     def wrap(fn):
         async def endpoint(request: Request) -> Response:
-            form = None
+            form: dict[str, Any] | None = None
             if request.method == "POST":
                 form = dict(await request.form())
                 check_csrf(request, form)
             return await run_in_threadpool(_serve, request, form)
 
-        def _serve(request: Request, form) -> Response:
+        def _serve(request: Request, form: dict[str, Any] | None) -> Response:
             console: Console = request.app.state.console
             with console.factory() as db:
                 user = console.user(request, db)
@@ -148,6 +156,8 @@ def page(template: str | None = None, *, who: Callable[[Viewer], bool] | None = 
                     return unexpected_error(request, exc, viewer)
                 if isinstance(result, Response):
                     return result
+                if template is None:
+                    raise TypeError(f"{fn.__name__} returned a page's data, but its @page names no template")
                 page_html = html_page(request, template, viewer=viewer, now=ctx.now, **result)
             # Once the first page has loaded what pages use: a full collection would walk it all
             # again (its pauses were the slowest tenth of the pages on the 2 M-ticket year).

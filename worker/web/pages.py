@@ -7,16 +7,20 @@ may not see.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
 
 from .. import detection
 from ..asof import view
 from ..calendar import UnknownYearError
 from ..config import policy
 from ..ladder import describe, ladder_at
+from ..mail import UNSENT
 from ..models import (
     Category,
     Document,
@@ -62,7 +66,7 @@ def _caller(viewer: Viewer, row: dict) -> dict:
     return dict(row) if viewer.unmasked else masked_ticket(row)
 
 
-def _unit(session, viewer: Viewer, code: str) -> Unit:
+def _unit(session: Session, viewer: Viewer, code: str) -> Unit:
     unit = session.scalars(select(Unit).where(Unit.code == code)).first()
     if unit is None:
         raise NotFound(f"没有编码为“{code}”的单位")
@@ -90,7 +94,7 @@ def window(cal, as_of: datetime) -> Window:
     return Window(as_of, since, horizon)
 
 
-def today(session, viewer: Viewer, win: Window) -> dict:
+def today(session: Session, viewer: Viewer, win: Window) -> dict:
     counts, totals = detection.counts_by_unit(session, win.as_of, win.since, win.horizon,
                                               *viewer.assignment_scope(view(session, win.as_of).A))
     names = unit_names(session)
@@ -114,7 +118,7 @@ def scope_name(viewer: Viewer, names: dict[str, str]) -> str:
     return "、".join(names.get(c, c) for c in sorted(viewer.units))
 
 
-def ticket_list(session, viewer: Viewer, win: Window, unit: str | None, kind: str, page: int = 1) -> dict:
+def ticket_list(session: Session, viewer: Viewer, win: Window, unit: str | None, kind: str, page: int = 1) -> dict:
     if kind not in LISTS:
         raise BadParameter(f"list 只能是 {'、'.join(LISTS)} 之一")
     from .desk import time_left
@@ -145,7 +149,7 @@ def ticket_list(session, viewer: Viewer, win: Window, unit: str | None, kind: st
             "unit_name": title_unit, "total": total, "page": page, "pages": pages}
 
 
-def _by_due(session, as_of: datetime, where: list, overdue: bool, page: int) -> tuple[int, list[dict]]:
+def _by_due(session: Session, as_of: datetime, where: list, overdue: bool, page: int) -> tuple[int, list[dict]]:
     """(how many, one page) of the open (``overdue``: past due) tickets, ordered by the due time
     of the clock each shows (the missed one, else the next): the keys of all are read and sorted
     here, only the page's rows are read in full (``detection.open_page``)."""
@@ -157,7 +161,7 @@ def _by_due(session, as_of: datetime, where: list, overdue: bool, page: int) -> 
     def due(k) -> datetime:
         row = {"reply_due": k[1], "completion_due": k[2] or datetime.max, "first_replied_at": k[3]}
         return (detection.missed_clock(row, as_of) or detection.next_clock(row, as_of))[1] or datetime.max
-    keys.sort(key=lambda k: (due(k), k[4]))
+    keys = sorted(keys, key=lambda k: (due(k), k[4]))
     ids = [k[0] for k in keys[(page - 1) * TICKETS_PER_PAGE:page * TICKETS_PER_PAGE]]
     rows = detection.open_page(session, as_of, A.id.in_(ids), limit=len(ids))[1] if ids else []
     return len(keys), sorted(rows, key=lambda r: (r["clock_due"], r["number"]))
@@ -188,7 +192,7 @@ def _clock(due: datetime | None, done: datetime | None, as_of: datetime) -> str:
     return "已超期" if due < as_of else "未到期"
 
 
-def ticket(session, viewer: Viewer, number: str, as_of: datetime) -> dict:
+def ticket(session: Session, viewer: Viewer, number: str, as_of: datetime) -> dict:
     t = session.scalars(select(Ticket).where(Ticket.number == number)).first()
     if t is None:
         raise NotFound(f"没有编号为“{number}”的工单")
@@ -220,9 +224,10 @@ def ticket(session, viewer: Viewer, number: str, as_of: datetime) -> dict:
                            .where(Document.id.in_(select(DocumentTicket.document_id)
                                                   .where(DocumentTicket.ticket_id == t.id)))
                            .order_by(Document.created_at)).all()
+    territorial = t.territorial_unit_code or ""
     facts = _caller(viewer, {"caller_name": t.caller_name, "caller_phone": t.caller_phone, "content": t.content})
     return {"t": t, "facts": facts, "category": category.name if category else t.category_code,
-            "territorial": names.get(t.territorial_unit_code, t.territorial_unit_code or ""),
+            "territorial": names.get(territorial, territorial),
             "assignments": assignments, "events": events, "documents": described(session, docs)}
 
 
@@ -246,21 +251,21 @@ def _event_detail(e: TicketEvent, viewer: Viewer, names: dict, caller: str | Non
 
 
 # -- a unit -----------------------------------------------------------------------------------------
-def units(session, viewer: Viewer) -> list[Unit]:
+def units(session: Session, viewer: Viewer) -> list[Unit]:
     q = select(Unit).where(Unit.kind.in_(("department", "territorial"))).order_by(Unit.code)
     if viewer.units is not None:
         q = q.where(Unit.code.in_(sorted(viewer.units)))
     return list(session.scalars(q))
 
 
-def unit_page(session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 8, months: int = 6) -> dict:
+def unit_page(session: Session, viewer: Viewer, code: str, as_of: datetime, weeks: int = 8, months: int = 6) -> dict:
     unit = _unit(session, viewer, code)
     if viewer.law_only:
         raise Refused("司法局账号只能查看涉行政执法工单")
 
     def series(kind: str, count: int) -> list[dict]:
         period = containing(kind, as_of).previous()   # the last complete one first
-        out = []
+        out: list[dict[str, Any]] = []
         for _ in range(count):
             result = period_metrics(session, period, as_of)
             m = result.by_code().get(code)
@@ -344,7 +349,7 @@ def visible_documents(stmt, viewer: Viewer, published: tuple[str, ...] = (), law
     return stmt.where(or_(*arms))
 
 
-def documents(session, viewer: Viewer, kind: str = "", period: str = "", unit: str = "", number: str = "",
+def documents(session: Session, viewer: Viewer, kind: str = "", period: str = "", unit: str = "", number: str = "",
               page: int = 1) -> dict:
     q = visible_documents(select(Document), viewer)
     if kind:
@@ -359,14 +364,14 @@ def documents(session, viewer: Viewer, kind: str = "", period: str = "", unit: s
     if number:
         q = q.where(Document.id.in_(select(DocumentTicket.document_id).join(Ticket, Ticket.id == DocumentTicket.ticket_id)
                                     .where(Ticket.number == number.strip())))
-    total = session.scalar(select(func.count()).select_from(q.subquery()))
+    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
     rows = session.scalars(q.order_by(Document.created_at.desc(), Document.id.desc())
                            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     kinds = session.scalars(visible_documents(select(Document.kind).distinct(), viewer).order_by(Document.kind)).all()
     return {"rows": described(session, rows), "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "kinds": kinds}
 
 
-def described(session, docs: list[Document]) -> list[dict]:
+def described(session: Session, docs: Sequence[Document]) -> list[dict]:
     """Documents as the pages list them: the row, its 发文字号 or 期号, its key in words."""
     names = unit_names(session)
     return [{"doc": d, "number": _number(d), "scope": describe_scope(d.scope, names)} for d in docs]
@@ -393,7 +398,7 @@ def describe_scope(scope: str, names: dict[str, str]) -> str:
     return f"{period} · {names[rest]}" if rest in names else period
 
 
-def document(session, viewer: Viewer, doc_id: int) -> dict:
+def document(session: Session, viewer: Viewer, doc_id: int) -> dict:
     doc = session.get(Document, doc_id)
     if doc is None:
         raise NotFound("没有该文书")
@@ -415,12 +420,13 @@ FILE_TYPES = {".docx": "application/vnd.openxmlformats-officedocument.wordproces
               ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".pdf": "application/pdf"}
 
 
-def companions(session, doc_id: int, versions: list[DocumentVersion]) -> list[dict]:
+def companions(session: Session, doc_id: int, versions: Sequence[DocumentVersion]) -> list[dict]:
     """The files sent with a document besides its PDF — the per-ticket report's editable DOCX, the
     law push's XLSX — as its messages carry them (kept by hash in ``blobs``): the attachments whose
     name is the PDF attachment's with another extension."""
     shas = {v.sha256 for v in versions}
-    stems, found = set(), {}
+    stems: set[str] = set()
+    found: dict[str, str] = {}   # hash → attachment name
     for (attachments,) in session.execute(select(OutboxMessage.attachments).join(
             MessageDocument, MessageDocument.message_id == OutboxMessage.id).where(MessageDocument.document_id == doc_id)):
         for a in attachments or ():
@@ -433,7 +439,7 @@ def companions(session, doc_id: int, versions: list[DocumentVersion]) -> list[di
             if name.rpartition(".")[0] in stems and not name.endswith(".pdf")]
 
 
-def companion(session, viewer: Viewer, doc_id: int, sha256: str) -> tuple[str, bytes]:
+def companion(session: Session, viewer: Viewer, doc_id: int, sha256: str) -> tuple[str, bytes]:
     """A file sent with the document, as the outbox reads it (``mail.attachment_data``): its own
     copy (data files), else the archive's file beside the document's PDF (the editable DOCX)."""
     from ..mail import AttachmentMissing, attachment_data
@@ -448,7 +454,7 @@ def companion(session, viewer: Viewer, doc_id: int, sha256: str) -> tuple[str, b
     raise NotFound("该文书没有这个文件")
 
 
-def version(session, viewer: Viewer, doc_id: int, number: int) -> tuple[Document, DocumentVersion]:
+def version(session: Session, viewer: Viewer, doc_id: int, number: int) -> tuple[Document, DocumentVersion]:
     found = document(session, viewer, doc_id)
     for v in found["versions"]:
         if v.version == number:
@@ -457,7 +463,7 @@ def version(session, viewer: Viewer, doc_id: int, number: int) -> tuple[Document
 
 
 # -- runs -------------------------------------------------------------------------------------------
-def runs(session, state: str = "", job: str = "", limit: int = 50) -> dict:
+def runs(session: Session, state: str = "", job: str = "", limit: int = 50) -> dict:
     q = select(Run).order_by(Run.id.desc()).limit(limit)
     if state:
         q = q.where(Run.state == state)
@@ -473,11 +479,11 @@ def runs(session, state: str = "", job: str = "", limit: int = 50) -> dict:
     return {"rows": rows, "documents": doc_counts, "messages": msg_counts, "jobs": jobs}
 
 
-def outbox(session, limit: int = 50) -> list[OutboxMessage]:
+def outbox(session: Session, limit: int = 50) -> list[OutboxMessage]:
     """What needs an operator first (failed, held, pending, sending), then the latest sent."""
-    waiting = session.scalars(select(OutboxMessage).where(OutboxMessage.state.in_(("failed", "held", "pending", "sending")))
+    waiting = session.scalars(select(OutboxMessage).where(OutboxMessage.state.in_(UNSENT))
                               .order_by(OutboxMessage.id.desc()).limit(limit)).all()
-    done = session.scalars(select(OutboxMessage).where(OutboxMessage.state.not_in(("failed", "held", "pending", "sending")))
+    done = session.scalars(select(OutboxMessage).where(OutboxMessage.state.not_in(UNSENT))
                            .order_by(OutboxMessage.id.desc()).limit(max(0, limit - len(waiting)))).all()
     return [*waiting, *done]
 
