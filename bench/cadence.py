@@ -218,10 +218,11 @@ class Side:
         self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
         with self.sessions() as s:
             self.imported_until = latest_event(s)   # the cut: every row up to it is imported
-            self.tickets, first, last = s.execute(text(
+            received = columns().index("received_at") + 1   # the cell of 受理时间 (arrays count from 1)
+            self.tickets, first, last = s.execute(text(   # the year's tickets: those stored and those to come
                 f"SELECT (SELECT count(*) FROM tickets) + (SELECT count(DISTINCT number) FROM {EXPORT} e "
                 f"WHERE NOT EXISTS (SELECT 1 FROM tickets t WHERE t.number = e.number)), "
-                f"(SELECT min(received_at) FROM tickets), (SELECT max(cells[{columns().index('received_at') + 1}]) FROM {EXPORT})")).one()
+                f"(SELECT min(received_at) FROM tickets), (SELECT max(cells[{received}]) FROM {EXPORT})")).one()
         self.span_days = (datetime.fromisoformat(last).date() - first.date()).days + 1
         self.per_day = self.tickets / self.span_days
         env = dict(os.environ, DATABASE_URL=self.url, REDIS_URL=redis_url, HOTLINE_REDIS_NAMESPACE=self.namespace,
@@ -298,13 +299,12 @@ class Side:
             rows_imported += self.import_until(moment, folder)
             imported += time.perf_counter() - began
             with self.sessions() as s:
-                ids = [manual_run(s, job, moment, commit=False).id for job, _ in runs]
+                sent = [(job, manual_run(s, job, moment, commit=False).id) for job, _ in runs]
                 s.commit()
+            ids = [run_id for _, run_id in sent]
             cpu_before, db_before = cpu_seconds(pids), cpu_seconds(backends)
             began = time.perf_counter()
-            for run_id in ids:
-                with self.sessions() as s:
-                    job = s.get(Run, run_id).job
+            for job, run_id in sent:
                 self.broker.declare_queue(JOBS[job].family)
                 self.broker.enqueue(dramatiq.Message(queue_name=JOBS[job].family, actor_name=job, args=(run_id,),
                                                      kwargs={}, options={}))
@@ -321,8 +321,8 @@ class Side:
             for r in rows:
                 jobs[r.job] = jobs.get(r.job, 0) + (r.finished_at - r.started_at).total_seconds()
             failed += [r.job for r in rows if r.state == "failed"]
-        result = {"day": str(day), "busy": sum(jobs.values()), "wall": wall, "imported": imported, "rows": rows_imported, "cpu": cpu,
-                  "db_cpu": db_cpu, "peak": peak_mb(descendants(self.worker.pid)), "jobs": jobs, "failed": failed}
+        result = {"day": str(day), "busy": sum(jobs.values()), "wall": wall, "imported": imported,
+                  "rows": rows_imported, "cpu": cpu, "db_cpu": db_cpu, "peak": peak_mb(descendants(self.worker.pid)), "jobs": jobs, "failed": failed}
         self.rounds.append(result)
         return result
 
