@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, literal, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, case, literal, or_, select, tuple_, update
 
 from .config import policy
 from .models import Ticket
@@ -115,9 +115,11 @@ def grade(session, since: datetime, as_of: datetime, cfg: Metrics | None = None)
             elif key in ("min_people", "min_amount_yuan"):
                 find, pattern = (people, _PEOPLE_SQL) if key == "min_people" else (amount_yuan, _AMOUNT_SQL)
                 basis = stated(find, pattern, int(value))
-                if basis:
-                    severity.append((Ticket.id.in_(list(basis)), level,
-                                     case({i: f"{name}（{b}）" for i, b in basis.items()}, value=Ticket.id)))
+                if basis:   # written into the statement, not bound: thousands of tickets at a city's scale
+                    ids = bindparam(None, list(basis), expanding=True, literal_execute=True)
+                    severity.append((Ticket.id.in_(ids), level, case(
+                        {literal(i, literal_execute=True): literal(f"{name}（{b}）", literal_execute=True)
+                         for i, b in basis.items()}, value=Ticket.id)))
             elif key == "repeat":
                 for repeat_name in value:
                     cond, text = repeated(repeat_name)
