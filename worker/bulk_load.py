@@ -25,13 +25,12 @@ reports its lines.  Memory is bounded by the chunk: the staging table holds the 
 """
 from __future__ import annotations
 
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from . import importer
-from .assignments import SPAN_TOP, refresh
+from .bulk_derive import derive, drop_calendar_table, load_calendar_table, span_sql
 from .db import refresh_statistics
 from .importer import (
     EVENT_FIELDS,
@@ -42,14 +41,11 @@ from .importer import (
     import_rows,
 )
 
-CHUNK_ROWS = 50_000   # rows derived per transaction: bounds the memory of the replay
+CHUNK_ROWS = 50_000   # rows derived per transaction: bounds the work tables of a transaction
 _TYPES = {"received_at": "timestamp", "at": "timestamp", "plan_date": "date", "review_passed": "boolean",
           "consent": "boolean", "resolved": "boolean", "days": "integer"}
 _STAGED = ("line", "number", *TICKET_FIELDS, *EVENT_FIELDS)
-_KEY_FIELDS = ("category_code", "source", "urgent_kind", "received_at", "territorial_unit_code")
-# span_class of a ticket's life in SQL: the smallest k with last - received <= 2**k days.
-_LIFE = "CASE " + " ".join(f"WHEN l.last - c.received_at <= interval '{1 << k} days' THEN {k}"
-                           for k in range(SPAN_TOP)) + f" ELSE {SPAN_TOP} END"
+_LIFE = span_sql("c.received_at", "l.last")   # assignments.life_class
 
 
 def import_bulk(session_factory, path, cal, rules, mapping, encoding, batch_size, progress) -> ImportReport:
@@ -89,6 +85,7 @@ def _load(conn, session_factory, path: str, cal, rules, report: ImportReport, ba
     _known(conn, session_factory, path, cal, rules, report, batch_size)
     fresh = conn.execute(text("SELECT first_line, rows FROM stage_tickets WHERE ticket_id IS NULL "
                               "ORDER BY first_line")).all()
+    load_calendar_table(conn, cal)
     start, rows = 0, 0
     for i, (first_line, n) in enumerate(fresh):
         rows += n
@@ -96,6 +93,7 @@ def _load(conn, session_factory, path: str, cal, rules, report: ImportReport, ba
             high = fresh[i + 1][0] if i + 1 < len(fresh) else None
             _fresh_chunk(conn, session_factory, path, cal, rules, report, batch_size, fresh[start][0], high)
             start, rows = i + 1, 0
+    drop_calendar_table(conn)
     conn.execute(text("DROP TABLE import_stage, stage_tickets, stage_changed"))
     conn.commit()
 
@@ -195,22 +193,5 @@ def _insert_fresh(conn, path, cal, rules, report, bounds: str, params: dict) -> 
     report.rows_unchanged += conn.scalar(text("SELECT count(*) FROM chunk WHERE NOT refused AND copy_no > 1"))
     report.rows_stored += inserted
     report.events_new += inserted
-    _derive(conn, cal, rules, sorted(ids))
+    derive(conn, cal, rules, sorted(ids))
 
-
-def _derive(conn, cal, rules, ticket_ids: list[int]) -> None:
-    """The new tickets' assignments, clock rows, rollup and analysis queue, from the events just
-    inserted (read back in id order: the replay's order for events of the same time)."""
-    if not ticket_ids:
-        return
-    tickets: dict[int, dict] = {}
-    for row in conn.execute(text(f"SELECT id, {', '.join(_KEY_FIELDS)} FROM tickets WHERE id = ANY(:ids)"),
-                            {"ids": ticket_ids}):
-        tickets[row.id] = row._asdict()
-    events: dict[int, list[dict]] = defaultdict(list)
-    for row in conn.execute(text(f"SELECT id, ticket_id, {', '.join(EVENT_FIELDS)} FROM ticket_events "
-                                 "WHERE ticket_id = ANY(:ids) ORDER BY id"), {"ids": ticket_ids}):
-        events[row.ticket_id].append(row._asdict())
-    fresh = {tid: (tickets[tid], events[tid]) for tid in ticket_ids}
-    with Session(bind=conn) as session:
-        refresh(session, ticket_ids, cal, rules, fresh=fresh, lives=False)
