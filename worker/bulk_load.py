@@ -10,9 +10,10 @@ staging table by one ``COPY``; from it, in chunks of tickets, one transaction ea
   a ticket's last row, its last event time and life class), their events by one ``INSERT …
   SELECT`` (a row repeated in the export stored once, an event before the ticket's first 交办
   refused with its line, the events' ids in the order the batch path gives them, which breaks
-  ties of time in the replay); their assignments and clock rows are derived from those events
-  by the one replay there is (``assignments.refresh``: no twin of its rules in SQL) and written
-  by ``COPY``, the per-day rollup by one ``GROUP BY``, the analysis queue with them;
+  ties of time in the replay); their assignments, clock rows, per-day rollup and analysis-queue
+  entries are derived from those events in the database, by the SQL twin of the replay
+  (``worker.bulk_derive``: window functions over the events and the calendar's working-day
+  table, ``INSERT … SELECT``; why a twin and what keeps it equal is said there);
 - tickets already stored whose export rows say exactly what is stored are counted unchanged by
   one comparison of sets (``EXCEPT`` both ways), nothing written;
 - tickets already stored that the export changes (an event added or corrected, a field
@@ -21,7 +22,8 @@ staging table by one ``COPY``; from it, in chunks of tickets, one transaction ea
 
 A chunk the database refuses (a value too long for its column, a due time in a year the
 calendar lacks) is rolled back and stored by the batch path, which isolates the bad ticket and
-reports its lines.  Memory is bounded by the chunk: the staging table holds the file.
+reports its lines.  Memory is bounded: the staging table holds the file, the chunk's work tables
+are the database's.
 """
 from __future__ import annotations
 
