@@ -54,14 +54,18 @@ def import_bulk(session_factory, path, cal, rules, mapping, encoding, batch_size
     """Import one export through the staging table (see the module's docstring)."""
     engine = session_factory.kw["bind"]
     with engine.connect() as conn:
-        conn.execute(text(f"CREATE TEMP TABLE import_stage ({', '.join(_column(f) for f in _STAGED)})"))
+        conn.execute(text(f"CREATE TEMP TABLE import_stage ({', '.join(f'{f} {_type(f)}' for f in _STAGED)})"))
         driver = conn.connection.driver_connection
 
         def stage(batch, report):
             if batch is None:   # the file changed: what was read before is stored, as the batch path would
                 _load(conn, session_factory, str(path), cal, rules, report, batch_size)
                 return
-            with driver.cursor() as cur, cur.copy(f"COPY import_stage ({', '.join(_STAGED)}) FROM STDIN") as copy:
+            # Binary: the values go as the parser typed them (each text field a str, days bounded), and
+            # the server parses no text: half the time of the text format.
+            with driver.cursor() as cur, cur.copy(f"COPY import_stage ({', '.join(_STAGED)}) FROM STDIN "
+                                                  "(FORMAT BINARY)") as copy:
+                copy.set_types([_type(f) for f in _STAGED])
                 for line, number, ticket, event in batch:
                     copy.write_row([line, number, *(ticket[f] for f in TICKET_FIELDS),
                                     *(event[f] for f in EVENT_FIELDS)])
@@ -73,8 +77,8 @@ def import_bulk(session_factory, path, cal, rules, mapping, encoding, batch_size
     return report
 
 
-def _column(name: str) -> str:
-    return f"{name} {_TYPES.get(name, 'integer' if name == 'line' else 'text')}"
+def _type(name: str) -> str:
+    return _TYPES.get(name, "integer" if name == "line" else "text")
 
 
 def _load(conn, session_factory, path: str, cal, rules, report: ImportReport, batch_size: int) -> None:
