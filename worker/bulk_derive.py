@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from .assignments import SATISFIED, SPAN_TOP, law_codes, roll_days
 from .calendar import UnknownYearError, WorkCalendar
-from .models import CLOCK_FLAGS, Clock
+from .models import CLOCK_FLAGS, Assignment, Clock
 from .rules import Rules
 
 _EOD = "interval '23:59:59'"   # the last second of a due day (rules.SECONDS_TO_END_OF_DAY)
@@ -184,12 +184,7 @@ SELECT due.*,
 FROM due
 """
 
-_ASSIGNMENT_COLUMNS = ("ticket_id", "seq", "unit_code", "category_code", "source", "law_enforcement", "is_current",
-                       "is_open", "dispatched_at", "clock_started_at", "signed_at", "responded_in_time", "returned_at",
-                       "return_reason", "returned_in_window", "first_replied_at", "finished_at", "reply_kind",
-                       "extended_days", "plan_date", "reply_due", "completion_due", "return_until", "callback_at",
-                       "satisfaction", "resolved", "redo_count", "closed_at", "ticket_return_count", "open_until",
-                       "span_class")
+_ASSIGNMENT_COLUMNS = [c.name for c in Assignment.__table__.columns if c.name != "id"]   # each one in d_asg
 
 
 def _clock(clock: Clock, at: str, **flags: str) -> str:

@@ -92,6 +92,7 @@ def _load(conn, session_factory, path: str, cal, rules, report: ImportReport, ba
     fresh = conn.execute(text("SELECT first_line, rows FROM stage_tickets WHERE ticket_id IS NULL "
                               "ORDER BY first_line")).all()
     load_calendar_table(conn, cal)
+    conn.commit()   # kept by the session whatever a chunk's transaction does
     start, rows = 0, 0
     for i, (first_line, n) in enumerate(fresh):
         rows += n
