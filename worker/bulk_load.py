@@ -83,10 +83,14 @@ def _type(name: str) -> str:
 
 def _load(conn, session_factory, path: str, cal, rules, report: ImportReport, batch_size: int) -> None:
     """Everything staged, into the tables: the new tickets in chunks, the changed ones by the batch path."""
+    # A chunk's rows found by their tickets' numbers: without the index each chunk read the whole
+    # staging table (31 chunks of a 200 k-ticket file, 46 M rows read, 15 % of the import).
+    conn.execute(text("CREATE INDEX ON import_stage (number)"))
     conn.execute(text("ANALYZE import_stage (number, line, kind, at)"))   # what the plans below group and join on
     conn.execute(text(
         "CREATE TEMP TABLE stage_tickets AS SELECT s.number, min(s.line) AS first_line, count(*) AS rows, t.id AS "
         "ticket_id FROM import_stage s LEFT JOIN tickets t ON t.number = s.number GROUP BY s.number, t.id"))
+    conn.execute(text("ANALYZE stage_tickets"))
     conn.commit()
     _known(conn, session_factory, path, cal, rules, report, batch_size)
     fresh = conn.execute(text("SELECT first_line, rows FROM stage_tickets WHERE ticket_id IS NULL "
