@@ -198,7 +198,7 @@ class RowParser:
             raise RowError(f"{self.m.columns.get('content')}: {len(content)} characters, more than the "
                            f"limit of {self.m.max_content_chars}")
         received = self.time(row, "received_at", required=True)
-        return number, {"source": source, "category_code": category, "urgent_kind": self.word(row, "urgent_kind"),
+        return number, {"source": source, "category_code": category, "urgent_kind": _text(self.word(row, "urgent_kind")),
                         "content": content, "caller_name": _text(self.raw(row, "caller_name")),
                         "caller_phone": _text(self.raw(row, "caller_phone")), "address": _text(self.raw(row, "address")),
                         "territorial_unit_code": self.unit(row, "territorial_unit_code"),
