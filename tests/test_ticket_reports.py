@@ -98,6 +98,11 @@ def test_national_and_provincial_tickets_get_their_reports_once_reviewed(sqlite_
     assert paragraphs["特此报告。"].runs[0].font.size == Pt(16) and "莱山区人民政府（盖章）" in paragraphs
     cells = [c.text for t in editable.tables for row in t.rows for c in row.cells]
     assert "按时" in cells and "13912345678" not in " ".join([*paragraphs, *cells])
+    # Only what the report uses: no copy of the template's 164 styles, no thumbnail of an empty page.
+    assert {s.name for s in editable.styles} <= {"Normal", "Footer", "Footer Char", "Default Paragraph Font",
+                                                  "Normal Table", "No List", "Table Grid"}
+    assert editable.tables[0].style.name == "Table Grid"
+    assert Path(docs[("ticket_national_report", "N1")]).with_suffix(".docx").stat().st_size < 16_000
 
     run("outbox", "send")
     (to, msg), = [(to, m) for to, m in smtp.messages if "N1" in m["Subject"]]
