@@ -593,6 +593,35 @@ def figures():
     return add
 
 
+class _FiguresFromWorkers:
+    """Under pytest-xdist each worker counts its own figures; the controller adds them up."""
+
+    @staticmethod
+    def pytest_testnodedown(node, error):
+        for name, n in getattr(node, "workeroutput", {}).get("figures", {}).items():
+            FIGURES[name] = FIGURES.get(name, 0) + n
+
+
+def pytest_configure(config):
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_FiguresFromWorkers())
+
+
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workeroutput"):   # a worker: its figures go back with it
+        session.config.workeroutput["figures"] = dict(FIGURES)
+
+
+# The run-wide builds (a demo, a half year on PostgreSQL): their tests on one worker, built once.
+SHARED_BUILDS = {"demo": "demo", "half_year": "half-year"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture in SHARED_BUILDS.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group(SHARED_BUILDS[fixture]))
+
+
 def pytest_terminal_summary(terminalreporter):
     import re
     from collections import Counter

@@ -79,7 +79,7 @@ def test_run_as_a_user_who_cannot_install_goes_straight_to_the_demo(checkout):
 def test_the_tests_run_without_chromium_and_say_the_browser_tests_are_skipped(checkout):
     res = in_checkout(checkout, "test", "-q", prefix=AS_NOBODY)
     assert res.returncode == 0, res.stderr
-    assert res.stdout == "python -m worker.fonts\npython -m pytest -q\n"
+    assert res.stdout == "python -m worker.fonts\npython -m pytest -n auto --dist loadgroup -q\n"
     assert "no Chromium: the browser tests will be skipped" in res.stderr
     required = in_checkout(checkout, "test", "-q", prefix=AS_NOBODY, CI="true")
     assert required.returncode == 0, required.stderr
@@ -90,7 +90,7 @@ def test_root_without_apt_get_runs_the_tests_without_chromium(checkout):
     res = in_checkout(checkout, "test", "-x")
     assert res.returncode == 0, res.stderr
     assert "installing" not in res.stdout + res.stderr
-    assert res.stdout == "python -m worker.fonts\npython -m pytest -x\n"
+    assert res.stdout == "python -m worker.fonts\npython -m pytest -n auto --dist loadgroup -x\n"
 
 
 def test_hotline_passes_through_to_the_checkouts_command(checkout):
