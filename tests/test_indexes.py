@@ -3,7 +3,7 @@ history, the service's own queries — the period jobs of a day, a week and a mo
 corrected re-export, the rows as of a past moment — are each explained as they run, and every
 index of the big tables must be used by the query this file names for it.  An index no query
 uses costs every import its upkeep and is dropped (migration 0016: ``ix_asg_category`` and
-``ix_tickets_category_code``); one added later needs its line here.
+``ix_tickets_category_code``; 0017: ``ix_tickets_caller_phone``); one added later needs its line here.
 Three are read only at a larger scale (``AT_SCALE``); the events' surrogate key is read by nothing
 and kept for now (``UNREAD``, asserted unread).
 
@@ -26,7 +26,6 @@ from worker.db import get_engine, session_factory, session_scope
 # index: the query that reads it (as explained here).
 SERVES = {
     "ix_tickets_received": "grading: the severity of the tickets received in the day",
-    "ix_tickets_caller_phone": "grading / detection.repeated_callers: the tickets of one caller's number",
     "ix_tickets_life": "asof.touched_tickets: tickets received by T with an event after T, per life class",
     "ix_events_kind_at": "asof.latest_event: the newest event of each kind",
     "ix_asg_unit_dispatched": "the unit lists: a unit's dispatches in a period",
@@ -59,7 +58,7 @@ AT_SCALE = {"ix_tickets_address_cat", "ix_asg_first_replied", "ix_analysis_finis
 # it and the replay breaks ties of time by it; replacing it by uq_event is a change of its own).
 UNREAD = {"ticket_events_pkey"}
 BIG = ("tickets", "ticket_events", "assignments", "assignment_clocks", "clock_days", "analysis_queue")
-DROPPED = {"ix_asg_category", "ix_tickets_category_code"}
+DROPPED = {"ix_asg_category", "ix_tickets_category_code", "ix_tickets_caller_phone"}
 RUNS = (("daily_sheet", "2026-10-28 08:30"), ("unit_daily", "2026-10-28 08:45"), ("supervision", "2026-10-28 09:30"),
         ("law_push", "2026-10-28 09:15"), ("analysis_notice", "2026-10-28 12:05"), ("ticket_reports", "2026-10-28 11:30"),
         ("weekly_bulletin", "2026-10-28 10:00"), ("leader_digest", "2026-10-28 09:00"),

@@ -139,7 +139,7 @@ class Ticket(Base):
     urgent_kind: Mapped[str | None] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
     caller_name: Mapped[str | None] = mapped_column(String(100))
-    caller_phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    caller_phone: Mapped[str | None] = mapped_column(String(32))   # its index dropped (migration 0017)
     address: Mapped[str | None] = mapped_column(String(300))
     territorial_unit_code: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime]
