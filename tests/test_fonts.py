@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.conftest import FONTS
 from worker.config import PROJECT_ROOT, load_settings
 
 # A process preparing the faces, starting when the file argv[1] appears; its renames are slow (a
@@ -87,3 +88,32 @@ def test_the_cache_is_the_users_and_named_by_the_sources_version(tmp_path, monke
     shutil.copy2(source, copy)
     monkeypatch.setattr(fonts, "find_system_font", lambda family, weight: (copy, index))
     assert fonts.target_path("AR PL UKai CN", "regular", tmp_path)[2] != target
+
+
+def test_a_reduced_face_draws_every_character_as_its_source_with_common_characters_first():
+    """The reduced body face (Noto Serif CJK SC) against the system face it is cut from: the same
+    outline and advance for ASCII, the punctuation of official documents and a sample of hanzi of
+    both GB2312 levels; and every common character (ASCII, punctuation, level 1) before every
+    level-2 hanzi, so that a page of common text keeps few glyph ids in its PDF subset."""
+    from fontTools.pens.recordingPen import RecordingPen
+    from fontTools.ttLib import TTFont
+
+    from worker.fonts import find_system_font, prepare
+
+    faces = prepare(FONTS)
+    reduced = TTFont(faces["body"].path)
+    source_path, index = find_system_font("Noto Serif CJK SC")
+    source = TTFont(source_path, fontNumber=index, lazy=True)
+    level1, level2 = "啊座政府办公室督办热线", "亍齄鬯彳"      # GB2312 16-01, 55-xx; 56-01 onwards
+    sample = "Aj09，。：；（）“”《》、—…" + level1 + level2
+    cmap_r, cmap_s = reduced.getBestCmap(), source.getBestCmap()
+    glyphs_r, glyphs_s = reduced.getGlyphSet(), source.getGlyphSet()
+    for ch in sample:
+        drawn_r, drawn_s = RecordingPen(), RecordingPen()
+        glyphs_r[cmap_r[ord(ch)]].draw(drawn_r)
+        glyphs_s[cmap_s[ord(ch)]].draw(drawn_s)
+        assert drawn_r.value == drawn_s.value, ch
+        assert reduced["hmtx"][cmap_r[ord(ch)]][0] == source["hmtx"][cmap_s[ord(ch)]][0], ch
+    gid = {name: i for i, name in enumerate(reduced.getGlyphOrder())}
+    common = [gid[cmap_r[ord(ch)]] for ch in "Aj09，。：；（）“”《》、—…" + level1]
+    assert max(common) < min(gid[cmap_r[ord(ch)]] for ch in level2)
