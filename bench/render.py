@@ -111,10 +111,12 @@ def _html_and_css():
 
 
 def side_ours():
+    from worker.config import load_settings
     from worker.rendering import render_pdf
 
     built = {name: build() for name, (build, _, _) in DOCUMENTS.items()}
-    return lambda name: render_pdf(built[name][0], **built[name][1])[0]
+    fonts_dir = load_settings().fonts_dir
+    return lambda name: render_pdf(built[name][0], fonts_dir=fonts_dir, **built[name][1])[0]
 
 
 def side_weasyprint():
@@ -144,10 +146,12 @@ def side_chromium():
 
 
 def side_layout():
+    from worker.config import load_settings
     from worker.rendering import render_layout
 
     built = {name: build() for name, (build, _, _) in DOCUMENTS.items()}
-    return lambda name: render_layout(built[name][0], **built[name][1])[0] and None
+    fonts_dir = load_settings().fonts_dir
+    return lambda name: render_layout(built[name][0], fonts_dir=fonts_dir, **built[name][1])[0] and None
 
 
 SIDES = {"ours": side_ours, "layout": side_layout, "weasyprint": side_weasyprint, "chromium": side_chromium}

@@ -179,9 +179,10 @@ def test_supervision_letter_once_per_ticket_and_stage(district):
 
 
 def test_injection_fetches_nothing(sqlite_db):
+    from tests.conftest import FONTS
     from worker.rendering import render_pdf
 
-    pdf, refused = render_pdf("documents/supervision_letter.html", doc={
+    pdf, refused = render_pdf("documents/supervision_letter.html", fonts_dir=FONTS, doc={
         "header": "区12345政务服务热线", "issuer": "区89000民生服务中心", "title": "督办函", "date": __import__("datetime").date(2026, 11, 1),
         "issue_no": None, "number": None, "cc": [], "printer": None, "title_lines": ["督办函"], "to": INJECTION,
         "draft": False, "annotation": None, "contact_body": "区89000民生服务中心", "distribution": []}, rows=[{"number": "X1", "content": INJECTION, "caller_name": "张*",

@@ -203,7 +203,7 @@ def store(ctx: JobContext, *, kind: str, scope: str, title: str, template: str, 
                 "annotation": annotation(org), "contact_body": org["contact"],
                 "cc": [*org["cc"], *(c for c in extra_cc if c not in org["cc"])], "distribution": shared,
                 "printer": org["printer"] or (org["issuer"] if shared else None), "district": org["district"]}
-    pdf, refused = render_pdf(template, doc=doc_meta, **context)
+    pdf, refused = render_pdf(template, fonts_dir=ctx.settings.fonts_dir, doc=doc_meta, **context)
     digest = sha256(pdf)
     doc.run_id, doc.title, doc.sha256, doc.created_at = ctx.run.id, title, digest, now_local()
     doc.path = doc.path or ""

@@ -26,7 +26,7 @@ from markupsafe import Markup, escape
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from .config import PROJECT_ROOT, load_settings
+from .config import PROJECT_ROOT
 from .fonts import prepare
 from .pdf_output import install as install_pdf_output
 from .times import chinese_date
@@ -499,8 +499,9 @@ def _gc_paused():
             gc.enable()
 
 
-def render_layout(template: str, **context):
-    """(WeasyPrint's laid-out document, URLs refused): the pages and their boxes, before the PDF.
+def render_layout(template: str, *, fonts_dir: Path, **context):
+    """(WeasyPrint's laid-out document, URLs refused): the pages and their boxes, before the PDF,
+    in the reduced faces prepared in FONTS_DIR (``Settings.fonts_dir``, the caller's).
 
     GB/T 9704: the 落款 is never alone on a page and the 版记 stands at the foot of the last page.
     The 落款 keeps with the text before it (CSS ``break-before: avoid``).  But when the 版记 (a
@@ -508,11 +509,11 @@ def render_layout(template: str, **context):
     the document is laid out again with the 版记's height reserved under the 落款, which therefore
     goes over to the next page with the last lines of the text, and the 版记 below it; should that not
     do, with the lines a little closer, as the standard allows (可以采取调整行距、字距的措施解决)."""
-    document, refused = _layout(template, **context)
+    document, refused = _layout(template, fonts_dir, **context)
     if _ends_apart(document):
         reserve = _banji_height(document)
         for step in (0, 1, 2):
-            document, refused = _layout(template, **dict(context, reserve=reserve, tighten=step))
+            document, refused = _layout(template, fonts_dir, **dict(context, reserve=reserve, tighten=step))
             if not _ends_apart(document):
                 break
     return document, refused
@@ -539,9 +540,8 @@ def _ends_apart(document) -> bool:
     return not any(isinstance(b, boxes.TextBox) and b.text.strip() for b in before)
 
 
-def _layout(template: str, **context):
+def _layout(template: str, fonts_dir: Path, **context):
     html = render_html(template, **context)
-    fonts_dir = load_settings().fonts_dir
     font_config, stylesheet = _stylesheet(str(fonts_dir))
     _mend_parser_cache()
     freeze_long_lived()
@@ -554,9 +554,9 @@ def _layout(template: str, **context):
     return document, fetcher.refused
 
 
-def render_pdf(template: str, **context) -> tuple[bytes, list[str]]:
-    """(PDF bytes, URLs refused while rendering)."""
-    document, refused = render_layout(template, **context)
+def render_pdf(template: str, *, fonts_dir: Path, **context) -> tuple[bytes, list[str]]:
+    """(PDF bytes, URLs refused while rendering), in the faces prepared in FONTS_DIR."""
+    document, refused = render_layout(template, fonts_dir=fonts_dir, **context)
     install_pdf_output()
     with _gc_paused():
         pdf = document.write_pdf()
