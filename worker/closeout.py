@@ -20,7 +20,7 @@ from pathlib import Path, PurePath
 
 from sqlalchemy.orm import Session
 
-from .config import load_settings, policy
+from .config import policy
 from .models import SupervisionStep
 from .policy_schema import SupervisionAnswers
 from .supervision import Entry
@@ -41,17 +41,15 @@ def rules() -> SupervisionAnswers:
     return policy.metrics().supervision.answers
 
 
-def files_dir() -> Path:
-    return load_settings().var_dir / "supervision"
-
-
-def file_path(sha256: str) -> Path:
-    return files_dir() / sha256
+def file_path(var_dir: Path, sha256: str) -> Path:
+    """Where an attachment of that content is kept under VAR_DIR (``Settings.var_dir``, the caller's)."""
+    return var_dir / "supervision" / sha256
 
 
 def answer(session: Session, entry: Entry, *, by_email: str, by_name: str, text: str, upload: Upload | None,
-           at: datetime) -> SupervisionStep:
-    """The unit's answer: allowed while nothing is answered or after a return."""
+           at: datetime, var_dir: Path) -> SupervisionStep:
+    """The unit's answer: allowed while nothing is answered or after a return; its attachment
+    kept under VAR_DIR."""
     if entry.answer not in ("none", "returned"):
         raise CloseoutRefused("该督办事项已销号，无需再答复。" if entry.answer == "accepted" else
                               "该督办事项已答复，正等待热线中心审核销号。")
@@ -63,7 +61,7 @@ def answer(session: Session, entry: Entry, *, by_email: str, by_name: str, text:
         raise CloseoutRefused(f"整改落实情况不超过 {limits.max_chars} 字（现 {len(text)} 字）。")
     name = sha = size = None
     if upload is not None and upload.name:
-        name, sha, size = _keep(upload, limits)
+        name, sha, size = _keep(upload, limits, var_dir)
     return _step(session, entry, "answer", by_email, by_name, text, at, name, sha, size)
 
 
@@ -95,7 +93,7 @@ def _step(session: Session, entry: Entry, action: str, by_email: str, by_name: s
     return step
 
 
-def _keep(upload: Upload, limits: SupervisionAnswers) -> tuple[str, str, int]:
+def _keep(upload: Upload, limits: SupervisionAnswers, var_dir: Path) -> tuple[str, str, int]:
     """Check the attachment's kind and size, write it (atomically, once per content); its name
     (the base name the unit gave, nothing of a path), hash and size."""
     name = PurePath(upload.name.replace("\\", "/")).name.strip()[:200]
@@ -107,7 +105,7 @@ def _keep(upload: Upload, limits: SupervisionAnswers) -> tuple[str, str, int]:
     if len(upload.data) > limits.file_max_mb * 1024 * 1024:
         raise CloseoutRefused(f"附件不超过 {limits.file_max_mb} MB。")
     sha = hashlib.sha256(upload.data).hexdigest()
-    path = file_path(sha)
+    path = file_path(var_dir, sha)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{sha}.{os.getpid()}.tmp")

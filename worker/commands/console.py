@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import at_moment, fail
+from .common import at_moment, current_settings, fail
 
 
 @click.command()
@@ -24,7 +24,7 @@ def web(host, port, workers, insecure_cookies, remote_user_header, as_of):
     from ..web.app import WeakSecret, session_secret
 
     try:
-        session_secret()   # checked, and made here once before the server's processes read it
+        session_secret(current_settings().var_dir)   # checked, and made here once before the server's processes read it
     except WeakSecret as exc:
         fail(str(exc), 2)
     init_db()

@@ -105,7 +105,7 @@ def post_answer(ctx: Ctx, number: str, stage: str):
         data = Upload(upload.filename, upload.file.read(rules().file_max_mb * 1024 * 1024 + 1))
     try:
         answer(ctx.db, e, by_email=ctx.user.email, by_name=ctx.viewer.name, text=str(ctx.field("done") or ""),
-               upload=data, at=ctx.now)
+               upload=data, at=ctx.now, var_dir=ctx.settings.var_dir)
     except CloseoutRefused as exc:
         raise pages.BadParameter(str(exc)) from exc
     record(ctx.db, ctx.user.email, "supervision_answer", f"{number} {stage}", "answered")
@@ -139,7 +139,7 @@ def attachment(ctx: Ctx, step_id: int):
         raise pages.NotFound("没有该附件")
     number = ctx.db.scalars(select(Ticket.number).where(Ticket.id == step.ticket_id)).one()
     _entry(ctx, number, step.stage)   # the scope check of the entry it belongs to
-    path = file_path(step.file_sha256)
+    path = file_path(ctx.settings.var_dir, step.file_sha256)
     if not path.is_file():
         raise pages.NotFound("该附件已不在存档目录中")
     record(ctx.db, ctx.user.email, "download", f"supervision step {step_id}", "ok")

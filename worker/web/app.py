@@ -35,7 +35,7 @@ from starlette.responses import FileResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..config import load_settings, policy
+from ..config import Settings, load_settings, policy
 from ..models import OutboxMessage, Run, RunState
 from ..rendering import TEMPLATES
 from ..supervision import ANSWER_STATES
@@ -130,7 +130,7 @@ def download_file(ctx: Ctx, doc_id: int, sha256: str):
 def runs(ctx: Ctx):
     state, job = ctx.param("state"), ctx.param("job")
     return {"runs": pages.runs(ctx.db, state=state, job=job), "outbox": pages.outbox(ctx.db),
-            "schedules": pages.schedules(ctx.cal, ctx.now), "state": state, "job": job,
+            "schedules": pages.schedules(ctx.settings.schedules_file, ctx.cal, ctx.now), "state": state, "job": job,
             "actions": MESSAGE_ACTIONS}
 
 
@@ -158,7 +158,7 @@ def _rerun(ctx: Ctx, run: Run) -> Response:
     record(ctx.db, ctx.user.email, "rerun", f"run {run.id}", f"{run.job} {run.period_key} queued")
     ctx.db.commit()
     task = None
-    settings = ctx.request.app.state.console.settings
+    settings = ctx.settings
     from ..dispatch import run_here, send
     if settings.redis_url:
         send(run.job, run.id)
@@ -300,10 +300,12 @@ class Guard:
                      1000 * (time.perf_counter() - started), uid)
 
 
-def create_app(*, database_url: str | None = None, secret: str | None = None, secure_cookies: bool = True,
-               remote_user_header: str | None = None, clock: Callable[[], datetime] = now_local) -> Starlette:
-    """The console.  ``secret`` signs the session cookies (default: ``HOTLINE_WEB_SECRET``, else
-    a key kept in ``$HOTLINE_VAR/web-secret``, made once); ``clock`` is "now" for the pages."""
+def create_app(*, settings: Settings | None = None, database_url: str | None = None, secret: str | None = None,
+               secure_cookies: bool = True, remote_user_header: str | None = None,
+               clock: Callable[[], datetime] = now_local) -> Starlette:
+    """The console.  ``settings`` (default: the environment's, read here once) are kept for every
+    request (``Ctx.settings``); ``secret`` signs the session cookies (default: ``HOTLINE_WEB_SECRET``,
+    else a key kept in ``$HOTLINE_VAR/web-secret``, made once); ``clock`` is "now" for the pages."""
     from .answers import ROUTES as supervision_routes  # its pages use this module's ``page``
 
     routes = [
@@ -319,14 +321,15 @@ def create_app(*, database_url: str | None = None, secret: str | None = None, se
         *supervision_routes,
         Mount("/static", StaticFiles(directory=str(TEMPLATES / "web" / "static")), name="static"),
     ]
+    settings = settings or load_settings()
     hours = policy.console().session_hours
     app = Starlette(routes=routes, middleware=[
         Middleware(Guard),
-        Middleware(SessionMiddleware, secret_key=secret or session_secret(), session_cookie="hotline_console",
+        Middleware(SessionMiddleware, secret_key=secret or session_secret(settings.var_dir), session_cookie="hotline_console",
                    max_age=hours * 3600, same_site="strict", https_only=secure_cookies),
     ], exception_handlers={HTTPException: _http_error, Exception: _server_error})
     app.router.redirect_slashes = False   # Starlette's builds an absolute URL from the Host header: Guard's instead
-    app.state.console = Console(database_url=database_url, clock=clock, remote_user_header=remote_user_header)
+    app.state.console = Console(settings, database_url=database_url, clock=clock, remote_user_header=remote_user_header)
     return app
 
 
@@ -367,8 +370,8 @@ def secret_problem(secret: str) -> str | None:
     return None
 
 
-def session_secret() -> str:
-    """``HOTLINE_WEB_SECRET``, else the key kept in ``$HOTLINE_VAR/web-secret`` (made once, 0600).
+def session_secret(var_dir: Path) -> str:
+    """``HOTLINE_WEB_SECRET``, else the key kept in ``VAR_DIR/web-secret`` (made once, 0600).
     A placeholder or short key is refused (``WeakSecret``)."""
     import os
 
@@ -379,7 +382,7 @@ def session_secret() -> str:
                              "(python3 -c 'import secrets; print(secrets.token_urlsafe(48))'), or unset it "
                              "to let the console keep its own key in $HOTLINE_VAR/web-secret")
         return os.environ["HOTLINE_WEB_SECRET"]
-    path = load_settings().var_dir / "web-secret"
+    path = var_dir / "web-secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

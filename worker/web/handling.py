@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..calendar import WorkCalendar
-from ..config import load_settings, policy
+from ..config import Settings, policy
 from ..db import session_factory
 from ..models import ConsoleUser
 from ..rendering import freeze_long_lived, render_html
@@ -38,6 +38,7 @@ class Ctx:
     form: dict[str, Any] | None   # a POST's fields; None on a GET
     now: datetime
     cal: WorkCalendar
+    settings: Settings            # the app's, read once where it was made (``create_app``)
 
     def param(self, name: str, default: str = "") -> str:
         return (self.request.query_params.get(name) or default).strip()
@@ -56,16 +57,17 @@ class Ctx:
 
 
 class Console:
-    """The app's state: the database, the calendar, the clock and how logins arrive."""
+    """The app's state: its settings, the database, the calendar, the clock and how logins arrive."""
 
-    def __init__(self, *, database_url: str | None, clock: Callable[[], datetime], remote_user_header: str | None):
+    def __init__(self, settings: Settings, *, database_url: str | None, clock: Callable[[], datetime],
+                 remote_user_header: str | None):
         from ..calendar import load_calendar
 
+        self.settings = settings
         self.factory = session_factory(database_url)
         self.clock = clock
         self.remote_user_header = remote_user_header
-        self.cal = load_calendar()
-        self.settings = load_settings()
+        self.cal = load_calendar(settings.calendar_file)
 
     # -- who is asking --------------------------------------------------------------------------
     def user(self, request: Request, db: Session) -> ConsoleUser | None:
@@ -142,7 +144,7 @@ def page(template: str | None = None, *, who: Callable[[Viewer], bool] | None = 
                     return error_page(request, 403, "该账号不在通讯录中，或通讯录未给它任何查看范围；请联系热线中心。")
                 if who is not None and not who(viewer):
                     return error_page(request, 403, refusal, viewer)
-                ctx = Ctx(request, db, viewer, user, form, console.clock(), console.cal)
+                ctx = Ctx(request, db, viewer, user, form, console.clock(), console.cal, console.settings)
                 try:
                     result = fn(ctx, **request.path_params)
                     db.commit()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select
@@ -488,12 +489,10 @@ def outbox(session: Session, limit: int = 50) -> list[OutboxMessage]:
     return [*waiting, *done]
 
 
-def schedules(cal, now: datetime) -> dict:
-    """Each schedule with its next fire time, and whether the file is valid as it stands."""
-    from ..config import load_settings
+def schedules(path: Path, cal, now: datetime) -> dict:
+    """Each schedule of the file at PATH with its next fire time, and whether the file is valid as it stands."""
     from ..schedules import ScheduleError, load, next_fire
 
-    path = load_settings().schedules_file
     try:
         cfg = load(path)
     except ScheduleError as exc:
