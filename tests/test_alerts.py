@@ -93,7 +93,7 @@ def test_no_worker_and_a_backlog_are_reported_by_the_scheduler_itself(sqlite_db,
     sched.tick()
     assert smtp.messages == []             # the tick only enqueues; the process's courier sends
     from worker.delivery import deliver_alerts
-    deliver_alerts(sched.factory)          # what Scheduler._courier does beside the ticks
+    deliver_alerts(sched.factory, sched.settings)          # what Scheduler._courier does beside the ticks
     received = [str(m["Subject"]) for _, m in smtp.messages]
     assert any("排队超过 15 分钟无人执行" in x for x in received), received
     # The calendar gap is alerted when the next 60 days (alerts.yaml calendar_days) reach a year it lacks.

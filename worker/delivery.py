@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from .config import Settings
 from .mail import Undeliverable, build, smtp_address
 from .models import MessageState, OutboxMessage
 from .times import now_local
@@ -384,13 +385,11 @@ def write_eml(session: Session, folder: Path, sender: str, sender_name: str, run
     return n
 
 
-def deliver_alerts(session_factory) -> None:
-    """Send the pending alerts (the scheduler process's courier thread: no worker needed).  The
-    outbox's claims keep it from doubling a message the ``send_outbox`` job sends meanwhile."""
-    from .config import load_settings
-
-    current = load_settings()
+def deliver_alerts(session_factory, settings: Settings) -> None:
+    """Send the pending alerts (the scheduler process's courier thread, with the scheduler's
+    SETTINGS: no worker needed).  The outbox's claims keep it from doubling a message the
+    ``send_outbox`` job sends meanwhile."""
     try:
-        deliver(session_factory, current.smtp, current.outbox_dir, kinds=("alert",))
+        deliver(session_factory, settings.smtp, settings.outbox_dir, kinds=("alert",))
     except Exception:
         log.exception("could not deliver the alerts")

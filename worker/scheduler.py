@@ -550,7 +550,7 @@ class Scheduler:
         from .delivery import deliver_alerts
 
         while not self.stop_event.wait(COURIER_SECONDS):
-            deliver_alerts(self.factory)
+            deliver_alerts(self.factory, self.settings)
 
     def run_forever(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
