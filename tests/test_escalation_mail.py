@@ -179,7 +179,8 @@ def test_header_injection_is_impossible(sqlite_db, env):
 
     with session_scope() as s:
         enqueue(s, idem_key="k", kind="test", email="a@example.gov.cn", name="王五\r\nBcc: evil@example.com",
-                role="unit_head", subject="督办\r\nBcc: evil@example.com", text="x", html="<p>x</p>")
+                role="unit_head", subject="督办\r\nBcc: evil@example.com", text="x", html="<p>x</p>",
+                sender="from@example.gov.cn")
         row = s.scalars(select(OutboxMessage)).one()
         raw = bytes(build(s, row, "from@example.gov.cn", "热线\nX-Evil: 1"))
     headers = raw.split(b"\n\n", 1)[0].decode()

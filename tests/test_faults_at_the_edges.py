@@ -82,7 +82,8 @@ def queue(addresses: list[str], kind: str = "supervision") -> list[int]:
     with session_scope() as s:
         for i, address in enumerate(addresses):
             enqueue(s, idem_key=f"test|{kind}|{i}|{address}", kind=kind, email=address, name="单位负责人",
-                    role="unit_head", subject="督办函", text="请于三个工作日内办结。", html="<p>请于三个工作日内办结。</p>")
+                    role="unit_head", subject="督办函", text="请于三个工作日内办结。", html="<p>请于三个工作日内办结。</p>",
+                    sender=load_settings().smtp["sender"])
     return [r.id for r in outbox_rows(kind)]
 
 
@@ -156,7 +157,7 @@ def test_a_relay_that_never_answers_makes_no_slot_late(sqlite_db, relay, tmp_pat
 
     owners = _owners(tmp_path, monkeypatch, 40)
     monkeypatch.setenv("SMTP_TIMEOUT", "8")
-    alert_now("test", "测试告警", ["一条待发的告警。"])
+    alert_now("test", "测试告警", ["一条待发的告警。"], sender=load_settings().smtp["sender"])
     relay.gate.clear()                                  # greets, then never answers
     path = tmp_path / "s.yaml"
     path.write_text('schedules:\n  - name: often\n    actor: send_outbox\n    cron: "* * * * * */2"\n'
@@ -195,7 +196,7 @@ def test_the_scheduler_process_sends_alerts_beside_its_tick(sqlite_db, relay, tm
     path = tmp_path / "s.yaml"
     path.write_text('schedules:\n  - name: sheet\n    actor: daily_sheet\n    cron: "30 8 * * *"\n', encoding="utf-8")
     sched = Scheduler(path, redis_url=None, enqueue=lambda run: None)
-    alert_now("test", "测试告警", ["一条待发的告警。"])
+    alert_now("test", "测试告警", ["一条待发的告警。"], sender=load_settings().smtp["sender"])
     sched.tick()
     assert relay.messages == []                          # the tick only enqueues
     courier = threading.Thread(target=sched._courier, daemon=True)

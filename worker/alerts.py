@@ -81,8 +81,9 @@ def owners(job: str | None = None) -> list[str]:
 
 
 def alert(session: Session, cause: str, subject: str, lines: list[str], job: str | None = None,
-          now: datetime | None = None) -> int:
-    """Queue one alert e-mail per owner for ``cause`` today; returns how many were new."""
+          now: datetime | None = None, *, sender: str) -> int:
+    """Queue one alert e-mail per owner for ``cause`` today, from SENDER (``Settings.smtp["sender"]``);
+    returns how many were new."""
     from .rendering import render_html
 
     now = now or now_local()
@@ -93,21 +94,21 @@ def alert(session: Session, cause: str, subject: str, lines: list[str], job: str
     for address in owners(job):
         new += enqueue(session, idem_key=f"alert|{cause}|{now.date()}|{address}", kind="alert", email=address,
                        name="运维值班", role="operations", subject=f"【告警】{subject}", text=text, html=html,
-                       sender_name="12345热线报表与通知服务")
+                       sender_name="12345热线报表与通知服务", sender=sender)
     if new:
         log.warning("alert %s: %s", cause, subject)
     return new
 
 
-def alert_now(cause: str, subject: str, lines: list[str], job: str | None = None, *, session_factory=None,
-              now: datetime | None = None) -> bool:
+def alert_now(cause: str, subject: str, lines: list[str], job: str | None = None, *, sender: str,
+              session_factory=None, now: datetime | None = None) -> bool:
     """``alert`` in a transaction of its own (from a failure path, whatever becomes of the failing
     work's own transaction); never raises.  Whether it was written."""
     from .db import session_factory as default_factory
 
     try:
         with (session_factory or default_factory())() as s:
-            alert(s, cause, subject, lines, job, now=now)
+            alert(s, cause, subject, lines, job, now=now, sender=sender)
             s.commit()
         return True
     except Exception:
@@ -115,9 +116,9 @@ def alert_now(cause: str, subject: str, lines: list[str], job: str | None = None
         return False
 
 
-def watch(session: Session, now: datetime, calendar=None) -> list[str]:
-    """The checks that need no event: queued runs nobody takes, an outbox backlog, a calendar gap.
-    Returns the causes alerted (new or already alerted today)."""
+def watch(session: Session, now: datetime, calendar=None, *, sender: str) -> list[str]:
+    """The checks that need no event: queued runs nobody takes, an outbox backlog, a calendar gap,
+    alerted from SENDER.  Returns the causes alerted (new or already alerted today)."""
     cfg = settings()
     causes = []
     queued = now - timedelta(minutes=cfg.queued_minutes)
@@ -126,7 +127,7 @@ def watch(session: Session, now: datetime, calendar=None) -> list[str]:
     if stuck[0]:
         causes.append("no_worker")
         alert(session, "no_worker", f"{stuck[0]} 个任务排队超过 {cfg.queued_minutes} 分钟无人执行",
-              [f"最早的一个自 {stuck[1]:%Y-%m-%d %H:%M} 起排队。请检查 worker 进程（hotline doctor）。"], now=now)
+              [f"最早的一个自 {stuck[1]:%Y-%m-%d %H:%M} 起排队。请检查 worker 进程（hotline doctor）。"], now=now, sender=sender)
     backlog = now - timedelta(minutes=cfg.outbox_backlog_minutes)
     waiting = session.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(
         OutboxMessage.state.in_((MessageState.PENDING.value, MessageState.SENDING.value)), OutboxMessage.kind != "alert",
@@ -135,12 +136,12 @@ def watch(session: Session, now: datetime, calendar=None) -> list[str]:
         causes.append("outbox_backlog")
         alert(session, "outbox_backlog", f"{waiting[0]} 封邮件等待发送超过 {cfg.outbox_backlog_minutes} 分钟",
               [f"最早的一封自 {waiting[1]:%Y-%m-%d %H:%M} 起等待。请检查邮件服务器（hotline outbox, hotline doctor）。"],
-              now=now)
+              now=now, sender=sender)
     if calendar is not None:
         days = cfg.calendar_days
         for year in calendar.missing_years(now, days):
             causes.append(f"calendar:{year}")
             alert(session, f"calendar:{year}", f"工作日历缺少{year}年节假日安排",
                   [(f"{days}天内将用到{year}年的工作日历。请在 {calendar.calendar_file} 的 years: 下补充国务院办公厅"
-                   f"{year}年节假日安排，然后运行 hotline recompute。")], now=now)
+                   f"{year}年节假日安排，然后运行 hotline recompute。")], now=now, sender=sender)
     return causes

@@ -130,7 +130,8 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
         if _record(session_factory, row_id, owner, state=MessageState.FAILED.value, server_reply=reply, last_error=reason):
             report.failed += 1
             report.refusals.append(f"{email_to}: {reason}")
-            _alert_failed(session_factory, row_id, kind, email_to, reason, refused=reply is not None)
+            _alert_failed(session_factory, row_id, kind, email_to, reason, refused=reply is not None,
+                          sender=smtp["sender"])
 
     def defer(row_id: int, attempts: int, reason: str, reply: str | None = None) -> None:
         _record(session_factory, row_id, owner, state=MessageState.PENDING.value, server_reply=reply, last_error=reason,
@@ -209,7 +210,8 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def _alert_failed(session_factory, row_id: int, kind: str, email_to: str, reason: str, refused: bool) -> None:
+def _alert_failed(session_factory, row_id: int, kind: str, email_to: str, reason: str, refused: bool,
+                  sender: str) -> None:
     """Tell the owners a message failed.  A failed alert is keyed by its address, not by message, so
     an owner address that cannot receive makes one alert a day, never a chain of them."""
     from .alerts import alert_now
@@ -219,7 +221,7 @@ def _alert_failed(session_factory, row_id: int, kind: str, email_to: str, reason
     alert_now(cause, f"{subject}，已标记为失败", [
         f"邮件 {row_id}（{kind}）收件人 {email_to!r}：{reason}",
         "核实地址（hotline directory / config/alerts.yaml）后可用 hotline outbox retry 重发。"],
-        session_factory=session_factory)
+        sender=sender, session_factory=session_factory)
 
 
 def transaction_deadline(smtp: dict, stale_after: timedelta = RECLAIM_AFTER) -> float:

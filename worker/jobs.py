@@ -114,6 +114,7 @@ def resolve_period(kind: str, at: datetime, rule: str | None) -> tuple[Period | 
 def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = None) -> str:
     """Run a ledger entry to its end; returns the final state ('skipped' if someone else holds it,
     'superseded' if another attempt took it over meanwhile: this one's work is rolled back)."""
+    settings = load_settings()   # read once where the run starts (the actor, ``--inline``)
     factory = session_factory(database_url)
     with factory() as s:
         attempt = runs.claim(s, run_id)
@@ -140,7 +141,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
             s.commit()  # end the read: jobs that open sessions of their own must not wait on this one
             log.info("run %s: %s %s started (attempt %s)", run_id, run.job, run.period_key, attempt,
                      extra={"run_id": run_id})
-            summary = run_in_session(s, run, load_settings(), dry_run=dry_run)
+            summary = run_in_session(s, run, settings, dry_run=dry_run)
             # Commit the results only while this attempt holds the run (on PostgreSQL the check
             # locks the run's row until the commit, so no other attempt claims it in between).
             if not runs.holds(s, run_id, attempt):
@@ -173,7 +174,7 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
                     from .alerts import alert_now
                     alert_now(f"run_failed:{run_id}", f"任务失败：{spec.name}（{period_key}，运行 {run_id}）",
                               [f"错误：{type(exc).__name__}: {str(exc)[:500]}", "详见 hotline runs --failed。"],
-                              job=spec.name, session_factory=factory)   # its own transaction
+                              job=spec.name, sender=settings.smtp["sender"], session_factory=factory)   # its own transaction
         except Exception:  # the database itself is gone: the sweep will find the run
             log.exception("run %s: could not record the failure", run_id, extra={"run_id": run_id})
         log.error("run %s: %s %s: %s", run_id, spec.name, "will be retried" if transient else "failed", exc,

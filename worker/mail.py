@@ -32,7 +32,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .addresses import AddressError, validate_address
-from .config import load_settings
 from .db import rowcount
 from .models import Blob, DocumentVersion, MessageDocument, MessageState, OutboxMessage
 from .times import TZ, now_local
@@ -101,8 +100,9 @@ def message_id(idem_key: str, domain: str) -> str:
 
 def enqueue(session: Session, *, idem_key: str, kind: str, email: str, name: str, role: str, subject: str,
             text: str, html: str, attachments: Sequence[Attachment] = (), run_id: int | None = None,
-            sender_name: str | None = None) -> bool:
-    """Add a message unless one with this key exists; returns whether it was new."""
+            sender_name: str | None = None, sender: str) -> bool:
+    """Add a message unless one with this key exists; returns whether it was new.  SENDER is the
+    caller's ``Settings.smtp["sender"]``, whose domain the Message-ID carries."""
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key == idem_key)) is not None:
         return False
     archived = archive_files(session, [a.sha256 for a in attachments])
@@ -115,7 +115,8 @@ def enqueue(session: Session, *, idem_key: str, kind: str, email: str, name: str
         recipient_role=role, sender_name=clean_header(sender_name, 100) if sender_name else None,
         subject=clean_header(subject, 300), body_text=text, body_html=html,
         attachments=[{"name": clean_header(a.name, 150), "sha256": a.sha256} for a in attachments],
-        message_id=message_id(idem_key, sender_domain(load_settings().smtp["sender"])), state=MessageState.PENDING.value, attempts=0, created_at=now, not_before=now))
+        message_id=message_id(idem_key, sender_domain(sender)), state=MessageState.PENDING.value, attempts=0,
+        created_at=now, not_before=now))
     session.flush()
     _link_documents(session, idem_key, [a.sha256 for a in attachments])
     return True

@@ -52,7 +52,8 @@ def notify(ctx: JobContext, *, kind: str, groups: list[str], subject: str, lines
         new += enqueue(ctx.session, idem_key=key, kind=kind, email=person.email, name=person.name, role=person.role,
                        subject=subject, text=render_html("mail/notice.txt", **context),
                        html=render_html("mail/notice.html", **context), attachments=list(attachments),
-                       run_id=ctx.run.id, sender_name=org["sender_name"])
+                       run_id=ctx.run.id, sender_name=org["sender_name"],
+                       sender=ctx.settings.smtp["sender"])
     ctx.summary.setdefault("messages", 0)
     ctx.summary["messages"] += new
     return new

@@ -240,8 +240,8 @@ class Scheduler:
         if digest in self._reported:
             return
         log.error("%s", message, exc_info=exc_info)
-        if not alert_now(f"{job}:{digest[:16]}", subject, [message[:2000]], session_factory=self.factory,
-                         now=self.clock()):
+        if not alert_now(f"{job}:{digest[:16]}", subject, [message[:2000]], sender=self.settings.smtp["sender"],
+                         session_factory=self.factory, now=self.clock()):
             return   # the database is not taking writes: reported again on the next tick
         self._reported.add(digest)
         try:
@@ -419,7 +419,7 @@ class Scheduler:
         self._watched_at = now
         try:
             with self.factory() as s:
-                watch(s, now, self.calendar)
+                watch(s, now, self.calendar, sender=self.settings.smtp["sender"])
                 s.commit()
         except Exception:
             log.exception("alert checks failed")
@@ -473,7 +473,7 @@ class Scheduler:
                 run = s.get_one(Run, run_id)
                 alert_now(f"run_failed:{run_id}", f"任务失败：{run.job}（{run.period_key}，运行 {run_id}）",
                           [run.error or "", "详见 hotline runs --failed。"], job=run.job, session_factory=self.factory,
-                          now=now)
+                          now=now, sender=self.settings.smtp["sender"])
             requeue = [run for run in (s.get(Run, i) for i in result["requeued"]) if run is not None]
             # A queued run nobody took: its message is lost (or no worker runs).  Send it again once
             # the interval has passed since the last send, the interval doubling with each send.
