@@ -38,8 +38,9 @@ def stop(proc):
 def test_worker_killed_mid_job_is_retried_and_completes_once(sqlite_db, history, redis_url, tmp_path, figures):
     import redis
 
-    # 400 tickets due tomorrow: the daily sheet's warning list is long enough to catch it rendering.
-    for i in range(400):
+    # 1,500 tickets due tomorrow: the daily sheet (its XLSX lists every one) takes long enough to be
+    # caught running — with 400, a sheet capped at 12 pages sometimes finished between two polls.
+    for i in range(1500):
         (history.ticket(f"K{i:04d}", "2026-11-12 08:00", phone=f"1370000{i:04d}").dispatch("2026-11-12 09:00", "D20")
          .sign("2026-11-12 10:00", "D20"))
     history.store()
@@ -63,7 +64,7 @@ def test_worker_killed_mid_job_is_retried_and_completes_once(sqlite_db, history,
             state = row[0] if row else None
             if state == "running":
                 break
-            time.sleep(0.02)
+            time.sleep(0.005)
         reader.close()
         assert state == "running", "the worker never started the job"
         os.killpg(first.pid, signal.SIGKILL)                  # mid-job
