@@ -133,106 +133,118 @@ def read_rows(path: Path, encoding: str | None = None, meta: dict | None = None)
     if not path.exists():
         raise ImportFileError(f"{path}: file not found")
     if suffix == ".csv":
-        enc = meta["encoding"] = detect_encoding(path, encoding)
-        with path.open(encoding=enc, newline="") as fh:
-            reader = csv.reader(_BoundedLines(fh))
-            try:
-                headers = [h.strip() for h in next(reader)]
-            except StopIteration:
-                raise ImportFileError(f"{path}: the file is empty; nothing to import") from None
-            except csv.Error as exc:
-                raise ImportFileError(f"{path}:1: {exc}") from None
-            if not any(headers):
-                if not any(line.strip() for line in _BoundedLines(fh)):
-                    raise ImportFileError(f"{path}: the file holds only blank lines; nothing to import")
-                raise ImportFileError(f"{path}:1: the first line is blank; expected the header row")
-            _check_headers(path, headers)
-            while True:
-                line = reader.line_num + 1   # where the record starts (a quoted field may span lines)
-                try:
-                    values = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as exc:
-                    yield line, {"__error__": f"malformed CSV: {exc}"}
-                    continue
-                if values == [TOO_LONG.strip()]:
-                    yield line, {"__error__": f"the line is longer than {MAX_LINE_CHARS // 2**20} MB; not read"}
-                    continue
-                if not any(v.strip() for v in values):
-                    continue
-                if len(values) != len(headers):
-                    yield line, {"__error__": f"{len(values)} columns, the header has {len(headers)}"}
-                    continue
-                yield line, dict(zip(headers, values))
+        yield from _csv_rows(path, encoding, meta)
     elif suffix in (".xlsx", ".xlsm"):
-
-        from openpyxl import load_workbook
-        _check_workbook(path)
-        try:
-            wb = load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 — openpyxl raises many kinds for a damaged workbook
-            raise ImportFileError(f"{path}: not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
-        try:
-            sheet = wb.active
-            if sheet is None:
-                raise ImportFileError(f"{path}: the workbook has no worksheet; nothing to import")
-            # The sheet's own rows, not its <dimension>: some exporters write "A1" there, and read-only
-            # openpyxl would then read one cell of one row (every row lost, exit 0).
-            sheet.reset_dimensions()
-            rows = sheet.iter_rows(values_only=True)
-            headers = [str(h).strip() if h is not None else "" for h in next(rows, [])]
-            while headers and not headers[-1]:
-                headers.pop()
-            if not any(headers):
-                raise ImportFileError(f"{path}: the first sheet has no header row; nothing to import")
-            _check_headers(path, headers)
-            for line, cells in enumerate(rows, 2):
-                if line > MAX_SHEET_ROWS:
-                    raise ImportFileError(f"{path}: the sheet has more than {MAX_SHEET_ROWS:,} rows, the limit; "
-                                          "split the export")
-                if cells is None or all(v is None or str(v).strip() == "" for v in cells):
-                    continue
-                extra = [v for v in cells[len(headers):] if v is not None and str(v).strip()]
-                if extra:
-                    yield line, {"__error__": f"a value beyond the header's {len(headers)} columns ({extra[0]!r})"}
-                    continue
-                yield line, {h: ("" if v is None else v) for h, v in zip(headers, cells)}
-        except ImportFileError:
-            raise
-        except Exception as exc:  # noqa: BLE001 — damaged sheet XML, truncated archive
-            raise ImportFileError(f"{path}: the workbook is truncated or damaged ({type(exc).__name__}: {exc}); "
-                                  "the rows before the damage were not stored") from None
-        finally:
-            wb.close()
+        yield from _xlsx_rows(path)
     elif suffix in (".jsonl", ".ndjson"):
-        enc = meta["encoding"] = detect_encoding(path, encoding)
-        checked: KeysView[str] = {}.keys()
-        with path.open(encoding=enc) as fh:
-            for line, text in enumerate(_BoundedLines(fh), 1):
-                if text == TOO_LONG:
-                    yield line, {"__error__": f"the line is longer than {MAX_LINE_CHARS // 2**20} MB; not read"}
-                    continue
-                if not text.strip():
-                    continue
-                try:
-                    obj = json.loads(text, parse_constant=_no_constant)
-                except (json.JSONDecodeError, ValueError) as exc:
-                    yield line, {"__error__": f"not valid JSON ({getattr(exc, 'msg', exc)})"}
-                    continue
-                if not isinstance(obj, dict):
-                    yield line, {"__error__": f"not a JSON object but a {type(obj).__name__}"}
-                    continue
-                if obj.keys() != checked:   # rows of one export share their keys: checked once
-                    bad = next((k for k in obj if _control(k)), None)
-                    if bad is not None:
-                        yield line, {"__error__": f"the key {bad!r} contains {_control(bad)}; its value would "
-                                                  "be read as missing"}
-                        continue
-                    checked = obj.keys()
-                yield line, obj
+        yield from _jsonl_rows(path, encoding, meta)
     else:
         raise ImportFileError(f"{path}: unknown format {suffix or '(no extension)'}; expected .csv, .xlsx or .jsonl")
+
+
+def _csv_rows(path: Path, encoding: str | None, meta: dict) -> Iterator[tuple[int, dict]]:
+    enc = meta["encoding"] = detect_encoding(path, encoding)
+    with path.open(encoding=enc, newline="") as fh:
+        reader = csv.reader(_BoundedLines(fh))
+        try:
+            headers = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise ImportFileError(f"{path}: the file is empty; nothing to import") from None
+        except csv.Error as exc:
+            raise ImportFileError(f"{path}:1: {exc}") from None
+        if not any(headers):
+            if not any(line.strip() for line in _BoundedLines(fh)):
+                raise ImportFileError(f"{path}: the file holds only blank lines; nothing to import")
+            raise ImportFileError(f"{path}:1: the first line is blank; expected the header row")
+        _check_headers(path, headers)
+        while True:
+            line = reader.line_num + 1   # where the record starts (a quoted field may span lines)
+            try:
+                values = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                yield line, {"__error__": f"malformed CSV: {exc}"}
+                continue
+            if values == [TOO_LONG.strip()]:
+                yield line, {"__error__": f"the line is longer than {MAX_LINE_CHARS // 2**20} MB; not read"}
+                continue
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) != len(headers):
+                yield line, {"__error__": f"{len(values)} columns, the header has {len(headers)}"}
+                continue
+            yield line, dict(zip(headers, values))
+
+
+def _xlsx_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    from openpyxl import load_workbook
+
+    _check_workbook(path)
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 — openpyxl raises many kinds for a damaged workbook
+        raise ImportFileError(f"{path}: not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
+    try:
+        sheet = wb.active
+        if sheet is None:
+            raise ImportFileError(f"{path}: the workbook has no worksheet; nothing to import")
+        # The sheet's own rows, not its <dimension>: some exporters write "A1" there, and read-only
+        # openpyxl would then read one cell of one row (every row lost, exit 0).
+        sheet.reset_dimensions()
+        rows = sheet.iter_rows(values_only=True)
+        headers = [str(h).strip() if h is not None else "" for h in next(rows, [])]
+        while headers and not headers[-1]:
+            headers.pop()
+        if not any(headers):
+            raise ImportFileError(f"{path}: the first sheet has no header row; nothing to import")
+        _check_headers(path, headers)
+        for line, cells in enumerate(rows, 2):
+            if line > MAX_SHEET_ROWS:
+                raise ImportFileError(f"{path}: the sheet has more than {MAX_SHEET_ROWS:,} rows, the limit; "
+                                      "split the export")
+            if cells is None or all(v is None or str(v).strip() == "" for v in cells):
+                continue
+            extra = [v for v in cells[len(headers):] if v is not None and str(v).strip()]
+            if extra:
+                yield line, {"__error__": f"a value beyond the header's {len(headers)} columns ({extra[0]!r})"}
+                continue
+            yield line, {h: ("" if v is None else v) for h, v in zip(headers, cells)}
+    except ImportFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — damaged sheet XML, truncated archive
+        raise ImportFileError(f"{path}: the workbook is truncated or damaged ({type(exc).__name__}: {exc}); "
+                              "the rows before the damage were not stored") from None
+    finally:
+        wb.close()
+
+
+def _jsonl_rows(path: Path, encoding: str | None, meta: dict) -> Iterator[tuple[int, dict]]:
+    enc = meta["encoding"] = detect_encoding(path, encoding)
+    checked: KeysView[str] = {}.keys()
+    with path.open(encoding=enc) as fh:
+        for line, text in enumerate(_BoundedLines(fh), 1):
+            if text == TOO_LONG:
+                yield line, {"__error__": f"the line is longer than {MAX_LINE_CHARS // 2**20} MB; not read"}
+                continue
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text, parse_constant=_no_constant)
+            except (json.JSONDecodeError, ValueError) as exc:
+                yield line, {"__error__": f"not valid JSON ({getattr(exc, 'msg', exc)})"}
+                continue
+            if not isinstance(obj, dict):
+                yield line, {"__error__": f"not a JSON object but a {type(obj).__name__}"}
+                continue
+            if obj.keys() != checked:   # rows of one export share their keys: checked once
+                bad = next((k for k in obj if _control(k)), None)
+                if bad is not None:
+                    yield line, {"__error__": f"the key {bad!r} contains {_control(bad)}; its value would "
+                                              "be read as missing"}
+                    continue
+                checked = obj.keys()
+            yield line, obj
 
 
 def _no_constant(name: str):

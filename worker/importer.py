@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -29,19 +29,19 @@ from typing import Literal, overload
 import psycopg
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session
 
 from .assignments import refresh
 from .calendar import UnknownYearError
 from .config import ConfigError
 from .db import bulk_insert, refresh_statistics, table_of
+from .event_matching import EVENT_FIELDS, audit_value, match_events
 from .export_reading import ImportFileError, Mapping, encoding_label, read_rows
 from .models import Category, EventKind, ImportCorrection, Ticket, TicketEvent, Unit
 from .times import now_local, parse_local
 
 TICKET_FIELDS = ("source", "category_code", "urgent_kind", "content", "caller_name", "caller_phone",
                  "address", "territorial_unit_code", "received_at")
-EVENT_FIELDS = ("kind", "at", "unit_code", "reason", "note", "suggested_unit_code", "reply_kind", "review_passed",
-                "days", "consent", "plan_date", "satisfaction", "resolved", "contact_person", "contact_phone")
 SATISFACTION = {"satisfied", "basically_satisfied", "unsatisfied"}
 EVENT_KINDS = frozenset(k.value for k in EventKind)
 ANALYZE_AFTER_EVENTS = 20_000  # a bulk load: refresh the planner's statistics at once
@@ -467,115 +467,22 @@ def _store_or_isolate(session_factory, path, batch, cal, rules, report, first_se
         _store_or_isolate(session_factory, path, part, cal, rules, report, first_seen)
 
 
-def _value(v) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, datetime):
-        return v.isoformat(sep=" ")
-    return v.isoformat() if isinstance(v, date) else str(v)
-
-
-def _before_dispatch(batch, stored: dict, ids: dict) -> list[tuple[int, str, str]]:
-    """(line, ticket, reason) of the events dated before the ticket's first dispatch (交办): nothing
-    happens at a unit before the ticket reaches it."""
-    first: dict[str, datetime] = {}
-    numbers = {tid: n for n, tid in ids.items()}
-    for (tid, kind), events in stored.items():
-        if kind == "dispatched" and events:
-            n = numbers[tid]
-            first[n] = min(first.get(n, events[0]["at"]), events[0]["at"])
-    for _, n, _, e in batch:
-        if e["kind"] == "dispatched":
-            first[n] = min(first.get(n, e["at"]), e["at"])
-    out = []
-    for line, n, _, e in batch:
-        if e["kind"] != "dispatched" and (n not in first or e["at"] < first[n]):
-            out.append((line, n, f"a '{e['kind']}' event at {e['at']} comes before the ticket was dispatched"
-                                 + (f" ({first[n]})" if n in first else " (no 交办 event)")))
-    return out
-
-
 def _store(session_factory, path: Path, batch, cal, rules, report: ImportReport, first_seen) -> None:
     """One transaction for a batch: tickets inserted or corrected, events matched by identity
     (ticket, kind, place among the ticket's events of that kind) and inserted or corrected, the
     corrections audited, the touched tickets' assignments derived again."""
     corrected_at = now_local()
     with session_factory() as s, s.begin():
-        numbers = {number for _, number, _, _ in batch}
-        existing = {t.number: t for t in s.execute(select(Ticket.id, Ticket.number, *[getattr(Ticket, f)
-                    for f in TICKET_FIELDS]).where(Ticket.number.in_(numbers)))}
         latest: dict[str, tuple[int, dict]] = {}
         for line, number, ticket, _ in batch:
             latest[number] = (line, ticket)
-        ids: dict[str, int] = {n: t.id for n, t in existing.items()}
-        new = [dict(number=n, **t) for n, (_, t) in latest.items() if n not in existing]
-        if new:
-            bulk_insert(s, Ticket.__table__, new)
-            ids.update(dict(s.execute(select(Ticket.number, Ticket.id).where(
-                Ticket.number.in_([t["number"] for t in new]))).all()))
-            report.tickets_new += len(new)
-        audit: list[dict] = []
-        touched: set[int] = set()
-        for n, (line, t) in latest.items():
-            old = existing.get(n)
-            if old is None:
-                continue
-            changed = [f for f in TICKET_FIELDS if getattr(old, f) != t[f]]
-            if changed:
-                s.execute(update(Ticket).where(Ticket.id == old.id).values(**t))
-                audit += [{"file": str(path), "line": line, "ticket_id": old.id, "target": "ticket", "field": f,
-                           "old_value": _value(getattr(old, f)), "new_value": _value(t[f]),
-                           "corrected_at": corrected_at} for f in changed]
-                touched.add(old.id)
-                report.tickets_corrected += 1
-        fresh_tickets = {ids[t["number"]] for t in new}
-        touched |= fresh_tickets
-
-        stored: dict[tuple[int, str], list[dict]] = defaultdict(list)
-        known = {ids[n] for n in numbers} - fresh_tickets   # a new ticket has no events stored
-        for ev in s.execute(select(TicketEvent.id, TicketEvent.ticket_id, *[getattr(TicketEvent, f) for f in EVENT_FIELDS])
-                            .where(TicketEvent.ticket_id.in_(known))
-                            .order_by(TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.at, TicketEvent.id)) if known else ():
-            stored[(ev.ticket_id, ev.kind)].append(ev._asdict())
-        in_file: dict[tuple[str, str], list[tuple[int, dict]]] = defaultdict(list)
-        for line, n, _, e in batch:
-            in_file[(n, e["kind"])].append((line, e))
-        refused = _before_dispatch(batch, stored, ids)
-        for line, n, reason in refused:
-            report.errors.append(f"{path}:{line}: ticket {n}: {reason}")
-        skip_lines = {line for line, _, _ in refused}
-        inserts, replaced = [], []
-        for (n, kind), events in in_file.items():
-            events[:] = [(line, e) for line, e in events if line not in skip_lines]
-            tid, counts = ids[n], first_seen[n][2] if n in first_seen else Counter()
-            events.sort(key=lambda le: (le[1]["at"], le[0]))
-            unique, seen = [], set()
-            for line, e in events:   # the same row twice in one export is one event
-                key = tuple(e[f] for f in EVENT_FIELDS)
-                if key in seen:
-                    report.rows_unchanged += 1
-                    continue
-                seen.add(key)
-                unique.append((line, e))
-            have = stored.get((tid, kind), [])
-            for i, (line, e) in enumerate(unique, counts[kind]):
-                if i >= len(have):
-                    inserts.append(dict(ticket_id=tid, **e))
-                    report.rows_stored += 1
-                    continue
-                changed = [f for f in EVENT_FIELDS if have[i][f] != e[f]]
-                if not changed:
-                    report.rows_stored += tid in touched
-                    report.rows_unchanged += tid not in touched
-                    continue
-                replaced.append(have[i]["id"])
-                inserts.append(dict(ticket_id=tid, **e))
-                audit += [{"file": str(path), "line": line, "ticket_id": tid, "target": f"{kind}#{i + 1}", "field": f,
-                           "old_value": _value(have[i][f]), "new_value": _value(e[f]),
-                           "corrected_at": corrected_at} for f in changed]
-                report.events_corrected += 1
-                report.rows_stored += 1
-            counts[kind] += len(unique)
+        ids, fresh_tickets, touched, audit = _store_tickets(s, path, latest, report, corrected_at)
+        matched = match_events(s, path, batch, ids, fresh_tickets, touched, first_seen, audit, corrected_at)
+        inserts, replaced = matched.inserts, matched.replaced
+        report.errors += matched.errors
+        report.rows_stored += matched.rows_stored
+        report.rows_unchanged += matched.rows_unchanged
+        report.events_corrected += matched.events_corrected
         if replaced:   # removed first, so a corrected time may take another event's old place
             s.execute(delete(TicketEvent).where(TicketEvent.id.in_(replaced)))
         if inserts:
@@ -591,3 +498,35 @@ def _store(session_factory, path: Path, batch, cal, rules, report: ImportReport,
             if e["ticket_id"] in fresh:
                 fresh[e["ticket_id"]][1].append({"id": order, **e})
         refresh(s, sorted(touched), cal, rules, fresh=fresh)
+
+
+def _store_tickets(s: Session, path: Path, latest: dict[str, tuple[int, dict]], report: ImportReport,
+                   corrected_at: datetime) -> tuple[dict[str, int], set[int], set[int], list[dict]]:
+    """The batch's tickets (each as its last row has it): new ones inserted, stored ones whose fields
+    the export changes corrected and audited.  (ids by number, the new tickets' ids, the tickets
+    touched, the audit rows.)"""
+    existing = {t.number: t for t in s.execute(select(Ticket.id, Ticket.number, *[getattr(Ticket, f)
+                for f in TICKET_FIELDS]).where(Ticket.number.in_(list(latest))))}
+    ids: dict[str, int] = {n: t.id for n, t in existing.items()}
+    new = [dict(number=n, **t) for n, (_, t) in latest.items() if n not in existing]
+    if new:
+        bulk_insert(s, Ticket.__table__, new)
+        ids.update(dict(s.execute(select(Ticket.number, Ticket.id).where(
+            Ticket.number.in_([t["number"] for t in new]))).all()))
+        report.tickets_new += len(new)
+    audit: list[dict] = []
+    touched: set[int] = set()
+    for n, (line, t) in latest.items():
+        old = existing.get(n)
+        if old is None:
+            continue
+        changed = [f for f in TICKET_FIELDS if getattr(old, f) != t[f]]
+        if changed:
+            s.execute(update(Ticket).where(Ticket.id == old.id).values(**t))
+            audit += [{"file": str(path), "line": line, "ticket_id": old.id, "target": "ticket", "field": f,
+                       "old_value": audit_value(getattr(old, f)), "new_value": audit_value(t[f]),
+                       "corrected_at": corrected_at} for f in changed]
+            touched.add(old.id)
+            report.tickets_corrected += 1
+    fresh_tickets = {ids[t["number"]] for t in new}
+    return ids, fresh_tickets, touched | fresh_tickets, audit
