@@ -19,6 +19,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,41 @@ def _reply(code: int, text) -> str:
     return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
 
 
+def _preview(session_factory, smtp: dict, folder: Path, limit: int, stale_after: timedelta) -> DeliveryReport:
+    """The due messages as .eml files in FOLDER, nothing claimed or changed (``deliver(dry_run=True)``)."""
+    report = DeliveryReport()
+    folder.mkdir(parents=True, exist_ok=True)
+    with session_factory() as session:
+        for row in session.scalars(select(OutboxMessage).where(_due(now_local(), stale_after))
+                                   .order_by(OutboxMessage.id).limit(limit)):
+            try:
+                smtp_address(row.recipient_email)
+                data = bytes(build(session, row, smtp["sender"], smtp["sender_name"]))
+            except Exception as exc:  # noqa: BLE001 — what the send would fail, the preview names
+                report.refusals.append(f"{row.recipient_email!r}: cannot be sent: {exc}")
+                continue
+            write_atomically(eml_path(folder, row.id, row.kind), data)
+            report.written += 1
+    return report
+
+
+def _built(session_factory, row_id: int, smtp: dict) -> tuple[str, str, int, EmailMessage | None, bytes, str]:
+    """(recipient, kind, attempts, the message or None, its bytes as they go on the wire, why it
+    cannot be built) of a claimed row; no transaction is left open across the network."""
+    with session_factory() as session:
+        row = session.get_one(OutboxMessage, row_id)
+        email_to, kind, attempts = row.recipient_email, row.kind, row.attempts
+        try:
+            smtp_address(email_to)
+            msg = build(session, row, smtp["sender"], smtp["sender_name"])
+            return email_to, kind, attempts, msg, msg.as_bytes(policy=SMTP_POLICY), ""   # CRLF, as on the wire
+        except Exception as exc:  # noqa: BLE001 — this message can never be built: fail it, go on
+            return email_to, kind, attempts, None, b"", (f"cannot be sent: {exc}" if isinstance(exc, Undeliverable)
+                                                         else f"cannot be built: {type(exc).__name__}: {exc}")
+        finally:
+            session.rollback()
+
+
 def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = False, limit: int = 500,
             stale_after: timedelta = RECLAIM_AFTER, max_attempts: int = 8,
             owner: str | None = None, kinds: tuple[str, ...] | None = None) -> DeliveryReport:
@@ -105,22 +141,9 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
     with a backoff, until ``max_attempts``; a lost, silent or too slow connection, or an ``.eml``
     file that cannot be written, defers the message and ends the batch.  ``dry_run`` writes the
     due messages as .eml files under ``outbox_dir/preview`` and changes nothing."""
-    report = DeliveryReport()
     if dry_run:
-        folder = outbox_dir / "preview"
-        folder.mkdir(parents=True, exist_ok=True)
-        with session_factory() as session:
-            for row in session.scalars(select(OutboxMessage).where(_due(now_local(), stale_after))
-                                       .order_by(OutboxMessage.id).limit(limit)):
-                try:
-                    smtp_address(row.recipient_email)
-                    data = bytes(build(session, row, smtp["sender"], smtp["sender_name"]))
-                except Exception as exc:  # noqa: BLE001 — what the send would fail, the preview names
-                    report.refusals.append(f"{row.recipient_email!r}: cannot be sent: {exc}")
-                    continue
-                write_atomically(eml_path(folder, row.id, row.kind), data)
-                report.written += 1
-        return report
+        return _preview(session_factory, smtp, outbox_dir / "preview", limit, stale_after)
+    report = DeliveryReport()
     sender = smtp_address(smtp["sender"])   # one SMTP cannot carry is the configuration's fault: nothing is claimed
     owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     relay = None if not smtp.get("host") else Relay(smtp, transaction_deadline(smtp, stale_after))
@@ -144,18 +167,7 @@ def deliver(session_factory, smtp: dict, outbox_dir: Path, *, dry_run: bool = Fa
             if row_id is None:
                 break
             skip.add(row_id)
-            with session_factory() as session:
-                row = session.get(OutboxMessage, row_id)
-                email_to, kind, attempts = row.recipient_email, row.kind, row.attempts
-                try:
-                    smtp_address(email_to)
-                    msg = build(session, row, smtp["sender"], smtp["sender_name"])
-                    data = msg.as_bytes(policy=SMTP_POLICY)   # CRLF, as it goes on the wire
-                except Exception as exc:  # noqa: BLE001 — this message can never be built: fail it, go on
-                    msg = None
-                    reason = (f"cannot be sent: {exc}" if isinstance(exc, Undeliverable)
-                              else f"cannot be built: {type(exc).__name__}: {exc}")
-                session.rollback()   # nothing of the database is held across the network
+            email_to, kind, attempts, msg, data, reason = _built(session_factory, row_id, smtp)
             if msg is None:
                 fail(row_id, email_to, kind, reason)
                 continue
