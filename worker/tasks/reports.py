@@ -110,7 +110,7 @@ def daily_sheet(ctx: JobContext):
         horizon = as_of + timedelta(days=1)
     since = window_start(ctx)
     # Grade (敏感/重大/一般, A/B/C) the tickets of the repeat window, so repeats seen today count.
-    ctx.summary["graded"] = grade(s, as_of - repeat_window(cfg), as_of, cfg)
+    ctx.summary["grades_changed"] = grade(s, as_of - repeat_window(cfg), as_of, cfg)
     levels = list[str](cfg.grading.daily_sheet_levels)
     sheet = gather(s, as_of, since, horizon, unit_names(s), levels)
     n, lists, totals = serious_cases(), sheet.lists, sheet.totals
