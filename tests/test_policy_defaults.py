@@ -15,7 +15,7 @@ from worker.schema import plain
 SETTINGS = {
     Metrics: ("requirement", "bottom", "ranked_unit_kinds", "min_callbacks_to_fail", "dual_rates",
               "warning_working_days", "repeat", "widespread", "hot_categories", "typical_cases", "supervision"),
-    Documents: ("daily_sheet", "fonts"),
+    Documents: ("daily_sheet", "law_push", "fonts"),
     Alerts: ("queued_minutes", "outbox_backlog_minutes", "calendar_days"),
     Console: ("published_kinds", "law_kinds", "session_hours", "lock_after_failures", "lock_address_after_failures",
               "lock_minutes", "known_address_days"),

@@ -292,6 +292,11 @@ class DailySheet(Strict):
     serious_cases: Annotated[int, Field(ge=1, le=10)] = 8
 
 
+class LawPush(Strict):
+    # Up to 40 rows: about five pages with the unit table, at any size (docs/scale.md).
+    listed_tickets: Annotated[int, Field(ge=1, le=40)] = 20
+
+
 class Documents(Strict):
     district: str = ""
     short: str = ""
@@ -302,6 +307,7 @@ class Documents(Strict):
     distribution: dict[str, dict[Literal["报", "送", "发"], str]] = Field(default_factory=dict)
     title_words: list[str] = Field(default_factory=list)
     daily_sheet: DailySheet = Field(default_factory=DailySheet)
+    law_push: LawPush = Field(default_factory=LawPush)
     ticket_reports: dict[str, list[Literal["ticket_national_report", "ticket_provincial_statement",
                                            "ticket_provincial_form"]]] = Field(default_factory=dict)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,12 +17,9 @@ from ..calendar import UnknownYearError
 from ..config import policy
 from ..daily_sheet import complete_lists, gather, serious_cases
 from ..detection import (
-    law_enforcement,
     previous_workday_same_time,
     recurring_problems,
     repeat_ledger,
-    repeat_rule,
-    repeated_places,
     warning_horizon,
     widespread,
 )
@@ -29,6 +27,7 @@ from ..documents import moment_of, pdf_name, store
 from ..grading import grade, repeat_window
 from ..jobs import JobContext, job
 from ..ladder import ladder_table
+from ..law_push import NEW, listed_tickets, push_rows, serious_first, unit_counts
 from ..mail import Attachment
 from ..metrics import (
     bottom_count,
@@ -51,7 +50,6 @@ from ..rendering import bar_chart, line_chart, mask_phone, mask_text, public_tic
 from ..spreadsheets import LAW_PUSH_COLUMNS, law_push_rows, workbook
 from ..supervision import closeout_report, ledger
 from ..supervision import counts_by_unit as letter_counts
-from ..triage import triage
 from ..vocabulary import unit_names
 from .base import make_actors
 
@@ -147,46 +145,34 @@ def within_text(span) -> str:
 
 @job("law_push", period="day", family="reports")
 def law_push(ctx: JobContext):
-    """The law-enforcement push (seeds 000, 002): the tickets of the selected 事项编码 dispatched, replied
-    or called back since the previous push (the previous working day at this time), each saying what
-    changed; its XLSX is archived beside the PDF and both go to the justice bureau."""
-    s, since = ctx.session, window_start(ctx)
-    names = unit_names(s)
-    categories = dict(s.execute(select(Category.code, Category.name)).all())
-    cfg = policy.metrics(ctx.settings.config_dir)
-    tourism_cfg = cfg.tourism_triage
-    tourism_codes = set(s.scalars(select(Category.code).where(Category.tourism.is_(True))))
-    places = {(r["address"], r["category_code"]) for r in repeated_places(
-        s, ctx.as_of, *repeat_rule(cfg.repeat, "same_address_category"))} if tourism_cfg else set()
-    rows = []
-    within = lambda t: t is not None and since <= t < ctx.as_of
-    for t in law_enforcement(s, since, ctx.as_of):
-        level = triage(t, tourism_cfg, tourism_codes, ctx.cal.holidays, places)
-        row = public_ticket(t, names)
-        row["category_name"] = categories.get(t["category_code"], t["category_code"])
-        row["triage"], row["triage_level"] = (level.text, level.level) if level else ("—", "")
-        finished = t["finished_at"] is not None and t["finished_at"] <= ctx.as_of
-        row["status"] = "已答复" if finished else ("已超期" if t["completion_due"] < ctx.as_of else "办理中")
-        row["change"] = "新交办" if within(t["dispatched_at"]) else ("已回访" if within(t["callback_at"]) else "已答复")
-        if t["callback_at"] is None or t["callback_at"] > ctx.as_of:
-            row["satisfaction"], row["resolved"] = None, None
-        rows.append(row)
+    """The law-enforcement push (``worker.law_push``): every ticket of the selected 事项编码 dispatched,
+    replied or called back since the previous push (the previous working day at this time) in the
+    XLSX, archived beside the PDF; the PDF the counts per unit and the most serious first."""
+    s, since, config_dir = ctx.session, window_start(ctx), ctx.settings.config_dir
+    rows = push_rows(s, since, ctx.as_of, unit_names(s), ctx.cal, config_dir)
+    cfg = policy.metrics(config_dir)
+    levels = [name for name, _ in sorted(cfg.tourism_triage.levels.items(), key=lambda kv: -kv[1])] \
+        if cfg.tourism_triage else []
+    limit = listed_tickets(config_dir)
     codes = sorted(cfg.law_enforcement_codes)
     title = "12345热线涉行政执法工单推送"
     label = ctx.report_period.label()
     span = f"{_moment_text(since)}至{_moment_text(ctx.as_of)}"
-    new = sum(1 for r in rows if r["change"] == "新交办")
+    new = sum(1 for r in rows if r["change"] == NEW)
     sheet = workbook([(title, LAW_PUSH_COLUMNS, law_push_rows(rows))])
+    data_name = pdf_name(title, label).removesuffix(".pdf") + ".xlsx"
     groups = _recipients(ctx, ["justice_bureau"])
     _doc, pdf = store(ctx, kind="law_push", scope=ctx.report_period.key, title=title, template="documents/law_push.html",
-                      recipients=groups, companions={"xlsx": sheet}, rows=rows, codes=codes, span=span, new=new)
+                      recipients=groups, companions={"xlsx": sheet}, listed=serious_first(rows, levels)[:limit],
+                      total=len(rows), limit=limit, units=unit_counts(rows), data_name=data_name,
+                      clues=Counter(r["triage_level"] for r in rows if r["triage_level"]), levels=levels,
+                      codes=codes, span=span, new=new)
     notify(ctx, kind="law_push", groups=groups,
            subject=f"【执法监督推送】{label}涉行政执法工单 {len(rows)} 件",
            lines=[(f"现将{span}（上次推送以来）新交办或办理状态有变化的涉行政执法工单 {len(rows)} 件推送给您"
                    f"（新交办 {new} 件，已答复或已回访 {len(rows) - new} 件），请查收附件"
-                   "（PDF 供阅读，XLSX 为同一批工单的数据表，可导入系统）。")],
-           attachments=[Attachment(pdf_name(title, label), pdf),
-                        Attachment(pdf_name(title, label).removesuffix(".pdf") + ".xlsx", sheet)])
+                   "（PDF 列各单位数量及重点工单，XLSX 为全部工单的数据表，可导入系统）。")],
+           attachments=[Attachment(pdf_name(title, label), pdf), Attachment(data_name, sheet)])
     ctx.summary["tickets"] = len(rows)
 
 
