@@ -679,6 +679,27 @@ def test_a_widespread_problem_is_alerted_to_the_centre_the_day_it_is_seen(db, hi
     assert len(message_bodies("widespread_alert")) == len(bodies)
 
 
+def test_a_widespread_problem_whose_tickets_arrived_late_is_still_told(db, history):
+    """The sheet tells what was not told before: a category the previous sheet did not find widespread
+    is told by the next one, even when the ticket that made it widespread was dispatched before the
+    previous sheet and only imported after it (the platform's export came late).  Counted again as of
+    the previous sheet's moment, that ticket would make it look already told, and it would never be."""
+    from tests.conftest import History
+
+    for i in range(11):      # eleven units on Monday: one short of widespread.min_units (12)
+        history.ticket(f"S{i:02d}", "2026-11-16 09:00", category="0301", phone=f"1370000{i:04d}") \
+            .dispatch("2026-11-16 10:00", f"D{i + 1:02d}")
+    history.store()
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-17 08:30")
+    assert message_bodies("widespread_alert") == []
+    late = History()         # the twelfth unit's ticket, dispatched Monday, imported after Tuesday's sheet
+    late.ticket("S11", "2026-11-16 09:00", category="0301", phone="13700000011").dispatch("2026-11-16 11:00", "D12")
+    late.store()
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-18 08:30")
+    bodies = message_bodies("widespread_alert")
+    assert bodies and all("社保缴费（0301）：12 件，涉及 12 个承办单位" in b for b in bodies)
+
+
 def test_monthly_analysis_keeps_the_repeat_complaint_ledger(db, history):
     """Class B 反复性 (seed 004: 建立工作台账…逐一回访销号; config/metrics.yaml repeat: 3 times within 30
     days): October's analysis lists each repeated matter with its tickets, the unit holding the
