@@ -30,13 +30,18 @@ are put in the ledger, sent to the workers, and waited for.  No run then finds a
 moment (checked), so none derives a ticket again as of it (``worker/asof.py``), as in the live
 service.  The databases take the same day in turn (interleaved, each first in turn).
 
-Printed: per side the time of the day's runs (the ledger's started to finished, summed: the work
-itself) and from sending each moment's runs to their end (with the workers' pick-up, up to a second
+Supervision's letters are parts of its run (``worker.jobs.spawn_part``), one run per unit that the
+worker running supervision sends to both processes once it has committed: a moment ends when its
+runs and their parts have ended.
+
+Printed: per side the time of the day's runs and their parts (the ledger's started to finished,
+summed: the work itself) and from sending each moment's runs to the end of their parts (with the workers' pick-up, up to a second
 an idle worker waits before it looks again), the imports' time apart, the workers' CPU seconds (their
 processes and children, from /proc) and the CPU of the PostgreSQL processes serving their
 connections during the runs, the workers' peak resident memory (VmHWM of each process, the largest)
-and the time of each job (the analysis notices summed over the day's runs), each as min / median /
-max over the counted days; and the ratios of the median days' runs to the small year's.  Target
+and the time of each job (the analysis notices summed over the day's runs; supervision from its
+start to the end of its last letter, the letters' own times summed apart as ``supervision_letter``),
+each as min / median / max over the counted days; and the ratios of the median days' runs to the small year's.  Target
 (issue 33): within 1.5x.
 """
 from __future__ import annotations
@@ -52,6 +57,7 @@ import tempfile
 import time
 from datetime import date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 # The databases given, in order: the small year, the large year, the long history (optional).
@@ -281,16 +287,14 @@ class Side:
         """The day, moment by moment: the rows up to the moment imported, then its runs put in the
         ledger, sent, and waited for."""
         import dramatiq
-        from sqlalchemy import select
 
         from worker.jobs import JOBS, manual_run
-        from worker.models import Run
 
         pids = descendants(self.worker.pid)
         reset_peaks(pids)
         backends = self.backends()
-        wall = imported = cpu = db_cpu = 0.0
-        rows_imported = 0
+        wall = imported = cpu = db_cpu = busy = 0.0
+        rows_imported = parts = 0
         jobs: dict[str, float] = {}
         failed = []
         for at, runs in itertools.groupby(sorted(DAY, key=lambda run: run[1]), key=lambda run: run[1]):
@@ -308,23 +312,45 @@ class Side:
                 self.broker.declare_queue(JOBS[job].family)
                 self.broker.enqueue(dramatiq.Message(queue_name=JOBS[job].family, actor_name=job, args=(run_id,),
                                                      kwargs={}, options={}))
-            while True:
-                with self.sessions() as s:
-                    rows = s.execute(select(Run.job, Run.state, Run.started_at, Run.finished_at)
-                                     .where(Run.id.in_(ids))).all()
-                if all(r.state in ("succeeded", "failed") for r in rows):
-                    break
-                time.sleep(0.02)
+            rows = self.wait(ids)
             wall += time.perf_counter() - began
             cpu += cpu_seconds(pids) - cpu_before
             db_cpu += cpu_seconds(backends) - db_before
             for r in rows:
-                jobs[r.job] = jobs.get(r.job, 0) + (r.finished_at - r.started_at).total_seconds()
+                own = (r.finished_at - r.started_at).total_seconds()
+                busy += own
+                if r.part_of is None:   # a run: from its start to the end of its last part
+                    ended = max([r.finished_at] + [p.finished_at for p in rows if p.part_of == r.id])
+                    jobs[r.job] = jobs.get(r.job, 0) + (ended - r.started_at).total_seconds()
+                else:                   # a part: its own time, summed (the work the parts share)
+                    jobs[r.job] = jobs.get(r.job, 0) + own
+                    parts += 1
             failed += [r.job for r in rows if r.state == "failed"]
-        result = {"day": str(day), "busy": sum(jobs.values()), "wall": wall, "imported": imported,
-                  "rows": rows_imported, "cpu": cpu, "db_cpu": db_cpu, "peak": peak_mb(descendants(self.worker.pid)), "jobs": jobs, "failed": failed}
+        result = {"day": str(day), "busy": busy, "wall": wall, "imported": imported, "parts": parts,
+                  "rows": rows_imported, "cpu": cpu, "db_cpu": db_cpu, "peak": peak_mb(descendants(self.worker.pid)),
+                  "jobs": jobs, "failed": failed}
         self.rounds.append(result)
         return result
+
+    def wait(self, ids: list[int]) -> list:
+        """Wait for the runs and their parts (supervision's letters, sent by the worker that ran
+        supervision once it committed) to end; the ledger rows of all, each with ``part_of``."""
+        from sqlalchemy import select
+
+        from worker.models import Run
+
+        while True:
+            with self.sessions() as s:
+                runs = s.execute(select(Run.id, Run.job, Run.state, Run.started_at, Run.finished_at, Run.summary)
+                                 .where(Run.id.in_(ids))).all()
+                part_ids = [p for r in runs for p in (r.summary or {}).get("parts", [])]
+                parts = s.execute(select(Run.id, Run.job, Run.state, Run.started_at, Run.finished_at, Run.params)
+                                  .where(Run.id.in_(part_ids))).all() if part_ids else []
+            rows = [(r.id, r.job, r.state, r.started_at, r.finished_at, None) for r in runs] + \
+                [(p.id, p.job, p.state, p.started_at, p.finished_at, p.params["part_of"]) for p in parts]
+            if all(state in ("succeeded", "failed") for _, _, state, _, _, _ in rows):
+                return [Row(*r) for r in rows]
+            time.sleep(0.02)
 
     def backends(self) -> list[int]:
         """The PostgreSQL server processes serving the workers' pooled connections, open from their
@@ -348,6 +374,16 @@ class Side:
         admin(self.url, f'DROP DATABASE IF EXISTS "{self.copy}" WITH (FORCE)')
 
 
+class Row(NamedTuple):
+    """A run or a part as the bench reads it from the ledger."""
+    id: int
+    job: str
+    state: str
+    started_at: datetime
+    finished_at: datetime
+    part_of: int | None
+
+
 def spread(xs: list[float], unit: str = "s", digits: int = 1) -> str:
     xs = sorted(xs)
     return " / ".join(f"{x:.{digits}f}" for x in (xs[0], statistics.median(xs), xs[-1])) + f" {unit}"
@@ -369,6 +405,7 @@ def bench(urls: list[str], days: list[date], redis_url: str) -> None:
                 for side in sides[i % len(sides):] + sides[:i % len(sides)]:   # each side first in turn
                     r = side.day(day, Path(tmp))
                     print(f"{day} {side.label:<7} {side.tickets:>10,} tickets: runs {r['busy']:.1f} s "
+                          f"({len(DAY)} runs and {r['parts']} letters' parts) "
                           f"({r['wall']:.1f} s from sending to end), "
                           f"{r['cpu']:.1f} s CPU (+ {r['db_cpu']:.1f} s PostgreSQL), peak {r['peak']:.0f} MB; "
                           f"imports {r['imported']:.1f} s ({r['rows']:,} rows)"
@@ -377,7 +414,8 @@ def bench(urls: list[str], days: list[date], redis_url: str) -> None:
             for side in sides:
                 side.stop()
     print(f"\n{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {len(days) - 1} days counted "
-          f"(min / median / max), {len(DAY)} runs a day on 2 worker processes, each moment's after its import")
+          f"(min / median / max), {len(DAY)} runs a day (and supervision's letters, parts of its run) on 2 worker "
+          "processes, each moment's after its import")
     medians = {}
     for side in sides:
         counted = side.rounds[1:]

@@ -18,11 +18,11 @@ log = logging.getLogger("hotline.scheduler")
 
 def send(job: str, run_id: int) -> str:
     """Queue the run for a worker; the broker's message id, so the scheduler can tell a lost message later."""
-    return tasks.ACTORS[job].send(run_id).message_id
+    return tasks.base.send(job, run_id)
 
 
 def run_here(run_id: int) -> str:
-    """Execute the run in this process; its final state."""
+    """Execute the run in this process, and then its parts (``jobs.spawn_part``); its final state."""
     return execute(run_id)
 
 

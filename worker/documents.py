@@ -174,6 +174,30 @@ def annotation(org: dict) -> str | None:
             f"联系电话：{office.phone}")
 
 
+def reserve(ctx: JobContext, *, kind: str, scope: str, title: str, numbered: bool = False) -> Document:
+    """The document of KIND and SCOPE with its number and date: found, or made with the next number
+    of its kind (第 N 期 when NUMBERED; the 发文字号 of the year when the kind has a prefix) and the
+    run's date and moment.  ``store`` reserves before rendering; a run whose documents are rendered
+    by its parts, in parallel, reserves them itself beforehand, in order, so that two parts never
+    take the same number (each would read the same largest one).  A document reserved and not yet
+    rendered has no file (``path`` empty) and no version."""
+    session = ctx.session
+    doc = session.scalars(select(Document).where(Document.kind == kind, Document.scope == scope)).first()
+    if doc is not None:
+        return doc
+    org, issue_date = organisation(kind), ctx.issue_date
+    doc = Document(kind=kind, scope=scope, issue_no=issue_number(session, kind, scope) if numbered else None,
+                   issued_on=issue_date, issued_at=ctx.moment, title=title, path="", sha256="", run_id=ctx.run.id,
+                   created_at=now_local())
+    if org["number_prefix"]:
+        doc.doc_year = issue_date.year
+        doc.doc_no = (session.scalar(select(func.max(Document.doc_no)).where(
+            Document.kind == kind, Document.doc_year == doc.doc_year)) or 0) + 1
+    session.add(doc)
+    session.flush()
+    return doc
+
+
 def store(ctx: JobContext, *, kind: str, scope: str, title: str, template: str, numbered: bool = False, to: str | None = None,
           recipients: list[str] | tuple[str, ...] = (), extra_cc: list[str] | tuple[str, ...] = (),
           companions: dict[str, bytes] | None = None, **context) -> tuple[Document, bytes]:
@@ -184,16 +208,7 @@ def store(ctx: JobContext, *, kind: str, scope: str, title: str, template: str, 
     session = ctx.session
     org = organisation(kind)
     lines = title_lines(title, title_words(session))
-    doc = session.scalars(select(Document).where(Document.kind == kind, Document.scope == scope)).first()
-    if doc is None:
-        issue_date = ctx.issue_date
-        doc = Document(kind=kind, scope=scope, issue_no=issue_number(session, kind, scope) if numbered else None,
-                       issued_on=issue_date, issued_at=ctx.moment)
-        if org["number_prefix"]:
-            doc.doc_year = issue_date.year
-            doc.doc_no = (session.scalar(select(func.max(Document.doc_no)).where(
-                Document.kind == kind, Document.doc_year == doc.doc_year)) or 0) + 1
-        session.add(doc)
+    doc = reserve(ctx, kind=kind, scope=scope, title=title, numbered=numbered)
     issued_on: date = doc.issued_on or ctx.issue_date
     to = to or org["to"]
     shared = distribution(recipients) if not to else []
@@ -206,8 +221,6 @@ def store(ctx: JobContext, *, kind: str, scope: str, title: str, template: str, 
     pdf, refused = render_pdf(template, fonts_dir=ctx.settings.fonts_dir, doc=doc_meta, **context)
     digest = sha256(pdf)
     doc.run_id, doc.title, doc.sha256, doc.created_at = ctx.run.id, title, digest, now_local()
-    doc.path = doc.path or ""
-    session.flush()
     doc.path = str(_keep_version(ctx, doc, kind, scope, pdf, digest, companions or {}))
     _name_tickets(session, doc, context)
     session.flush()

@@ -10,7 +10,12 @@ JOB_NAMES = (
     "quarterly_report", "annual_report",                                        # tasks/reports.py
     "ticket_reports",                                                           # tasks/tickets.py
     "unit_daily", "leader_digest",                                              # tasks/units.py
-    "escalation_weekly", "escalation_monthly", "supervision", "analysis_notice",   # tasks/escalation.py
+    "escalation_weekly", "escalation_monthly", "supervision", "supervision_letter",
+    "analysis_notice",                                                          # tasks/escalation.py
     "send_outbox",                                                              # tasks/outbox.py
     "recompute", "process_inbox",                                               # tasks/maintenance.py
 )
+
+# Jobs that are a part of another job's run, started by it with what it decided (``jobs.spawn_part``):
+# the part → the job whose runs start it.  No schedule names them and ``hotline run`` refuses them.
+PARTS = {"supervision_letter": "supervision"}

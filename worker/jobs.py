@@ -5,11 +5,20 @@ wraps each in a Dramatiq actor taking only the run id.  ``execute`` is the one p
 actor and ``--inline`` take: claim the run, keep its heartbeat while the job works, record the
 outcome.  Jobs write their results (documents, outbox rows, escalations) in the context's one
 session, committed at the end: a job that fails leaves nothing half-written.
+
+A job whose work splits into independent pieces (supervision's letters, one per unit) decides in
+its own run and leaves each piece to a run of its own, a *part* (``spawn_part``): created in the
+ledger in the run's transaction, so a part exists exactly when the decision it carries was
+committed, and started once the run has committed — sent over the broker to whichever worker
+process is free, or executed here after the run when there is no broker.  Each part is claimed,
+fenced, retried, swept and alerted like any run.
 """
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,13 +26,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import runs
 from .calendar import UnknownYearError, WorkCalendar, load_calendar
 from .config import Settings, load_settings
 from .db import session_factory
-from .job_names import JOB_NAMES
+from .job_names import JOB_NAMES, PARTS
 from .models import Run, RunState
 from .periods import Period, containing, parse_key
 from .rules import Rules, load_rules
@@ -39,6 +49,7 @@ class JobSpec:
     period_kind: str          # day | week | month | quarter | year | none
     family: str
     time_limit: timedelta = timedelta(minutes=10)
+    part_of: str | None = None   # the job whose runs start this one's (``PARTS``)
 
 
 JOBS: dict[str, JobSpec] = {}
@@ -49,7 +60,7 @@ def job(name: str, period: str, family: str, time_limit_minutes: int = 10):
         raise ValueError(f"job {name!r} is not named in worker/job_names.py (schedules.yaml is checked against it)")
 
     def register(fn):
-        JOBS[name] = JobSpec(name, fn, period, family, timedelta(minutes=time_limit_minutes))
+        JOBS[name] = JobSpec(name, fn, period, family, timedelta(minutes=time_limit_minutes), PARTS.get(name))
         return fn
     return register
 
@@ -76,6 +87,12 @@ class JobContext:
         fired = self.params.get("fired_at")
         return self.as_of if self.period is None or self.period.kind == "day" or not fired \
             else datetime.fromisoformat(fired)
+
+    @property
+    def speaks_for(self) -> str:
+        """The job whose messages the run sends (``notify`` deduplicates by it): its own, or for a
+        part the job of the run that started it — a letter is supervision's whichever run renders it."""
+        return PARTS.get(self.run.job, self.run.job)
 
     @property
     def report_period(self) -> Period:
@@ -111,13 +128,17 @@ def resolve_period(kind: str, at: datetime, rule: str | None) -> tuple[Period | 
     return current, min(at, current.end_at)
 
 
-def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = None) -> str:
+def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = None,
+            send: Callable[[str, int], str | None] | None = None) -> str:
     """Run a ledger entry to its end; returns the final state ('skipped' if someone else holds it,
-    'superseded' if another attempt took it over meanwhile: this one's work is rolled back)."""
+    'superseded' if another attempt took it over meanwhile: this one's work is rolled back).
+
+    The run's parts (``spawn_part``) are started once it has committed: each ``send(job, run_id)``
+    to the broker (a worker's actor), or executed here one after the other (``send`` None: ``--inline``)."""
     settings = load_settings()   # read once where the run starts (the actor, ``--inline``)
     factory = session_factory(database_url)
     with factory() as s:
-        attempt = runs.claim(s, run_id)
+        attempt = runs.claim(s, run_id, by=f"{settings.instance}:{os.getpid()}")
         if attempt is None:
             return RunState.SKIPPED.value
         run = s.get_one(Run, run_id)
@@ -153,6 +174,8 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
         with factory() as s:
             runs.finish(s, run_id, RunState.SUCCEEDED.value, summary=summary, attempt=attempt)
         log.info("run %s: %s succeeded", run_id, spec.name, extra={"run_id": run_id})
+        stop.set()
+        start_parts(factory, summary.get("parts", []), send, database_url)
         return RunState.SUCCEEDED.value
     except Exception as exc:
         from .broker import is_transient
@@ -185,6 +208,44 @@ def execute(run_id: int, *, dry_run: bool = False, database_url: str | None = No
         beater.join(timeout=5)
 
 
+def spawn_part(ctx: JobContext, job_name: str, key: str, params: dict[str, Any]) -> Run:
+    """A part of ``ctx.run`` done by a run of its own (``job_name``, carrying PARAMS: what the run
+    decided for it), in the run's transaction.  Its ledger key is the run's with ``/KEY``
+    (``daily-supervision/D20`` at the run's slot): one part per run and key whatever the attempts;
+    a run executed again (a retry, ``hotline run`` again, the console's 重新运行) queues its parts
+    again with what it decided this time.  The run's summary lists them (``parts``)."""
+    run = ctx.run
+    params = dict(run.params or {}, **params, part_of=run.id)
+    part, new = runs.get_or_create(ctx.session, schedule=f"{run.schedule}/{key}", nominal_at=run.nominal_at,
+                                   job=job_name, period_key=run.period_key, params=params)
+    if not new:
+        part.params = params
+        runs.requeue(ctx.session, part.id)
+    part.enqueued_at, part.enqueues = now_local(), part.enqueues + 1
+    ctx.summary.setdefault("parts", []).append(part.id)
+    return part
+
+
+def start_parts(factory, part_ids: list[int], send: Callable[[str, int], str | None] | None,
+                database_url: str | None = None) -> None:
+    """Start the parts of a run that has committed: sent to the workers (their message ids kept for
+    the sweep), or executed here in turn.  One that cannot be sent or fails is logged and goes on
+    (a failed part is in the ledger and alerted; one not sent is queued there, and the scheduler's
+    sweep sends it again)."""
+    with factory() as s:
+        parts = s.execute(select(Run.id, Run.job).where(Run.id.in_(part_ids)).order_by(Run.id)).all()
+    for part_id, job_name in parts:
+        try:
+            if send is None:
+                execute(part_id, database_url=database_url)
+            else:
+                message_id = send(job_name, part_id)
+                with factory() as s:
+                    runs.sent(s, part_id, message_id)
+        except Exception as exc:  # noqa: BLE001 — recorded in the ledger, or left queued for the sweep
+            log.error("run %s (%s): %s", part_id, job_name, exc, extra={"run_id": part_id})
+
+
 def run_in_session(session: Session, run: Run, settings: Settings, dry_run: bool = False) -> dict[str, Any]:
     """Execute a run's job inside ``session`` (the caller commits or rolls back)."""
     params = dict(run.params or {})
@@ -193,6 +254,18 @@ def run_in_session(session: Session, run: Run, settings: Settings, dry_run: bool
     ctx = JobContext(run=run, session=session, settings=settings, cal=load_calendar(), rules=load_rules(),
                      period=period, as_of=as_of, params=params, dry_run=dry_run)
     return JOBS[run.job].fn(ctx) or ctx.summary
+
+
+def run_with_parts(session: Session, run: Run, settings: Settings, dry_run: bool = False) -> list[tuple[Run, dict, float]]:
+    """A run and then its parts, all inside ``session`` (the preview, the replay: one transaction,
+    the caller commits or rolls back): (run, summary, seconds) of the run and of each part, in that
+    order.  The ledger rows' states are the caller's to set."""
+    def timed(r: Run) -> tuple[Run, dict, float]:
+        began = time.perf_counter()
+        return r, run_in_session(session, r, settings, dry_run=dry_run), time.perf_counter() - began
+
+    done = [timed(run)]
+    return done + [timed(session.get_one(Run, part_id)) for part_id in done[0][1].get("parts", [])]
 
 
 class PeriodNotEnded(ValueError):
@@ -207,7 +280,9 @@ def manual_period(job_name: str, at: datetime | None) -> tuple[Period | None, da
     ended: a bulletin of a week still under way would be sent with half its figures."""
     spec = JOBS.get(job_name)
     if spec is None:
-        raise KeyError(f"unknown job {job_name!r}; known: {', '.join(sorted(JOBS))}")
+        raise KeyError(f"unknown job {job_name!r}; known: {', '.join(sorted(j for j in JOBS if j not in PARTS))}")
+    if spec.part_of:
+        raise KeyError(f"{job_name} is a part of the {spec.part_of} runs, started by them: run {spec.part_of}")
     now = now_local()
     if at is None:
         period, as_of = resolve_period(spec.period_kind, now, "previous")
@@ -239,8 +314,9 @@ def manual_run(session: Session, job_name: str, at: datetime | None, params: dic
 
 def preview(job_name: str, at: datetime | None, out_dir: Path) -> tuple[Run, dict, int]:
     """Run a job as a dry run: in one transaction rolled back at the end, its documents written under
-    ``out_dir/documents`` and its messages as .eml files under ``out_dir/outbox``.  Nothing is kept
-    in the database, nothing is queued for sending.  Returns (run, summary, messages written)."""
+    ``out_dir/documents`` and its messages as .eml files under ``out_dir/outbox``, its parts' with
+    them (executed after it in the same transaction).  Nothing is kept in the database, nothing is
+    queued for sending.  Returns (run, summary — with its parts' documents —, messages written)."""
 
     from .delivery import last_message, write_eml
 
@@ -249,9 +325,10 @@ def preview(job_name: str, at: datetime | None, out_dir: Path) -> tuple[Run, dic
     try:
         first = last_message(session)
         run = manual_run(session, job_name, at, commit=False)
-        summary = run_in_session(session, run, settings, dry_run=True)
+        done = run_with_parts(session, run, settings, dry_run=True)
+        summary = dict(done[0][1], documents=[d for _, part, _ in done for d in part.get("documents", [])])
         written = write_eml(session, out_dir / "outbox", settings.smtp["sender"], settings.smtp["sender_name"],
-                            [run.id], first)
+                            [r.id for r, _, _ in done], first)
         return run, summary, written
     finally:
         session.rollback()

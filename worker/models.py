@@ -374,6 +374,7 @@ class Run(Base):
     enqueued_at: Mapped[datetime | None]                            # the last time its message was sent
     enqueues: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     message_id: Mapped[str | None] = mapped_column(String(64))      # the broker's message of the last send
+    worker: Mapped[str | None] = mapped_column(String(100))         # host:pid of the process of the last claim
     error: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict | None] = mapped_column(JSON)
     __table_args__ = (UniqueConstraint("schedule", "nominal_at", name="uq_run_slot"),

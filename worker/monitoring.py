@@ -5,7 +5,8 @@ workers keep Dramatiq's own ``dramatiq_*`` series (``hotline worker --metrics``)
 them: ``deploy/prometheus-alerts.yml``.
 
 - ``hotline_runs{job,state}``: runs in the ledger;
-- ``hotline_last_success_timestamp_seconds{schedule}``: when each schedule last succeeded;
+- ``hotline_last_success_timestamp_seconds{schedule}``: when each schedule last succeeded (its runs;
+  the parts of a run, supervision's letters, are counted in ``hotline_runs`` only);
 - ``hotline_outbox_messages{state}`` and ``hotline_outbox_oldest_waiting_seconds``;
 - ``hotline_scheduler_tick_lag_seconds``: how long since this scheduler's last tick;
 - ``hotline_import_rows_total{outcome}``: rows read by imports, by outcome (stored, unchanged, refused).
@@ -17,6 +18,7 @@ import time
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
+from .job_names import PARTS
 from .models import ImportLog, MessageState, OutboxMessage, Run, RunState
 from .times import TZ, now_local
 
@@ -37,7 +39,8 @@ class LedgerCollector:
             for job, state, n in s.execute(select(Run.job, Run.state, func.count()).group_by(Run.job, Run.state)):
                 runs.add_metric([job, state], n)
             for schedule, at in s.execute(select(Run.schedule, func.max(Run.finished_at))
-                                          .where(Run.state == RunState.SUCCEEDED.value).group_by(Run.schedule)):
+                                          .where(Run.state == RunState.SUCCEEDED.value, Run.job.not_in(PARTS))
+                                          .group_by(Run.schedule)):
                 if at is not None:
                     last.add_metric([schedule], at.replace(tzinfo=TZ).timestamp())
             for state, n in s.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)):

@@ -48,7 +48,7 @@ def notify(ctx: JobContext, *, kind: str, groups: list[str], subject: str, lines
                    "attachments": [a.name for a in attachments], "date": chinese_date(ctx.issue_date),
                    "subject": subject, "issuer": org["signature"], "contact": contact_lines or []}
         assert person.email, "Recipients.add keeps only people with an address"
-        key = f"{ctx.run.job}|{period_key}|{person.email}|{kind}{':' + scope if scope else ''}"
+        key = f"{ctx.speaks_for}|{period_key}|{person.email}|{kind}{':' + scope if scope else ''}"
         new += enqueue(ctx.session, idem_key=key, kind=kind, email=person.email, name=person.name, role=person.role,
                        subject=subject, text=render_html("mail/notice.txt", **context),
                        html=render_html("mail/notice.html", **context), attachments=list(attachments),

@@ -8,7 +8,6 @@ written as ``.eml`` files (or delivered with ``--send``) at the end.
 """
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ from . import runs, tasks  # noqa: F401 — tasks: the jobs a replay runs (JOBS)
 from .calendar import load_calendar
 from .config import Settings
 from .delivery import last_message, own_messages
-from .jobs import JOBS, resolve_period, run_in_session
+from .jobs import JOBS, resolve_period, run_with_parts
 from .models import Escalation, EscalationState, RunState
 from .schedules import ScheduleFile, slots
 from .terminal import pad, width
@@ -73,17 +72,17 @@ def replay(session: Session, config: ScheduleFile, start: datetime, end: datetim
         run, _ = runs.get_or_create(session, schedule=prefix + slot.schedule.name, nominal_at=slot.nominal_at,
                                     job=slot.schedule.actor, period_key=period.key if period else "-", params=params)
         report.run_ids.append(run.id)
-        began = time.perf_counter()
         try:
             with session.begin_nested():
-                summary = run_in_session(session, run, settings)
-            took = time.perf_counter() - began
-            report.seconds[slot.schedule.actor] += took
-            # Started at the simulated moment, lasting as long as it really took (the runs page).
-            run.state, run.summary, run.started_at = RunState.SUCCEEDED.value, summary, as_of
-            run.finished_at = as_of + timedelta(seconds=took)
-            report.runs[slot.schedule.actor] += 1
-            report.documents += [d["path"] for d in summary.get("documents", [])]
+                done = run_with_parts(session, run, settings)
+            for r, summary, took in done:   # the run, then its parts (supervision's letters)
+                report.seconds[r.job] += took
+                report.runs[r.job] += 1
+                # Started at the simulated moment, lasting as long as it really took (the runs page).
+                r.state, r.summary, r.started_at = RunState.SUCCEEDED.value, summary, as_of
+                r.finished_at = as_of + timedelta(seconds=took)
+                report.documents += [d["path"] for d in summary.get("documents", [])]
+            report.run_ids += [r.id for r, _, _ in done[1:]]
         except Exception as exc:  # noqa: BLE001 — one failing slot does not hide the others
             run.state, run.error = RunState.FAILED.value, f"{type(exc).__name__}: {exc}"
             report.failures.append(f"{slot.schedule.name} {slot.nominal_at:%Y-%m-%d %H:%M}: {exc}")

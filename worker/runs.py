@@ -58,17 +58,26 @@ def requeue(session: Session, run_id: int, error: str | None = None) -> None:
     session.execute(update(Run).where(Run.id == run_id).values(state=RunState.QUEUED.value, error=error, finished_at=None))
 
 
-def claim(session: Session, run_id: int, stale: timedelta = HEARTBEAT_STALE) -> int | None:
-    """Take the run (queued, or running without a heartbeat for ``stale``); the attempt number
-    held, or None when someone else holds it."""
+def claim(session: Session, run_id: int, stale: timedelta = HEARTBEAT_STALE, by: str | None = None) -> int | None:
+    """Take the run (queued, or running without a heartbeat for ``stale``) for the process ``by``
+    (``host:pid``, kept on the run); the attempt number held, or None when someone else holds it."""
     now = now_local()
     res = session.execute(update(Run).where(Run.id == run_id, or_(
         Run.state == RunState.QUEUED.value, (Run.state == RunState.RUNNING.value) & (Run.heartbeat_at < now - stale)))
-        .values(state=RunState.RUNNING.value, started_at=now_precise(), heartbeat_at=now, attempts=Run.attempts + 1))
+        .values(state=RunState.RUNNING.value, started_at=now_precise(), heartbeat_at=now, attempts=Run.attempts + 1,
+                worker=by))
     session.commit()
     if rowcount(res) != 1:
         return None
     return session.scalar(select(Run.attempts).where(Run.id == run_id))
+
+
+def sent(session: Session, run_id: int, message_id: str | None) -> None:
+    """Keep the broker's message id of the run's last send, so the scheduler's sweep can tell a
+    message still waiting in the queue from a lost one (``Scheduler.message_alive``)."""
+    if isinstance(message_id, str):
+        session.execute(update(Run).where(Run.id == run_id).values(message_id=message_id))
+        session.commit()
 
 
 def holds(session: Session, run_id: int, attempt: int | None) -> bool:

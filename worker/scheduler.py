@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from croniter import croniter
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from . import runs, tasks  # noqa: F401 — tasks: the jobs whose periods the slots report on (JOBS)
@@ -325,10 +325,8 @@ class Scheduler:
     def _send(self, run: Run) -> None:
         """Enqueue the run and keep the broker's message id on it (when the enqueuer gives one)."""
         message_id = self.enqueue(run)
-        if isinstance(message_id, str):
-            with self.factory() as s:
-                s.execute(update(Run).where(Run.id == run.id).values(message_id=message_id))
-                s.commit()
+        with self.factory() as s:
+            runs.sent(s, run.id, message_id)
 
     def message_alive(self, run: Run) -> bool:
         """Whether the run's last message still waits in Redis (queued, or delayed for a retry):

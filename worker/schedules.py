@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from .calendar import UnknownYearError, WorkCalendar
 from .config import ConfigError
-from .job_names import JOB_NAMES
+from .job_names import JOB_NAMES, PARTS
 from .schema import Strict, load_yaml, plain, suggest
 from .schema import _line as schema_line
 from .schema import describe as schema_describe
@@ -101,6 +101,8 @@ class ScheduleFields(Strict):
     def _actor(cls, actor):
         if actor is not None and actor not in JOB_NAMES:
             raise ValueError(f"unknown actor {actor!r}{suggest(actor, JOB_NAMES)}")
+        if actor in PARTS:
+            raise ValueError(f"{actor!r} is a part of the {PARTS[actor]!r} runs, started by them: schedule {PARTS[actor]!r}")
         return actor
 
     @field_validator("cron")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from sqlalchemy import select
 
 from .common import at_moment, current_settings, fail
 
@@ -62,23 +63,32 @@ def run_cmd(job_name, at, inline, dry_run, out):
     _print_run(run_id, state)
 
 
-def _print_run(run_id: int, state: str) -> None:
+def _print_run(run_id: int, state: str, indent: str = "") -> None:
+    """The run's outcome, its documents and messages, then its parts' (supervision's letters), each
+    as the ledger has it."""
     from ..db import session_scope
     from ..models import Run
 
     with session_scope() as s:
-        run = s.get(Run, run_id)
-        click.echo(f"run {run.id}: {run.job} {run.period_key} {state}")
+        run = s.get_one(Run, run_id)
+        parts = s.execute(select(Run.id, Run.state).where(Run.id.in_((run.summary or {}).get("parts", [])))
+                          .order_by(Run.id)).all()
+        click.echo(f"{indent}run {run.id}: {run.job} {run.period_key}"
+                   f"{' ' + run.params['unit'] if run.params.get('unit') else ''} {state}")
+        if run.error and indent:
+            click.echo(f"{indent}  error: {run.error.strip().splitlines()[0][:200]}")
         for d in (run.summary or {}).get("documents", []):
-            click.echo(f"  document: {d['path']}")
+            click.echo(f"{indent}  document: {d['path']}")
         if (run.summary or {}).get("messages"):
-            click.echo(f"  messages queued: {run.summary['messages']}")
+            click.echo(f"{indent}  messages queued: {run.summary['messages']}")
         for m in (run.summary or {}).get("missing_recipients", []):
-            click.echo(f"  warning: {m}")
+            click.echo(f"{indent}  warning: {m}")
         for f in (run.summary or {}).get("files", []):      # the inbox's
-            click.echo(f"  file: {f['file']} → {f['outcome']}")
+            click.echo(f"{indent}  file: {f['file']} → {f['outcome']}")
         for w in (run.summary or {}).get("waiting", []):
-            click.echo(f"  left in the inbox: {w}")
+            click.echo(f"{indent}  left in the inbox: {w}")
+    for part_id, part_state in parts:
+        _print_run(part_id, part_state, indent + "  ")
 
 
 @click.command("runs")
@@ -86,9 +96,8 @@ def _print_run(run_id: int, state: str) -> None:
 @click.option("--job", help="only this job")
 @click.option("--limit", default=30, show_default=True)
 def runs_cmd(failed, job, limit):
-    """List the run ledger, newest first, with the documents each run produced."""
-    from sqlalchemy import select
-
+    """List the run ledger, newest first, with the documents each run produced, the process that ran
+    each (host:pid) and, for a part (one 督办函 of a supervision run), the run it is a part of."""
     from ..db import init_db, session_scope
     from ..models import Document, Run, RunState
 
@@ -105,8 +114,9 @@ def runs_cmd(failed, job, limit):
             docs.setdefault(d.run_id, []).append(d)
         for r in rows:
             took = f"{(r.finished_at - r.started_at).total_seconds():.1f}s" if r.finished_at and r.started_at else ""
+            part_of = f" part of run {r.params['part_of']}" if (r.params or {}).get("part_of") else ""
             click.echo(f"{r.id:>6} {r.state:<9} {r.job:<18} {r.period_key:<10} {r.schedule:<24} "
-                       f"{r.nominal_at:%Y-%m-%d %H:%M} {took}")
+                       f"{r.nominal_at:%Y-%m-%d %H:%M} {took}{part_of}{' on ' + r.worker if r.worker else ''}")
             if r.error:
                 click.echo("         " + r.error.strip().splitlines()[0][:200])
                 for line in r.error.strip().splitlines()[1:6]:

@@ -6,6 +6,12 @@ import dramatiq
 from ..jobs import JOBS, execute
 
 
+def send(job: str, run_id: int) -> str:
+    """A run sent to the workers by its job's actor, from the worker running another (a run's parts):
+    the broker's message id."""
+    return dramatiq.get_broker().get_actor(job).send(run_id).message_id
+
+
 def make_actors(*names: str) -> dict[str, dramatiq.Actor]:
     actors = {}
     for name in names:
@@ -13,8 +19,8 @@ def make_actors(*names: str) -> dict[str, dramatiq.Actor]:
 
         def run(run_id: int, _name=name) -> None:
             # The outcome is in the ledger; returning it would make Dramatiq warn on every run that
-            # no Results middleware stores it.
-            execute(run_id)
+            # no Results middleware stores it.  The run's parts go to the broker, for any worker.
+            execute(run_id, send=send)
 
         run.__name__ = name
         actors[name] = dramatiq.actor(actor_name=name, queue_name=spec.family,

@@ -3,7 +3,7 @@ letters (督办函) and the analysis group's notice of tickets returned twice or
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, case, exists, or_, select
 from sqlalchemy.orm import Session
@@ -20,9 +20,9 @@ from ..detection import (
     returned_twice,
     unresolved_callbacks,
 )
-from ..documents import contact, document_label, pdf_name, store
+from ..documents import contact, document_label, pdf_name, reserve, store
 from ..escalation import tier_label
-from ..jobs import JobContext, job
+from ..jobs import JobContext, job, spawn_part
 from ..ladder import evaluate, notice_of
 from ..mail import Attachment
 from ..metrics import Rate
@@ -183,6 +183,14 @@ def letter_deadline(ctx: JobContext):
 
 @job("supervision", period="day", family="escalation")
 def supervision(ctx: JobContext):
+    """The day's 督办函: decides which tickets each unit is lettered for (``SupervisionItem``, once
+    per ticket and stage) and leaves each unit's letter to a part of its own (``supervision_letter``),
+    with the rows and the deadline decided here.  Rendering is nearly all of the job (WeasyPrint,
+    about 0.2 s a letter: 91 % of the large year's supervision) and the letters are independent, so
+    the parts are rendered by whichever worker processes are free, in parallel (docs/scale.md).
+    The letters' numbers (莱政办督〔2026〕N号) are reserved here, in the units' order, as they were
+    when this run rendered every letter itself: parts numbering themselves in parallel would read
+    the same largest number."""
     s, day, as_of = ctx.session, ctx.issue_date, ctx.as_of
     names = unit_names(s)
     since = containing("week", as_of).start_at
@@ -219,25 +227,50 @@ def supervision(ctx: JobContext):
             row.update(stage=stage, stage_label=STAGES[stage], clock_label=STAGE_CLOCK[stage], clock_due=due)
             todays.setdefault(t["unit_code"], []).append(row)
     s.flush()
-    letters = 0
-    office = contact()
     for unit_code, rows in sorted(todays.items()):
-        unit_name = names.get(unit_code, unit_code)
-        stages = [STAGES[k] for k in STAGES if any(r["stage"] == k for r in rows)]
-        title = "12345热线工单督办函"
-        scope = f"{day.isoformat()}:{unit_code}"
-        doc, pdf = store(ctx, kind="supervision_letter", scope=scope, title=title, to=unit_name,
-                         template="documents/supervision_letter.html", rows=rows, stages=stages,
-                         deadline=deadline, contact=office)
-        notify(ctx, kind="supervision_letter", scope=unit_code, unit_code=unit_code, groups=["unit_head", "liaison"],
-               subject=f"【督办函】{unit_name}12345热线工单 {len(rows)} 件（{'、'.join(stages)}）",
-               lines=[(f"你单位承办的 {len(rows)} 件12345热线工单{'、'.join(stages)}，现予挂牌督办"
-                      f"、实行销号管理（{document_label(doc)}），请于{when_text(deadline)}前办理完毕并书面反馈，详见附件督办函。")],
-               contact_lines=[(f"办理情况反馈：{office.office}（联系人：{office.name}，"
-                              f"电话：{office.phone}，邮箱：{office.email}）。")],
-               attachments=[Attachment(pdf_name(f"{unit_name}督办函", ctx.report_period.label()), pdf)])
-        letters += 1
-    ctx.summary.update(letters=letters)
+        reserve(ctx, kind="supervision_letter", scope=letter_scope(day, unit_code), title=LETTER_TITLE)
+        spawn_part(ctx, "supervision_letter", unit_code, {
+            "unit": unit_code, "deadline": deadline.isoformat() if deadline else None,
+            "rows": [{k: row[k].isoformat(sep=" ") if isinstance(row[k], datetime) else row[k] for k in LETTER_FIELDS}
+                     for row in rows]})
+    ctx.summary.update(letters=len(todays))
+
+
+LETTER_TITLE = "12345热线工单督办函"
+# What a letter's row shows (templates/documents/_tickets.html) and names (``DocumentTicket``): the
+# part carries these, masked as the letter prints them (``public_ticket``), nothing more.
+LETTER_FIELDS = ("ticket_id", "number", "caller_name", "caller_phone", "content", "stage", "stage_label",
+                 "clock_label", "clock_due")
+
+
+def letter_scope(day, unit_code: str) -> str:
+    return f"{day.isoformat()}:{unit_code}"
+
+
+@job("supervision_letter", period="day", family="escalation")
+def supervision_letter(ctx: JobContext):
+    """One unit's 督办函, a part of a supervision run (``jobs.spawn_part``): rendered with the rows and
+    the deadline that run decided, under the number it reserved, and sent to the unit's head and
+    liaison.  Executed again it renders the same letter under the same number and date and sends
+    nothing twice (``documents.store``; ``notify``'s key is supervision's, ``JobContext.speaks_for``)."""
+    unit_code, day = ctx.params["unit"], ctx.issue_date
+    unit_name = unit_names(ctx.session).get(unit_code, unit_code)
+    deadline = date.fromisoformat(ctx.params["deadline"]) if ctx.params.get("deadline") else None
+    rows = [dict(r, clock_due=datetime.fromisoformat(r["clock_due"]) if r["clock_due"] else None)
+            for r in ctx.params["rows"]]
+    stages = [STAGES[k] for k in STAGES if any(r["stage"] == k for r in rows)]
+    office = contact()
+    doc, pdf = store(ctx, kind="supervision_letter", scope=letter_scope(day, unit_code), title=LETTER_TITLE,
+                     to=unit_name, template="documents/supervision_letter.html", rows=rows, stages=stages,
+                     deadline=deadline, contact=office)
+    notify(ctx, kind="supervision_letter", scope=unit_code, unit_code=unit_code, groups=["unit_head", "liaison"],
+           subject=f"【督办函】{unit_name}12345热线工单 {len(rows)} 件（{'、'.join(stages)}）",
+           lines=[(f"你单位承办的 {len(rows)} 件12345热线工单{'、'.join(stages)}，现予挂牌督办"
+                  f"、实行销号管理（{document_label(doc)}），请于{when_text(deadline)}前办理完毕并书面反馈，详见附件督办函。")],
+           contact_lines=[(f"办理情况反馈：{office.office}（联系人：{office.name}，"
+                          f"电话：{office.phone}，邮箱：{office.email}）。")],
+           attachments=[Attachment(pdf_name(f"{unit_name}督办函", ctx.report_period.label()), pdf)])
+    ctx.summary.update(unit=unit_code, tickets=len(rows))
 
 
 # Tickets queued in the last month are looked at: each is notified once, by the first run after it
@@ -286,4 +319,4 @@ def owner_fixed(session: Session, as_of, ticket_ids: list[int]) -> set[int]:
             A.first_replied_at <= as_of))))
 
 
-actors = make_actors("escalation_weekly", "escalation_monthly", "supervision", "analysis_notice")
+actors = make_actors("escalation_weekly", "escalation_monthly", "supervision", "supervision_letter", "analysis_notice")
