@@ -62,23 +62,26 @@ def test_the_push_lists_the_most_serious_first_and_every_ticket_in_its_xlsx(db, 
     (t("P06", "2026-11-04 09:00").dispatch("2026-11-04 10:00", "D10")
      .reply("2026-11-09 14:00", "D10"))                                               # replied in time
     t("P07").dispatch("2026-11-09 13:00", "D10")                                     # new
+    t("P04").dispatch("2026-11-09 14:00", "D21")                                     # new, graded 敏感 (below)
+    history.tickets["P04"]["severity"] = "敏感"      # as the morning's daily sheet graded it
     t("P08", "2026-11-09 09:00", category="0101").dispatch("2026-11-09 10:00", "D21")  # not law enforcement
     history.store()
     listing(config, 4)
     push()
 
     text = document_text("law_push", flat=True)
-    assert "共6件，其中新交办4件，已答复或已回访2件；涉旅行政执法问题线索2件（橙色1件、黄色1件）" in text
-    assert "本推送列重点工单4件" in text and "重点工单（共6件，本表列4件" in text
-    listed = sorted((n for n in ("P01", "P02", "P03", "P05", "P06", "P07", "P08") if n in text), key=text.index)
-    assert listed == ["P03", "P02", "P05", "P01"]     # 橙, 黄, dissatisfied, then the first new
+    assert "共7件，其中新交办5件，已答复或已回访2件；涉旅行政执法问题线索2件（橙色1件、黄色1件）" in text
+    assert "本推送列出其中4件，其余3件及全部工单明细见随本推送一并发送的数据表" in text
+    assert "二、工单清单（共7件，列4件）" in text and "其余3件见数据表" in text
+    listed = sorted((n for n in ("P01", "P02", "P03", "P04", "P05", "P06", "P07", "P08") if n in text), key=text.index)
+    assert listed == ["P03", "P02", "P04", "P05"]     # 橙, 黄, 敏感, dissatisfied; then the new would come
     with session_scope() as s:
         names = dict(s.execute(select(Unit.code, Unit.name)).all())
     table = text[text.index("一、各承办单位情况"):text.index("二、")]
-    # unit, total, new, replied, called back, overdue, dissatisfied — the most tickets first, then by name
-    assert f"1{names['D10']}321000" in table and f"2{names['D21']}320101" in table
+    # unit, total, new, replied, called back, overdue, dissatisfied — the most tickets first, then by code
+    assert f"1{names['D21']}430101" in table and f"2{names['D10']}321000" in table and "合计751101" in table
     (sheet,) = document_sheets("law_push").values()
-    assert [row[0] for row in sheet[1:]] == ["P01", "P02", "P03", "P05", "P06", "P07"]   # every one, by code and number
+    assert [row[0] for row in sheet[1:]] == ["P01", "P02", "P03", "P04", "P05", "P06", "P07"]   # every one, by code and number
     assert {row[0]: row[7] for row in sheet[1:]}["P05"] == "已回访"
 
 
@@ -98,7 +101,7 @@ def test_the_push_of_a_busy_day_stays_a_few_pages(sqlite_db, config, history, sm
     pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
     assert pages <= 8        # every unit of the directory (40) and 20 tickets; the same day took 50 pages before
     text = document_text("law_push", flat=True)
-    assert "共240件，其中新交办240件" in text and "本推送列重点工单20件" in text
+    assert "共240件，其中新交办240件" in text and "本推送列出其中20件，其余220件" in text and "合计240240000" in text
     assert sum(1 for i in range(240) if f"B{i:03d}" in text) == 20
     (sheet,) = document_sheets("law_push").values()
     assert len(sheet) == 241

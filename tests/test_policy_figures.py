@@ -41,7 +41,7 @@ def summary(job: str) -> dict:
 
 def message_bodies(kind: str) -> list[str]:
     with session_scope() as s:
-        return [m.body_text for m in s.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind))]
+        return [m.body_text for m in s.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id))]
 
 
 # -- 1, 4, 5: the daily sheet -------------------------------------------------------------------
@@ -698,6 +698,26 @@ def test_a_widespread_problem_whose_tickets_arrived_late_is_still_told(db, histo
     run("run", "daily_sheet", "--inline", "--at", "2026-11-18 08:30")
     bodies = message_bodies("widespread_alert")
     assert bodies and all("社保缴费（0301）：12 件，涉及 12 个承办单位" in b for b in bodies)
+
+
+def test_a_widespread_problem_is_told_once_whatever_sheets_run_that_week(db, history):
+    """A second sheet on the same day tells what became widespread since the first, in a message of
+    its own; a sheet executed again for an earlier day tells nothing a later sheet told."""
+    for i in range(12):      # 社保缴费 at twelve units on Monday: widespread (min_units 12)
+        history.ticket(f"S{i:02d}", "2026-11-16 09:00", category="0301", phone=f"1370000{i:04d}",
+                       address=f"观海路{i}号").dispatch("2026-11-16 10:00", f"D{i + 1:02d}")
+    for i in range(12):      # 物业管理 at twelve units on Tuesday from 10:00
+        history.ticket(f"W{i:02d}", "2026-11-17 09:00", category="0101", phone=f"1360000{i:04d}",
+                       address=f"港城路{i}号").dispatch(f"2026-11-17 {10 + i // 6}:{i % 6:02d}", f"D{i + 1:02d}")
+    history.store()
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-17 08:30")
+    assert [("社保缴费（0301）：12 件" in b, "物业管理" in b) for b in message_bodies("widespread_alert")] == [(True, False)]
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-17 15:00")   # a second sheet that day
+    bodies = message_bodies("widespread_alert")
+    assert len(bodies) == 2 and "物业管理（0101）：12 件，涉及 12 个承办单位" in bodies[1] and "社保缴费" not in bodies[1]
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-18 08:30")
+    run("run", "daily_sheet", "--inline", "--at", "2026-11-16 14:00")   # Monday's, executed after the rest
+    assert len(message_bodies("widespread_alert")) == 2
 
 
 def test_monthly_analysis_keeps_the_repeat_complaint_ledger(db, history):

@@ -6,8 +6,9 @@ dispatched, replied or called back since the previous push, each saying what cha
 people, so it stays a few pages at any size of the district — 79 pages for the 588 tickets of one
 day of a 200 k-ticket year: it gives the counts of every unit and lists at most
 ``law_push.listed_tickets`` (config/documents.yaml), the most serious first — the tourism
-clues by their colour (红、橙、黄), then the overdue, the callbacks found unresolved or
-unsatisfied, the new dispatches, then the rest — and says where the others are.
+clues by their colour (红、橙、黄), then the overdue, the tickets graded 敏感 or 重大 (the daily
+sheet's levels), the callbacks found unresolved or unsatisfied, the new dispatches, then the rest —
+and says where the others are.
 """
 from __future__ import annotations
 
@@ -67,28 +68,35 @@ def dissatisfied(row: dict) -> bool:
     return row.get("resolved") is False or (row.get("satisfaction") is not None and row["satisfaction"] not in SATISFIED)
 
 
-def serious_first(rows: list[dict], levels: Sequence[str]) -> list[dict]:
-    """The rows in the order the PDF lists them: tourism clues by level (``levels``, most serious
-    first), the overdue, the dissatisfied callbacks, the new dispatches, then the rest; within
-    each, the XLSX's order."""
-    rank = {level: i for i, level in enumerate(levels)}
+def serious_first(rows: list[dict], clue_levels: Sequence[str], grades: Sequence[str]) -> list[dict]:
+    """The rows in the order the PDF lists them: tourism clues by level (``clue_levels``, most serious
+    first), the overdue, the tickets of the serious ``grades`` (in their order), the dissatisfied
+    callbacks, the new dispatches, then the rest; within each, the XLSX's order."""
+    clue_rank = {level: i for i, level in enumerate(clue_levels)}
+    grade_rank = {level: i for i, level in enumerate(grades)}
 
     def key(pair: tuple[int, dict]):
         i, r = pair
-        return (rank.get(r["triage_level"], len(rank)), r["status"] != OVERDUE, not dissatisfied(r),
-                r["change"] != NEW, i)
+        return (clue_rank.get(r["triage_level"], len(clue_rank)), r["status"] != OVERDUE,
+                grade_rank.get(r.get("severity") or "", len(grade_rank)), not dissatisfied(r), r["change"] != NEW, i)
     return [r for _, r in sorted(enumerate(rows), key=key)]
 
 
 def unit_counts(rows: list[dict]) -> list[dict]:
-    """Per unit: its tickets in the push, by what changed, the overdue and the dissatisfied — every
-    unit of the push, the most tickets first."""
-    units: dict[str, Counter] = {}
+    """Per unit: its tickets in the push by what brought them (new, replied, called back), and among
+    them the overdue and the dissatisfied — every unit of the push, the most tickets first, then in
+    the directory's order (unit codes)."""
+    units: dict[str, tuple[str, Counter]] = {}
     for r in rows:
-        c = units.setdefault(r["unit_name"], Counter())
+        _name, c = units.setdefault(r["unit_code"], (r["unit_name"], Counter()))
         c.update(total=1, new=r["change"] == NEW, replied=r["change"] == REPLIED,
-                 called_back=r["change"] == CALLED_BACK, overdue=r["status"] == OVERDUE,
-                 dissatisfied=dissatisfied(r), clues=bool(r["triage_level"]))
-    return [{"name": name, **{k: c[k] for k in ("total", "new", "replied", "called_back", "overdue",
-                                                  "dissatisfied", "clues")}}
-            for name, c in sorted(units.items(), key=lambda kv: (-kv[1]["total"], kv[0]))]
+                 called_back=r["change"] == CALLED_BACK, overdue=r["status"] == OVERDUE, dissatisfied=dissatisfied(r))
+    ordered = sorted(units.items(), key=lambda kv: (-kv[1][1]["total"], kv[0]))
+    return [{"name": name, **{k: c[k] for k in COUNTS}} for _code, (name, c) in ordered]
+
+
+COUNTS = ("total", "new", "replied", "called_back", "overdue", "dissatisfied")
+
+
+def totals(units: list[dict]) -> dict[str, int]:
+    return {k: sum(u[k] for u in units) for k in COUNTS}

@@ -27,7 +27,7 @@ from ..documents import moment_of, pdf_name, store
 from ..grading import grade, repeat_window
 from ..jobs import JobContext, job
 from ..ladder import ladder_table
-from ..law_push import NEW, listed_tickets, push_rows, serious_first, unit_counts
+from ..law_push import NEW, listed_tickets, push_rows, serious_first, totals, unit_counts
 from ..mail import Attachment
 from ..metrics import (
     bottom_count,
@@ -78,17 +78,20 @@ def window_start(ctx: JobContext):
 
 
 def _widespread_told(ctx: JobContext, week, since: datetime) -> set[str]:
-    """The categories already widespread at the week's latest earlier sheet, as that sheet recorded
-    them (its run's summary): those were told then.  Only without such a sheet (the week's first,
-    or one from before sheets recorded it) are they counted again as of ``since`` — which derives
-    every ticket touched since then again as of it (1.7 s of a 200 k-ticket year's sheet)."""
-    earlier = ctx.session.scalars(
+    """The categories already told this week: those any other sheet of the week alerted, as its run
+    recorded them (``widespread_alerts`` in its summary), whatever its moment — a sheet executed
+    again for an earlier day does not tell again what a later one told, and a category made
+    widespread by a ticket imported late is told by the next sheet, since no sheet told it.  Only
+    when the week's sheets ran before runs recorded it are the categories counted again as of the
+    previous sheet (``since``), deriving every ticket touched since then again as of it."""
+    summaries = [summary or {} for summary in ctx.session.scalars(
         select(Run.summary).where(Run.job == "daily_sheet", Run.state == RunState.SUCCEEDED.value, Run.id != ctx.run.id,
-                                  Run.nominal_at >= week.start_at, Run.nominal_at < ctx.as_of)
-        .order_by(Run.nominal_at.desc()).limit(1)).first()
-    if earlier and "widespread" in earlier:
-        return set(earlier["widespread"])
-    return {w["code"] for w in widespread(ctx.session, week, until=since)} if since > week.start_at else set()
+                                  Run.nominal_at >= week.start_at, Run.nominal_at < week.end_at))]
+    if any("widespread" in summary for summary in summaries):
+        return {code for summary in summaries for code in summary.get("widespread_alerts", [])}
+    if summaries and since > week.start_at:
+        return {w["code"] for w in widespread(ctx.session, week, until=since)}
+    return set()
 
 
 def _alert_widespread(ctx: JobContext, since: datetime) -> None:
@@ -104,7 +107,9 @@ def _alert_widespread(ctx: JobContext, since: datetime) -> None:
     lines = [f"本周（{week.label()}）以来，以下事项呈普遍性，请研判并督促相关单位及时处置："]
     lines += [f"{w['name']}（{w['code']}）：{w['volume']} 件，涉及 {w['units']} 个承办单位"
               + (f"，前几周周均 {w['baseline']:g} 件，明显上升" if w["spike"] else "") for w in fresh]
+    # Keyed by what it tells: a second sheet of the day telling other categories is a message of its own.
     notify(ctx, kind="widespread_alert", groups=_recipients(ctx, ["hotline_center"]),
+           scope=",".join(sorted(w["code"] for w in fresh)),
            subject=f"【普遍性预警】{'、'.join(w['name'] for w in fresh)}", lines=lines)
     ctx.summary["widespread_alerts"] = [w["code"] for w in fresh]
 
@@ -169,6 +174,7 @@ def law_push(ctx: JobContext):
     levels = [name for name, _ in sorted(cfg.tourism_triage.levels.items(), key=lambda kv: -kv[1])] \
         if cfg.tourism_triage else []
     limit = listed_tickets(config_dir)
+    grades = list(cfg.grading.daily_sheet_levels)
     codes = sorted(cfg.law_enforcement_codes)
     title = "12345热线涉行政执法工单推送"
     label = ctx.report_period.label()
@@ -177,16 +183,19 @@ def law_push(ctx: JobContext):
     sheet = workbook([(title, LAW_PUSH_COLUMNS, law_push_rows(rows))])
     data_name = pdf_name(title, label).removesuffix(".pdf") + ".xlsx"
     groups = _recipients(ctx, ["justice_bureau"])
+    units = unit_counts(rows)
+    listed = serious_first(rows, levels, grades)[:limit]
     _doc, pdf = store(ctx, kind="law_push", scope=ctx.report_period.key, title=title, template="documents/law_push.html",
-                      recipients=groups, companions={"xlsx": sheet}, listed=serious_first(rows, levels)[:limit],
-                      total=len(rows), limit=limit, units=unit_counts(rows), data_name=data_name,
+                      recipients=groups, companions={"xlsx": sheet}, listed=listed, total=len(rows),
+                      units=units, totals=totals(units), data_name=data_name.removesuffix(".xlsx"), grades=grades,
                       clues=Counter(r["triage_level"] for r in rows if r["triage_level"]), levels=levels,
                       codes=codes, span=span, new=new)
     notify(ctx, kind="law_push", groups=groups,
            subject=f"【执法监督推送】{label}涉行政执法工单 {len(rows)} 件",
            lines=[(f"现将{span}（上次推送以来）新交办或办理状态有变化的涉行政执法工单 {len(rows)} 件推送给您"
-                   f"（新交办 {new} 件，已答复或已回访 {len(rows) - new} 件），请查收附件"
-                   "（PDF 列各单位数量及重点工单，XLSX 为全部工单的数据表，可导入系统）。")],
+                   f"（新交办 {new} 件，已答复或已回访 {len(rows) - new} 件），请查收附件："
+                   + (f"PDF 列各单位数量及其中 {len(listed)} 件工单，" if len(listed) < len(rows) else "PDF 列各单位数量及全部工单，")
+                   + "XLSX 为全部工单的数据表，可直接导入系统。")],
            attachments=[Attachment(pdf_name(title, label), pdf), Attachment(data_name, sheet)])
     ctx.summary["tickets"] = len(rows)
 
