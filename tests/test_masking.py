@@ -297,7 +297,8 @@ def test_no_number_leaves_the_centre_in_any_shape(tmp_path_factory, sqlite_templ
                1: ["mail daily_sheet 12345热线工单日调度（2026年11月13日）（完整清单）.xlsx", "mail analysis_notice",
                    "console /tickets/202611160000004"],
                2: ["document ticket_national_report", "mail ticket_report", "document ticket_provincial_form"],
-               3: ["document law_push", "mail law_push", "console /tickets/202611160000005"],
+               # the law push's PDF cuts a request at 40 characters; its XLSX (in the mail) carries it whole
+               3: ["mail law_push 12345热线涉行政执法工单推送（2026年11月17日）.xlsx", "console /tickets/202611160000005"],
                4: ["document supervision_letter 2026-11-17:D05", "console /tickets/202611160000006"]}
     for i, places in reached.items():
         for place in places:
